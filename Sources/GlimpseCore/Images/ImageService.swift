@@ -1,0 +1,303 @@
+import Logging
+import OpenStackJSON
+
+/// A list request as the API received it, already translated from query parameters.
+public struct ImageListRequest: Sendable {
+    public var visibility: ListScope.VisibilityFilter = .default
+    public var memberStatus: ListScope.MemberStatusFilter = .accepted
+    public var hidden = false
+    public var conditions: [ImageCondition] = []
+    /// Complete sort (see `ImageListQuery.completeSort`).
+    public var sort: [SortKey] = ImageListQuery.completeSort([], defaultAscending: false)
+    /// Requested page size; nil means the default.
+    public var limit: Int?
+    public var marker: String?
+    public init() {}
+}
+
+/// One page of a listing.
+public struct ImagePage: Sendable {
+    public var images: [Image]
+    /// Whether images follow this page.
+    public var hasMore: Bool
+}
+
+/// The image use cases: what the Glance v2 API (and the compute images API) can do,
+/// with Glance's rules for validation, policy and the status machine.
+public final class ImageService: Sendable {
+    public let store: any ImageStore
+    public let blobs: any BlobStore
+    public let config: ImageServiceConfig
+    public let schemas: ImageSchemas
+    public let uploads: UploadTracker
+    let logger: Logger
+
+    public init(store: any ImageStore, blobs: any BlobStore, config: ImageServiceConfig = .init(), logger: Logger) {
+        self.store = store
+        self.blobs = blobs
+        self.config = config
+        self.schemas = ImageSchemas(config: config)
+        self.uploads = UploadTracker()
+        self.logger = logger
+    }
+
+    // MARK: Lookup and visibility
+
+    /// Whether the caller may know the image exists.
+    public func isVisible(_ image: Image, to p: Principal) async throws -> Bool {
+        if ImagePolicy.visibleWithoutMembership(p, image) { return true }
+        guard image.visibility == .shared, let project = p.projectId else { return false }
+        return try await store.isMember(imageId: image.id, projectId: project)
+    }
+
+    /// The image if it exists and the caller may see it; otherwise `notFound` built by the caller.
+    func visibleImage(_ id: String, _ p: Principal, orElse error: @autoclosure () -> ServiceError) async throws -> Image {
+        guard isUUIDLike(id), let image = try await store.image(id: id), try await isVisible(image, to: p) else {
+            throw error()
+        }
+        return image
+    }
+
+    /// Ids longer than a UUID can never exist; skip the lookup.
+    func isUUIDLike(_ id: String) -> Bool { !id.isEmpty && id.utf8.count <= 36 }
+
+    // MARK: Create
+
+    /// `POST /v2/images`.
+    public func create(_ body: JSONValue, by p: Principal) async throws -> Image {
+        try ImagePolicy.requireMember(p, "add_image")
+        guard case .object(let object) = body else {
+            throw ServiceError.badRequest("Request body must be a JSON object.")
+        }
+        for m in object {
+            if m.key == "locations" || ImageAttributes.readOnly.contains(m.key) {
+                throw ServiceError.forbidden("Attribute '\(m.key)' is read-only.")
+            }
+            if ImageAttributes.reserved.contains(m.key) {
+                throw ServiceError.forbidden("Attribute '\(m.key)' is reserved.")
+            }
+            if m.key.hasPrefix("os_glance") {
+                throw ServiceError.forbiddenDetail("Attribute '\(m.key)' is reserved.")
+            }
+        }
+        if let failure = schemas.imageValidator.validate(body) {
+            throw schemas.imageValidator.error(for: failure)
+        }
+        for m in object where !ImageAttributes.core.contains(m.key) {
+            try ImageAttributes.checkPropertyKey(m.key)
+        }
+        for key in ["min_disk", "min_ram"] {
+            if let v = object[key] { try ImageAttributes.checkLimits(key, v) }
+        }
+        let now = Timestamp.now()
+        var image = Image(id: object["id"]?.stringValue ?? Identifiers.uuid(), owner: p.projectId,
+                          createdAt: now, updatedAt: now)
+        for m in object where m.key != "id" {
+            ImageAttributes.apply(m.key, m.value, to: &image)
+        }
+        if image.visibility == .public, !p.isAdmin { throw ServiceError.policy("publicize_image") }
+        if let owner = object["owner"], owner.stringValue != p.projectId, !p.isAdmin {
+            throw ServiceError.forbidden("You are not permitted to create images owned by '\(owner.stringValue ?? "None")'.")
+        }
+        try checkQuotas(image)
+        do {
+            try await store.insertImage(image)
+        } catch StoreError.duplicate {
+            throw ServiceError.conflict("Image ID \(image.id) already exists!")
+        }
+        logger.info("image created", metadata: ["image_id": "\(image.id)", "owner": "\(image.owner ?? "")"])
+        return image
+    }
+
+    func checkQuotas(_ image: Image) throws(ServiceError) {
+        if image.tags.count > config.tagQuota {
+            throw .tooLarge("The limit has been exceeded on the number of allowed image tags. Attempted: \(image.tags.count), Maximum: \(config.tagQuota)")
+        }
+        let props = image.properties.filter { !$0.key.hasPrefix("os_glance") }.count
+        if props > config.propertyQuota {
+            throw .tooLarge("The limit has been exceeded on the number of allowed image properties. Attempted: \(props), Maximum: \(config.propertyQuota)")
+        }
+    }
+
+    // MARK: Read
+
+    /// `GET /v2/images/{id}`.
+    public func show(_ id: String, by p: Principal) async throws -> Image {
+        try ImagePolicy.requireReader(p, "get_image")
+        return try await visibleImage(id, p, orElse: .imageNotFound(id))
+    }
+
+    /// `GET /v2/images`: one page, in sort order.
+    public func list(_ request: ImageListRequest, by p: Principal) async throws -> ImagePage {
+        try ImagePolicy.requireReader(p, "get_images")
+        let limit = min(max(request.limit ?? config.defaultPageSize, 0), config.maxPageSize)
+        var markerImage: Image?
+        if let marker = request.marker {
+            guard isUUIDLike(marker), let m = try await store.image(id: marker) else {
+                throw ServiceError.badRequest("No image found with ID \(marker)")
+            }
+            guard try await isVisible(m, to: p) else { throw ServiceError.forbidden("Forbidden to access image \(marker)") }
+            markerImage = m
+        }
+        if limit == 0 { return ImagePage(images: [], hasMore: false) }
+        let scope = ListScope(projectId: p.projectId, isAdmin: p.isAdmin, visibility: request.visibility,
+                              memberStatus: request.memberStatus, hidden: request.hidden)
+        let query = ImageListQuery(scope: scope, conditions: request.conditions, sort: request.sort,
+                                   limit: limit + 1, marker: markerImage)
+        var images = try await store.listImages(query)
+        let hasMore = images.count > limit
+        if hasMore { images.removeLast(images.count - limit) }
+        return ImagePage(images: images, hasMore: hasMore)
+    }
+
+    /// A project's image count, stored bytes and uploads in progress.
+    public func usage(of project: String) async throws -> ImageUsage {
+        try await store.usage(owner: project)
+    }
+
+    // MARK: Update
+
+    /// `PATCH /v2/images/{id}`: applies all changes or none.
+    public func update(_ id: String, _ ops: [PatchOperation], by p: Principal) async throws -> Image {
+        try ImagePolicy.requireReader(p, "modify_image")
+        return try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+            try ImagePolicy.requireOwner(p, image, "modify_image")
+            if ops.isEmpty { return false }
+            for op in ops { try self.apply(op, to: &image, by: p) }
+            try self.checkQuotas(image)
+            return true
+        }
+    }
+
+    func apply(_ op: PatchOperation, to image: inout Image, by p: Principal) throws(ServiceError) {
+        let name = op.attribute
+        if name == "locations" {
+            throw .forbiddenDetail("It's not allowed to update locations if locations are invisible.")
+        }
+        if name == "id" || ImageAttributes.readOnly.contains(name) {
+            throw .forbidden("Attribute '\(name)' is read-only.")
+        }
+        if ImageAttributes.isReserved(name) { throw .forbidden("Attribute '\(name)' is reserved.") }
+        let isCore = ImageAttributes.core.contains(name)
+        if !isCore { try ImageAttributes.checkPropertyKey(name) }
+        switch op.op {
+        case .remove:
+            if isCore { throw .forbidden("Property \(name) may not be removed.") }
+            guard image.properties.removeValue(forKey: name) != nil else {
+                throw .conflictDetail("Property \(name) does not exist.")
+            }
+        case .add, .replace:
+            let value = op.value ?? .null
+            if op.op == .replace, !isCore, image.properties[name] == nil {
+                throw .conflictDetail("Property \(name) does not exist.")
+            }
+            if let failure = schemas.imageValidator.validateProperty(name, value) {
+                throw schemas.imageValidator.error(for: failure)
+            }
+            try ImageAttributes.checkLimits(name, value)
+            switch name {
+            case "visibility" where value.stringValue == Visibility.public.rawValue && image.visibility != .public:
+                if !p.isAdmin { throw .policy("publicize_image") }
+            case "owner" where value.stringValue != image.owner:
+                if !p.isAdmin { throw .forbidden("Owner can't be updated by non admin.") }
+            case "disk_format", "container_format":
+                if ImageAttributes.value(name, of: image) != value, image.status != .queued, image.status != .importing {
+                    throw .forbidden("Attribute \(name) can be only replaced for a queued image.")
+                }
+            default: break
+            }
+            ImageAttributes.apply(name, value, to: &image)
+        }
+    }
+
+    /// Read-modify-write of one image with optimistic concurrency: `change` runs on the
+    /// current record and returns whether it changed anything; a concurrent write makes it
+    /// run again on the newer record, so no update is lost.
+    func mutate(
+        _ id: String, by p: Principal, notFound: @autoclosure () -> ServiceError, touch: Bool = true,
+        _ change: (inout Image) throws(ServiceError) -> Bool
+    ) async throws -> Image {
+        for _ in 0..<16 {
+            var image = try await visibleImage(id, p, orElse: notFound())
+            guard try change(&image) else { return image }
+            if touch { image.updatedAt = Timestamp.now() }
+            if let saved = try await store.updateImage(image) { return saved }
+        }
+        throw ServiceError(.conflict, explanation: "The image was changed by another request; try again.")
+    }
+
+    // MARK: Delete
+
+    /// `DELETE /v2/images/{id}`: leaves a tombstone and removes the data.
+    public func delete(_ id: String, by p: Principal) async throws {
+        try ImagePolicy.requireReader(p, "delete_image")
+        let image = try await visibleImage(id, p, orElse: .notFound("Failed to find image \(id) to delete"))
+        try ImagePolicy.requireOwner(p, image, "delete_image")
+        if image.isProtected { throw ServiceError.forbidden("Image \(id) is protected and cannot be deleted.") }
+        guard try await store.markDeleted(id: id, at: Timestamp.now()) else {
+            throw ServiceError.notFound("Failed to find image \(id) to delete")
+        }
+        if let location = image.location {
+            do {
+                try await blobs.delete(location: location)
+            } catch {
+                logger.warning("could not delete image data; purge will retry", metadata: ["image_id": "\(id)", "error": "\(error)"])
+            }
+        }
+        logger.info("image deleted", metadata: ["image_id": "\(id)"])
+    }
+
+    // MARK: Actions
+
+    /// `POST /v2/images/{id}/actions/deactivate`.
+    public func deactivate(_ id: String, by p: Principal) async throws {
+        try await setActive(false, id, by: p)
+    }
+
+    /// `POST /v2/images/{id}/actions/reactivate`.
+    public func reactivate(_ id: String, by p: Principal) async throws {
+        try await setActive(true, id, by: p)
+    }
+
+    func setActive(_ active: Bool, _ id: String, by p: Principal) async throws {
+        try ImagePolicy.requireReader(p, active ? "reactivate" : "deactivate")
+        _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+            try ImagePolicy.requireOwner(p, image, active ? "reactivate" : "deactivate")
+            let (from, to): (ImageStatus, ImageStatus) = active ? (.deactivated, .active) : (.active, .deactivated)
+            if image.status == to { return false }
+            guard image.status == from else {
+                throw .forbidden("Not allowed to \(active ? "reactivate" : "deactivate") image in status '\(image.status.rawValue)'")
+            }
+            image.status = to
+            return true
+        }
+    }
+
+    // MARK: Tags
+
+    /// `PUT /v2/images/{id}/tags/{tag}`.
+    public func addTag(_ id: String, _ tag: String, by p: Principal) async throws {
+        try ImagePolicy.requireReader(p, "modify_image")
+        if let failure = schemas.imageValidator.validateProperty("tags", .array([.string(tag)])) {
+            throw schemas.imageValidator.error(for: failure)
+        }
+        _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+            try ImagePolicy.requireOwner(p, image, "modify_image")
+            if image.tags.contains(tag) { return false }
+            image.tags.append(tag)
+            try self.checkQuotas(image)
+            return true
+        }
+    }
+
+    /// `DELETE /v2/images/{id}/tags/{tag}`.
+    public func removeTag(_ id: String, _ tag: String, by p: Principal) async throws {
+        try ImagePolicy.requireReader(p, "modify_image")
+        _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+            try ImagePolicy.requireOwner(p, image, "modify_image")
+            guard let i = image.tags.firstIndex(of: tag) else { throw .notFound() }
+            image.tags.remove(at: i)
+            return true
+        }
+    }
+}

@@ -1,0 +1,24 @@
+/// Behaviour settings of the image service, with Glance's defaults.
+public struct ImageServiceConfig: Sendable {
+    /// Accepted `disk_format` values.
+    public var diskFormats: [String] = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]
+    /// Accepted `container_format` values.
+    public var containerFormats: [String] = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
+    /// Largest image accepted, in bytes (Glance: 1 TiB).
+    public var imageSizeCap: Int = 1 << 40
+    /// Bytes of image data a project may store; 0 = unlimited.
+    public var userStorageQuota: Int = 0
+    public var tagQuota = 128
+    public var propertyQuota = 128
+    public var memberQuota = 128
+    /// Default and largest page of `GET /v2/images`.
+    public var defaultPageSize = 25
+    public var maxPageSize = 1000
+    /// Refuse uploads whose content does not match the declared `disk_format`
+    /// (Glance's `require_image_format_match`).
+    public var requireFormatMatch = true
+    /// Interoperable import methods offered (`/v2/info/import`).
+    public var importMethods: [String] = ["glance-direct"]
+
+    public init() {}
+}

@@ -1,0 +1,122 @@
+import OpenStackJSON
+
+/// The lifecycle states of an image (Glance's state machine).
+public enum ImageStatus: String, Sendable, CaseIterable {
+    case queued, saving, active, killed, deleted, uploading, importing
+    case pendingDelete = "pending_delete"
+    case deactivated
+
+    /// Whether `self → next` is a transition Glance allows.
+    public func canTransition(to next: ImageStatus) -> Bool {
+        switch self {
+        case .queued: [.saving, .uploading, .importing, .active, .deleted].contains(next)
+        case .saving: [.active, .killed, .deleted, .queued].contains(next)
+        case .uploading: [.importing, .queued, .deleted].contains(next)
+        case .importing: [.active, .deleted, .queued].contains(next)
+        case .active: [.pendingDelete, .deleted, .deactivated].contains(next)
+        case .deactivated: [.active, .deleted].contains(next)
+        case .killed: next == .deleted
+        case .pendingDelete: [.deleted, .active].contains(next)
+        case .deleted: false
+        }
+    }
+}
+
+/// Who may see an image.
+public enum Visibility: String, Sendable, CaseIterable {
+    case community, `public`, `private`, shared
+}
+
+/// An image record: the metadata the catalog keeps about one image.
+public struct Image: Sendable, Hashable {
+    public var id: String
+    public var name: String?
+    public var status: ImageStatus
+    public var visibility: Visibility
+    public var owner: String?
+    public var size: Int?
+    public var virtualSize: Int?
+    public var diskFormat: String?
+    public var containerFormat: String?
+    public var checksum: String?
+    public var osHashAlgo: String?
+    public var osHashValue: String?
+    public var minDisk: Int
+    public var minRam: Int
+    public var isProtected: Bool
+    public var osHidden: Bool
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+    /// Set when the image was deleted (tombstones are kept for compute `changes-since`).
+    public var deletedAt: Timestamp?
+    /// Custom ("additional") properties, in insertion order; values are any JSON.
+    public var properties: JSONObject
+    /// Tags: a set kept in first-added order.
+    public var tags: [String]
+    /// Where the data lives in the blob store (opaque to everyone but the store).
+    public var location: String?
+    /// The blob store holding the data.
+    public var storeId: String?
+    /// Optimistic-concurrency counter, bumped by every write.
+    public var revision: Int64
+
+    public init(
+        id: String, name: String? = nil, status: ImageStatus = .queued, visibility: Visibility = .shared,
+        owner: String?, size: Int? = nil, virtualSize: Int? = nil, diskFormat: String? = nil,
+        containerFormat: String? = nil, checksum: String? = nil, osHashAlgo: String? = nil,
+        osHashValue: String? = nil, minDisk: Int = 0, minRam: Int = 0, isProtected: Bool = false,
+        osHidden: Bool = false, createdAt: Timestamp, updatedAt: Timestamp, deletedAt: Timestamp? = nil,
+        properties: JSONObject = JSONObject(), tags: [String] = [], location: String? = nil,
+        storeId: String? = nil, revision: Int64 = 0
+    ) {
+        self.id = id
+        self.name = name
+        self.status = status
+        self.visibility = visibility
+        self.owner = owner
+        self.size = size
+        self.virtualSize = virtualSize
+        self.diskFormat = diskFormat
+        self.containerFormat = containerFormat
+        self.checksum = checksum
+        self.osHashAlgo = osHashAlgo
+        self.osHashValue = osHashValue
+        self.minDisk = minDisk
+        self.minRam = minRam
+        self.isProtected = isProtected
+        self.osHidden = osHidden
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.deletedAt = deletedAt
+        self.properties = properties
+        self.tags = tags
+        self.location = location
+        self.storeId = storeId
+        self.revision = revision
+    }
+
+    /// Whether the image has data that can be downloaded.
+    public var hasData: Bool { location != nil && (status == .active || status == .deactivated) }
+}
+
+/// Membership of another project in a shared image.
+public enum MemberStatus: String, Sendable, CaseIterable {
+    case pending, accepted, rejected
+}
+
+/// One project an image is shared with.
+public struct ImageMember: Sendable, Hashable {
+    public var imageId: String
+    public var memberId: String
+    public var status: MemberStatus
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+
+    public init(imageId: String, memberId: String, status: MemberStatus, createdAt: Timestamp, updatedAt: Timestamp) {
+        self.imageId = imageId
+        self.memberId = memberId
+        self.status = status
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}

@@ -1,0 +1,190 @@
+import GlimpseCore
+
+/// Turns an `ImageListQuery` into one SELECT over the `images` table: the caller's
+/// visibility scope, the filters, keyset pagination after the marker, the sort and a LIMIT.
+/// The sort expressions match the indexes the stores create, so a page costs the same
+/// whatever the size of the catalog.
+public struct ImageQueryBuilder: Sendable {
+    public let dialect: SQLDialect
+
+    public init(dialect: SQLDialect) { self.dialect = dialect }
+
+    /// The SQL expression an image column sorts and compares by. Nullable columns sort as
+    /// `''` or 0, as Glance's marker logic treats NULL.
+    public static func sortExpression(_ column: ImageColumn) -> String {
+        switch column {
+        case .name, .owner, .diskFormat, .containerFormat, .checksum, .osHashValue:
+            "COALESCE(i.\(column.rawValue), '')"
+        case .size, .virtualSize:
+            "COALESCE(i.\(column.rawValue), 0)"
+        default:
+            "i.\(column.rawValue)"
+        }
+    }
+
+    /// The value an image has for a sort expression.
+    public static func sortValue(_ column: ImageColumn, of image: Image) -> SQLValue {
+        switch column {
+        case .id: .text(image.id)
+        case .name: .text(image.name ?? "")
+        case .status: .text(image.status.rawValue)
+        case .visibility: .text(image.visibility.rawValue)
+        case .owner: .text(image.owner ?? "")
+        case .size: .int(image.size ?? 0)
+        case .virtualSize: .int(image.virtualSize ?? 0)
+        case .diskFormat: .text(image.diskFormat ?? "")
+        case .containerFormat: .text(image.containerFormat ?? "")
+        case .checksum: .text(image.checksum ?? "")
+        case .osHashValue: .text(image.osHashValue ?? "")
+        case .minDisk: .int(image.minDisk)
+        case .minRam: .int(image.minRam)
+        case .isProtected: .bool(image.isProtected)
+        case .osHidden: .bool(image.osHidden)
+        case .createdAt: .int(image.createdAt.microseconds)
+        case .updatedAt: .int(image.updatedAt.microseconds)
+        }
+    }
+
+    public func select(_ query: ImageListQuery) -> SQLStatement {
+        var s = SQLStatement(dialect, "SELECT \(ImageTable.selectList) FROM images i WHERE i.deleted_at IS NULL")
+        s.append(" AND i.status NOT IN ('killed', 'deleted', 'pending_delete') AND i.os_hidden = ")
+        s.bind(.bool(query.scope.hidden))
+        appendScope(query.scope, to: &s)
+        for c in query.conditions { appendCondition(c, to: &s) }
+        if let marker = query.marker { appendKeyset(query.sort, after: marker, to: &s) }
+        s.append(" ORDER BY ")
+        s.append(query.sort.map { Self.sortExpression($0.column) + ($0.ascending ? " ASC" : " DESC") }.joined(separator: ", "))
+        s.append(" LIMIT ")
+        s.bind(.int(query.limit))
+        return s
+    }
+
+    /// Which rows the caller may see (Glance's `_select_images_query`).
+    func appendScope(_ scope: ListScope, to s: inout SQLStatement) {
+        if scope.isAdmin {
+            switch scope.visibility {
+            case .default:
+                s.append(" AND (i.visibility <> 'community' OR i.owner = ")
+                s.bind(.optional(scope.projectId))
+                s.append(")")
+            case .all: break
+            case .only(let v):
+                s.append(" AND i.visibility = ")
+                s.bind(.text(v.rawValue))
+            }
+            return
+        }
+        guard let project = scope.projectId else {
+            switch scope.visibility {
+            case .default: s.append(" AND i.visibility = 'public'")
+            case .all: s.append(" AND i.visibility IN ('public', 'community')")
+            case .only(let v):
+                s.append(" AND i.visibility = ")
+                s.bind(.text(v == .public || v == .community ? v.rawValue : "-"))
+            }
+            return
+        }
+        func sharedWithMe() {
+            s.append("(i.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member = ")
+            s.bind(.text(project))
+            if scope.memberStatus != .all {
+                s.append(" AND m.status = ")
+                s.bind(.text(scope.memberStatus.rawValue))
+            }
+            s.append("))")
+        }
+        switch scope.visibility {
+        case .default, .all:
+            s.append(scope.visibility == .all
+                     ? " AND (i.visibility IN ('public', 'community') OR i.owner = "
+                     : " AND (i.visibility = 'public' OR i.owner = ")
+            s.bind(.text(project))
+            s.append(" OR ")
+            sharedWithMe()
+            s.append(")")
+        case .only(.public):
+            s.append(" AND i.visibility = 'public'")
+        case .only(.community):
+            s.append(" AND i.visibility = 'community'")
+        case .only(.private):
+            s.append(" AND i.visibility = 'private' AND i.owner = ")
+            s.bind(.text(project))
+        case .only(.shared):
+            s.append(" AND i.visibility = 'shared' AND (i.owner = ")
+            s.bind(.text(project))
+            s.append(" OR ")
+            sharedWithMe()
+            s.append(")")
+        }
+    }
+
+    func appendCondition(_ c: ImageCondition, to s: inout SQLStatement) {
+        switch c {
+        case .oneOf(let column, let values):
+            s.append(" AND i.\(column.rawValue) IN ")
+            s.bindList(values.map { .text($0) })
+        case .atLeast(let column, let v):
+            s.append(" AND i.\(column.rawValue) >= ")
+            s.bind(.int(v))
+        case .atMost(let column, let v):
+            s.append(" AND i.\(column.rawValue) <= ")
+            s.bind(.int(v))
+        case .time(let column, let op, let t):
+            // Compare at whole seconds, as the API shows times.
+            let second = Timestamp(seconds: t.seconds).microseconds
+            let next = second + 1_000_000
+            let col = "i.\(column.rawValue)"
+            switch op {
+            case .eq:
+                s.append(" AND \(col) >= "); s.bind(.int(second)); s.append(" AND \(col) < "); s.bind(.int(next))
+            case .neq:
+                s.append(" AND (\(col) < "); s.bind(.int(second)); s.append(" OR \(col) >= "); s.bind(.int(next)); s.append(")")
+            case .gt: s.append(" AND \(col) >= "); s.bind(.int(next))
+            case .gte: s.append(" AND \(col) >= "); s.bind(.int(second))
+            case .lt: s.append(" AND \(col) < "); s.bind(.int(second))
+            case .lte: s.append(" AND \(col) < "); s.bind(.int(next))
+            }
+        case .flag(let column, let v):
+            s.append(" AND i.\(column.rawValue) = ")
+            s.bind(.bool(v))
+        case .tags(let tags):
+            for tag in tags {
+                s.append(" AND EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.tag = ")
+                s.bind(.text(tag))
+                s.append(")")
+            }
+        case .property(let name, let value):
+            s.append(" AND EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = i.id AND p.name = ")
+            s.bind(.text(name))
+            s.append(" AND p.value = ")
+            s.bind(.text(value))
+            s.append(")")
+        }
+    }
+
+    /// Rows strictly after the marker in sort order. With one direction for every key this
+    /// is a row-value comparison an index can serve; mixed directions expand into an OR chain.
+    func appendKeyset(_ sort: [SortKey], after marker: Image, to s: inout SQLStatement) {
+        let values = sort.map { Self.sortValue($0.column, of: marker) }
+        let exprs = sort.map { Self.sortExpression($0.column) }
+        if let first = sort.first, sort.allSatisfy({ $0.ascending == first.ascending }) {
+            s.append(" AND (" + exprs.joined(separator: ", ") + ") " + (first.ascending ? "> " : "< "))
+            s.bindList(values)
+            return
+        }
+        s.append(" AND (")
+        for k in sort.indices {
+            if k > 0 { s.append(" OR ") }
+            s.append("(")
+            for j in 0..<k {
+                s.append(exprs[j] + " = ")
+                s.bind(values[j])
+                s.append(" AND ")
+            }
+            s.append(exprs[k] + (sort[k].ascending ? " > " : " < "))
+            s.bind(values[k])
+            s.append(")")
+        }
+        s.append(")")
+    }
+}

@@ -1,0 +1,115 @@
+/// The SQLite schema, as an ordered list of migrations (`PRAGMA user_version` counts those applied).
+enum Schema {
+    static let migrations: [String] = [
+        """
+        CREATE TABLE images (
+            id TEXT PRIMARY KEY,
+            name TEXT,
+            status TEXT NOT NULL,
+            visibility TEXT NOT NULL,
+            owner TEXT,
+            size INTEGER,
+            virtual_size INTEGER,
+            disk_format TEXT,
+            container_format TEXT,
+            checksum TEXT,
+            os_hash_algo TEXT,
+            os_hash_value TEXT,
+            min_disk INTEGER NOT NULL DEFAULT 0,
+            min_ram INTEGER NOT NULL DEFAULT 0,
+            protected INTEGER NOT NULL DEFAULT 0,
+            os_hidden INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            deleted_at INTEGER,
+            properties TEXT NOT NULL DEFAULT '{}',
+            tags TEXT NOT NULL DEFAULT '[]',
+            location TEXT,
+            store_id TEXT,
+            revision INTEGER NOT NULL DEFAULT 0
+        );
+        -- Listing: the default order, per owner, per visibility; and lookups by name.
+        CREATE INDEX images_created ON images (created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_owner_created ON images (owner, created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_visibility_created ON images (visibility, created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_name ON images (COALESCE(name, ''), created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_deleted ON images (deleted_at) WHERE deleted_at IS NOT NULL;
+
+        CREATE TABLE image_tags (
+            image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (image_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX image_tags_tag ON image_tags (tag, image_id);
+
+        CREATE TABLE image_properties (
+            image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (image_id, name)
+        ) WITHOUT ROWID;
+        CREATE INDEX image_properties_name_value ON image_properties (name, value, image_id);
+
+        CREATE TABLE image_members (
+            image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            member TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (image_id, member)
+        ) WITHOUT ROWID;
+        CREATE INDEX image_members_member ON image_members (member, status, image_id);
+
+        CREATE TABLE domains (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            enabled INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE TABLE projects (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            domain_id TEXT NOT NULL REFERENCES domains (id),
+            description TEXT NOT NULL DEFAULT '',
+            enabled INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (domain_id, name)
+        );
+        CREATE TABLE users (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            domain_id TEXT NOT NULL REFERENCES domains (id),
+            password_hash TEXT,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            default_project_id TEXT,
+            email TEXT,
+            description TEXT,
+            UNIQUE (domain_id, name)
+        );
+        CREATE TABLE roles (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            description TEXT
+        );
+        CREATE TABLE role_assignments (
+            user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+            role_id TEXT NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+            PRIMARY KEY (user_id, project_id, role_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX role_assignments_project ON role_assignments (project_id);
+        CREATE TABLE tokens (
+            hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            project_id TEXT,
+            role_ids TEXT NOT NULL,
+            methods TEXT NOT NULL,
+            issued_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            audit_ids TEXT NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX tokens_user ON tokens (user_id);
+        CREATE INDEX tokens_project ON tokens (project_id);
+        CREATE INDEX tokens_expires ON tokens (expires_at);
+        """
+    ]
+}

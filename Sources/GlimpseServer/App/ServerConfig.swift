@@ -1,0 +1,162 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import GlimpseCore
+import GlimpseIdentity
+import Logging
+
+/// Everything `glimpse serve` can be told. Sources, strongest first: command-line flags,
+/// `GLIMPSE_*` environment variables, the config file, the defaults below.
+public struct ServerConfig: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 9292
+    /// Holds `glimpse.db` (metadata) and `images/` (data).
+    public var dataDir = "./glimpse-data"
+    /// The URL clients reach the server at, if not the `Host` they used (behind a proxy).
+    public var publicURL: String?
+    public var region = "RegionOne"
+    /// The bootstrap admin's password for a new data directory; generated if unset.
+    public var adminPassword: String?
+    public var logLevel: Logger.Level = .info
+    public var logFormat = LogFormat.text
+    public var image = ImageServiceConfig()
+    public var identity = IdentityConfig()
+
+    public enum LogFormat: String, Sendable { case text, json }
+
+    public init() {}
+
+    public var databasePath: String { dataDir + "/glimpse.db" }
+    public var imagesPath: String { dataDir + "/images" }
+
+    /// One setting: its key in the config file (`key = value`), which is also its environment
+    /// variable (`GLIMPSE_KEY`) and flag (`--key`).
+    public struct Setting: Sendable {
+        public let key: String
+        public let help: String
+        let apply: @Sendable (inout ServerConfig, String) throws -> Void
+
+        public var environmentName: String { "GLIMPSE_" + key.uppercased() }
+    }
+
+    public struct ConfigError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    static func int(_ key: String, _ v: String) throws -> Int {
+        guard let n = Int(v.replacingUnderscores()) else { throw ConfigError(description: "\(key): '\(v)' is not an integer") }
+        return n
+    }
+
+    static func bool(_ key: String, _ v: String) throws -> Bool {
+        switch v.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default: throw ConfigError(description: "\(key): '\(v)' is not a boolean")
+        }
+    }
+
+    static func list(_ v: String) -> [String] {
+        v.split(separator: ",").map { $0.trimmingCharacters(in: " ") }.filter { !$0.isEmpty }
+    }
+
+    /// Every setting.
+    public static let settings: [Setting] = [
+        Setting(key: "host", help: "Address to listen on") { c, v in c.host = v },
+        Setting(key: "port", help: "Port to listen on") { c, v in c.port = try int("port", v) },
+        Setting(key: "data_dir", help: "Directory for the database and image data") { c, v in c.dataDir = v },
+        Setting(key: "public_url", help: "Base URL clients use, e.g. https://images.example.com") { c, v in
+            c.publicURL = v.isEmpty ? nil : String(v.reversed().drop(while: { $0 == "/" }).reversed())
+        },
+        Setting(key: "region", help: "Region name in the service catalog") { c, v in c.region = v },
+        Setting(key: "admin_password", help: "Password of the bootstrap admin (new data directory only)") { c, v in
+            c.adminPassword = v
+        },
+        Setting(key: "log_level", help: "trace, debug, info, notice, warning, error or critical") { c, v in
+            guard let l = Logger.Level(rawValue: v.lowercased()) else { throw ConfigError(description: "log_level: unknown level '\(v)'") }
+            c.logLevel = l
+        },
+        Setting(key: "log_format", help: "text or json") { c, v in
+            guard let f = LogFormat(rawValue: v.lowercased()) else { throw ConfigError(description: "log_format: use text or json") }
+            c.logFormat = f
+        },
+        Setting(key: "token_lifetime", help: "Token lifetime in seconds") { c, v in
+            c.identity.tokenLifetime = Int64(try int("token_lifetime", v))
+        },
+        Setting(key: "password_hash_rounds", help: "PBKDF2 rounds for new password hashes") { c, v in
+            c.identity.passwordHasher = PasswordHasher(rounds: max(1, try int("password_hash_rounds", v)))
+        },
+        Setting(key: "image_size_cap", help: "Largest image accepted, in bytes") { c, v in
+            c.image.imageSizeCap = try int("image_size_cap", v)
+        },
+        Setting(key: "user_storage_quota", help: "Bytes of image data per project (0 = unlimited)") { c, v in
+            c.image.userStorageQuota = try int("user_storage_quota", v)
+        },
+        Setting(key: "require_format_match", help: "Refuse data that does not match its disk_format (true/false)") { c, v in
+            c.image.requireFormatMatch = try bool("require_format_match", v)
+        },
+        Setting(key: "disk_formats", help: "Accepted disk formats, comma-separated") { c, v in c.image.diskFormats = list(v) },
+        Setting(key: "container_formats", help: "Accepted container formats, comma-separated") { c, v in
+            c.image.containerFormats = list(v)
+        },
+        Setting(key: "default_page_size", help: "Images per page when the client sets no limit") { c, v in
+            c.image.defaultPageSize = try int("default_page_size", v)
+        },
+        Setting(key: "max_page_size", help: "Largest page of images") { c, v in c.image.maxPageSize = try int("max_page_size", v) },
+    ]
+
+    /// Builds the configuration from the defaults, a config file (if given), the environment
+    /// and explicit overrides (flags), in that order.
+    public static func load(file: String?, environment: [String: String], overrides: [String: String]) throws -> ServerConfig {
+        var config = ServerConfig()
+        var values: [String: String] = [:]
+        if let file {
+            values.merge(try parseFile(file)) { $1 }
+        }
+        for s in settings {
+            if let v = environment[s.environmentName] { values[s.key] = v }
+        }
+        values.merge(overrides) { $1 }
+        for (key, value) in values {
+            guard let s = settings.first(where: { $0.key == key }) else {
+                throw ConfigError(description: "unknown setting '\(key)'")
+            }
+            try s.apply(&config, value)
+        }
+        return config
+    }
+
+    /// Reads `key = value` lines; `#` and `;` start comments; `[section]` headers are
+    /// allowed and ignored (keys are unique across sections).
+    static func parseFile(_ path: String) throws -> [String: String] {
+        guard let f = fopen(path, "r") else { throw ConfigError(description: "cannot read config file \(path)") }
+        defer { fclose(f) }
+        var text: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = fread(&buf, 1, buf.count, f)
+            if n <= 0 { break }
+            text += buf[0..<n]
+        }
+        var out: [String: String] = [:]
+        for (i, raw) in String(decoding: text, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: " \t\r")
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") || line.hasPrefix("[") { continue }
+            guard let eq = line.firstIndex(of: "=") else {
+                throw ConfigError(description: "\(path):\(i + 1): expected key = value")
+            }
+            let key = line[..<eq].trimmingCharacters(in: " \t")
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: " \t")
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            out[key] = value
+        }
+        return out
+    }
+}
+
+extension String {
+    /// `1_000_000` → `1000000`.
+    func replacingUnderscores() -> String { String(filter { $0 != "_" }) }
+}
