@@ -105,20 +105,27 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "OpenStackJSONTests", dependencies: ["OpenStackJSON"], swiftSettings: strict),
-        .testTarget(name: "GlimpseCoreTests", dependencies: ["GlimpseCore"], swiftSettings: strict),
+        .testTarget(name: "OpenStackJSONTests", dependencies: ["OpenStackJSON"]),
+        .testTarget(
+            name: "GlimpseCoreTests",
+            dependencies: ["GlimpseCore", "OpenStackJSON", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "GlimpseStoreTests",
-            dependencies: ["GlimpseCore", "GlimpseIdentity", "GlimpseSQLite", "GlimpseBlobStores"],
-            swiftSettings: strict
+            dependencies: ["GlimpseCore", "GlimpseIdentity", "GlimpseSQLite", "GlimpseBlobStores", "OpenStackJSON",
+                           .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "GlimpseServerTests",
             dependencies: [
-                "GlimpseServer", "OpenStackJSON",
+                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-            ],
-            swiftSettings: strict
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
     ]
 )

@@ -24,6 +24,12 @@ public struct FormatInspector: Sendable {
         public var virtualSize: Int?
         /// A reason the data is unsafe to boot (e.g. a qcow2 backing file), if any.
         public var safetyProblem: String?
+
+        public init(format: String, virtualSize: Int?, safetyProblem: String? = nil) {
+            self.format = format
+            self.virtualSize = virtualSize
+            self.safetyProblem = safetyProblem
+        }
     }
 
     /// Inspects what has been fed; `totalSize` is the stream's full length.

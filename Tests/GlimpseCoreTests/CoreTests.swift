@@ -1,0 +1,92 @@
+import GlimpseCore
+import NIOCore
+import OpenStackJSON
+import Testing
+
+@Suite("Core rules")
+struct CoreTests {
+    @Test("timestamps format and parse ISO 8601")
+    func timestamps() throws {
+        let t = try #require(Timestamp(iso8601: "2026-11-23T09:08:25.123456Z"))
+        #expect(t.iso8601 == "2026-11-23T09:08:25Z")
+        #expect(t.iso8601Microseconds == "2026-11-23T09:08:25.123456Z")
+        #expect(Timestamp(iso8601: "2026-11-23T11:08:25+02:00")?.seconds == t.seconds)
+        #expect(Timestamp(iso8601: "2026-11-23")?.iso8601 == "2026-11-23T00:00:00Z")
+        #expect(Timestamp(iso8601: "1969-12-31T23:59:59Z")?.iso8601 == "1969-12-31T23:59:59Z")
+        #expect(Timestamp(iso8601: "2026-02-30T00:00:00Z") == nil)
+        #expect(Timestamp(iso8601: "yesterday") == nil)
+    }
+
+    @Test("the status machine allows Glance's transitions only")
+    func transitions() {
+        #expect(ImageStatus.queued.canTransition(to: .saving))
+        #expect(ImageStatus.saving.canTransition(to: .active))
+        #expect(ImageStatus.active.canTransition(to: .deactivated))
+        #expect(!ImageStatus.active.canTransition(to: .saving))
+        #expect(!ImageStatus.deleted.canTransition(to: .active))
+        #expect(!ImageStatus.killed.canTransition(to: .active))
+    }
+
+    @Test("JSON patch: both dialects, pointer rules")
+    func patches() throws {
+        let v21 = try PatchDialect.v21.parse([["op": "add", "path": "/a~1b~0c", "value": 1], ["op": "remove", "path": "/x"]])
+        #expect(v21 == [PatchOperation(.add, "a/b~c", 1), PatchOperation(.remove, "x")])
+        let v20 = try PatchDialect.v20.parse([["replace": "/name", "value": "n"]])
+        #expect(v20 == [PatchOperation(.replace, "name", "n")])
+        #expect(PatchDialect(contentType: "application/openstack-images-v2.1-json-patch; charset=utf-8") == .v21)
+        #expect(PatchDialect(contentType: "application/json") == nil)
+        #expect(throws: ServiceError.self) { try PatchDialect.v21.parse([["op": "add", "path": "/a/b", "value": 1]]) }
+        #expect(throws: ServiceError.self) { try PatchDialect.v21.parse([["op": "add", "path": "/a~2", "value": 1]]) }
+    }
+
+    @Test("schema validation messages read like Python's jsonschema")
+    func schemaMessages() throws {
+        let schemas = ImageSchemas(config: ImageServiceConfig())
+        let failure = try #require(schemas.imageValidator.validate(["disk_format": "floppy"]))
+        let message = schemas.imageValidator.error(for: failure).explanation ?? ""
+        #expect(message.hasPrefix("Provided object does not match schema 'image': 'floppy' is not one of [None, 'ami'"))
+        #expect(message.contains("Failed validating 'enum' in schema['properties']['disk_format']:"))
+        #expect(message.contains("On instance['disk_format']:\n    'floppy'"))
+        #expect(schemas.imageValidator.validate(["name": nil, "min_ram": 5, "custom": ["any": "json"]]) == nil)
+        #expect(PythonRepr.repr(["a": [nil, true, "it's"]]) == #"{'a': [None, True, "it's"]}"#)
+    }
+
+    @Test("format inspection recognises headers and reads virtual sizes")
+    func formats() {
+        func inspect(_ bytes: [UInt8], total: Int? = nil) -> FormatInspector.Result {
+            var i = FormatInspector()
+            i.feed(ByteBuffer(bytes: bytes))
+            return i.result(totalSize: total ?? bytes.count)
+        }
+        var qcow = [UInt8](repeating: 0, count: 512)
+        qcow.replaceSubrange(0..<8, with: [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3])
+        qcow[29] = 1  // 2^16 bytes
+        #expect(inspect(qcow) == .init(format: "qcow2", virtualSize: 1 << 16, safetyProblem: nil))
+        var backed = qcow
+        backed[15] = 0x80
+        #expect(inspect(backed).safetyProblem != nil)
+        #expect(inspect(Array("conectix".utf8) + [UInt8](repeating: 0, count: 100)).format == "vhd")
+        #expect(inspect([1, 2, 3]).format == "raw")
+        #expect(inspect([1, 2, 3]).virtualSize == 3)
+        #expect(FormatInspector.matches(declared: "ami", detected: "qcow2"))
+        #expect(!FormatInspector.matches(declared: "raw", detected: "qcow2"))
+        #expect(!FormatInspector.matches(declared: "qcow2", detected: "raw"))
+    }
+
+    @Test("digests of image data")
+    func digests() {
+        var d = ImageDigests()
+        d.update(ByteBuffer(string: "abc"))
+        let (md5, sha512) = d.finalize()
+        #expect(md5 == "900150983cd24fb0d6963f7d28e17f72")
+        #expect(sha512.hasPrefix("ddaf35a193617aba"))
+        #expect(d.byteCount == 3)
+    }
+
+    @Test("sort completion adds Glance's tie-breakers")
+    func sortCompletion() {
+        #expect(ImageListQuery.completeSort([], defaultAscending: false) == [SortKey(.createdAt, ascending: false), SortKey(.id, ascending: false)])
+        #expect(ImageListQuery.completeSort([SortKey(.name, ascending: true)], defaultAscending: true)
+                == [SortKey(.name, ascending: true), SortKey(.createdAt, ascending: true), SortKey(.id, ascending: true)])
+    }
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs the real OpenStack clients against a freshly started Glimpse server:
+#   - ../shared/conformance/run-all.sh  (openstack CLI, openstacksdk, python-glanceclient)
+#   - ../shared/conformance/run-tempest-image.sh (Tempest's image API tests)
+# Prints each suite's "N passed, N failed" and exits non-zero if any check failed.
+#
+# Environment:
+#   GLIMPSE_BIN     the glimpse binary            [.build/debug/glimpse, built if missing]
+#   HARNESS_VENV    venv with the clients         [./.venv-conformance, created with pip if missing]
+#   CONFORMANCE     directory of the scripts      [../shared/conformance]
+#   PORT            port for the server           [a free one from 19300]
+#   SUITES          which to run: "clients tempest" [both]
+set -u -o pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CONFORMANCE="${CONFORMANCE:-$ROOT/../shared/conformance}"
+GLIMPSE_BIN="${GLIMPSE_BIN:-$ROOT/.build/debug/glimpse}"
+export HARNESS_VENV="${HARNESS_VENV:-$ROOT/.venv-conformance}"
+SUITES="${SUITES:-clients tempest}"
+
+[ -d "$CONFORMANCE" ] || { echo "conformance scripts not found at $CONFORMANCE"; exit 2; }
+[ -x "$GLIMPSE_BIN" ] || swift build --product glimpse || exit 2
+
+if [ ! -x "$HARNESS_VENV/bin/tempest" ] || [ ! -x "$HARNESS_VENV/bin/openstack" ]; then
+  echo "== installing the OpenStack clients and Tempest into $HARNESS_VENV"
+  python3 -m venv "$HARNESS_VENV" || exit 2
+  "$HARNESS_VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1
+  "$HARNESS_VENV/bin/pip" install -q python-openstackclient openstacksdk python-glanceclient tempest || exit 2
+fi
+
+port_free() { ! (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+PORT="${PORT:-19300}"
+while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
+
+DATA="$(mktemp -d /tmp/glimpse-conformance.XXXXXX)"
+LOG="$DATA/server.log"
+ADMIN_PASSWORD="conformance-admin-$$"
+# Tempest and the smoke tests upload random bytes as qcow2/vhd, as the reference run with
+# Glance did (require_image_format_match = false there too).
+GLIMPSE_ADMIN_PASSWORD="$ADMIN_PASSWORD" "$GLIMPSE_BIN" serve --port "$PORT" --data-dir "$DATA/data" \
+  --set require_format_match=false >"$DATA/stdout" 2>"$LOG" &
+SERVER=$!
+cleanup() { kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$DATA"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
+  sleep 0.1
+done
+curl -s -o /dev/null "http://127.0.0.1:$PORT/" || { echo "server did not start"; cat "$LOG"; exit 2; }
+
+AUTH="http://127.0.0.1:$PORT/identity/v3"
+OS_AUTH_URL="$AUTH" OS_USERNAME=admin OS_PASSWORD="$ADMIN_PASSWORD" OS_PROJECT_NAME=admin \
+OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default \
+  "$HARNESS_VENV/bin/python" "$CONFORMANCE/provision-tempest-accounts.py" secretpass || exit 2
+
+export OS_AUTH_URL="$AUTH" OS_IDENTITY_API_VERSION=3 OS_REGION_NAME=RegionOne \
+       OS_USERNAME=tempest-member OS_PASSWORD=secretpass OS_PROJECT_NAME=tempest-project \
+       OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default
+status=0
+summary=()
+if [[ " $SUITES " == *" clients "* ]]; then
+  out="$(bash "$CONFORMANCE/run-all.sh" 2>&1)"; rc=$?
+  echo "$out"
+  summary+=("clients (run-all.sh): $(echo "$out" | tail -1)")
+  [ $rc -eq 0 ] || status=1
+fi
+if [[ " $SUITES " == *" tempest "* ]]; then
+  out="$(IDENTITY_URL="$AUTH" TEMPEST_VENV="$HARNESS_VENV" WORKSPACE="$DATA/tempest-ws" \
+         EXCLUDE_REGEX="${TEMPEST_EXCLUDE-metadefs}" bash "$CONFORMANCE/run-tempest-image.sh" 2>&1)"; rc=$?
+  echo "$out" | grep -E "^\{0\}|passed, |FAILED" | grep -v " ok$" | tail -40
+  summary+=("tempest (run-tempest-image.sh): $(echo "$out" | tail -1)")
+  [ $rc -eq 0 ] || status=1
+fi
+echo
+echo "== conformance summary"
+printf '%s\n' "${summary[@]}"
+if [ $status -ne 0 ]; then echo "== server log (tail)"; tail -30 "$LOG"; fi
+exit $status
