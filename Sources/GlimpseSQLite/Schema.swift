@@ -110,6 +110,32 @@ enum Schema {
         CREATE INDEX tokens_user ON tokens (user_id);
         CREATE INDEX tokens_project ON tokens (project_id);
         CREATE INDEX tokens_expires ON tokens (expires_at);
+        """,
         """
+        CREATE TABLE metadef_namespaces (
+            namespace TEXT PRIMARY KEY,
+            display_name TEXT,
+            description TEXT,
+            visibility TEXT NOT NULL,
+            protected INTEGER NOT NULL DEFAULT 0,
+            owner TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE metadef_resource_types (
+            name TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE metadef_items (
+            namespace TEXT NOT NULL REFERENCES metadef_namespaces (namespace) ON DELETE CASCADE ON UPDATE CASCADE,
+            kind TEXT NOT NULL,
+            name TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            PRIMARY KEY (namespace, kind, name)
+        ) WITHOUT ROWID;
+        """,
     ]
 }

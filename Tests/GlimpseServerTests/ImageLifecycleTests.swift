@@ -207,6 +207,35 @@ struct ImageLifecycleTests {
         }
     }
 
+    @Test("interoperable import: stage, then glance-direct")
+    func glanceDirect() async throws {
+        try await TestServer.with { s in
+            let token = try await s.adminToken()
+            let id = try await s.createImage(token)["id"]?.stringValue ?? ""
+            let early = try await s.json(.POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "glance-direct"]])
+            #expect(early.status == 409)
+            let bytes = testBytes(70_000)
+            let staged = try await s.request(.PUT, "/v2/images/\(id)/stage", token: token,
+                                             headers: [("Content-Type", "application/octet-stream")], body: bytes)
+            #expect(staged.status == 204)
+            var image = try await s.request(.GET, "/v2/images/\(id)", token: token).json
+            #expect(image["status"] == "uploading" && image["size"]?.intValue == bytes.count)
+            #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: token).status == 204)
+            let bad = try await s.json(.POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "web-download"]])
+            #expect(bad.status == 400)
+            let noMethod = try await s.json(.POST, "/v2/images/\(id)/import", token: token, ["x": 1])
+            #expect(noMethod.status == 400)
+            let imported = try await s.json(.POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "glance-direct"]])
+            #expect(imported.status == 202)
+            image = try await s.request(.GET, "/v2/images/\(id)", token: token).json
+            #expect(image["status"] == "active")
+            #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: token).body == bytes)
+            let again = try await s.request(.PUT, "/v2/images/\(id)/stage", token: token,
+                                            headers: [("Content-Type", "application/octet-stream")], body: bytes)
+            #expect(again.status == 409)
+        }
+    }
+
     @Test("delete: protected refused, then 404 everywhere; data removed")
     func delete() async throws {
         try await TestServer.with { s in

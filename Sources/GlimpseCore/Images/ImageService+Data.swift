@@ -1,7 +1,8 @@
 import Logging
 import NIOCore
+import OpenStackJSON
 
-/// Image data: upload (`PUT /file`) and download (`GET /file`).
+/// Image data: upload (`PUT /file`), staging and import, download (`GET /file`).
 extension ImageService {
     /// Uploads the data of a queued image: `queued → saving → active`.
     ///
@@ -17,12 +18,56 @@ extension ImageService {
     public func upload<Body: AsyncSequence>(
         _ id: String, body: Body, declaredSize: Int?, by p: Principal, willRead: () async throws -> Void = {}
     ) async throws where Body.Element == ByteBuffer {
-        try ImagePolicy.requireReader(p, "upload_image")
+        try await receive(id, body: body, declaredSize: declaredSize, by: p, via: .saving, willRead: willRead)
+    }
+
+    /// `PUT /v2/images/{id}/stage`: the first half of a `glance-direct` import. The data is
+    /// stored and hashed as by an upload, and the image waits in `uploading` for `import`.
+    public func stage<Body: AsyncSequence>(
+        _ id: String, body: Body, declaredSize: Int?, by p: Principal, willRead: () async throws -> Void = {}
+    ) async throws where Body.Element == ByteBuffer {
+        guard config.importMethods.contains("glance-direct") else { throw ServiceError.notFound() }
+        try await receive(id, body: body, declaredSize: declaredSize, by: p, via: .uploading, willRead: willRead)
+    }
+
+    /// `POST /v2/images/{id}/import` with `glance-direct`: makes staged data the image's data.
+    /// The data is already in the store, so the import completes before the 202 is sent.
+    public func importImage(_ id: String, body: JSONValue, by p: Principal) async throws {
+        try ImagePolicy.requireReader(p, "import_image")
         let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
-        try ImagePolicy.requireOwner(p, current, "upload_image")
+        try ImagePolicy.requireOwner(p, current, "import_image")
+        guard let method = body["method"] else { throw ServiceError.badRequest("Import request requires a 'method' field.") }
+        guard let name = method["name"]?.stringValue else { throw ServiceError.badRequest("Import request requires a 'name' field.") }
+        guard config.importMethods.contains(name) else {
+            throw ServiceError.badRequest("Import method \(name) is not available at this site. Available: \(config.importMethods.joined(separator: ", ")).")
+        }
+        for key in ["disk_format", "container_format"] where ImageAttributes.value(key, of: current) == .null {
+            throw ServiceError.conflict("'\(key)' needs to be set before import")
+        }
+        _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+            guard image.status == .uploading, image.location != nil else {
+                throw .conflict("Image needs to be staged before 'glance-direct' method can be used")
+            }
+            image.status = .active
+            return true
+        }
+        logger.info("image imported", metadata: ["image_id": "\(id)", "method": "\(name)"])
+    }
+
+    /// Streams a request body into the blob store. The image goes `queued → transit` first;
+    /// on success it ends `active` (upload) or stays `uploading` with its data (stage); on
+    /// failure it goes back to `queued` and the partial data is discarded.
+    func receive<Body: AsyncSequence>(
+        _ id: String, body: Body, declaredSize: Int?, by p: Principal, via transit: ImageStatus,
+        willRead: () async throws -> Void
+    ) async throws where Body.Element == ByteBuffer {
+        let action = transit == .saving ? "upload_image" : "stage_image"
+        try ImagePolicy.requireReader(p, action)
+        let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
+        try ImagePolicy.requireOwner(p, current, action)
         let missing = [("disk_format", current.diskFormat), ("container_format", current.containerFormat)]
             .filter { $0.1 == nil }.map(\.0)
-        if current.status == .queued, !missing.isEmpty {
+        if current.status == .queued, transit == .saving, !missing.isEmpty {
             let noun = missing.count == 1 ? "Property" : "Properties"
             throw ServiceError.badRequest("\(noun) \(missing.joined(separator: ", ")) must be set prior to saving data.")
         }
@@ -30,12 +75,12 @@ extension ImageService {
         if let declaredSize, declaredSize > limit.bytes {
             throw ServiceError.tooLarge(limit.message(declaredSize))
         }
-        // queued → saving, conditioned on the revision so that two uploads cannot both win.
-        let saving = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+        // Leave `queued`, conditioned on the revision so that two uploads cannot both win.
+        let receiving = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
             guard image.status == .queued else {
-                throw .conflict("Image status transition from \(image.status.rawValue) to saving is not allowed")
+                throw .conflict("Image status transition from \(image.status.rawValue) to \(transit.rawValue) is not allowed")
             }
-            image.status = .saving
+            image.status = transit
             return true
         }
         uploads.begin(id, expected: declaredSize)
@@ -60,12 +105,12 @@ extension ImageService {
             }
             if let declaredSize, total != declaredSize { throw sizeMismatch(total, declaredSize) }
             let format = inspector.result(totalSize: total)
-            try checkFormat(format, of: saving)
+            try checkFormat(format, of: receiving)
             let location = try await w.commit()
             writer = nil
             let (md5, sha512) = digests.finalize()
-            try await finishUpload(id, by: p, location: location) { image in
-                image.status = .active
+            try await finishUpload(id, expecting: transit, location: location) { image in
+                image.status = transit == .saving ? .active : .uploading
                 image.size = total
                 image.virtualSize = format.virtualSize
                 image.checksum = md5
@@ -74,10 +119,11 @@ extension ImageService {
                 image.location = location
                 image.storeId = self.blobs.id
             }
-            logger.info("image data uploaded", metadata: ["image_id": "\(id)", "bytes": "\(total)"])
+            logger.info(transit == .saving ? "image data uploaded" : "image data staged",
+                        metadata: ["image_id": "\(id)", "bytes": "\(total)"])
         } catch {
             await writer?.abort()
-            await revertToQueued(id)
+            await revertToQueued(id, from: transit)
             throw error
         }
     }
@@ -122,9 +168,9 @@ extension ImageService {
 
     /// Records committed data. If the image was deleted during the upload, the data is
     /// removed again and the client learns so (410).
-    func finishUpload(_ id: String, by p: Principal, location: String, _ change: @escaping (inout Image) -> Void) async throws {
+    func finishUpload(_ id: String, expecting transit: ImageStatus, location: String, _ change: @escaping (inout Image) -> Void) async throws {
         for _ in 0..<16 {
-            guard var image = try await store.image(id: id), image.status == .saving else {
+            guard var image = try await store.image(id: id), image.status == transit, image.location == nil else {
                 try? await blobs.delete(location: location)
                 throw ServiceError(.gone, explanation: "Image \(id) could not be found after upload. The image may have been deleted during the upload.")
             }
@@ -136,10 +182,10 @@ extension ImageService {
         throw ServiceError(.conflict, explanation: "The image was changed by another request during the upload.")
     }
 
-    /// Puts an image whose upload failed back to `queued` (if it still is `saving`).
-    func revertToQueued(_ id: String) async {
+    /// Puts an image whose upload failed back to `queued` (if it still is in transit).
+    func revertToQueued(_ id: String, from transit: ImageStatus) async {
         for _ in 0..<16 {
-            guard var image = try? await store.image(id: id), image.status == .saving else { return }
+            guard var image = try? await store.image(id: id), image.status == transit, image.location == nil else { return }
             image.status = .queued
             image.updatedAt = Timestamp.now()
             if (try? await store.updateImage(image)) != nil { return }

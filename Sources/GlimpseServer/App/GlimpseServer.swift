@@ -17,6 +17,7 @@ public final class GlimpseServer: Sendable {
     public let blobs: LocalBlobStore
     public let images: ImageService
     public let keystone: KeystoneService
+    public let metadefs: MetadefService
 
     /// Opens (creating if needed) the data directory's database and image folder.
     public init(config: ServerConfig, logger: Logger) throws {
@@ -27,6 +28,7 @@ public final class GlimpseServer: Sendable {
         blobs = try LocalBlobStore(root: config.imagesPath)
         images = ImageService(store: store, blobs: blobs, config: config.image, logger: logger)
         keystone = KeystoneService(store: store, config: config.identity, logger: logger)
+        metadefs = MetadefService(store: store)
     }
 
     /// What the first start of a data directory created.
@@ -44,6 +46,7 @@ public final class GlimpseServer: Sendable {
         let generated = config.adminPassword == nil
         let password = config.adminPassword ?? Identifiers.randomHex(bytes: 12)
         let created = try await keystone.bootstrap(adminPassword: password)
+        try await metadefs.seed()
         let recovered = try await store.recoverInterruptedUploads()
         if recovered > 0 { logger.notice("interrupted uploads reset to queued", metadata: ["images": "\(recovered)"]) }
         return created ? Bootstrap(adminPassword: password, generated: generated) : nil
@@ -52,7 +55,7 @@ public final class GlimpseServer: Sendable {
     /// The HTTP application. `onRunning` receives the bound port.
     public func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
         let responder = GlimpseResponder(
-            imageAPI: ImageAPI(images: images, validator: keystone),
+            imageAPI: ImageAPI(images: images, metadefs: metadefs, validator: keystone),
             identityAPI: IdentityAPI(keystone: keystone, catalog: Catalog(region: config.region)),
             publicURL: config.publicURL,
             defaultBaseURL: "http://\(config.host):\(config.port)")

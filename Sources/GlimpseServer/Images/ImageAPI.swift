@@ -9,11 +9,13 @@ import OpenStackJSON
 /// translates between the wire and the domain.
 struct ImageAPI: Sendable {
     let images: ImageService
+    let metadefs: MetadefAPI
     let validator: any TokenValidator
     let schemas: ImageSchemas
 
-    init(images: ImageService, validator: any TokenValidator) {
+    init(images: ImageService, metadefs: MetadefService, validator: any TokenValidator) {
         self.images = images
+        self.metadefs = MetadefAPI(metadefs: metadefs)
         self.validator = validator
         self.schemas = images.schemas
     }
@@ -69,9 +71,17 @@ struct ImageAPI: Sendable {
             case "file":
                 switch m {
                 case .get: return try await download(req, id)
-                case .put: return try await upload(req, id)
+                case .put: return try await upload(req, id, stage: false)
                 default: throw notAllowed("GET, PUT")
                 }
+            case "stage":
+                guard m == .put else { throw notAllowed("PUT") }
+                return try await upload(req, id, stage: true)
+            case "import":
+                guard m == .post else { throw notAllowed("POST") }
+                let p = try await principal(req)
+                try await images.importImage(id, body: try await req.jsonBody(), by: p)
+                return req.empty(.accepted)
             case "members":
                 switch m {
                 case .get:
@@ -131,6 +141,13 @@ struct ImageAPI: Sendable {
             case "members": return req.json(schemas.members)
             default: throw ServiceError.notFound()
             }
+        case 3 where segments[0] == "schemas" && segments[1] == "metadefs":
+            guard m == .get else { throw notAllowed("GET") }
+            _ = try await principal(req)
+            guard let schema = MetadefAPI.schemas[segments[2]] else { throw ServiceError.notFound() }
+            return req.json(schema)
+        case 2...5 where segments[0] == "metadefs":
+            return try await metadefs.handle(req, Array(segments.dropFirst()), principal: try await principal(req))
         case 2, 3 where segments[0] == "info":
             guard m == .get else { throw notAllowed("GET") }
             try req.requireNoBody()
@@ -194,7 +211,7 @@ struct ImageAPI: Sendable {
 
     // MARK: Data
 
-    func upload(_ req: APIRequest, _ id: String) async throws -> Response {
+    func upload(_ req: APIRequest, _ id: String, stage: Bool) async throws -> Response {
         let p = try await principal(req)
         let contentType = req.header(.contentType) ?? ""
         if contentType.split(separator: ";").first?.trimmingCharacters(in: " ").lowercased() != "application/octet-stream" {
@@ -211,8 +228,13 @@ struct ImageAPI: Sendable {
         if let declared, let contentLength, declared != contentLength {
             throw ServiceError.badRequest("The x-openstack-image-size header (\(declared)) does not match the Content-Length (\(contentLength)).")
         }
-        try await images.upload(id, body: req.request.body, declaredSize: declared ?? contentLength, by: p,
-                                willRead: { await req.sendContinueIfExpected() })
+        if stage {
+            try await images.stage(id, body: req.request.body, declaredSize: declared ?? contentLength, by: p,
+                                   willRead: { await req.sendContinueIfExpected() })
+        } else {
+            try await images.upload(id, body: req.request.body, declaredSize: declared ?? contentLength, by: p,
+                                    willRead: { await req.sendContinueIfExpected() })
+        }
         return req.empty()
     }
 
