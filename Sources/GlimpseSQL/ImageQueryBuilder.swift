@@ -46,8 +46,10 @@ public struct ImageQueryBuilder: Sendable {
     }
 
     public func select(_ query: ImageListQuery) -> SQLStatement {
-        var s = SQLStatement(dialect, "SELECT \(ImageTable.selectList) FROM images i WHERE i.deleted_at IS NULL")
-        s.append(" AND i.status NOT IN ('killed', 'deleted', 'pending_delete') AND i.os_hidden = ")
+        var s = SQLStatement(dialect, "SELECT \(ImageTable.selectList) FROM images i WHERE ")
+        s.append(query.scope.includeDeleted
+                 ? "i.status NOT IN ('killed', 'pending_delete') AND i.os_hidden = "
+                 : "i.deleted_at IS NULL AND i.status NOT IN ('killed', 'deleted', 'pending_delete') AND i.os_hidden = ")
         s.bind(.bool(query.scope.hidden))
         appendScope(query.scope, to: &s)
         for c in query.conditions { appendCondition(c, to: &s) }
@@ -153,6 +155,10 @@ public struct ImageQueryBuilder: Sendable {
                 s.bind(.text(tag))
                 s.append(")")
             }
+        case .propertyAbsent(let name):
+            s.append(" AND NOT EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = i.id AND p.name = ")
+            s.bind(.text(name))
+            s.append(")")
         case .property(let name, let value):
             s.append(" AND EXISTS (SELECT 1 FROM image_properties p WHERE p.image_id = i.id AND p.name = ")
             s.bind(.text(name))

@@ -59,6 +59,12 @@ extension SQLiteMetadataStore: ImageStore {
         }
     }
 
+    public func imageIncludingDeleted(id: String) async throws -> Image? {
+        try db.read { c in
+            try c.query("SELECT \(ImageTable.selectList) FROM images i WHERE i.id = ?", [.text(id)]) { try ImageTable.decode($0.values()) }.first
+        }
+    }
+
     public func updateImage(_ image: Image) async throws -> Image? {
         try await db.write { c in
             var values = Array(ImageTable.values(of: image).dropFirst().dropLast())

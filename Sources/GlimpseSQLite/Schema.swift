@@ -137,5 +137,9 @@ enum Schema {
             PRIMARY KEY (namespace, kind, name)
         ) WITHOUT ROWID;
         """,
+        """
+        -- The compute API's changes-since lists live and deleted images by update time.
+        CREATE INDEX images_updated ON images (updated_at);
+        """,
     ]
 }

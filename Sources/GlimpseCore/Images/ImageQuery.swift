@@ -41,6 +41,8 @@ public enum ImageCondition: Sendable, Equatable {
     case tags([String])
     /// A custom property equals a value (string values compare as text, others as JSON).
     case property(String, String)
+    /// The image has no custom property of this name.
+    case propertyAbsent(String)
 }
 
 /// Which images a caller may list, before filters.
@@ -67,14 +69,17 @@ public struct ListScope: Sendable, Equatable {
     public var memberStatus: MemberStatusFilter
     /// `os_hidden` images are listed only when asked for (and then only them).
     public var hidden: Bool
+    /// Also list deleted images (tombstones), e.g. for the compute API's `changes-since`.
+    public var includeDeleted: Bool
 
     public init(projectId: String?, isAdmin: Bool, visibility: VisibilityFilter = .default,
-                memberStatus: MemberStatusFilter = .accepted, hidden: Bool = false) {
+                memberStatus: MemberStatusFilter = .accepted, hidden: Bool = false, includeDeleted: Bool = false) {
         self.projectId = projectId
         self.isAdmin = isAdmin
         self.visibility = visibility
         self.memberStatus = memberStatus
         self.hidden = hidden
+        self.includeDeleted = includeDeleted
     }
 }
 

@@ -6,6 +6,8 @@ public struct ImageListRequest: Sendable {
     public var visibility: ListScope.VisibilityFilter = .default
     public var memberStatus: ListScope.MemberStatusFilter = .accepted
     public var hidden = false
+    /// Also list deleted images (tombstones).
+    public var includeDeleted = false
     public var conditions: [ImageCondition] = []
     /// Complete sort (see `ImageListQuery.completeSort`).
     public var sort: [SortKey] = ImageListQuery.completeSort([], defaultAscending: false)
@@ -133,7 +135,10 @@ public final class ImageService: Sendable {
         let limit = min(max(request.limit ?? config.defaultPageSize, 0), config.maxPageSize)
         var markerImage: Image?
         if let marker = request.marker {
-            guard isUUIDLike(marker), let m = try await store.image(id: marker) else {
+            let found = isUUIDLike(marker)
+                ? (request.includeDeleted ? try await store.imageIncludingDeleted(id: marker) : try await store.image(id: marker))
+                : nil
+            guard let m = found else {
                 throw ServiceError.badRequest("No image found with ID \(marker)")
             }
             guard try await isVisible(m, to: p) else { throw ServiceError.forbidden("Forbidden to access image \(marker)") }
@@ -141,7 +146,8 @@ public final class ImageService: Sendable {
         }
         if limit == 0 { return ImagePage(images: [], hasMore: false) }
         let scope = ListScope(projectId: p.projectId, isAdmin: p.isAdmin, visibility: request.visibility,
-                              memberStatus: request.memberStatus, hidden: request.hidden)
+                              memberStatus: request.memberStatus, hidden: request.hidden,
+                              includeDeleted: request.includeDeleted)
         let query = ImageListQuery(scope: scope, conditions: request.conditions, sort: request.sort,
                                    limit: limit + 1, marker: markerImage)
         var images = try await store.listImages(query)

@@ -11,6 +11,9 @@ public protocol ImageStore: Sendable {
     /// The image with this id, unless deleted.
     func image(id: String) async throws -> Image?
 
+    /// The image with this id, deleted (a tombstone) or not.
+    func imageIncludingDeleted(id: String) async throws -> Image?
+
     /// Replaces an image's record if its stored revision is still `image.revision`.
     /// Returns the stored image (with the new revision), or nil when the revision moved on
     /// or the image is gone.

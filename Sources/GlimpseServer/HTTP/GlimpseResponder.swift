@@ -49,7 +49,10 @@ struct GlimpseResponder: HTTPResponder {
 
     enum API { case image, identity }
 
+    static let knownMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .delete, .patch]
+
     func route(_ req: APIRequest, api: API, segments: [String]) async throws -> Response {
+        guard Self.knownMethods.contains(req.method) else { throw ServiceError(.notImplemented) }
         switch api {
         case .identity:
             return try await identityAPI.handle(req, Array(segments.dropFirst()))
