@@ -99,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "glimpse",
             dependencies: [
-                "GlimpseServer", "GlimpseIdentity", "OpenStack",
+                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStack",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

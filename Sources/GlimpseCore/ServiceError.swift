@@ -13,6 +13,7 @@ public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible 
         case forbidden
         case notFound
         case methodNotAllowed(allowed: [String])
+        case notAcceptable
         case conflict
         case gone
         case payloadTooLarge

@@ -9,6 +9,9 @@ public enum JSONValue: Sendable, Hashable {
     case array([JSONValue])
     case object(JSONObject)
 
+    /// A string, or `null` for nil.
+    public static func optionalString(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
+
     /// The string, if this is a string.
     public var stringValue: String? {
         if case .string(let s) = self { return s }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import GlimpseCore
 import GlimpseIdentity
 import GlimpseServer
 
@@ -13,7 +14,25 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Maintain a data directory (works while the server runs).",
-        subcommands: [SetPassword.self])
+        subcommands: [SetPassword.self, Purge.self])
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "purge",
+            abstract: "Remove deleted images' tombstones (and leftover data) older than the retention.")
+
+        @OptionGroup var options: ServerOptions
+        @Option(help: "Age in seconds; defaults to the deleted_image_retention setting (30 days).")
+        var olderThan: Int64?
+
+        func run() async throws {
+            let config = try options.load()
+            let server = try GlimpseServer(config: config, logger: options.logger(config))
+            let age = olderThan ?? config.image.deletedImageRetention
+            let n = try await server.images.purgeDeleted(before: Timestamp.now().adding(seconds: -age))
+            print("Purged \(n) deleted image\(n == 1 ? "" : "s").")
+        }
+    }
 
     struct SetPassword: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -196,10 +196,9 @@ enum RawHTTP {
         var final = ""
     }
 
-    static func exchange(port: Int, head: String, body: [UInt8]) throws -> Exchange {
+    static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket") }
-        defer { close(fd) }
         var tv = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
@@ -207,9 +206,18 @@ enum RawHTTP {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard rc == 0 else { throw TestFailure("connect") }
+        guard rc == 0 else {
+            close(fd)
+            throw TestFailure("connect")
+        }
+        return fd
+    }
+
+    static func exchange(port: Int, head: String, body: [UInt8]) throws -> Exchange {
+        let fd = try connect(port: port)
+        defer { close(fd) }
         try send(fd, Array(head.utf8))
         let first = try readResponseHead(fd)
         var result = Exchange()

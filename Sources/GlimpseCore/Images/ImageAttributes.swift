@@ -79,7 +79,3 @@ enum ImageAttributes {
         }
     }
 }
-
-extension JSONValue {
-    static func optionalString(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
-}

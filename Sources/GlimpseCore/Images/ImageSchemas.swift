@@ -8,6 +8,9 @@ public struct ImageSchemas: Sendable {
     public let members: JSONValue
     /// Names of the stock custom properties (`"is_base": false` in the image schema).
     public let customPropertyNames: Set<String>
+    /// Attributes that are part of the image itself rather than custom properties.
+    public static let coreAttributes: Set<String> = ImageAttributes.core
+
     /// Validator for image bodies and patch changes.
     public let imageValidator: SchemaValidator
 

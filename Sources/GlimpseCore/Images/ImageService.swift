@@ -253,6 +253,28 @@ public final class ImageService: Sendable {
         logger.info("image deleted", metadata: ["image_id": "\(id)"])
     }
 
+    /// Removes tombstones of images deleted before `before`, and any data left behind
+    /// (deletion removes data at once; this retries what failed). Returns how many.
+    @discardableResult
+    public func purgeDeleted(before: Timestamp) async throws -> Int {
+        var total = 0
+        while true {
+            let batch = try await store.deletedImages(before: before, limit: 500)
+            if batch.isEmpty { return total }
+            for image in batch {
+                guard let location = image.location else { continue }
+                do {
+                    try await blobs.delete(location: location)
+                } catch {
+                    logger.warning("could not delete image data", metadata: ["image_id": "\(image.id)", "error": "\(error)"])
+                }
+            }
+            try await store.purge(ids: batch.map(\.id))
+            total += batch.count
+            if batch.count < 500 { return total }
+        }
+    }
+
     // MARK: Actions
 
     /// `POST /v2/images/{id}/actions/deactivate`.

@@ -17,6 +17,9 @@ public struct ImageServiceConfig: Sendable {
     /// Refuse uploads whose content does not match the declared `disk_format`
     /// (Glance's `require_image_format_match`).
     public var requireFormatMatch = true
+    /// How long deleted images stay visible (as `DELETED`) to the compute API's
+    /// `changes-since`, in seconds, before `purge` removes them.
+    public var deletedImageRetention: Int64 = 30 * 86_400
     /// Interoperable import methods offered (`/v2/info/import`).
     public var importMethods: [String] = ["glance-direct"]
 

@@ -57,14 +57,20 @@ public final class GlimpseServer: Sendable {
         let responder = GlimpseResponder(
             imageAPI: ImageAPI(images: images, metadefs: metadefs, validator: keystone),
             identityAPI: IdentityAPI(keystone: keystone, catalog: Catalog(region: config.region)),
+            computeAPI: ComputeAPI(images: images, validator: keystone),
             publicURL: config.publicURL,
             defaultBaseURL: "http://\(config.host):\(config.port)")
         return Application(
             responder: responder,
             configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "glimpse"),
-            services: [PeriodicJob(name: "token-purge", every: .seconds(3600), logger: logger) { [keystone] in
-                _ = try await keystone.purgeExpiredTokens()
-            }],
+            services: [
+                PeriodicJob(name: "token-purge", every: .seconds(3600), logger: logger) { [keystone] in
+                    _ = try await keystone.purgeExpiredTokens()
+                },
+                PeriodicJob(name: "deleted-image-purge", every: .seconds(3600), logger: logger) { [images, config] in
+                    try await images.purgeDeleted(before: Timestamp.now().adding(seconds: -config.image.deletedImageRetention))
+                },
+            ],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -101,6 +101,9 @@ public struct ServerConfig: Sendable {
         Setting(key: "container_formats", help: "Accepted container formats, comma-separated") { c, v in
             c.image.containerFormats = list(v)
         },
+        Setting(key: "deleted_image_retention", help: "Seconds deleted images stay visible to compute changes-since") { c, v in
+            c.image.deletedImageRetention = Int64(try int("deleted_image_retention", v))
+        },
         Setting(key: "default_page_size", help: "Images per page when the client sets no limit") { c, v in
             c.image.defaultPageSize = try int("default_page_size", v)
         },

@@ -13,6 +13,7 @@ extension ServiceError.Kind {
         case .forbidden: .forbidden
         case .notFound: .notFound
         case .methodNotAllowed: .methodNotAllowed
+        case .notAcceptable: .notAcceptable
         case .conflict: .conflict
         case .gone: .gone
         case .payloadTooLarge: .contentTooLarge
@@ -45,6 +46,7 @@ extension ServiceError.Kind {
         case .forbidden: "Access was denied to this resource."
         case .notFound: "The resource could not be found."
         case .methodNotAllowed: "The method is not allowed for this resource."
+        case .notAcceptable: "The resource could not be generated in a form the client accepts."
         case .conflict: "There was a conflict when trying to complete your request."
         case .gone: "This resource is no longer available.  No forwarding address is given."
         case .payloadTooLarge: "The request is larger than the server is willing or able to process."

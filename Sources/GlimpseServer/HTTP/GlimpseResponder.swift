@@ -13,6 +13,7 @@ struct GlimpseResponder: HTTPResponder {
 
     let imageAPI: ImageAPI
     let identityAPI: IdentityAPI
+    let computeAPI: ComputeAPI
     let publicURL: String?
     let defaultBaseURL: String
 
@@ -27,7 +28,11 @@ struct GlimpseResponder: HTTPResponder {
         let req = APIRequest(
             request: request, context: context, segments: segments, query: queryPart.map { URLCoding.parseQuery($0) } ?? [],
             requestId: requestId, logger: logger, baseURL: baseURL(request))
-        let api: API = segments.first == "identity" ? .identity : .image
+        let api: API = switch segments.first {
+        case "identity": .identity
+        case "compute": .compute
+        default: .image
+        }
         var response: Response
         do {
             response = try await route(req, api: api, segments: segments)
@@ -47,7 +52,7 @@ struct GlimpseResponder: HTTPResponder {
         return response
     }
 
-    enum API { case image, identity }
+    enum API { case image, identity, compute }
 
     static let knownMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .delete, .patch]
 
@@ -56,6 +61,8 @@ struct GlimpseResponder: HTTPResponder {
         switch api {
         case .identity:
             return try await identityAPI.handle(req, Array(segments.dropFirst()))
+        case .compute:
+            return try await computeAPI.handle(req, Array(segments.dropFirst()))
         case .image:
             guard let first = segments.first, !first.isEmpty else {
                 return req.json(ImageAPI.versionsDocument(baseURL: req.baseURL), status: .multipleChoices)
@@ -85,6 +92,7 @@ struct GlimpseResponder: HTTPResponder {
             if e.kind == .internalError { req.logger.error("request failed", metadata: ["error": "\(e)"]) }
             switch api {
             case .identity: return KeystoneErrorFormat.response(e, authURL: authURL)
+            case .compute: return NovaErrorFormat.response(e)
             case .image: return GlanceErrorFormat.response(e, accept: req.header(.accept), method: req.methodName)
             }
         default:
@@ -92,6 +100,7 @@ struct GlimpseResponder: HTTPResponder {
             let e = ServiceError.internalError()
             switch api {
             case .identity: return KeystoneErrorFormat.response(e, authURL: authURL)
+            case .compute: return NovaErrorFormat.response(e)
             case .image: return GlanceErrorFormat.response(e, accept: req.header(.accept), method: req.methodName)
             }
         }

@@ -25,7 +25,10 @@ struct IdentityAPI: Sendable {
         let base = req.baseURL
         if segments.isEmpty || segments == [""] {
             guard req.method == .get || req.method == .head else { throw notAllowed("GET") }
-            return req.json(["versions": ["values": [versionObject(base)]]], status: .multipleChoices)
+            return req.json(["versions": ["values": [versionObject(base), versionV2(base)]]], status: .multipleChoices)
+        }
+        if segments[0] == "v2.0" {
+            return try await handleV2(req, Array(segments.dropFirst()).filter { !$0.isEmpty })
         }
         guard segments[0] == "v3" else { throw ServiceError.notFound("The resource could not be found.") }
         let rest = Array(segments.dropFirst()).filter { !$0.isEmpty }
