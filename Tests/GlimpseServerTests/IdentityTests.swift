@@ -143,11 +143,11 @@ struct IdentityTests {
 
     @Test("tokens expire")
     func expiry() async throws {
-        try await TestServer.with({ $0.identity.tokenLifetime = 1 }) { s in
+        try await TestServer.with({ $0.identity.tokenLifetime = 3 }) { s in
             let token = try await s.adminToken()
             let before = try await s.request(.GET, "/v2/images", token: token)
             #expect(before.status == 200)
-            try await Task.sleep(for: .milliseconds(1300))
+            try await Task.sleep(for: .milliseconds(3300))
             let after = try await s.request(.GET, "/v2/images", token: token)
             #expect(after.status == 401)
             #expect(after.json["error"]?["code"] == 401)

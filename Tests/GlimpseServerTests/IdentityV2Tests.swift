@@ -80,11 +80,11 @@ struct IdentityV2Tests {
 
     @Test("v2.0 tokens expire like v3 tokens")
     func expiry() async throws {
-        try await TestServer.with({ $0.identity.tokenLifetime = 1 }) { s in
+        try await TestServer.with({ $0.identity.tokenLifetime = 3 }) { s in
             let r = try await s.json(.POST, "/identity/v2.0/tokens", token: nil, v2Auth("admin", TestServer.adminPassword, tenant: ("tenantName", "admin")))
             let token = r.json["access"]?["token"]?["id"]?.stringValue ?? ""
             #expect(try await s.request(.GET, "/v2/images", token: token).status == 200)
-            try await Task.sleep(for: .milliseconds(1300))
+            try await Task.sleep(for: .milliseconds(3300))
             #expect(try await s.request(.GET, "/v2/images", token: token).status == 401)
         }
     }
