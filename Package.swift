@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // JSON value, parser and serializer shared by the server and the SDK.
@@ -93,6 +94,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
@@ -115,10 +120,33 @@ let package = Package(
             dependencies: ["GlimpseCore", "GlimpseIdentity", "GlimpseSQLite", "GlimpseBlobStores", "OpenStackJSON",
                            .product(name: "NIOCore", package: "swift-nio")]
         ),
+        // A real server on an ephemeral port, for the HTTP and SDK tests.
+        .target(
+            name: "GlimpseTestSupport",
+            dependencies: [
+                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackJSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/GlimpseTestSupport"
+        ),
+        .testTarget(
+            name: "OpenStackTests",
+            dependencies: [
+                "OpenStack", "GlimpseTestSupport", "GlimpseServer",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         .testTarget(
             name: "GlimpseServerTests",
             dependencies: [
-                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackJSON",
+                "GlimpseTestSupport", "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -169,4 +169,19 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     }
 
     public func makeIterator() -> IndexingIterator<[Member]> { members.makeIterator() }
+
+    /// Objects are equal when they have the same members, in any order (member order is
+    /// kept for writing, but does not change what the object means).
+    public static func == (a: JSONObject, b: JSONObject) -> Bool {
+        guard a.members.count == b.members.count else { return false }
+        if a.members == b.members { return true }
+        return a.members.allSatisfy { m in b[m.key] == m.value }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(members.count)
+        var combined = 0
+        for m in members { combined ^= m.hashValue }
+        hasher.combine(combined)
+    }
 }

@@ -1,6 +1,7 @@
 import GlimpseCore
 import NIOHTTP1
 import OpenStackJSON
+import GlimpseTestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 import NIOHTTP1
 import NIOPosix
 import OpenStackJSON
+import GlimpseTestSupport
 import Testing
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import NIOHTTP1
 import OpenStackJSON
+import GlimpseTestSupport
 import Testing
 
 @Suite("Identity (Keystone v3 subset)")

@@ -1,6 +1,7 @@
 import Crypto
 import NIOHTTP1
 import OpenStackJSON
+import GlimpseTestSupport
 import Testing
 
 @Suite("Images: create, show, update, delete, state machine")

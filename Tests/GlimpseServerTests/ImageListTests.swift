@@ -1,5 +1,6 @@
 import NIOHTTP1
 import OpenStackJSON
+import GlimpseTestSupport
 import Testing
 
 @Suite("Images: listing, filters, sorting, paging")

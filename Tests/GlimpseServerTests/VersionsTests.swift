@@ -1,5 +1,6 @@
 import OpenStackJSON
 import NIOHTTP1
+import GlimpseTestSupport
 import Testing
 
 @Suite("Version discovery and routing")

@@ -7,7 +7,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import OpenStackJSON
-import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -15,16 +14,16 @@ import Glibc
 
 /// A real Glimpse server on an ephemeral port with a fresh data directory, and helpers to
 /// talk to it over HTTP.
-struct TestServer: Sendable {
-    let port: Int
-    let server: GlimpseServer
-    let dataDir: String
-    static let adminPassword = "admin-secret"
+public struct TestServer: Sendable {
+    public let port: Int
+    public let server: GlimpseServer
+    public let dataDir: String
+    public static let adminPassword = "admin-secret"
 
-    var base: String { "http://127.0.0.1:\(port)" }
+    public var base: String { "http://127.0.0.1:\(port)" }
 
     /// Runs `body` against a server that lives for the duration of the call.
-    static func with<T: Sendable>(
+    public static func with<T: Sendable>(
         _ configure: (inout ServerConfig) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
@@ -62,18 +61,18 @@ struct TestServer: Sendable {
 
     // MARK: HTTP
 
-    struct Reply: Sendable {
-        let status: Int
-        let headers: HTTPHeaders
-        let body: [UInt8]
+    public struct Reply: Sendable {
+        public let status: Int
+        public let headers: HTTPHeaders
+        public let body: [UInt8]
 
-        var text: String { String(decoding: body, as: UTF8.self) }
-        var json: JSONValue { (try? JSONValue.parse(body)) ?? .null }
-        func header(_ name: String) -> String? { headers.first(name: name) }
+        public var text: String { String(decoding: body, as: UTF8.self) }
+        public var json: JSONValue { (try? JSONValue.parse(body)) ?? .null }
+        public func header(_ name: String) -> String? { headers.first(name: name) }
     }
 
     /// Sends one request. `body` as bytes; `chunked` streams it without a length.
-    func request(
+    public func request(
         _ method: HTTPMethod, _ path: String, token: String? = nil, headers: [(String, String)] = [],
         body: [UInt8]? = nil, chunked: Bool = false
     ) async throws -> Reply {
@@ -94,12 +93,12 @@ struct TestServer: Sendable {
         return Reply(status: Int(resp.status.code), headers: resp.headers, body: Array(buffer.readableBytesView))
     }
 
-    func json(_ method: HTTPMethod, _ path: String, token: String?, _ value: JSONValue,
+    public func json(_ method: HTTPMethod, _ path: String, token: String?, _ value: JSONValue,
               contentType: String = "application/json", headers: [(String, String)] = []) async throws -> Reply {
         try await request(method, path, token: token, headers: [("Content-Type", contentType)] + headers, body: value.serialized())
     }
 
-    func patch(_ id: String, token: String, _ ops: JSONValue,
+    public func patch(_ id: String, token: String, _ ops: JSONValue,
                contentType: String = "application/openstack-images-v2.1-json-patch") async throws -> Reply {
         try await json(.PATCH, "/v2/images/\(id)", token: token, ops, contentType: contentType)
     }
@@ -107,7 +106,7 @@ struct TestServer: Sendable {
     // MARK: Identity
 
     /// A project-scoped token for a user in the Default domain.
-    func token(user: String, password: String, project: String) async throws -> String {
+    public func token(user: String, password: String, project: String) async throws -> String {
         let body: JSONValue = ["auth": [
             "identity": ["methods": ["password"], "password": ["user": [
                 "name": .string(user), "domain": ["name": "Default"], "password": .string(password)]]],
@@ -120,12 +119,12 @@ struct TestServer: Sendable {
         return token
     }
 
-    func adminToken() async throws -> String {
+    public func adminToken() async throws -> String {
         try await token(user: "admin", password: Self.adminPassword, project: "admin")
     }
 
     /// Creates a project and a user holding `role` on it; returns a token and the project id.
-    func makeUser(_ name: String, project: String, role: String = "member", admin: String) async throws -> (token: String, projectId: String) {
+    public func makeUser(_ name: String, project: String, role: String = "member", admin: String) async throws -> (token: String, projectId: String) {
         var r = try await json(.POST, "/identity/v3/projects", token: admin, ["project": ["name": .string(project)]])
         var projectId = r.json["project"]?["id"]?.stringValue
         if r.status == 409 {
@@ -147,7 +146,7 @@ struct TestServer: Sendable {
 
     /// Creates an image and returns its JSON.
     @discardableResult
-    func createImage(_ token: String, _ body: JSONValue = ["disk_format": "raw", "container_format": "bare"]) async throws -> JSONValue {
+    public func createImage(_ token: String, _ body: JSONValue = ["disk_format": "raw", "container_format": "bare"]) async throws -> JSONValue {
         let r = try await json(.POST, "/v2/images", token: token, body)
         guard r.status == 201 else { throw TestFailure("create: \(r.status) \(r.text)") }
         return r.json
@@ -155,20 +154,20 @@ struct TestServer: Sendable {
 
     /// Uploads data to an image; returns the reply.
     @discardableResult
-    func upload(_ id: String, token: String, _ data: [UInt8], chunked: Bool = false) async throws -> Reply {
+    public func upload(_ id: String, token: String, _ data: [UInt8], chunked: Bool = false) async throws -> Reply {
         try await request(.PUT, "/v2/images/\(id)/file", token: token,
                           headers: [("Content-Type", "application/octet-stream")], body: data, chunked: chunked)
     }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ d: String) { description = d }
+public struct TestFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
 }
 
 extension Array where Element: Sendable {
     /// The elements as an async sequence.
-    var async: AsyncStream<Element> {
+    public var async: AsyncStream<Element> {
         AsyncStream { c in
             for e in self { c.yield(e) }
             c.finish()
@@ -177,7 +176,7 @@ extension Array where Element: Sendable {
 }
 
 /// Deterministic pseudo-random bytes.
-func testBytes(_ count: Int, seed: UInt64 = 42) -> [UInt8] {
+public func testBytes(_ count: Int, seed: UInt64 = 42) -> [UInt8] {
     var x = seed &* 0x9E37_79B9_7F4A_7C15 | 1
     return (0..<count).map { _ in
         x ^= x << 13
