@@ -192,11 +192,17 @@ struct ErrorTests {
 }
 
 /// A minimal blocking HTTP/1.1 client that can wait for `100 Continue` before sending a body.
-/// Its calls block, so tests run them on NIO's thread pool, away from the threads the
-/// server's tasks need.
+/// Its calls block, so tests run them on threads of their own, away from the threads the
+/// server's tasks and file I/O need.
 enum RawHTTP {
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        return pool
+    }()
+
     static func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await NIOThreadPool.singleton.runIfActive(body)
+        try await pool.runIfActive(body)
     }
 
     struct Exchange {
