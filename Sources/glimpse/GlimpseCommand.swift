@@ -6,5 +6,5 @@ struct GlimpseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "glimpse",
         abstract: "An OpenStack-compatible image service (Glance v2 API, built-in Keystone) and its client.",
-        subcommands: [ServeCommand.self, AdminCommand.self])
+        subcommands: [ServeCommand.self, ImageCommand.self, ComputeCommand.self, AdminCommand.self])
 }

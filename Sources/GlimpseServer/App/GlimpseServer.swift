@@ -5,6 +5,7 @@ import GlimpseSQLite
 import Hummingbird
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import UnixSignals
 
@@ -25,11 +26,19 @@ public final class GlimpseServer: Sendable {
         self.logger = logger
         try LocalBlobStore.makeDirectory(config.dataDir)
         store = try SQLiteMetadataStore(path: config.databasePath)
-        blobs = try LocalBlobStore(root: config.imagesPath)
+        blobs = try LocalBlobStore(root: config.imagesPath, pool: Self.ioPool)
         images = ImageService(store: store, blobs: blobs, config: config.image, logger: logger)
         keystone = KeystoneService(store: store, config: config.identity, logger: logger)
         metadefs = MetadefService(store: store)
     }
+
+    /// Threads for blocking file I/O of image data, kept apart from the CPU-bound work
+    /// (password hashing) on NIO's default pool so neither starves the other.
+    static let ioPool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(4, System.coreCount * 2))
+        pool.start()
+        return pool
+    }()
 
     /// What the first start of a data directory created.
     public struct Bootstrap: Sendable {

@@ -81,9 +81,11 @@ public final class ImageServiceV2: Sendable {
     /// - Parameters:
     ///   - pageSize: images per request (`limit`); the server's default if nil.
     ///   - maxItems: stop after this many images.
+    ///   - marker: start after the image with this id.
     public func listImages(_ filter: ImageFilter = ImageFilter(), sort: [ImageSort] = [], pageSize: Int? = nil,
-                           maxItems: Int? = nil) -> ImageList {
+                           maxItems: Int? = nil, after marker: String? = nil) -> ImageList {
         var query = filter.queryItems
+        if let marker { query.append(("marker", marker)) }
         if !sort.isEmpty {
             query.append(("sort", sort.map { "\($0.key.rawValue):\($0.ascending ? "asc" : "desc")" }.joined(separator: ",")))
         }
