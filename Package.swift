@@ -134,6 +134,7 @@ let package = Package(
             ],
             path: "Tests/GlimpseTestSupport"
         ),
+        .testTarget(name: "GlimpseCLITests", dependencies: ["glimpse", "OpenStack"]),
         .testTarget(
             name: "OpenStackTests",
             dependencies: [

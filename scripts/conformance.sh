@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the real OpenStack clients against a freshly started Glimpse server:
 #   - ../shared/conformance/run-all.sh  (openstack CLI, openstacksdk, python-glanceclient)
+#   - scripts/cli-compare.sh (glimpse image list/show against openstack image list/show)
 #   - ../shared/conformance/run-tempest-image.sh (Tempest's image API tests)
 # Prints each suite's "N passed, N failed" and exits non-zero if any check failed.
 #
@@ -9,14 +10,14 @@
 #   HARNESS_VENV    venv with the clients         [./.venv-conformance, created with pip if missing]
 #   CONFORMANCE     directory of the scripts      [../shared/conformance]
 #   PORT            port for the server           [a free one from 19300]
-#   SUITES          which to run: "clients tempest" [both]
+#   SUITES          which to run: "clients cli tempest" [all]
 set -u -o pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CONFORMANCE="${CONFORMANCE:-$ROOT/../shared/conformance}"
 GLIMPSE_BIN="${GLIMPSE_BIN:-$ROOT/.build/debug/glimpse}"
 export HARNESS_VENV="${HARNESS_VENV:-$ROOT/.venv-conformance}"
-SUITES="${SUITES:-clients tempest}"
+SUITES="${SUITES:-clients cli tempest}"
 
 [ -d "$CONFORMANCE" ] || { echo "conformance scripts not found at $CONFORMANCE"; exit 2; }
 [ -x "$GLIMPSE_BIN" ] || swift build --product glimpse || exit 2
@@ -62,6 +63,12 @@ if [[ " $SUITES " == *" clients "* ]]; then
   out="$(bash "$CONFORMANCE/run-all.sh" 2>&1)"; rc=$?
   echo "$out"
   summary+=("clients (run-all.sh): $(echo "$out" | tail -1)")
+  [ $rc -eq 0 ] || status=1
+fi
+if [[ " $SUITES " == *" cli "* ]]; then
+  out="$(GLIMPSE_BIN="$GLIMPSE_BIN" bash "$ROOT/scripts/cli-compare.sh" 2>&1)"; rc=$?
+  echo "$out"
+  summary+=("glimpse CLI vs openstack CLI (cli-compare.sh): $(echo "$out" | tail -1)")
   [ $rc -eq 0 ] || status=1
 fi
 if [[ " $SUITES " == *" tempest "* ]]; then

@@ -120,7 +120,7 @@ enum Output {
 
     /// A string as YAML: plain when it cannot be mistaken for anything else, quoted otherwise.
     static func yamlScalar(_ s: String) -> String {
-        let specials: Set<String> = ["", "~", "null", "true", "false", "yes", "no", "on", "off", "y", "n"]
+        let specials: Set<String> = ["", "~", "null", "true", "false", "yes", "no", "on", "off"]
         let looksNumeric = Double(s) != nil || s.hasPrefix("0x") || s.hasPrefix("0o")
         let looksTime = s.count >= 10 && s.prefix(10).allSatisfy { $0.isNumber || $0 == "-" } && s.contains("-")
         let bad = s.contains(": ") || s.contains(" #") || s.hasSuffix(":") || s.first.map { "-?:,[]{}#&*!|>'\"%@`".contains($0) || $0 == " " } ?? true
