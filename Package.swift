@@ -26,13 +26,23 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
+        .systemLibrary(name: "CLibCrypto", providers: [.apt(["libssl-dev"])]),
+        // MD5 and SHA-2 for image data (system libcrypto on Linux, swift-crypto elsewhere).
+        .target(
+            name: "StreamDigests",
+            dependencies: [
+                .target(name: "CLibCrypto", condition: .when(platforms: [.linux])),
+                .product(name: "Crypto", package: "swift-crypto", condition: .when(platforms: [.macOS, .iOS])),
+            ],
+            swiftSettings: strict
+        ),
         // JSON value, parser and serializer shared by the server and the SDK.
         .target(name: "OpenStackJSON", swiftSettings: strict),
         // Domain model, policy, validation, use cases and the store protocols.
         .target(
             name: "GlimpseCore",
             dependencies: [
-                "OpenStackJSON",
+                "OpenStackJSON", "StreamDigests",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -91,9 +101,8 @@ let package = Package(
         .target(
             name: "OpenStack",
             dependencies: [
-                "OpenStackJSON",
+                "OpenStackJSON", "StreamDigests",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

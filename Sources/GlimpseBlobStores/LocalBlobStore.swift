@@ -120,16 +120,17 @@ public enum BlobStoreError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Writes one object: batches chunks, writes them on the thread pool, commits by rename.
-final class LocalBlobWriter: BlobWriter {
-    struct State {
-        var fd: Int32
-        var pending: [ByteBuffer] = []
-        var pendingBytes = 0
-        var open = true
-    }
-
-    let state: Mutex<State>
+/// Writes one object: gathers chunks into batches of about a megabyte and writes each batch
+/// on the thread pool while the next one is being gathered (one write in flight at most, so
+/// a slow disk slows the upload instead of filling memory); commits by fsync and rename.
+///
+/// Used by one task at a time (the upload that made it).
+final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
+    private var fd: Int32
+    private var pending: [ByteBuffer] = []
+    private var pendingBytes = 0
+    private var inflight: Task<Void, any Error>?
+    private var isOpen = true
     let tmpPath: String
     let finalPath: String
     let directory: String
@@ -137,7 +138,7 @@ final class LocalBlobWriter: BlobWriter {
     let pool: NIOThreadPool
 
     init(fd: Int32, tmpPath: String, finalPath: String, directory: String, location: String, pool: NIOThreadPool) {
-        self.state = Mutex(State(fd: fd))
+        self.fd = fd
         self.tmpPath = tmpPath
         self.finalPath = finalPath
         self.directory = directory
@@ -146,82 +147,72 @@ final class LocalBlobWriter: BlobWriter {
     }
 
     deinit {
-        let s = state.withLock { $0 }
-        if s.open {
-            close(s.fd)
+        if isOpen {
+            close(fd)
             unlink(tmpPath)
         }
     }
 
     func write(_ chunk: ByteBuffer) async throws {
-        let batch: [ByteBuffer]? = try state.withLock { s in
-            guard s.open else { throw BlobStoreError.closed }
-            s.pending.append(chunk)
-            s.pendingBytes += chunk.readableBytes
-            guard s.pendingBytes >= LocalBlobStore.chunkSize else { return nil }
-            defer {
-                s.pending.removeAll(keepingCapacity: true)
-                s.pendingBytes = 0
-            }
-            return s.pending
-        }
-        if let batch { try await flush(batch) }
+        guard isOpen else { throw BlobStoreError.closed }
+        pending.append(chunk)
+        pendingBytes += chunk.readableBytes
+        if pendingBytes >= LocalBlobStore.chunkSize { try await startFlush() }
     }
 
-    func flush(_ batch: [ByteBuffer]) async throws {
-        let fd = state.withLock { $0.fd }
-        let path = tmpPath
-        try await pool.runIfActive {
-            for buffer in batch {
-                try buffer.withUnsafeReadableBytes { bytes in
-                    var done = 0
-                    while done < bytes.count {
-                        let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-                        if n < 0 {
-                            if errno == EINTR { continue }
-                            throw BlobStoreError.io("write \(path)", errno)
-                        }
-                        done += n
+    /// Waits for the previous batch, then starts writing the pending one.
+    private func startFlush() async throws {
+        try await inflight?.value
+        let batch = pending
+        pending.removeAll(keepingCapacity: true)
+        pendingBytes = 0
+        let (fd, path, pool) = (self.fd, self.tmpPath, self.pool)
+        inflight = Task { try await pool.runIfActive { try Self.writeAll(fd, batch, path) } }
+    }
+
+    static func writeAll(_ fd: Int32, _ batch: [ByteBuffer], _ path: String) throws {
+        for buffer in batch {
+            try buffer.withUnsafeReadableBytes { bytes in
+                var done = 0
+                while done < bytes.count {
+                    let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw BlobStoreError.io("write \(path)", errno)
                     }
+                    done += n
                 }
             }
         }
     }
 
     func commit() async throws -> String {
-        let rest = state.withLock { s -> [ByteBuffer] in
-            defer {
-                s.pending = []
-                s.pendingBytes = 0
-            }
-            return s.pending
-        }
-        if !rest.isEmpty { try await flush(rest) }
-        let fd = state.withLock { $0.fd }
-        let (tmpPath, finalPath, directory) = (self.tmpPath, self.finalPath, self.directory)
+        guard isOpen else { throw BlobStoreError.closed }
+        if !pending.isEmpty { try await startFlush() }
+        try await inflight?.value
+        inflight = nil
+        let (fd, tmpPath, finalPath, directory) = (self.fd, self.tmpPath, self.finalPath, self.directory)
         try await pool.runIfActive {
             guard fsync(fd) == 0 else { throw BlobStoreError.io("fsync \(tmpPath)", errno) }
             guard rename(tmpPath, finalPath) == 0 else { throw BlobStoreError.io("rename \(tmpPath)", errno) }
-            let dfd = open(directory, O_RDONLY | O_DIRECTORY)
+            let dfd = Glibc.open(directory, O_RDONLY | O_DIRECTORY)
             if dfd >= 0 {
                 fsync(dfd)
                 close(dfd)
             }
         }
-        state.withLock { s in
-            close(s.fd)
-            s.open = false
-        }
+        close(fd)
+        isOpen = false
         return location
     }
 
     func abort() async {
-        let wasOpen = state.withLock { s -> Bool in
-            defer { s.open = false }
-            if s.open { close(s.fd) }
-            return s.open
-        }
-        if wasOpen { unlink(tmpPath) }
+        guard isOpen else { return }
+        _ = try? await inflight?.value
+        inflight = nil
+        isOpen = false
+        close(fd)
+        unlink(tmpPath)
     }
 }
 

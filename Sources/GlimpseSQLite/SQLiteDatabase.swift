@@ -22,7 +22,7 @@ public final class SQLiteDatabase: Sendable {
             PRAGMA synchronous = NORMAL;
             PRAGMA foreign_keys = ON;
             PRAGMA temp_store = MEMORY;
-            PRAGMA cache_size = -16000;
+            PRAGMA cache_size = -8000;
             """)
         let version = try conn.scalar("PRAGMA user_version") ?? 0
         if version < Int64(migrations.count) {
@@ -41,7 +41,7 @@ public final class SQLiteDatabase: Sendable {
 
     func makeReader() throws -> SQLiteConnection {
         let c = try SQLiteConnection(path: path)
-        try c.execute("PRAGMA foreign_keys = ON; PRAGMA query_only = ON; PRAGMA cache_size = -8000;")
+        try c.execute("PRAGMA foreign_keys = ON; PRAGMA query_only = ON; PRAGMA cache_size = -2000;")
         return c
     }
 
@@ -57,6 +57,7 @@ public final class SQLiteDatabase: Sendable {
     }
 
     /// Runs `body` in one write transaction; it commits if `body` returns, rolls back if it throws.
+    @discardableResult
     func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
         try await writer.transaction(body)
     }

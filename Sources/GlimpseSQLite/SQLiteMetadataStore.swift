@@ -12,6 +12,7 @@ public final class SQLiteMetadataStore: Sendable {
         db = try SQLiteDatabase(path: path, migrations: Schema.migrations)
     }
 
+    @discardableResult
     static func duplicateAware<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()

@@ -1,45 +1,28 @@
-import Crypto
 import NIOCore
+import StreamDigests
 
 /// The digests Glance records for image data: MD5 (`checksum`) and SHA-512
-/// (`os_hash_value`, `os_hash_algo` = `sha512`), computed in one pass.
+/// (`os_hash_value`, `os_hash_algo` = `sha512`), computed in one pass over the data.
 public struct ImageDigests: Sendable {
-    var md5 = Insecure.MD5()
-    var sha512 = SHA512()
+    let md5 = StreamDigest(.md5)
+    let sha512 = StreamDigest(.sha512)
     public private(set) var byteCount = 0
 
     public init() {}
 
     public mutating func update(_ chunk: ByteBuffer) {
         chunk.withUnsafeReadableBytes { bytes in
-            md5.update(bufferPointer: bytes)
-            sha512.update(bufferPointer: bytes)
+            md5.update(bytes)
+            sha512.update(bytes)
         }
         byteCount += chunk.readableBytes
     }
 
-    public mutating func updateMD5(_ chunk: ByteBuffer) {
-        chunk.withUnsafeReadableBytes { md5.update(bufferPointer: $0) }
-        byteCount += chunk.readableBytes
-    }
-
-    public mutating func updateSHA512(_ chunk: ByteBuffer) {
-        chunk.withUnsafeReadableBytes { sha512.update(bufferPointer: $0) }
-    }
-
-    /// Hex digests: (md5, sha512).
+    /// Hex digests: (md5, sha512). The digests are finished afterwards.
     public func finalize() -> (md5: String, sha512: String) {
-        (hexString(md5.finalize()), hexString(sha512.finalize()))
+        (md5.hexDigest(), sha512.hexDigest())
     }
 }
 
 /// Lower-case hex of a digest.
-public func hexString(_ digest: some Sequence<UInt8>) -> String {
-    let hex: [UInt8] = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for b in digest {
-        out.append(hex[Int(b >> 4)])
-        out.append(hex[Int(b & 0xF)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
+public func hexString(_ digest: some Sequence<UInt8>) -> String { hex(digest) }

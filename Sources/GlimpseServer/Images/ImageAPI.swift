@@ -148,7 +148,7 @@ struct ImageAPI: Sendable {
             return req.json(schema)
         case 2...5 where segments[0] == "metadefs":
             return try await metadefs.handle(req, Array(segments.dropFirst()), principal: try await principal(req))
-        case 2, 3 where segments[0] == "info":
+        case 2 where segments[0] == "info", 3 where segments[0] == "info":
             guard m == .get else { throw notAllowed("GET") }
             try req.requireNoBody()
             return try await info(req, Array(segments.dropFirst()))

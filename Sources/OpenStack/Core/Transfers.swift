@@ -1,4 +1,4 @@
-import Crypto
+import StreamDigests
 import Foundation
 import NIOCore
 import NIOPosix
@@ -138,8 +138,8 @@ public struct TransferProgress: Sendable, Equatable {
 /// MD5 and SHA-512 of the bytes that pass by, computed in one pass.
 final class DigestSink: Sendable {
     struct State {
-        var md5 = Insecure.MD5()
-        var sha512 = SHA512()
+        var md5 = StreamDigest(.md5)
+        var sha512 = StreamDigest(.sha512)
         var count: Int64 = 0
     }
 
@@ -150,8 +150,8 @@ final class DigestSink: Sendable {
     func update(_ chunk: ByteBuffer) {
         state.withLock { s in
             chunk.withUnsafeReadableBytes { bytes in
-                s.md5.update(bufferPointer: bytes)
-                s.sha512.update(bufferPointer: bytes)
+                s.md5.update(bytes)
+                s.sha512.update(bytes)
             }
             s.count += Int64(chunk.readableBytes)
         }
@@ -159,18 +159,8 @@ final class DigestSink: Sendable {
 
     /// (md5 hex, sha512 hex, byte count)
     func finalize() -> (md5: String, sha512: String, count: Int64) {
-        state.withLock { s in (hex(s.md5.finalize()), hex(s.sha512.finalize()), s.count) }
+        state.withLock { s in (s.md5.hexDigest(), s.sha512.hexDigest(), s.count) }
     }
-}
-
-func hex(_ digest: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for b in digest {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 0xF)])
-    }
-    return String(decoding: out, as: UTF8.self)
 }
 
 /// Counts (and optionally hashes) the chunks of an upload as they are sent.

@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import Crypto
+import StreamDigests
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -156,11 +156,7 @@ extension ImageServiceV2 {
 
 /// The digest an image's data must have, and the running hash of what arrived.
 struct Expected: Sendable {
-    enum Algorithm: Sendable {
-        case sha512(SHA512), sha384(SHA384), sha256(SHA256), md5(Insecure.MD5)
-    }
-
-    var algorithm: Algorithm
+    let digest: StreamDigest
     let name: String
     let value: String
     var count: Int64 = 0
@@ -168,40 +164,27 @@ struct Expected: Sendable {
 
     init(image: Image, contentMD5: String?) throws {
         size = image.size
-        switch (image.osHashAlgo, image.osHashValue) {
-        case ("sha512"?, let v?): (algorithm, name, value) = (.sha512(SHA512()), "SHA-512", v)
-        case ("sha384"?, let v?): (algorithm, name, value) = (.sha384(SHA384()), "SHA-384", v)
-        case ("sha256"?, let v?): (algorithm, name, value) = (.sha256(SHA256()), "SHA-256", v)
+        switch (image.osHashAlgo.flatMap(StreamDigest.Algorithm.init(rawValue:)), image.osHashValue) {
+        case (let algorithm?, let v?) where algorithm != .md5:
+            (digest, name, value) = (StreamDigest(algorithm), algorithm.rawValue.uppercased(), v)
         default:
             guard let md5 = image.checksum ?? contentMD5 else {
                 throw OpenStackError(.checksumMismatch, "image \(image.id) has no recorded digest; its data cannot be verified")
             }
-            (algorithm, name, value) = (.md5(Insecure.MD5()), "MD5", md5)
+            (digest, name, value) = (StreamDigest(.md5), "MD5", md5)
         }
     }
 
     mutating func update(_ chunk: ByteBuffer) {
         count += Int64(chunk.readableBytes)
-        chunk.withUnsafeReadableBytes { b in
-            switch algorithm {
-            case .sha512(var h): h.update(bufferPointer: b); algorithm = .sha512(h)
-            case .sha384(var h): h.update(bufferPointer: b); algorithm = .sha384(h)
-            case .sha256(var h): h.update(bufferPointer: b); algorithm = .sha256(h)
-            case .md5(var h): h.update(bufferPointer: b); algorithm = .md5(h)
-            }
-        }
+        chunk.withUnsafeReadableBytes { digest.update($0) }
     }
 
     func verify(imageId: String) throws {
         if let size, size != count {
             throw OpenStackError(.checksumMismatch, "image \(imageId): received \(count) bytes, expected \(size)")
         }
-        let actual: String = switch algorithm {
-        case .sha512(let h): hex(h.finalize())
-        case .sha384(let h): hex(h.finalize())
-        case .sha256(let h): hex(h.finalize())
-        case .md5(let h): hex(h.finalize())
-        }
+        let actual = digest.hexDigest()
         guard actual == value.lowercased() else {
             throw OpenStackError(.checksumMismatch, "\(name) of image \(imageId) is \(actual), expected \(value)")
         }
