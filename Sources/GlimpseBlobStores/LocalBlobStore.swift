@@ -70,13 +70,20 @@ public final class LocalBlobStore: BlobStore {
         let location = prefix + "/" + name
         let tmpPath = tmp + "/" + name
         let dir = root + "/" + prefix
-        let fd = try await pool.runIfActive {
+        let (fd, direct) = try await pool.runIfActive { () throws -> (Int32, Bool) in
             try Self.makeDirectory(dir)
-            let fd = open(tmpPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
+            let flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
+            if let directFlag = directIOFlag {
+                let fd = open(tmpPath, flags | directFlag, 0o640)
+                if fd >= 0 { return (fd, true) }
+                // The file system does not take direct I/O (tmpfs, some network file systems).
+                unlink(tmpPath)
+            }
+            let fd = open(tmpPath, flags, 0o640)
             guard fd >= 0 else { throw BlobStoreError.io("open \(tmpPath)", errno) }
-            return fd
+            return (fd, false)
         }
-        return LocalBlobWriter(fd: fd, tmpPath: tmpPath, finalPath: root + "/" + location, directory: dir,
+        return LocalBlobWriter(fd: fd, direct: direct, tmpPath: tmpPath, finalPath: root + "/" + location, directory: dir,
                                location: location, pool: pool)
     }
 
@@ -120,30 +127,67 @@ public enum BlobStoreError: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// Writes one object: gathers chunks into batches of about a megabyte and writes each batch
-/// on the thread pool while the next one is being gathered (one write in flight at most, so
-/// a slow disk slows the upload instead of filling memory); commits by fsync and rename.
+/// `O_DIRECT` (not exported by Swift's Glibc module): writes that bypass the page cache.
+#if os(Linux) && arch(x86_64)
+let directIOFlag: Int32? = 0o40000
+#elseif os(Linux) && arch(arm64)
+let directIOFlag: Int32? = 0o200000
+#else
+let directIOFlag: Int32? = nil
+#endif
+
+/// A page-aligned buffer for direct I/O.
+final class AlignedBuffer: @unchecked Sendable {
+    static let alignment = 4096
+    let pointer: UnsafeMutableRawPointer
+    let capacity: Int
+    var count = 0
+
+    init(capacity: Int) {
+        var p: UnsafeMutableRawPointer?
+        posix_memalign(&p, Self.alignment, capacity)
+        pointer = p!
+        self.capacity = capacity
+    }
+
+    deinit { free(pointer) }
+}
+
+/// Writes one object, a batch in flight while the next is gathered (so a slow disk slows
+/// the upload instead of filling memory), then commits by fsync and rename.
 ///
-/// Used by one task at a time (the upload that made it).
+/// Where the file system allows, data goes to disk with direct I/O from two page-aligned
+/// 4 MiB buffers: the page cache is bypassed, which saves copying every byte through it
+/// (about a CPU-second per GiB here) while the upload is hashed. Otherwise chunks are
+/// written through the page cache. Used by one task at a time (the upload that made it).
 final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
-    private var fd: Int32
+    private let fd: Int32
+    private let direct: Bool
+    // Buffered mode: chunks waiting to be written.
     private var pending: [ByteBuffer] = []
     private var pendingBytes = 0
-    private var inflight: Task<Void, any Error>?
+    // Direct mode: the buffer being filled, the idle one, and where the next block goes.
+    private var filling: AlignedBuffer?
+    private var spare: AlignedBuffer?
+    private var offset: Int64 = 0
+    private var inflight: Task<AlignedBuffer?, any Error>?
     private var isOpen = true
     let tmpPath: String
     let finalPath: String
     let directory: String
     let location: String
     let pool: NIOThreadPool
+    static let directBlock = 4 << 20
 
-    init(fd: Int32, tmpPath: String, finalPath: String, directory: String, location: String, pool: NIOThreadPool) {
+    init(fd: Int32, direct: Bool, tmpPath: String, finalPath: String, directory: String, location: String, pool: NIOThreadPool) {
         self.fd = fd
+        self.direct = direct
         self.tmpPath = tmpPath
         self.finalPath = finalPath
         self.directory = directory
         self.location = location
         self.pool = pool
+        if direct { filling = AlignedBuffer(capacity: Self.directBlock) }
     }
 
     deinit {
@@ -155,44 +199,106 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
 
     func write(_ chunk: ByteBuffer) async throws {
         guard isOpen else { throw BlobStoreError.closed }
+        if direct {
+            var rest = chunk
+            while rest.readableBytes > 0, let buffer = filling {
+                let n = min(rest.readableBytes, buffer.capacity - buffer.count)
+                rest.withUnsafeReadableBytes { src in
+                    (buffer.pointer + buffer.count).copyMemory(from: src.baseAddress!, byteCount: n)
+                }
+                buffer.count += n
+                rest.moveReaderIndex(forwardBy: n)
+                if buffer.count == buffer.capacity { try await flushDirectBlock() }
+            }
+            return
+        }
         pending.append(chunk)
         pendingBytes += chunk.readableBytes
-        if pendingBytes >= LocalBlobStore.chunkSize { try await startFlush() }
+        if pendingBytes >= LocalBlobStore.chunkSize { try await flushPending() }
     }
 
-    /// Waits for the previous batch, then starts writing the pending one.
-    private func startFlush() async throws {
-        try await inflight?.value
+    /// Direct mode: writes the full buffer while the other one fills.
+    private func flushDirectBlock() async throws {
+        if let returned = try await inflight?.value { spare = returned }
+        guard let full = filling else { return }
+        let (fd, at, path) = (self.fd, self.offset, self.tmpPath)
+        offset += Int64(full.count)
+        filling = spare ?? AlignedBuffer(capacity: Self.directBlock)
+        filling?.count = 0
+        spare = nil
+        inflight = Task { [pool] in
+            try await pool.runIfActive { () throws -> AlignedBuffer? in
+                try Self.pwriteAll(fd, UnsafeRawBufferPointer(start: full.pointer, count: full.count), at: at, path)
+                return full
+            }
+        }
+    }
+
+    /// Buffered mode: waits for the previous batch, then starts writing the pending one.
+    private func flushPending() async throws {
+        _ = try await inflight?.value
         let batch = pending
         pending.removeAll(keepingCapacity: true)
         pendingBytes = 0
-        let (fd, path, pool) = (self.fd, self.tmpPath, self.pool)
-        inflight = Task { try await pool.runIfActive { try Self.writeAll(fd, batch, path) } }
+        let (fd, path) = (self.fd, self.tmpPath)
+        inflight = Task { [pool] in
+            try await pool.runIfActive { () throws -> AlignedBuffer? in
+                for buffer in batch {
+                    try buffer.withUnsafeReadableBytes { try Self.writeAll(fd, $0, path) }
+                }
+                return nil
+            }
+        }
     }
 
-    static func writeAll(_ fd: Int32, _ batch: [ByteBuffer], _ path: String) throws {
-        for buffer in batch {
-            try buffer.withUnsafeReadableBytes { bytes in
-                var done = 0
-                while done < bytes.count {
-                    let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw BlobStoreError.io("write \(path)", errno)
-                    }
-                    done += n
-                }
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BlobStoreError.io("write \(path)", errno)
             }
+            done += n
+        }
+    }
+
+    static func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64, _ path: String) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BlobStoreError.io("write \(path)", errno)
+            }
+            done += n
         }
     }
 
     func commit() async throws -> String {
         guard isOpen else { throw BlobStoreError.closed }
-        if !pending.isEmpty { try await startFlush() }
-        try await inflight?.value
+        if direct {
+            _ = try await inflight?.value
+        } else {
+            if !pending.isEmpty { try await flushPending() }
+            _ = try await inflight?.value
+        }
         inflight = nil
-        let (fd, tmpPath, finalPath, directory) = (self.fd, self.tmpPath, self.finalPath, self.directory)
+        let (fd, tmpPath, finalPath, directory, direct, offset) = (self.fd, self.tmpPath, self.finalPath, self.directory, self.direct, self.offset)
+        let last = filling
         try await pool.runIfActive {
+            if direct, let last, last.count > 0 {
+                // Whole pages go out directly; the tail, which direct I/O cannot write, through the cache.
+                let aligned = last.count & ~(AlignedBuffer.alignment - 1)
+                if aligned > 0 {
+                    try Self.pwriteAll(fd, UnsafeRawBufferPointer(start: last.pointer, count: aligned), at: offset, tmpPath)
+                }
+                if aligned < last.count, let flag = directIOFlag {
+                    _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~flag)
+                    try Self.pwriteAll(fd, UnsafeRawBufferPointer(start: last.pointer + aligned, count: last.count - aligned),
+                                       at: offset + Int64(aligned), tmpPath)
+                }
+            }
             guard fsync(fd) == 0 else { throw BlobStoreError.io("fsync \(tmpPath)", errno) }
             guard rename(tmpPath, finalPath) == 0 else { throw BlobStoreError.io("rename \(tmpPath)", errno) }
             let dfd = Glibc.open(directory, O_RDONLY | O_DIRECTORY)
@@ -216,65 +322,91 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
     }
 }
 
-/// Reads a file range in chunks on the thread pool, one chunk per `next()`.
+/// Reads a file range in chunks on the thread pool, one chunk ahead of the consumer: while
+/// one chunk is being sent, the next is read.
 final class FileReader: Sendable {
     struct State {
         var fd: Int32
         var offset: Int
+        var ahead: Task<ByteBuffer, any Error>?
         var open = true
     }
 
     let state: Mutex<State>
     let end: Int?
     let pool: NIOThreadPool
-    let allocator = ByteBufferAllocator()
 
     init(fd: Int32, offset: Int, end: Int?, pool: NIOThreadPool) {
         self.state = Mutex(State(fd: fd, offset: offset))
         self.end = end
         self.pool = pool
+        #if os(Linux)
+        posix_fadvise(fd, off_t(offset), 0, POSIX_FADV_SEQUENTIAL)
+        #endif
     }
 
     deinit { close() }
 
-    func next() async throws -> ByteBuffer? {
-        let (fd, offset, open) = state.withLock { ($0.fd, $0.offset, $0.open) }
-        guard open else { return nil }
+    /// Starts reading the chunk at the current offset (and moves the offset past it).
+    private func startRead(_ s: inout State) -> Task<ByteBuffer, any Error>? {
         var want = LocalBlobStore.chunkSize
-        if let end { want = min(want, end - offset) }
-        if want <= 0 {
+        if let end { want = min(want, end - s.offset) }
+        guard s.open, want > 0 else { return nil }
+        let (fd, at, size, pool) = (s.fd, s.offset, want, self.pool)
+        s.offset += want
+        return Task {
+            try await pool.runIfActive {
+                var buf = ByteBufferAllocator().buffer(capacity: size)
+                _ = try buf.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+                    var done = 0
+                    while done < size {
+                        let n = pread(fd, out.baseAddress! + done, size - done, off_t(at + done))
+                        if n < 0, errno == EINTR { continue }
+                        if n < 0 { throw BlobStoreError.io("read", errno) }
+                        if n == 0 { break }
+                        done += n
+                    }
+                    return done
+                }
+                return buf
+            }
+        }
+    }
+
+    func next() async throws -> ByteBuffer? {
+        let current = state.withLock { s -> Task<ByteBuffer, any Error>? in
+            let current = s.ahead ?? startRead(&s)
+            s.ahead = current == nil ? nil : startRead(&s)
+            return current
+        }
+        guard let current else {
             close()
             return nil
         }
-        let allocator = self.allocator
-        let size = want
-        let buffer: ByteBuffer = try await pool.runIfActive {
-            var buf = allocator.buffer(capacity: size)
-            let n = try buf.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
-                while true {
-                    let n = pread(fd, out.baseAddress!, size, off_t(offset))
-                    if n < 0, errno == EINTR { continue }
-                    if n < 0 { throw BlobStoreError.io("read", errno) }
-                    return n
-                }
-            }
-            _ = n
-            return buf
-        }
+        let buffer = try await current.value
         if buffer.readableBytes == 0 {
             close()
             return nil
         }
-        state.withLock { $0.offset += buffer.readableBytes }
         return buffer
     }
 
     func close() {
-        state.withLock { s in
-            if s.open {
-                Glibc.close(s.fd)
-                s.open = false
+        let closing = state.withLock { s -> (fd: Int32, pending: Task<ByteBuffer, any Error>?)? in
+            guard s.open else { return nil }
+            s.open = false
+            defer { s.ahead = nil }
+            return (s.fd, s.ahead)
+        }
+        guard let closing else { return }
+        if let pending = closing.pending {
+            // Close only once the read in flight is done with the descriptor.
+            Task {
+                _ = try? await pending.value
+                Glibc.close(closing.fd)
             }
+        } else {
+            Glibc.close(closing.fd)
         }
     }
 }

@@ -73,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
+        MemoryTuning.apply()
         let config = try options.load()
         let logger = options.logger(config)
         let server = try GlimpseServer(config: config, logger: logger)

@@ -73,14 +73,29 @@ struct CoreTests {
         #expect(!FormatInspector.matches(declared: "qcow2", detected: "raw"))
     }
 
-    @Test("digests of image data")
-    func digests() {
+    @Test("digests of image data, across batches")
+    func digests() async {
         var d = ImageDigests()
-        d.update(ByteBuffer(string: "abc"))
-        let (md5, sha512) = d.finalize()
+        await d.update(ByteBuffer(string: "abc"))
+        let (md5, sha512) = await d.finalize()
         #expect(md5 == "900150983cd24fb0d6963f7d28e17f72")
         #expect(sha512.hasPrefix("ddaf35a193617aba"))
         #expect(d.byteCount == 3)
+        // 3 MiB in odd chunks: the same digests as in one piece.
+        let data = (0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        var pieces = ImageDigests()
+        var offset = 0
+        while offset < data.count {
+            let n = min(100_003, data.count - offset)
+            await pieces.update(ByteBuffer(bytes: data[offset..<offset + n]))
+            offset += n
+        }
+        var whole = ImageDigests()
+        await whole.update(ByteBuffer(bytes: data))
+        let a = await pieces.finalize()
+        let b = await whole.finalize()
+        #expect(a == b)
+        #expect(a.md5.count == 32 && a.sha512.count == 128)
     }
 
     @Test("sort completion adds Glance's tie-breakers")

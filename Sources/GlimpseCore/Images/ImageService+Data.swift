@@ -99,7 +99,7 @@ extension ImageService {
                 if total > limit.bytes { throw ServiceError.tooLarge(limit.message(total)) }
                 if let declaredSize, total > declaredSize { throw sizeMismatch(total, declaredSize) }
                 inspector.feed(chunk)
-                digests.update(chunk)
+                await digests.update(chunk)
                 try await w.write(chunk)
                 uploads.progress(id, bytes: total)
             }
@@ -108,7 +108,7 @@ extension ImageService {
             try checkFormat(format, of: receiving)
             let location = try await w.commit()
             writer = nil
-            let (md5, sha512) = digests.finalize()
+            let (md5, sha512) = await digests.finalize()
             try await finishUpload(id, expecting: transit, location: location) { image in
                 image.status = transit == .saving ? .active : .uploading
                 image.size = total
