@@ -19,15 +19,18 @@ public final class LocalBlobStore: BlobStore {
     public let root: String
     let tmp: String
     let pool: NIOThreadPool
+    let directIO: Bool
     /// Bytes gathered before a write to disk, and the size of a read.
     static let chunkSize = 1 << 20
 
-    /// Uses (creating it if needed) `root` for image data.
-    public init(root: String, id: String = "local", pool: NIOThreadPool = .singleton) throws {
+    /// Uses (creating it if needed) `root` for image data. `directIO: false` writes through
+    /// the page cache even where the file system could bypass it.
+    public init(root: String, id: String = "local", pool: NIOThreadPool = .singleton, directIO: Bool = true) throws {
         self.id = id
         self.root = root
         self.tmp = root + "/.tmp"
         self.pool = pool
+        self.directIO = directIO
         try Self.makeDirectory(root)
         try Self.makeDirectory(tmp)
         // Temporary files of writes interrupted by a crash.
@@ -70,10 +73,11 @@ public final class LocalBlobStore: BlobStore {
         let location = prefix + "/" + name
         let tmpPath = tmp + "/" + name
         let dir = root + "/" + prefix
+        let tryDirect = directIO
         let (fd, direct) = try await pool.runIfActive { () throws -> (Int32, Bool) in
             try Self.makeDirectory(dir)
             let flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
-            if let directFlag = directIOFlag {
+            if tryDirect, let directFlag = directIOFlag {
                 let fd = open(tmpPath, flags | directFlag, 0o640)
                 if fd >= 0 { return (fd, true) }
                 // The file system does not take direct I/O (tmpfs, some network file systems).
@@ -153,10 +157,10 @@ final class AlignedBuffer: @unchecked Sendable {
     deinit { free(pointer) }
 }
 
-/// Writes one object, a batch in flight while the next is gathered (so a slow disk slows
-/// the upload instead of filling memory), then commits by fsync and rename.
+/// Writes one object, a few batches in flight while the next is gathered (so a slow disk
+/// slows the upload instead of filling memory), then commits by fsync and rename.
 ///
-/// Where the file system allows, data goes to disk with direct I/O from two page-aligned
+/// Where the file system allows, data goes to disk with direct I/O from page-aligned
 /// 4 MiB buffers: the page cache is bypassed, which saves copying every byte through it
 /// (about a CPU-second per GiB here) while the upload is hashed. Otherwise chunks are
 /// written through the page cache. Used by one task at a time (the upload that made it).
@@ -168,9 +172,12 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
     private var pendingBytes = 0
     // Direct mode: the buffer being filled, the idle one, and where the next block goes.
     private var filling: AlignedBuffer?
-    private var spare: AlignedBuffer?
+    private var spares: [AlignedBuffer] = []
     private var offset: Int64 = 0
-    private var inflight: Task<AlignedBuffer?, any Error>?
+    /// Writes queued on the thread pool, oldest first; each goes to its own offset, so they
+    /// may run at once (which keeps the device busy between them).
+    private var writes: [Task<AlignedBuffer?, any Error>] = []
+    static let writesInFlight = 3
     private var isOpen = true
     let tmpPath: String
     let finalPath: String
@@ -217,49 +224,49 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
         if pendingBytes >= LocalBlobStore.chunkSize { try await flushPending() }
     }
 
-    /// Direct mode: writes the full buffer while the other one fills.
+    /// Direct mode: queues the full buffer for writing and goes on with another.
     private func flushDirectBlock() async throws {
-        if let returned = try await inflight?.value { spare = returned }
         guard let full = filling else { return }
         let (fd, at, path) = (self.fd, self.offset, self.tmpPath)
         offset += Int64(full.count)
-        filling = spare ?? AlignedBuffer(capacity: Self.directBlock)
-        filling?.count = 0
-        spare = nil
-        inflight = Task { [pool] in
-            try await pool.runIfActive { () throws -> AlignedBuffer? in
-                try Self.pwriteAll(fd, UnsafeRawBufferPointer(start: full.pointer, count: full.count), at: at, path)
-                return full
-            }
+        try await enqueue {
+            try Self.pwriteAll(fd, UnsafeRawBufferPointer(start: full.pointer, count: full.count), at: at, path)
+            return full
         }
+        filling = spares.popLast() ?? AlignedBuffer(capacity: Self.directBlock)
+        filling?.count = 0
     }
 
-    /// Buffered mode: waits for the previous batch, then starts writing the pending one.
+    /// Buffered mode: queues the pending chunks for writing.
     private func flushPending() async throws {
-        _ = try await inflight?.value
         let batch = pending
         pending.removeAll(keepingCapacity: true)
         pendingBytes = 0
-        let (fd, path) = (self.fd, self.tmpPath)
-        inflight = Task { [pool] in
-            try await pool.runIfActive { () throws -> AlignedBuffer? in
-                for buffer in batch {
-                    try buffer.withUnsafeReadableBytes { try Self.writeAll(fd, $0, path) }
-                }
-                return nil
+        let (fd, path, start) = (self.fd, self.tmpPath, self.offset)
+        offset += Int64(batch.reduce(0) { $0 + $1.readableBytes })
+        try await enqueue {
+            var at = start
+            for buffer in batch {
+                try buffer.withUnsafeReadableBytes { try Self.pwriteAll(fd, $0, at: at, path) }
+                at += Int64(buffer.readableBytes)
             }
+            return nil
         }
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw BlobStoreError.io("write \(path)", errno)
-            }
-            done += n
+    /// Queues a write, first waiting for the oldest when the queue is full: the upload runs
+    /// ahead of the disk by a few blocks at most.
+    private func enqueue(_ work: @escaping @Sendable () throws -> AlignedBuffer?) async throws {
+        if writes.count >= Self.writesInFlight {
+            if let returned = try await writes.removeFirst().value { spares.append(returned) }
+        }
+        writes.append(Task { [pool] in try await pool.runIfActive(work) })
+    }
+
+    /// Waits for every queued write; throws the first failure.
+    private func drainWrites() async throws {
+        while !writes.isEmpty {
+            if let returned = try await writes.removeFirst().value { spares.append(returned) }
         }
     }
 
@@ -277,13 +284,9 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
 
     func commit() async throws -> String {
         guard isOpen else { throw BlobStoreError.closed }
-        if direct {
-            _ = try await inflight?.value
-        } else {
-            if !pending.isEmpty { try await flushPending() }
-            _ = try await inflight?.value
-        }
-        inflight = nil
+        if !direct, !pending.isEmpty { try await flushPending() }
+        try await drainWrites()
+        spares.removeAll()
         let (fd, tmpPath, finalPath, directory, direct, offset) = (self.fd, self.tmpPath, self.finalPath, self.directory, self.direct, self.offset)
         let last = filling
         try await pool.runIfActive {
@@ -314,8 +317,7 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
 
     func abort() async {
         guard isOpen else { return }
-        _ = try? await inflight?.value
-        inflight = nil
+        while !writes.isEmpty { _ = try? await writes.removeFirst().value }
         isOpen = false
         close(fd)
         unlink(tmpPath)

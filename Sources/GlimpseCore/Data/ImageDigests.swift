@@ -1,23 +1,43 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
+import NIOPosix
 import StreamDigests
 
 /// The digests Glance records for image data: MD5 (`checksum`) and SHA-512
 /// (`os_hash_value`, `os_hash_algo` = `sha512`), computed in one pass over the data.
 ///
-/// Chunks are gathered into batches of about a megabyte; for each batch MD5 runs on the
-/// calling task while SHA-512 runs in a child task, so on two or more cores the two digests
-/// cost the time of the slower one. One batch is hashed at a time, so memory stays bounded.
+/// Chunks are gathered into batches of a few megabytes. Full batches are hashed in the
+/// background, MD5 and SHA-512 on threads of their own, while the caller goes on receiving
+/// and writing; `update` waits only when a few batches are already queued. So on two or
+/// more cores the pair costs about the time of the slower digest, overlapped with the
+/// network and the disk, and memory stays bounded (a few batches).
 public struct ImageDigests: Sendable {
-    let md5 = StreamDigest(.md5)
-    let sha512 = StreamDigest(.sha512)
+    private let md5 = StreamDigest(.md5)
+    private let sha512 = StreamDigest(.sha512)
     private var batch: [ByteBuffer] = []
     private var batchBytes = 0
+    /// The last task of each digest's chain, and the batches not yet hashed by both.
+    private var md5Tail: Task<Void, Never>?
+    private var sha512Tail: Task<Void, Never>?
+    private var outstanding: [(md5: Task<Void, Never>, sha512: Task<Void, Never>)] = []
     public private(set) var byteCount = 0
-    static let batchSize = 1 << 20
+    static let batchSize = 4 << 20
+    static let maxOutstanding = 3
+
+    /// Threads for hashing, apart from Swift's cooperative pool: a hash of a batch runs for
+    /// milliseconds, and on a small machine the cooperative threads must stay free to
+    /// receive and write the data in the meantime.
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        pool.start()
+        return pool
+    }()
 
     public init() {}
 
-    /// Adds a chunk; hashes when a batch is full.
+    /// Adds a chunk; hands a full batch to the hashing threads.
     public mutating func update(_ chunk: ByteBuffer) async {
         byteCount += chunk.readableBytes
         batch.append(chunk)
@@ -25,26 +45,58 @@ public struct ImageDigests: Sendable {
         if batchBytes >= Self.batchSize { await flush() }
     }
 
+    /// Queues the gathered batch on both digests' chains (each digest sees the batches in
+    /// order, and either may run ahead of the other); waits while too many are queued.
     private mutating func flush() async {
         guard !batch.isEmpty else { return }
+        if outstanding.count >= Self.maxOutstanding {
+            let oldest = outstanding.removeFirst()
+            await oldest.md5.value
+            await oldest.sha512.value
+        }
         let work = batch
         batch.removeAll(keepingCapacity: true)
         batchBytes = 0
-        let (md5, sha512) = (self.md5, self.sha512)
-        async let shaDone: Void = Self.hash(work, into: sha512)
-        Self.hash(work, into: md5)
-        await shaDone
+        let m = Self.chain(after: md5Tail, work, into: md5)
+        let s = Self.chain(after: sha512Tail, work, into: sha512)
+        (md5Tail, sha512Tail) = (m, s)
+        outstanding.append((m, s))
     }
 
-    static func hash(_ chunks: [ByteBuffer], into digest: StreamDigest) {
-        for c in chunks { c.withUnsafeReadableBytes { digest.update($0) } }
+    static func chain(after previous: Task<Void, Never>?, _ chunks: [ByteBuffer], into digest: StreamDigest) -> Task<Void, Never> {
+        Task {
+            await previous?.value
+            let run: @Sendable () -> Void = {
+                lowerThreadPriority()
+                for c in chunks { c.withUnsafeReadableBytes { digest.update($0) } }
+            }
+            do {
+                try await pool.runIfActive(run)
+            } catch {
+                run()  // the pool only refuses work once shut down, which this one never is
+            }
+        }
     }
 
     /// Hex digests: (md5, sha512). The digests are finished afterwards.
     public mutating func finalize() async -> (md5: String, sha512: String) {
         await flush()
+        await md5Tail?.value
+        await sha512Tail?.value
+        outstanding.removeAll()
         return (md5.hexDigest(), sha512.hexDigest())
     }
+}
+
+/// Hashing runs at a lower CPU priority than the threads that receive, write and answer
+/// requests: when every core is hashing, a thread woken by the network still gets a core at
+/// once, so the data keeps flowing (and API requests stay quick) during uploads.
+/// (On Linux the nice value is per thread, and `who = 0` names the calling thread.)
+/// Idempotent and cheap, so it is simply repeated per batch.
+private func lowerThreadPriority() {
+    #if os(Linux)
+    _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 5)
+    #endif
 }
 
 /// Lower-case hex of a digest.
