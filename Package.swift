@@ -114,7 +114,7 @@ let package = Package(
         .executableTarget(
             name: "glimpse",
             dependencies: [
-                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStack",
+                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "GlimpseSQLite", "OpenStack", "OpenStackJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -169,3 +169,21 @@ let package = Package(
         ),
     ]
 )
+
+// Micro-benchmarks of the hot paths (package-benchmark), only when asked for, so that
+// ordinary builds and CI do not compile the benchmark toolchain:
+//   GLIMPSE_BENCHMARKS=1 swift package benchmark
+if Context.environment["GLIMPSE_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(
+        .executableTarget(
+            name: "GlimpseBenchmarks",
+            dependencies: [
+                "GlimpseCore", "GlimpseSQL", "GlimpseServer", "OpenStackJSON", "StreamDigests",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/GlimpseBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}

@@ -54,6 +54,15 @@ extension SQLiteMetadataStore: ImageStore {
         }
     }
 
+    public func insertImages(_ images: [Image]) async throws {
+        try await db.write { c in
+            for image in images {
+                try Self.duplicateAware { try c.run(Self.insertSQL, ImageTable.values(of: image)) }
+                try Self.writeSideTables(image, c, replacing: false)
+            }
+        }
+    }
+
     public func image(id: String) async throws -> Image? {
         try db.read { c in
             try c.query(Self.selectByIdSQL, [.text(id)]) { try ImageTable.decode($0.values()) }.first

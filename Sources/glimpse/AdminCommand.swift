@@ -1,7 +1,9 @@
 import ArgumentParser
 import GlimpseCore
 import GlimpseIdentity
+import GlimpseSQLite
 import GlimpseServer
+import OpenStackJSON
 
 #if canImport(Glibc)
 import Glibc
@@ -14,7 +16,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Maintain a data directory (works while the server runs).",
-        subcommands: [SetPassword.self, Purge.self])
+        subcommands: [SetPassword.self, Purge.self, Seed.self])
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -54,6 +56,56 @@ struct AdminCommand: AsyncParsableCommand {
             guard let pw, !pw.isEmpty else { throw ValidationError("no password given") }
             try await server.keystone.setPassword(userName: user, password: pw)
             print("Password of \(user) changed.")
+        }
+    }
+}
+
+extension AdminCommand {
+    /// Fills a data directory with synthetic images, for scaling measurements.
+    struct Seed: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "seed",
+            abstract: "Insert synthetic images straight into the metadata store (for benchmarks).")
+
+        @OptionGroup var options: ServerOptions
+        @Option(help: "How many images.") var count = 10_000
+        @Option(help: "Owner project id (default: the admin project).") var owner: String?
+        @Option(help: "Tag every image carries.") var tag = "seeded"
+
+        func run() async throws {
+            let config = try options.load()
+            let server = try GlimpseServer(config: config, logger: options.logger(config))
+            _ = try await server.prepare()
+            var project = owner
+            if project == nil { project = try await server.store.project(name: "admin", domainId: "default")?.id }
+            let statuses: [ImageStatus] = [.active, .active, .active, .queued]
+            let formats = ["raw", "qcow2", "vmdk", "iso"]
+            let base = Timestamp.now().microseconds - Int64(count) * 1000
+            var batch: [Image] = []
+            batch.reserveCapacity(5000)
+            for i in 0..<count {
+                let at = Timestamp(microseconds: base + Int64(i) * 1000)
+                let status = statuses[i % statuses.count]
+                var image = Image(id: Identifiers.uuid(), name: "seed-\(i)", status: status, visibility: i % 5 == 0 ? .public : .shared,
+                                  owner: project, diskFormat: formats[i % formats.count], containerFormat: "bare",
+                                  minDisk: i % 20, minRam: (i % 8) * 256, createdAt: at, updatedAt: at,
+                                  properties: ["os_distro": .string(["ubuntu", "debian", "fedora"][i % 3]), "hw_disk_bus": "virtio",
+                                               "seed_index": .number(JSONNumber(i))],
+                                  tags: [tag, "group-\(i % 10)"])
+                if status == .active {
+                    image.size = 1 << 20 + i
+                    image.virtualSize = image.size
+                    image.checksum = String(repeating: "0", count: 32)
+                    image.osHashAlgo = "sha512"
+                    image.osHashValue = String(repeating: "0", count: 128)
+                }
+                batch.append(image)
+                if batch.count == 5000 || i == count - 1 {
+                    try await server.store.insertImages(batch)
+                    batch.removeAll(keepingCapacity: true)
+                }
+            }
+            print("Inserted \(count) images.")
         }
     }
 }

@@ -8,6 +8,9 @@ public protocol ImageStore: Sendable {
     /// Inserts a new image. Throws `StoreError.duplicate` when the id exists (deleted or not).
     func insertImage(_ image: Image) async throws
 
+    /// Inserts many images in one transaction (bulk imports, seeding); all or none.
+    func insertImages(_ images: [Image]) async throws
+
     /// The image with this id, unless deleted.
     func image(id: String) async throws -> Image?
 

@@ -3,8 +3,8 @@ import OpenStackJSON
 
 /// The wire form of images and members, in Glance's key order: custom properties first,
 /// then the core attributes, then the links. Written straight into bytes.
-enum ImageJSON {
-    static func write(_ image: Image, into w: inout JSONWriter) {
+public enum ImageJSON {
+    public static func write(_ image: Image, into w: inout JSONWriter) {
         w.beginObject()
         for p in image.properties {
             w.key(p.key)
@@ -42,13 +42,14 @@ enum ImageJSON {
         w.endObject()
     }
 
-    static func image(_ image: Image) -> [UInt8] {
+    public static func image(_ image: Image) -> [UInt8] {
         var w = JSONWriter(capacity: 1024)
         write(image, into: &w)
         return w.bytes
     }
 
-    static func page(_ images: [Image], first: String, next: String?) -> [UInt8] {
+    /// A `GET /v2/images` page.
+    public static func page(_ images: [Image], first: String, next: String?) -> [UInt8] {
         var w = JSONWriter(capacity: 256 + images.count * 900)
         w.beginObject()
         w.key("images")

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Glimpse and real Glance, side by side on this machine, in one run.
+#
+#   bench/run.sh                 # everything: physical limits, Glimpse, Glance, 4 GiB, scaling
+#   SKIP_GLANCE=1 bench/run.sh   # Glimpse only (no Glance install)
+#   SCALING="10000 100000" bench/run.sh
+#
+# Both servers get an empty data directory on the same disk, SQLite metadata and a local
+# file store, and the same load (bench/bench.py): version discovery, create, show, list
+# (limit 25 and 1000 over a 10,000-image catalog, plain and with a filter and a sort),
+# PATCH at 1 and 8 clients; upload and download of a 1 GiB image. Then Glimpse alone:
+# cold start, a 4 GiB upload and download (peak RSS), and list latency over catalogs of
+# SCALING images seeded straight into the store (`glimpse admin seed`).
+#
+# Results go to RESULTS (default bench/results/<date>): one JSON per part, summary.md,
+# summary.json and chart.png (bench/report.py).
+#
+# Knobs: RESULTS, WORK (scratch dir for data, default $TMPDIR/glimpse-bench), PORT (9393),
+# GLANCE_PORT (9494), GLANCE_HOME (default $WORK/glance, reused between runs: the pip
+# install takes a minute or two), SCALING ("10000 100000 1000000"), SKIP_GLANCE, SKIP_4G,
+# SKIP_SCALING, PHASES (bench.py phases), REPEAT (best-of for read-only phases, default 3), BENCH_ARGS (extra
+# bench.py arguments for both servers).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+SHARED="${SHARED:-$ROOT/../shared}"
+STAMP="$(date -u +%Y-%m-%d)"
+RESULTS="${RESULTS:-$HERE/results/$STAMP}"
+WORK="${WORK:-${TMPDIR:-/tmp}/glimpse-bench}"
+PORT="${PORT:-9393}"
+GLANCE_PORT="${GLANCE_PORT:-9494}"
+SCALING="${SCALING:-10000 100000 1000000}"
+REPEAT="${REPEAT:-3}"
+BENCH_ARGS="${BENCH_ARGS:-}"
+PASSWORD="bench-$(date +%s)"
+mkdir -p "$RESULTS" "$WORK"
+RESULTS="$(cd "$RESULTS" && pwd)"
+log() { printf '\n== %s\n' "$*" >&2; }
+
+# A venv for the report's chart (matplotlib); bench.py and friends need only the standard library.
+PY="$WORK/venv/bin/python"
+if [ ! -x "$PY" ]; then
+  python3 -m venv "$WORK/venv"
+  "$WORK/venv/bin/pip" install -q matplotlib || echo "(matplotlib unavailable: the report will have no chart)" >&2
+fi
+
+log "release build"
+(cd "$ROOT" && swift build -c release --product glimpse >&2)
+GLIMPSE="$(cd "$ROOT" && swift build -c release --show-bin-path)/glimpse"
+
+log "physical limits"
+"$PY" "$HERE/physical.py" "$WORK/disk-probe" --out "$RESULTS/physical.json" >&2
+rm -rf "$WORK/disk-probe"
+
+SERVER_PID=""
+stop_glimpse() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+cleanup() {
+  stop_glimpse
+  if [ -z "${SKIP_GLANCE:-}" ]; then GLANCE_HOME="${GLANCE_HOME:-$WORK/glance}" GLANCE_PORT="$GLANCE_PORT" "$SHARED/bench/stop-glance.sh" >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+# start_glimpse DATA_DIR: starts the release server, waits for it, sets SERVER_PID and
+# STARTUP (seconds from exec to the first answered request).
+start_glimpse() {
+  local data="$1"
+  local t0=$EPOCHREALTIME
+  GLIMPSE_ADMIN_PASSWORD="$PASSWORD" "$GLIMPSE" serve --data-dir "$data" --port "$PORT" --log-level warning \
+    >"$WORK/glimpse.log" 2>&1 &
+  SERVER_PID=$!
+  until curl -s -o /dev/null "http://127.0.0.1:$PORT/"; do
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/glimpse.log" >&2; exit 1; }
+    sleep 0.005
+  done
+  STARTUP=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
+}
+
+glimpse_token() {
+  curl -s -D - -o /dev/null -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/identity/v3/auth/tokens" -d '{
+    "auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
+      "domain": {"id": "default"}, "password": "'"$PASSWORD"'"}}},
+      "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}' |
+    awk 'tolower($1) == "x-subject-token:" { sub(/\r$/, "", $2); print $2 }'
+}
+
+PHASES="${PHASES:-versions,create,seed,show,list25,list1000,list25fs,list1000fs,patch,upload,download}"
+
+log "Glimpse: cold start on an empty data directory"
+rm -rf "$WORK/glimpse-data"
+start_glimpse "$WORK/glimpse-data"
+cold_new=$STARTUP
+stop_glimpse
+start_glimpse "$WORK/glimpse-data"
+cold=$STARTUP
+printf '{"seconds": %.3f, "seconds_new_data_dir": %.3f, "note": "exec to the first answered GET /, existing and new data directory"}\n' \
+  "$cold" "$cold_new" >"$RESULTS/coldstart.json"
+cat "$RESULTS/coldstart.json" >&2
+
+log "Glimpse: API and 1 GiB transfers"
+TOKEN="$(glimpse_token)"
+[ -n "$TOKEN" ] || { echo "no token from Glimpse" >&2; exit 1; }
+# shellcheck disable=SC2086
+python3 "$HERE/bench.py" --base "http://127.0.0.1:$PORT" --token "$TOKEN" --server-pid "$SERVER_PID" \
+  --phases "$PHASES" --repeat "$REPEAT" --out "$RESULTS/glimpse.json" $BENCH_ARGS >&2
+stop_glimpse
+rm -rf "$WORK/glimpse-data"
+
+if [ -z "${SKIP_GLANCE:-}" ]; then
+  log "Glance: install (first time) and start on an empty data directory"
+  export GLANCE_HOME="${GLANCE_HOME:-$WORK/glance}"
+  GLANCE_PORT="$GLANCE_PORT" GLANCE_RESET=1 "$SHARED/bench/start-glance.sh" >&2
+  log "Glance: API and 1 GiB transfers"
+  # shellcheck disable=SC2086
+  python3 "$HERE/bench.py" --base "http://127.0.0.1:$GLANCE_PORT" \
+    -H 'X-Identity-Status: Confirmed' -H 'X-Project-Id: bench' -H 'X-User-Id: bench' -H 'X-Roles: admin,member,reader' \
+    --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --phases "$PHASES" --repeat "$REPEAT" \
+    --out "$RESULTS/glance.json" $BENCH_ARGS >&2
+  GLANCE_PORT="$GLANCE_PORT" "$SHARED/bench/stop-glance.sh" >&2 || true
+fi
+
+if [ -z "${SKIP_4G:-}" ]; then
+  log "Glimpse: 4 GiB upload and download (peak RSS)"
+  rm -rf "$WORK/glimpse-data"
+  start_glimpse "$WORK/glimpse-data"
+  TOKEN="$(glimpse_token)"
+  python3 "$HERE/bench.py" --base "http://127.0.0.1:$PORT" --token "$TOKEN" --server-pid "$SERVER_PID" \
+    --phases upload,download --upload-size 4GiB --download-concurrency 1 --out "$RESULTS/glimpse-4g.json" >&2
+  stop_glimpse
+  rm -rf "$WORK/glimpse-data"
+fi
+
+if [ -z "${SKIP_SCALING:-}" ]; then
+  rm -f "$RESULTS"/scaling-*.json
+  for n in $SCALING; do
+    log "Glimpse: list latency over $n images"
+    rm -rf "$WORK/glimpse-data"
+    # A first start creates the data directory and the admin; the seed goes straight
+    # into the store; the measured server starts on the seeded catalog.
+    start_glimpse "$WORK/glimpse-data"
+    stop_glimpse
+    "$GLIMPSE" admin seed --data-dir "$WORK/glimpse-data" --count "$n" >&2
+    start_glimpse "$WORK/glimpse-data"
+    TOKEN="$(glimpse_token)"
+    python3 "$HERE/scaling.py" --base "http://127.0.0.1:$PORT" --token "$TOKEN" --server-pid "$SERVER_PID" \
+      --images "$n" --out "$RESULTS/scaling-$n.json" >&2
+    stop_glimpse
+  done
+  rm -rf "$WORK/glimpse-data"
+fi
+
+log "report"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+  echo "glimpse: $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)"
+  echo "command: bench/run.sh"
+} >"$RESULTS/run.txt"
+"$PY" "$HERE/report.py" "$RESULTS"
+echo "results: $RESULTS"
