@@ -71,9 +71,9 @@ def main():
     conn = http.client.HTTPConnection(u.hostname, u.port)
     headers = {"X-Auth-Token": a.token, "Accept": "application/json"}
 
-    def get(path):
+    def get(path, hdrs=headers):
         t = time.perf_counter()
-        conn.request("GET", path, headers=headers)
+        conn.request("GET", path, headers=hdrs)
         r = conn.getresponse()
         body = r.read()
         dt = time.perf_counter() - t
@@ -87,14 +87,7 @@ def main():
     mheaders = {"X-Auth-Token": member, "Accept": "application/json"}
 
     def get_as_member(path):
-        t = time.perf_counter()
-        conn.request("GET", path, headers=mheaders)
-        r = conn.getresponse()
-        body = r.read()
-        dt = time.perf_counter() - t
-        if r.status != 200:
-            raise SystemExit("%s -> %d %s" % (path, r.status, body[:200]))
-        return dt, body
+        return get(path, mheaders)
 
     # A marker half way through the default order.
     _, body = get("/v2/images?limit=1&sort=name:asc&name=seed-%d" % (a.images // 2))

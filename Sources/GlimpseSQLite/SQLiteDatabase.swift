@@ -1,3 +1,5 @@
+import CSQLite
+import Dispatch
 import GlimpseSQL
 import Synchronization
 
@@ -7,9 +9,12 @@ import Synchronization
 /// Reads run on the calling thread: they are short, indexed lookups. Writes are committed
 /// with `synchronous=NORMAL`, the usual WAL setting: a crash of the process loses nothing,
 /// a power cut may lose the last transactions but never corrupts the database.
+/// Checkpoints, which copy the log into the database file and wait for the disk, run on a
+/// background thread of their own rather than inside a commit (see `Checkpointer`).
 public final class SQLiteDatabase: Sendable {
     public let path: String
     private let writer: Writer
+    let checkpointer: Checkpointer
     private let readers = Mutex<[SQLiteConnection]>([])
     private let maxIdleReaders = 8
 
@@ -36,7 +41,9 @@ public final class SQLiteDatabase: Sendable {
                 throw error
             }
         }
-        writer = Writer(conn)
+        checkpointer = try Checkpointer(path: path)
+        checkpointer.attach(to: conn)
+        writer = Writer(conn, checkpointer: checkpointer)
     }
 
     func makeReader() throws -> SQLiteConnection {
@@ -64,7 +71,12 @@ public final class SQLiteDatabase: Sendable {
 
     private actor Writer {
         let conn: SQLiteConnection
-        init(_ conn: SQLiteConnection) { self.conn = conn }
+        /// Kept alive as long as the connection whose commits call it.
+        let checkpointer: Checkpointer
+        init(_ conn: SQLiteConnection, checkpointer: Checkpointer) {
+            self.conn = conn
+            self.checkpointer = checkpointer
+        }
 
         func transaction<T: Sendable>(_ body: @Sendable (SQLiteConnection) throws -> T) throws -> T {
             try conn.run("BEGIN IMMEDIATE")
@@ -78,4 +90,63 @@ public final class SQLiteDatabase: Sendable {
             }
         }
     }
+}
+
+/// Keeps WAL checkpoints off the commit path.
+///
+/// SQLite's default checkpoints inside the commit that pushes the log past 1000 pages, so
+/// that one write waits for the copy into the database file and its fsync. Here commits
+/// only report the log's size; past `threshold` pages a passive checkpoint runs on a
+/// dedicated queue, on its own connection, while writers and readers go on (a passive
+/// checkpoint never blocks them). The log starts over once a checkpoint has copied all of
+/// it, which under a steady stream of writes may not happen (new commits keep arriving
+/// while a pass runs): past `inlineLimit` pages the commit checkpoints itself, as SQLite
+/// would, but finds all but the newest pages already copied.
+final class Checkpointer: @unchecked Sendable {
+    let threshold: Int32
+    let inlineLimit: Int32
+    private let conn: SQLiteConnection
+    private let queue = DispatchQueue(label: "glimpse.sqlite.checkpoint", qos: .utility)
+    private let scheduled = Atomic<Bool>(false)
+    private let completed = Atomic<Int>(0)
+
+    init(path: String, threshold: Int32 = 1000, inlineLimit: Int32 = 8000) throws {
+        self.threshold = threshold
+        self.inlineLimit = inlineLimit
+        conn = try SQLiteConnection(path: path)
+    }
+
+    /// How many background checkpoints have run (for tests).
+    var checkpointsRun: Int { completed.load(ordering: .acquiring) }
+
+    /// Replaces `conn`'s automatic checkpoints with this checkpointer.
+    func attach(to conn: SQLiteConnection) {
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        sqlite3_wal_hook(conn.handle, { context, db, name, pages in
+            guard let context else { return SQLITE_OK }
+            let checkpointer = Unmanaged<Checkpointer>.fromOpaque(context).takeUnretainedValue()
+            if pages >= checkpointer.inlineLimit {
+                // Busy while a background pass runs: then the next commit tries again. The
+                // commit itself has succeeded either way.
+                _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+            } else if pages >= checkpointer.threshold {
+                checkpointer.schedule()
+            }
+            return SQLITE_OK
+        }, context)
+    }
+
+    private func schedule() {
+        guard scheduled.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged
+        else { return }
+        queue.async { [self] in
+            scheduled.store(false, ordering: .releasing)
+            // A failure (busy, I/O) leaves the log as it is; the next commit asks again.
+            try? conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            completed.add(1, ordering: .releasing)
+        }
+    }
+
+    /// Waits for a scheduled checkpoint to finish.
+    func drain() { queue.sync {} }
 }

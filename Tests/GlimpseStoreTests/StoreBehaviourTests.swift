@@ -1,7 +1,7 @@
 import GlimpseBlobStores
 import GlimpseCore
 import GlimpseIdentity
-import GlimpseSQLite
+@testable import GlimpseSQLite
 import NIOCore
 import OpenStackJSON
 import Testing
@@ -212,5 +212,29 @@ struct LocalBlobStoreTests {
         await aborted.abort()
         #expect(system("test -z \"$(ls -A \(dir)/images/.tmp)\"") == 0)
         await #expect(throws: BlobStoreError.self) { try await store.read(location: "../../etc/passwd", range: nil) }
+    }
+}
+
+@Suite("SQLite write-ahead log")
+struct SQLiteCheckpointTests {
+    @Test("commits leave checkpoints to the background, and the log stays bounded")
+    func backgroundCheckpoints() async throws {
+        let dir = tempDir()
+        defer { _ = system("rm -rf \(dir)") }
+        let store = try SQLiteMetadataStore(path: dir + "/test.db")
+        // Each commit appends the pages it touched to the log: 3000 of them would grow it to
+        // well over 100 MB if nothing copied it back; the bound is a little over the inline
+        // limit of 8000 pages (32 MB).
+        for i in 1...3000 {
+            try await store.insertImage(image(uuid(i), owner: "p1", name: "image-\(i)", at: Int64(i),
+                                              tags: ["t\(i % 7)"], properties: ["k": .string("v\(i)")]))
+        }
+        store.db.checkpointer.drain()
+        #expect(store.db.checkpointer.checkpointsRun > 0)
+        var st = stat()
+        #expect(stat(dir + "/test.db-wal", &st) == 0)
+        #expect(st.st_size < 40 << 20, "log of \(st.st_size) bytes")
+        #expect(try await store.image(id: uuid(3000))?.name == "image-3000")
+        #expect(try await store.image(id: uuid(1))?.properties["k"] == .string("v1"))
     }
 }
