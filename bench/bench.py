@@ -29,7 +29,8 @@ Phases (--phases, comma separated, run in this order):
             pattern (random bytes, regenerated never; never the whole image in
             memory); single stream, then checks size/checksum/os_hash_value
   download  GET /file of that image at every --download-concurrency level,
-            bytes discarded (counted only)
+            bytes discarded (counted only); with --cold-download first once
+            from a dropped page cache (as an image not read for a while)
   delete    DELETE the images created by this run's create phases (optional)
 
 For every measured phase the JSON summary reports: ops, errors (+status
@@ -226,6 +227,18 @@ class Client:
         st = r.status
         self.close()
         return st, got
+
+
+def drop_page_cache():
+    """Writes back and drops the kernel's page cache, so that the next read of the image
+    comes from the disk whichever way the server wrote it. Needs root."""
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- resource sampling
@@ -659,45 +672,66 @@ class Bench:
             res.get("server_rss_peak_mb"), res.get("size_ok"), res.get("checksum_ok"),
             res.get("os_hash_ok")))
 
+    def _download_once(self, iid, size, md5hex, c):
+        got = [0] * c
+        sts = [None] * c
+        lat = [0.0] * c
+        verify = self.a.verify_download and c == 1
+
+        def w(k):
+            cl = self.client()
+            h = hashlib.md5() if verify else None
+            t0 = time.perf_counter()
+            sts[k], got[k] = cl.download_stream("/v2/images/%s/file" % iid, hasher=h)
+            lat[k] = time.perf_counter() - t0
+            if h is not None:
+                sts[k] = (sts[k], h.hexdigest() == md5hex)
+        self.sampler.reset_peak()
+        s0 = self.sampler.snapshot()
+        t0 = time.perf_counter()
+        ths = [threading.Thread(target=w, args=(k,)) for k in range(c)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        wall = time.perf_counter() - t0
+        s1 = self.sampler.snapshot()
+        tot = sum(got)
+        res = {"streams": c, "bytes": tot, "wall_s": round(wall, 3),
+               "mb_per_s_aggregate": round(tot / MiB / wall, 1),
+               "mb_per_s_per_stream_mean": round(sum(g / MiB / l for g, l in zip(got, lat) if l) / c, 1),
+               "status": sts, "complete": all(g == size for g in got)}
+        res.update(self.sampler.report(s0, s1))
+        return res
+
     def ph_download(self):
         if not self.big_image and "upload" in self.results:
             log("download skipped: upload failed"); return
         if not self.big_image:
             raise SystemExit("download phase needs the upload phase in the same run")
         iid, size, md5hex = self.big_image
-        for c in self.dconc:
-            got = [0] * c
-            sts = [None] * c
-            lat = [0.0] * c
-            verify = self.a.verify_download and c == 1
-
-            def w(k):
-                cl = self.client()
-                h = hashlib.md5() if verify else None
-                t0 = time.perf_counter()
-                sts[k], got[k] = cl.download_stream("/v2/images/%s/file" % iid, hasher=h)
-                lat[k] = time.perf_counter() - t0
-                if h is not None:
-                    sts[k] = (sts[k], h.hexdigest() == md5hex)
-            self.sampler.reset_peak()
-            s0 = self.sampler.snapshot()
-            t0 = time.perf_counter()
-            ths = [threading.Thread(target=w, args=(k,)) for k in range(c)]
-            for t in ths:
-                t.start()
-            for t in ths:
-                t.join()
-            wall = time.perf_counter() - t0
-            s1 = self.sampler.snapshot()
-            tot = sum(got)
-            res = {"streams": c, "bytes": tot, "wall_s": round(wall, 3),
-                   "mb_per_s_aggregate": round(tot / MiB / wall, 1),
-                   "mb_per_s_per_stream_mean": round(sum(g / MiB / l for g, l in zip(got, lat) if l) / c, 1),
-                   "status": sts, "complete": all(g == size for g in got)}
-            res.update(self.sampler.report(s0, s1))
-            self.results.setdefault("download", {})["c%d" % c] = res
-            log("download   c=%d %.1f MB/s aggregate complete=%s srv=%s cores rss=%s MB" % (
-                c, res["mb_per_s_aggregate"], res["complete"], res.get("server_cpu_cores"),
+        levels = [("c%d" % c, c) for c in self.dconc]
+        if self.a.cold_download:
+            if drop_page_cache():
+                levels.insert(0, ("cold", 1))
+            else:
+                log("download: cannot drop the page cache (needs root): no cold-cache measurement")
+        for key, c in levels:
+            # Like the read-only phases, keep the fastest of --repeat runs (a single 1 GiB
+            # transfer is at the mercy of a noisy neighbour); peak RSS is the peak of all.
+            runs = []
+            for _ in range(max(1, self.a.repeat)):
+                if key == "cold":
+                    drop_page_cache()
+                runs.append(self._download_once(iid, size, md5hex, c))
+            res = max(runs, key=lambda r: r["mb_per_s_aggregate"])
+            res["runs_mb_per_s"] = [r["mb_per_s_aggregate"] for r in runs]
+            peaks = [r.get("server_rss_peak_mb") for r in runs if r.get("server_rss_peak_mb") is not None]
+            if peaks:
+                res["server_rss_peak_mb"] = max(peaks)
+            self.results.setdefault("download", {})[key] = res
+            log("download   %-4s %.1f MB/s aggregate (runs %s) complete=%s srv=%s cores rss=%s MB" % (
+                key, res["mb_per_s_aggregate"], res["runs_mb_per_s"], res["complete"], res.get("server_cpu_cores"),
                 res.get("server_rss_peak_mb")))
         if not self.a.keep_big:
             cl = self.client()
@@ -767,6 +801,9 @@ def main():
     ap.add_argument("--verify-download", action="store_true",
                     help="md5 the single-stream download (costs client CPU)")
     ap.add_argument("--keep-big", action="store_true", help="do not delete the big image")
+    ap.add_argument("--cold-download", action="store_true",
+                    help="first download the image once more after dropping the page cache "
+                         "(root only), reported as download 'cold'")
     ap.add_argument("--repeat", type=int, default=1,
                     help="repeat read-only measurements (versions/show/list*) N times, "
                          "report the fastest + all runs (noisy machines)")

@@ -99,20 +99,32 @@ if up_a:
     if upload_limit:
         summary["targets"].append({"target": "upload ≥ 80% of hashing + writing at once", "value": round(up_a["mb_per_s"] / upload_limit, 2),
                                    "met": up_a["mb_per_s"] >= 0.8 * upload_limit})
-for c in (1, 4):
-    a, b = row(glimpse["results"], "download", c), row(glance["results"], "download", c)
+DOWNLOADS = [("cold", "download 1 GiB, cold cache"), ("c1", "download 1 GiB, cached"), ("c4", "download 1 GiB, cached ×4")]
+for key, title in DOWNLOADS:
+    a = (glimpse["results"].get("download") or {}).get(key)
+    b = (glance["results"].get("download") or {}).get(key)
     if not a:
         continue
-    limit = min(x for x in (disk_read, loop) if x) if (disk_read or loop) else None
+    # From the disk the limit is the disk (or the loopback, if slower); from memory, the loopback.
+    cached = key != "cold" and "cold" in (glimpse["results"].get("download") or {})
+    if key != "cold" and not cached:
+        title = "download 1 GiB ×" + key[1:]
+    limit = loop if cached else (min(x for x in (disk_read, loop) if x) if (disk_read or loop) else None)
     ratio = a["mb_per_s_aggregate"] / b["mb_per_s_aggregate"] if b and b.get("mb_per_s_aggregate") else None
-    share = "%.0f%% of min(disk read %.0f, loopback %.0f)" % (100 * a["mb_per_s_aggregate"] / limit, disk_read or 0, loop or 0) if limit else "–"
-    lines.append("| download 1 GiB ×%d | %s | %s | %s | %s | %s | %s | %s |" % (
-        c, fmt(a["mb_per_s_aggregate"]), fmt(a.get("server_cpu_s"), 2), fmt(a.get("server_rss_peak_mb")),
+    if not limit:
+        share = "–"
+    elif cached:
+        share = "%.0f%% of loopback (%.0f)" % (100 * a["mb_per_s_aggregate"] / limit, loop)
+    else:
+        share = "%.0f%% of min(disk read %.0f, loopback %.0f)" % (100 * a["mb_per_s_aggregate"] / limit, disk_read or 0, loop or 0)
+    lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        title, fmt(a["mb_per_s_aggregate"]), fmt(a.get("server_cpu_s"), 2), fmt(a.get("server_rss_peak_mb")),
         fmt(b and b.get("mb_per_s_aggregate")), fmt(b and b.get("server_rss_peak_mb")), (fmt(ratio) + "×") if ratio else "–", share))
-    summary["transfers"]["download_c%d" % c] = {"glimpse": a, "glance": b, "ratio": ratio}
-    if c == 1 and limit:
-        summary["targets"].append({"target": "download ≥ 80% of min(disk read, loopback)",
-                                   "value": round(a["mb_per_s_aggregate"] / limit, 2), "met": a["mb_per_s_aggregate"] >= 0.8 * limit})
+    summary["transfers"]["download_" + key] = {"glimpse": a, "glance": b, "ratio": ratio}
+    if key in ("cold", "c1") and limit:
+        what = "download (cached) ≥ 80% of loopback" if cached else "download ≥ 80% of min(disk read, loopback)"
+        summary["targets"].append({"target": what, "value": round(a["mb_per_s_aggregate"] / limit, 2),
+                                   "met": a["mb_per_s_aggregate"] >= 0.8 * limit})
 
 big_up, big_down = row(big["results"], "upload", 1), row(big["results"], "download", 1)
 if big_up:
@@ -180,11 +192,13 @@ try:
         tl.append("upload")
         tv.append(up_a["mb_per_s"])
         tb.append(up_b["mb_per_s"] if up_b else 0)
-    d1a, d1b = row(glimpse["results"], "download", 1), row(glance["results"], "download", 1)
-    if d1a:
-        tl.append("download")
-        tv.append(d1a["mb_per_s_aggregate"])
-        tb.append(d1b["mb_per_s_aggregate"] if d1b else 0)
+    for key, label in (("cold", "download\n(cold cache)"), ("c1", "download\n(cached)")):
+        da = (glimpse["results"].get("download") or {}).get(key)
+        db = (glance["results"].get("download") or {}).get(key)
+        if da:
+            tl.append(label)
+            tv.append(da["mb_per_s_aggregate"])
+            tb.append(db["mb_per_s_aggregate"] if db else 0)
     ax.bar([i - 0.2 for i in range(len(tl))], tv, width=0.4, color="#2a7ab0", label="Glimpse")
     ax.bar([i + 0.2 for i in range(len(tl))], tb, width=0.4, color="#c0504d", label="Glance 33")
     if hash1:

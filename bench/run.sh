@@ -107,7 +107,7 @@ TOKEN="$(glimpse_token)"
 [ -n "$TOKEN" ] || { echo "no token from Glimpse" >&2; exit 1; }
 # shellcheck disable=SC2086
 python3 "$HERE/bench.py" --base "http://127.0.0.1:$PORT" --token "$TOKEN" --server-pid "$SERVER_PID" \
-  --phases "$PHASES" --repeat "$REPEAT" --out "$RESULTS/glimpse.json" $BENCH_ARGS >&2
+  --phases "$PHASES" --repeat "$REPEAT" --cold-download --out "$RESULTS/glimpse.json" $BENCH_ARGS >&2
 stop_glimpse
 rm -rf "$WORK/glimpse-data"
 
@@ -120,7 +120,7 @@ if [ -z "${SKIP_GLANCE:-}" ]; then
   python3 "$HERE/bench.py" --base "http://127.0.0.1:$GLANCE_PORT" \
     -H 'X-Identity-Status: Confirmed' -H 'X-Project-Id: bench' -H 'X-User-Id: bench' -H 'X-Roles: admin,member,reader' \
     --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --phases "$PHASES" --repeat "$REPEAT" \
-    --out "$RESULTS/glance.json" $BENCH_ARGS >&2
+    --cold-download --out "$RESULTS/glance.json" $BENCH_ARGS >&2
   GLANCE_PORT="$GLANCE_PORT" "$SHARED/bench/stop-glance.sh" >&2 || true
 fi
 
