@@ -631,6 +631,36 @@ class Bench:
         while left:
             n = min(len(block), left)
             md5.update(block[:n]); sha.update(block[:n]); left -= n
+        # Best of --repeat uploads, as for the other measurements; the others are deleted.
+        runs = []
+        for _ in range(max(1, self.a.repeat)):
+            res, iid = self._upload_once(size, block, md5.hexdigest(), sha.hexdigest())
+            if res["status"] not in (201, 204):
+                self.results["upload"] = {"c1": res}
+                log("upload FAILED: %s %s" % (res["status"], res["error"][:200]))
+                return
+            log("upload     %.1f MB/s (%d bytes, %.2fs) status=%s srv=%s cores rss=%s MB ok=%s/%s/%s" % (
+                res["mb_per_s"], res["bytes"], res["wall_s"], res["status"], res.get("server_cpu_cores"),
+                res.get("server_rss_peak_mb"), res.get("size_ok"), res.get("checksum_ok"),
+                res.get("os_hash_ok")))
+            runs.append((res, iid))
+        best, best_id = max(runs, key=lambda r: r[0]["mb_per_s"])
+        for res, iid in runs:
+            if iid != best_id:
+                self._delete_image(iid)
+        best["runs_mb_per_s"] = [r["mb_per_s"] for r, _ in runs]
+        peaks = [r.get("server_rss_peak_mb") for r, _ in runs if r.get("server_rss_peak_mb") is not None]
+        if peaks:
+            best["server_rss_peak_mb"] = max(peaks)
+        self.results["upload"] = {"c1": best}
+        self.big_image = (best_id, size, md5.hexdigest())
+
+    def _delete_image(self, iid):
+        cl = self.client()
+        cl.request("DELETE", "/v2/images/%s" % iid)
+        cl.close()
+
+    def _upload_once(self, size, block, md5hex, shahex):
         cl = self.client()
         st, rh, data = cl.request("POST", "/v2/images", {
             "name": "bench-big-%s" % self.run_id, "disk_format": "raw",
@@ -652,9 +682,7 @@ class Bench:
                "source": self.a.upload_source}
         if st not in (201, 204):
             res["error"] = body[:500].decode("utf-8", "replace")
-            self.results["upload"] = {"c1": res}
-            log("upload FAILED: %s %s" % (st, res["error"][:200]))
-            return
+            return res, iid
         res.update(self.sampler.report(s0, s1))
         st2, rh, data = cl.request("GET", "/v2/images/%s" % iid)
         cl.close()
@@ -662,15 +690,9 @@ class Bench:
             im = json.loads(data)
             res["image_status"] = im.get("status")
             res["size_ok"] = im.get("size") == size
-            res["checksum_ok"] = im.get("checksum") == md5.hexdigest()
-            res["os_hash_ok"] = (im.get("os_hash_algo") == "sha512" and
-                                 im.get("os_hash_value") == sha.hexdigest())
-        self.results["upload"] = {"c1": res}
-        self.big_image = (iid, size, md5.hexdigest())
-        log("upload     %.1f MB/s (%d bytes, %.2fs) status=%s srv=%s cores rss=%s MB ok=%s/%s/%s" % (
-            res["mb_per_s"], sent, wall, st, res.get("server_cpu_cores"),
-            res.get("server_rss_peak_mb"), res.get("size_ok"), res.get("checksum_ok"),
-            res.get("os_hash_ok")))
+            res["checksum_ok"] = im.get("checksum") == md5hex
+            res["os_hash_ok"] = (im.get("os_hash_algo") == "sha512" and im.get("os_hash_value") == shahex)
+        return res, iid
 
     def _download_once(self, iid, size, md5hex, c):
         got = [0] * c
@@ -734,9 +756,7 @@ class Bench:
                 key, res["mb_per_s_aggregate"], res["runs_mb_per_s"], res["complete"], res.get("server_cpu_cores"),
                 res.get("server_rss_peak_mb")))
         if not self.a.keep_big:
-            cl = self.client()
-            cl.request("DELETE", "/v2/images/%s" % iid)
-            cl.close()
+            self._delete_image(iid)
 
     def ph_delete(self):
         ids = list(self.created)
@@ -805,8 +825,8 @@ def main():
                     help="first download the image once more after dropping the page cache "
                          "(root only), reported as download 'cold'")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="repeat read-only measurements (versions/show/list*) N times, "
-                         "report the fastest + all runs (noisy machines)")
+                    help="repeat read-only measurements (versions/show/list*), the upload and "
+                         "the downloads N times, report the fastest + all runs (noisy machines)")
     ap.add_argument("--max-seconds", type=float, default=300.0,
                     help="cap per measured phase/level; ops done so far are reported")
     ap.add_argument("--timeout", type=float, default=600.0)

@@ -18,7 +18,7 @@
 # Knobs: RESULTS, WORK (scratch dir for data, default $TMPDIR/glimpse-bench), PORT (9393),
 # GLANCE_PORT (9494), GLANCE_HOME (default $WORK/glance, reused between runs: the pip
 # install takes a minute or two), SCALING ("10000 100000 1000000"), SKIP_GLANCE, SKIP_4G,
-# SKIP_SCALING, PHASES (bench.py phases), REPEAT (best-of for read-only phases, default 3), BENCH_ARGS (extra
+# SKIP_SCALING, PHASES (bench.py phases), REPEAT (best-of for read-only phases and transfers, default 3), BENCH_ARGS (extra
 # bench.py arguments for both servers).
 set -euo pipefail
 
