@@ -326,12 +326,34 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
 
 /// Reads a file range in chunks on the thread pool, one chunk ahead of the consumer: while
 /// one chunk is being sent, the next is read.
+///
+/// The chunk buffers are recycled: the reader keeps the last few it handed out, and once
+/// the socket has let go of one, the next read fills the same memory again. A fresh buffer
+/// per chunk is a fresh mapping (chunks are above the allocator's mmap threshold) whose
+/// pages must be faulted in and zeroed before the read can fill them, and on a virtual
+/// machine that returns freed memory to its host, be backed again by the host: that made
+/// the copy out of the page cache cost several times the copy itself.
 final class FileReader: Sendable {
     struct State {
         var fd: Int32
         var offset: Int
         var ahead: Task<ByteBuffer, any Error>?
         var open = true
+        /// Buffers handed out, to fill again once nobody else holds them.
+        var spare: [ByteBuffer] = []
+    }
+    /// Enough for the chunk being sent, the ones queued in the socket and the one read ahead.
+    static let spareBuffers = 4
+
+    /// Hands a buffer to the read task without a second reference to it (which would make
+    /// the first write to it copy).
+    final class BufferSlot: @unchecked Sendable {
+        private var buffer: ByteBuffer?
+        init(_ buffer: ByteBuffer?) { self.buffer = buffer }
+        func take() -> ByteBuffer? {
+            defer { buffer = nil }
+            return buffer
+        }
     }
 
     let state: Mutex<State>
@@ -356,9 +378,12 @@ final class FileReader: Sendable {
         guard s.open, want > 0 else { return nil }
         let (fd, at, size, pool) = (s.fd, s.offset, want, self.pool)
         s.offset += want
+        let slot = BufferSlot(s.spare.count >= Self.spareBuffers ? s.spare.removeFirst() : nil)
         return Task {
             try await pool.runIfActive {
-                var buf = ByteBufferAllocator().buffer(capacity: size)
+                var buf = slot.take() ?? ByteBufferAllocator().buffer(capacity: size)
+                // Still shared with the socket? Then `clear()` gives it new storage of its own.
+                buf.clear()
                 _ = try buf.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
                     var done = 0
                     while done < size {
@@ -390,6 +415,9 @@ final class FileReader: Sendable {
             close()
             return nil
         }
+        state.withLock { s in
+            if s.open { s.spare.append(buffer) }
+        }
         return buffer
     }
 
@@ -397,6 +425,7 @@ final class FileReader: Sendable {
         let closing = state.withLock { s -> (fd: Int32, pending: Task<ByteBuffer, any Error>?)? in
             guard s.open else { return nil }
             s.open = false
+            s.spare = []
             defer { s.ahead = nil }
             return (s.fd, s.ahead)
         }

@@ -109,6 +109,8 @@ final class Checkpointer: @unchecked Sendable {
     private let queue = DispatchQueue(label: "glimpse.sqlite.checkpoint", qos: .utility)
     private let scheduled = Atomic<Bool>(false)
     private let completed = Atomic<Int>(0)
+    /// Held while a checkpoint runs: SQLite runs one at a time and refuses a second.
+    private let running = Mutex<Void>(())
 
     init(path: String, threshold: Int32 = 1000, inlineLimit: Int32 = 8000) throws {
         self.threshold = threshold
@@ -126,9 +128,11 @@ final class Checkpointer: @unchecked Sendable {
             guard let context else { return SQLITE_OK }
             let checkpointer = Unmanaged<Checkpointer>.fromOpaque(context).takeUnretainedValue()
             if pages >= checkpointer.inlineLimit {
-                // Busy while a background pass runs: then the next commit tries again. The
-                // commit itself has succeeded either way.
-                _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+                // After the background pass in progress, if any. (The commit itself has
+                // succeeded whatever the checkpoint does.)
+                checkpointer.running.withLock { _ in
+                    _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+                }
             } else if pages >= checkpointer.threshold {
                 checkpointer.schedule()
             }
@@ -141,8 +145,8 @@ final class Checkpointer: @unchecked Sendable {
         else { return }
         queue.async { [self] in
             scheduled.store(false, ordering: .releasing)
-            // A failure (busy, I/O) leaves the log as it is; the next commit asks again.
-            try? conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            // A failure (I/O) leaves the log as it is; the next commit asks again.
+            running.withLock { _ in try? conn.execute("PRAGMA wal_checkpoint(PASSIVE)") }
             completed.add(1, ordering: .releasing)
         }
     }
