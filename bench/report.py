@@ -184,7 +184,7 @@ try:
     ax.set_xticks(list(x))
     ax.set_xticklabels(labels, fontsize=7)
     ax.set_ylabel("requests per second (log)")
-    ax.set_title("API operations, same machine, same run")
+    ax.set_title("API operations, same machine, same load")
     ax.legend()
     ax = axes[1]
     tl, tv, tb = [], [], []
