@@ -6,6 +6,11 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+
 let package = Package(
     name: "glimpse",
     platforms: [.macOS(.v15)],
@@ -15,6 +20,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
@@ -22,39 +28,44 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
+        // MARK: Shared by the server and the SDK
+
+        // ISO 8601 timestamps, hex, percent-encoding: the text encodings of the OpenStack wire.
+        .target(name: "OpenStackEncoding", swiftSettings: strict),
+        // JSON value, parser and writer that keep member order and number literals.
+        .target(name: "OpenStackJSON", swiftSettings: strict),
         .systemLibrary(name: "CLibCrypto", providers: [.apt(["libssl-dev"])]),
         // MD5 and SHA-2 for image data (system libcrypto on Linux, swift-crypto elsewhere).
         .target(
             name: "StreamDigests",
             dependencies: [
+                "OpenStackEncoding",
                 .target(name: "CLibCrypto", condition: .when(platforms: [.linux])),
                 .product(name: "Crypto", package: "swift-crypto", condition: .when(platforms: [.macOS, .iOS])),
             ],
             swiftSettings: strict
         ),
-        // JSON value, parser and serializer shared by the server and the SDK.
-        .target(name: "OpenStackJSON", swiftSettings: strict),
-        // Domain model, policy, validation, use cases and the store protocols.
+
+        // MARK: The server
+
+        // Domain: model, status machine, policy, validation, use cases, store protocols.
         .target(
             name: "GlimpseCore",
-            dependencies: [
-                "OpenStackJSON", "StreamDigests",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["OpenStackEncoding", "OpenStackJSON", "StreamDigests", .product(name: "Logging", package: "swift-log")]
+                + nio,
             swiftSettings: strict
         ),
-        // Built-in Keystone v3 subset: users, projects, roles, tokens.
+        // The built-in Keystone: users, projects, roles, tokens, password hashing.
         .target(
             name: "GlimpseIdentity",
             dependencies: [
-                "GlimpseCore",
+                "GlimpseCore", "OpenStackEncoding",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -62,111 +73,153 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // SQL text for image queries, shared by the SQL metadata stores.
-        .target(name: "GlimpseSQL", dependencies: ["GlimpseCore"], swiftSettings: strict),
+        // The metadata store in SQL that SQLite and PostgreSQL both run.
+        .target(
+            name: "GlimpseSQL",
+            dependencies: ["GlimpseCore", "GlimpseIdentity", "OpenStackEncoding", "OpenStackJSON"],
+            swiftSettings: strict
+        ),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]),
-        // Embedded metadata store: SQLite in WAL mode.
+        // The embedded metadata store: SQLite in WAL mode, on threads of its own.
         .target(
             name: "GlimpseSQLite",
-            dependencies: ["CSQLite", "GlimpseCore", "GlimpseIdentity", "GlimpseSQL"],
+            dependencies: ["CSQLite", "GlimpseCore", "GlimpseSQL"] + nio,
+            swiftSettings: strict
+        ),
+        // Metadata and image data in memory: for tests and throw-away servers.
+        .target(
+            name: "GlimpseMemoryStores",
+            dependencies: ["GlimpseCore", "GlimpseIdentity", "OpenStackEncoding", "OpenStackJSON", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict
         ),
         // Image data stores: local files.
         .target(
             name: "GlimpseBlobStores",
-            dependencies: [
-                "GlimpseCore",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-            ],
+            dependencies: ["GlimpseCore", "OpenStackEncoding"] + nio,
             swiftSettings: strict
         ),
-        // The HTTP server: identity, image and compute APIs.
+        // HTTP: the image, metadefs, identity and compute APIs as route collections, and the
+        // middleware around them.
+        .target(
+            name: "GlimpseHTTP",
+            dependencies: [
+                "GlimpseCore", "GlimpseIdentity", "OpenStackEncoding", "OpenStackJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ] + nio,
+            swiftSettings: strict
+        ),
+        // The composition root: configuration, backends, services, `buildApplication`.
         .target(
             name: "GlimpseServer",
             dependencies: [
-                "GlimpseCore", "GlimpseIdentity", "GlimpseSQLite", "GlimpseBlobStores", "OpenStackJSON",
+                "GlimpseCore", "GlimpseIdentity", "GlimpseHTTP", "GlimpseSQLite", "GlimpseMemoryStores", "GlimpseBlobStores",
+                "OpenStackEncoding", "OpenStackJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
+            ] + nio,
             swiftSettings: strict
         ),
+
+        // MARK: The SDK and the CLI
+
         // The client SDK. Depends on no server target.
         .target(
             name: "OpenStack",
             dependencies: [
-                "OpenStackJSON", "StreamDigests",
+                "OpenStackEncoding", "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
-            ],
+            ] + nio,
             swiftSettings: strict
         ),
         .executableTarget(
             name: "glimpse",
             dependencies: [
-                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "GlimpseSQLite", "OpenStack", "OpenStackJSON",
+                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStack", "OpenStackEncoding", "OpenStackJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "OpenStackJSONTests", dependencies: ["OpenStackJSON"]),
+
+        // MARK: Tests
+
+        .testTarget(name: "OpenStackJSONTests", dependencies: ["OpenStackJSON"], exclude: ["JSONTestSuite"]),
+        .testTarget(name: "OpenStackEncodingTests", dependencies: ["OpenStackEncoding"]),
         .testTarget(
             name: "GlimpseCoreTests",
-            dependencies: ["GlimpseCore", "OpenStackJSON", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["GlimpseCore", "GlimpseMemoryStores", "OpenStackEncoding", "OpenStackJSON",
+                           .product(name: "Logging", package: "swift-log")] + nio
         ),
+        // The metadata-store and blob-store contracts, run against every backend.
         .testTarget(
             name: "GlimpseStoreTests",
-            dependencies: ["GlimpseCore", "GlimpseIdentity", "GlimpseSQLite", "GlimpseBlobStores", "OpenStackJSON",
-                           .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "GlimpseCore", "GlimpseIdentity", "GlimpseSQL", "GlimpseSQLite", "GlimpseMemoryStores", "GlimpseBlobStores",
+                "OpenStackEncoding", "OpenStackJSON",
+            ] + nio
         ),
-        // A real server on an ephemeral port, for the HTTP and SDK tests.
+        // Servers for the tests: the application without a socket, or on an ephemeral port.
         .target(
             name: "GlimpseTestSupport",
             dependencies: [
-                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackJSON",
+                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackEncoding", "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
+            ] + nio,
             path: "Tests/GlimpseTestSupport"
         ),
-        .testTarget(name: "GlimpseCLITests", dependencies: ["glimpse", "OpenStack"]),
+        // Routes, policy and validation through `app.test(.router)`: no socket.
+        .testTarget(
+            name: "GlimpseHTTPTests",
+            dependencies: [
+                "GlimpseTestSupport", "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackEncoding", "OpenStackJSON",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ] + nio
+        ),
+        // Live servers: streaming, `100-continue`, processes sharing a data directory.
+        .testTarget(
+            name: "GlimpseServerTests",
+            dependencies: [
+                "glimpse", "GlimpseTestSupport", "GlimpseServer", "GlimpseCore", "OpenStackEncoding", "OpenStackJSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ] + nio
+        ),
         .testTarget(
             name: "OpenStackTests",
             dependencies: [
-                "OpenStack", "GlimpseTestSupport", "GlimpseServer",
+                "OpenStack", "OpenStackEncoding", "GlimpseTestSupport", "GlimpseServer",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
-        .testTarget(
-            name: "GlimpseServerTests",
-            dependencies: [
-                "GlimpseTestSupport", "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackJSON",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]
-        ),
+        .testTarget(name: "GlimpseCLITests", dependencies: ["glimpse", "OpenStack"]),
     ]
 )
 
@@ -180,9 +233,10 @@ if Context.environment["GLIMPSE_BENCHMARKS"] != nil {
         .executableTarget(
             name: "GlimpseBenchmarks",
             dependencies: [
-                "GlimpseCore", "GlimpseSQL", "GlimpseServer", "OpenStackJSON", "StreamDigests",
+                "GlimpseCore", "GlimpseSQL", "GlimpseHTTP", "OpenStackEncoding", "OpenStackJSON", "StreamDigests",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/GlimpseBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))

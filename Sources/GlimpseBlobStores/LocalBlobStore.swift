@@ -6,13 +6,17 @@ import Darwin
 import GlimpseCore
 import NIOCore
 import NIOPosix
+import OpenStackEncoding
 import Synchronization
 
 /// Image data as files under a directory: `<root>/<id prefix>/<id>.<random>`.
 ///
-/// A write goes to `<root>/.tmp/`, is fsynced, then renamed into place (and the directory
-/// fsynced), so a committed object is complete and durable and a failed one leaves nothing.
-/// File I/O runs on NIO's blocking-I/O thread pool, in chunks of about a megabyte.
+/// A write goes to `<root>/.tmp/` (its pending location `.tmp/<name>`), is fsynced, then
+/// renamed into place (and the directory fsynced), so a committed object is complete and
+/// durable. A failed write removes its file; the file of an upload whose process died is
+/// removed by whoever reclaims the upload's lease, or by the orphan sweep. Opening the store
+/// touches nothing, so any number of processes may open it while uploads run.
+/// File I/O runs on a thread pool, in chunks of about a megabyte.
 public final class LocalBlobStore: BlobStore {
     public let id: String
     public let type = "file"
@@ -33,8 +37,6 @@ public final class LocalBlobStore: BlobStore {
         self.directIO = directIO
         try Self.makeDirectory(root)
         try Self.makeDirectory(tmp)
-        // Temporary files of writes interrupted by a crash.
-        Self.removeContents(of: tmp)
     }
 
     /// Creates a directory and its parents.
@@ -46,23 +48,12 @@ public final class LocalBlobStore: BlobStore {
         }
     }
 
-    static func removeContents(of dir: String) {
-        guard let d = opendir(dir) else { return }
-        defer { closedir(d) }
-        while let entry = readdir(d) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != ".", name != ".." { unlink(dir + "/" + name) }
-        }
-    }
-
     func path(of location: String) throws -> String {
-        // Locations are `<2 hex>/<name>`; anything else is not ours.
-        let parts = location.split(separator: "/")
-        guard parts.count == 2, !location.contains(".."), parts[0].count == 2 else {
-            throw BlobStoreError.badLocation(location)
-        }
+        // Locations are `<2 characters>/<name>` or `.tmp/<name>`; anything else is not ours.
+        let parts = location.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[1].isEmpty, !parts[1].hasPrefix("."), !location.contains(".."),
+              (parts[0].count == 2 && !parts[0].hasPrefix(".")) || parts[0] == ".tmp"
+        else { throw BlobStoreError.badLocation(location) }
         return root + "/" + location
     }
 
@@ -88,7 +79,7 @@ public final class LocalBlobStore: BlobStore {
             return (fd, false)
         }
         return LocalBlobWriter(fd: fd, direct: direct, tmpPath: tmpPath, finalPath: root + "/" + location, directory: dir,
-                               location: location, pool: pool)
+                               location: location, pendingLocation: ".tmp/" + name, pool: pool)
     }
 
     public func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream {
@@ -114,6 +105,51 @@ public final class LocalBlobStore: BlobStore {
         guard statvfs(root, &s) == 0 else { return nil }
         return Int(s.f_bavail) * Int(s.f_frsize)
     }
+
+    public func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
+        let root = self.root
+        return try await pool.runIfActive {
+            var out: [StoredBlob] = []
+            // Directories in byte order (`.tmp` first), then files in byte order within each.
+            for dir in Self.entries(of: root) where dir == ".tmp" || (dir.utf8.count == 2 && !dir.hasPrefix(".")) {
+                if let marker, let slash = marker.firstIndex(of: "/"), Self.before(dir, String(marker[..<slash])) { continue }
+                for name in Self.entries(of: root + "/" + dir) {
+                    let location = dir + "/" + name
+                    if let marker, !Self.before(marker, location) { continue }
+                    var st = stat()
+                    guard stat(root + "/" + location, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+                    out.append(StoredBlob(location: location, pending: dir == ".tmp",
+                                          modifiedAt: Timestamp(seconds: Int64(Self.modificationSeconds(st)))))
+                    if out.count == limit { return out }
+                }
+            }
+            return out
+        }
+    }
+
+    static func before(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+
+    /// The names in a directory, in byte order, without `.` and `..`.
+    static func entries(of dir: String) -> [String] {
+        guard let d = opendir(dir) else { return [] }
+        defer { closedir(d) }
+        var names: [String] = []
+        while let entry = readdir(d) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != ".", name != ".." { names.append(name) }
+        }
+        return names.sorted(by: before)
+    }
+
+    static func modificationSeconds(_ st: stat) -> Int {
+        #if canImport(Darwin)
+        Int(st.st_mtimespec.tv_sec)
+        #else
+        Int(st.st_mtim.tv_sec)
+        #endif
+    }
 }
 
 /// Errors of the blob stores.
@@ -129,6 +165,11 @@ public enum BlobStoreError: Error, CustomStringConvertible, Sendable {
         case .closed: "the writer is closed"
         }
     }
+}
+
+/// `close(2)`, under a name that the readers' own `close()` does not hide.
+func closeDescriptor(_ fd: Int32) {
+    _ = close(fd)
 }
 
 /// `O_DIRECT` (not exported by Swift's Glibc module): writes that bypass the page cache.
@@ -183,16 +224,19 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
     let finalPath: String
     let directory: String
     let location: String
+    let pendingLocation: String
     let pool: NIOThreadPool
     static let directBlock = 4 << 20
 
-    init(fd: Int32, direct: Bool, tmpPath: String, finalPath: String, directory: String, location: String, pool: NIOThreadPool) {
+    init(fd: Int32, direct: Bool, tmpPath: String, finalPath: String, directory: String, location: String,
+         pendingLocation: String, pool: NIOThreadPool) {
         self.fd = fd
         self.direct = direct
         self.tmpPath = tmpPath
         self.finalPath = finalPath
         self.directory = directory
         self.location = location
+        self.pendingLocation = pendingLocation
         self.pool = pool
         if direct { filling = AlignedBuffer(capacity: Self.directBlock) }
     }
@@ -304,7 +348,7 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
             }
             guard fsync(fd) == 0 else { throw BlobStoreError.io("fsync \(tmpPath)", errno) }
             guard rename(tmpPath, finalPath) == 0 else { throw BlobStoreError.io("rename \(tmpPath)", errno) }
-            let dfd = Glibc.open(directory, O_RDONLY | O_DIRECTORY)
+            let dfd = open(directory, O_RDONLY | O_DIRECTORY)
             if dfd >= 0 {
                 fsync(dfd)
                 close(dfd)
@@ -434,10 +478,10 @@ final class FileReader: Sendable {
             // Close only once the read in flight is done with the descriptor.
             Task {
                 _ = try? await pending.value
-                Glibc.close(closing.fd)
+                closeDescriptor(closing.fd)
             }
         } else {
-            Glibc.close(closing.fd)
+            closeDescriptor(closing.fd)
         }
     }
 }

@@ -1,4 +1,5 @@
 import GlimpseCore
+import OpenStackEncoding
 
 /// A Keystone domain: the namespace of user and project names.
 public struct Domain: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import GlimpseCore
+import OpenStackEncoding
 
 /// Keeps the built-in identity data: domains, projects, users, roles, assignments and tokens.
 public protocol IdentityStore: Sendable {

@@ -52,7 +52,7 @@ extension KeystoneService {
         var user = try await store.user(name: adminUser, domainId: Domain.default.id)
         if user == nil {
             let u = User(id: Identifiers.hexId(), name: adminUser, domainId: Domain.default.id,
-                         passwordHash: try await config.passwordHasher.hash(adminPassword),
+                         passwordHash: try await config.passwordHasher.hash(adminPassword, on: hashing),
                          defaultProjectId: project?.id)
             try await store.insertUser(u)
             user = u
@@ -72,7 +72,7 @@ extension KeystoneService {
         guard var user = try await store.user(name: userName, domainId: domainId) else {
             throw Self.notFound("user", userName)
         }
-        user.passwordHash = try await config.passwordHasher.hash(password)
+        user.passwordHash = try await config.passwordHasher.hash(password, on: hashing)
         try await store.updateUser(user)
         try await store.deleteTokens(userId: user.id, projectId: nil)
         invalidateCache()
@@ -203,7 +203,7 @@ extension KeystoneService {
         if let project = f.defaultProjectId, try await store.project(id: project) == nil {
             throw Self.notFound("project", project)
         }
-        let hash: String? = if let pw = f.password { try await config.passwordHasher.hash(pw) } else { nil }
+        let hash: String? = if let pw = f.password { try await config.passwordHasher.hash(pw, on: hashing) } else { nil }
         let user = User(id: Identifiers.hexId(), name: name, domainId: domain, passwordHash: hash,
                         enabled: f.enabled ?? true, defaultProjectId: f.defaultProjectId, email: f.email,
                         description: f.description)
@@ -222,7 +222,7 @@ extension KeystoneService {
             try Self.checkName(name, "user")
             user.name = name
         }
-        if let pw = f.password { user.passwordHash = try await config.passwordHasher.hash(pw) }
+        if let pw = f.password { user.passwordHash = try await config.passwordHasher.hash(pw, on: hashing) }
         if let enabled = f.enabled { user.enabled = enabled }
         if let project = f.defaultProjectId { user.defaultProjectId = project }
         if let email = f.email { user.email = email }
@@ -242,10 +242,10 @@ extension KeystoneService {
     /// `POST /v3/users/{id}/password`: a user changes its own password.
     public func changePassword(_ id: String, original: String, new: String, by p: Principal?) async throws {
         guard let user = try await store.user(id: id), let hash = user.passwordHash,
-              await config.passwordHasher.verify(original, against: hash)
+              await config.passwordHasher.verify(original, against: hash, on: hashing)
         else { throw Self.unauthorized }
         var updated = user
-        updated.passwordHash = try await config.passwordHasher.hash(new)
+        updated.passwordHash = try await config.passwordHasher.hash(new, on: hashing)
         try await store.updateUser(updated)
         try await store.deleteTokens(userId: id, projectId: nil)
         invalidateCache()

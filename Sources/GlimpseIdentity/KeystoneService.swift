@@ -1,6 +1,8 @@
 import Crypto
 import GlimpseCore
 import Logging
+import NIOPosix
+import OpenStackEncoding
 
 /// Settings of the built-in identity service.
 public struct IdentityConfig: Sendable {
@@ -56,16 +58,22 @@ public final class KeystoneService: Sendable {
     public let store: any IdentityStore
     public let config: IdentityConfig
     let cache: TokenCache
+    let clock: any WallClock
+    /// Threads for password hashing, which takes tens of milliseconds of CPU on purpose.
+    let hashing: NIOThreadPool
     let logger: Logger
 
     /// Roles every deployment has, and what each implies.
     public static let builtinRoles = ["admin", "member", "reader"]
     static let implied: [String: [String]] = ["admin": ["member", "reader"], "member": ["reader"]]
 
-    public init(store: any IdentityStore, config: IdentityConfig = .init(), logger: Logger) {
+    public init(store: any IdentityStore, config: IdentityConfig = .init(), clock: any WallClock = SystemClock(),
+                hashing: NIOThreadPool, logger: Logger) {
         self.store = store
         self.config = config
-        self.cache = TokenCache(ttlSeconds: config.tokenCacheSeconds)
+        self.clock = clock
+        self.hashing = hashing
+        self.cache = TokenCache(ttlSeconds: config.tokenCacheSeconds, clock: clock)
         self.logger = logger
     }
 
@@ -82,7 +90,7 @@ public final class KeystoneService: Sendable {
         switch request.method {
         case .password(let ref, let password):
             guard let u = try await findUser(ref), u.enabled, let hash = u.passwordHash,
-                  await config.passwordHasher.verify(password, against: hash)
+                  await config.passwordHasher.verify(password, against: hash, on: hashing)
             else {
                 logger.notice("authentication failed", metadata: ["user": "\(ref)"])
                 throw Self.unauthorized
@@ -107,7 +115,7 @@ public final class KeystoneService: Sendable {
             project = p
         }
         let token = Self.newTokenString()
-        let now = Timestamp.now()
+        let now = clock.now()
         var expires = now.adding(seconds: config.tokenLifetime)
         if let notAfter, notAfter < expires { expires = notAfter }
         let record = TokenRecord(
@@ -125,7 +133,7 @@ public final class KeystoneService: Sendable {
     /// What a token stands for, or nil if it is unknown, revoked or expired.
     public func validate(token: String) async throws -> TokenInfo? {
         let hash = Self.tokenHash(token)
-        let now = Timestamp.now()
+        let now = clock.now()
         if let info = cache.get(hash) {
             return info.record.expiresAt > now ? info : nil
         }
@@ -158,7 +166,7 @@ public final class KeystoneService: Sendable {
 
     /// Drops tokens past their expiry from the store.
     public func purgeExpiredTokens() async throws -> Int {
-        try await store.deleteTokens(expiredBefore: Timestamp.now())
+        try await store.deleteTokens(expiredBefore: clock.now())
     }
 
     static func newTokenString() -> String {
@@ -176,7 +184,7 @@ public final class KeystoneService: Sendable {
     }
 
     static func tokenHash(_ token: String) -> String {
-        hexString(SHA256.hash(data: Array(token.utf8)))
+        Hex.encode(SHA256.hash(data: Array(token.utf8)))
     }
 
     // MARK: Lookups

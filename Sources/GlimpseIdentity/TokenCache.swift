@@ -1,4 +1,5 @@
 import GlimpseCore
+import OpenStackEncoding
 import Synchronization
 
 /// Validated tokens kept in memory for a short while, so that most requests need no
@@ -12,14 +13,16 @@ final class TokenCache: Sendable {
     private let entries = Mutex<[String: Entry]>([:])
     private let ttlSeconds: Int64
     private let capacity: Int
+    private let clock: any WallClock
 
-    init(ttlSeconds: Int64, capacity: Int = 20_000) {
+    init(ttlSeconds: Int64, clock: any WallClock, capacity: Int = 20_000) {
         self.ttlSeconds = ttlSeconds
+        self.clock = clock
         self.capacity = capacity
     }
 
     func get(_ hash: String) -> TokenInfo? {
-        let now = Timestamp.now()
+        let now = clock.now()
         return entries.withLock { e in
             guard let entry = e[hash] else { return nil }
             if entry.cachedAt.adding(seconds: ttlSeconds) < now {
@@ -32,7 +35,7 @@ final class TokenCache: Sendable {
 
     func put(_ hash: String, _ info: TokenInfo) {
         guard ttlSeconds > 0 else { return }
-        let now = Timestamp.now()
+        let now = clock.now()
         entries.withLock { e in
             if e.count >= capacity {
                 // Drop the expired entries; if that frees nothing, start over.

@@ -1,14 +1,11 @@
 import GlimpseCore
+import OpenStackEncoding
 
 /// Turns an `ImageListQuery` into one SELECT over the `images` table: the caller's
 /// visibility scope, the filters, keyset pagination after the marker, the sort and a LIMIT.
 /// The sort expressions match the indexes the stores create, so a page costs the same
 /// whatever the size of the catalog.
-public struct ImageQueryBuilder: Sendable {
-    public let dialect: SQLDialect
-
-    public init(dialect: SQLDialect) { self.dialect = dialect }
-
+public enum ImageQueryBuilder {
     /// The SQL expression an image column sorts and compares by. Nullable columns sort as
     /// `''` or 0, as Glance's marker logic treats NULL.
     public static func sortExpression(_ column: ImageColumn) -> String {
@@ -45,8 +42,8 @@ public struct ImageQueryBuilder: Sendable {
         }
     }
 
-    public func select(_ query: ImageListQuery) -> SQLStatement {
-        var s = SQLStatement(dialect, "SELECT \(ImageTable.selectList) FROM images i WHERE ")
+    public static func select(_ query: ImageListQuery) -> SQLStatement {
+        var s = SQLStatement("SELECT \(ImageTable.selectList) FROM images i WHERE ")
         s.append(query.scope.includeDeleted
                  ? "i.status NOT IN ('killed', 'pending_delete') AND i.os_hidden = "
                  : "i.deleted_at IS NULL AND i.status NOT IN ('killed', 'deleted', 'pending_delete') AND i.os_hidden = ")
@@ -62,7 +59,7 @@ public struct ImageQueryBuilder: Sendable {
     }
 
     /// Which rows the caller may see (Glance's `_select_images_query`).
-    func appendScope(_ scope: ListScope, to s: inout SQLStatement) {
+    static func appendScope(_ scope: ListScope, to s: inout SQLStatement) {
         if scope.isAdmin {
             switch scope.visibility {
             case .default:
@@ -120,7 +117,7 @@ public struct ImageQueryBuilder: Sendable {
         }
     }
 
-    func appendCondition(_ c: ImageCondition, to s: inout SQLStatement) {
+    static func appendCondition(_ c: ImageCondition, to s: inout SQLStatement) {
         switch c {
         case .oneOf(let column, let values):
             s.append(" AND i.\(column.rawValue) IN ")
@@ -170,7 +167,7 @@ public struct ImageQueryBuilder: Sendable {
 
     /// Rows strictly after the marker in sort order. With one direction for every key this
     /// is a row-value comparison an index can serve; mixed directions expand into an OR chain.
-    func appendKeyset(_ sort: [SortKey], after marker: Image, to s: inout SQLStatement) {
+    static func appendKeyset(_ sort: [SortKey], after marker: Image, to s: inout SQLStatement) {
         let values = sort.map { Self.sortValue($0.column, of: marker) }
         let exprs = sort.map { Self.sortExpression($0.column) }
         if let first = sort.first, sort.allSatisfy({ $0.ascending == first.ascending }) {

@@ -1,4 +1,5 @@
 import GlimpseCore
+import OpenStackEncoding
 import OpenStackJSON
 
 /// How an `Image` maps to the `images` table and its side tables (`image_tags`,
@@ -14,6 +15,17 @@ public enum ImageTable {
     /// `i.id, i.name, …` for SELECTs.
     public static let selectList = columns.map { "i." + $0 }.joined(separator: ", ")
 
+    static let insertSQL = "INSERT INTO images (\(columns.joined(separator: ", "))) VALUES ("
+        + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
+
+    /// Every column but the id, conditioned on the revision; bumps the revision.
+    static let updateSQL = "UPDATE images SET "
+        + columns.dropFirst().map { $0 == "revision" ? "revision = revision + 1" : "\($0) = ?" }.joined(separator: ", ")
+        + " WHERE id = ? AND revision = ? AND deleted_at IS NULL"
+
+    static let selectByIdSQL = "SELECT \(selectList) FROM images i WHERE i.id = ?"
+    static let selectLiveByIdSQL = selectByIdSQL + " AND i.deleted_at IS NULL"
+
     public static func values(of image: Image) -> [SQLValue] {
         [
             .text(image.id), .optional(image.name), .text(image.status.rawValue), .text(image.visibility.rawValue),
@@ -28,31 +40,38 @@ public enum ImageTable {
         ]
     }
 
-    public struct DecodeError: Error {
+    /// A stored image row that cannot be read back: a damaged database, never a reason to
+    /// show (or save back) an image without its properties.
+    public struct DecodeError: Error, CustomStringConvertible {
+        public let imageId: String
         public let column: String
+        public var description: String { "image \(imageId): the stored \(column) cannot be read" }
     }
 
     /// Rebuilds an image from a row in `columns` order.
-    public static func decode(_ row: [SQLValue]) throws -> Image {
-        func text(_ i: Int) -> String? { if case .text(let s) = row[i] { return s } else { return nil } }
-        func int(_ i: Int) -> Int? { if case .int(let v) = row[i] { return Int(v) } else { return nil } }
-        guard row.count == columns.count, let id = text(0),
-              let status = text(2).flatMap(ImageStatus.init(rawValue:)),
-              let visibility = text(3).flatMap(Visibility.init(rawValue:)),
-              let created = int(16), let updated = int(17)
-        else { throw DecodeError(column: "images") }
-        var properties = JSONObject()
-        if let json = text(19), case .object(let o)? = try? JSONValue.parse(json) { properties = o }
-        var tags: [String] = []
-        if let json = text(20), case .array(let a)? = try? JSONValue.parse(json) { tags = a.compactMap(\.stringValue) }
+    public static func decode(_ row: SQLRow) throws -> Image {
+        let id = row.text(0) ?? ""
+        func fail(_ column: String) -> DecodeError { DecodeError(imageId: id, column: column) }
+        guard row.values.count == columns.count, !id.isEmpty else { throw fail("row") }
+        guard let status = row.text(2).flatMap(ImageStatus.init(rawValue:)) else { throw fail("status") }
+        guard let visibility = row.text(3).flatMap(Visibility.init(rawValue:)) else { throw fail("visibility") }
+        guard let created = row.int(16), let updated = row.int(17) else { throw fail("timestamps") }
+        guard let propertiesText = row.text(19), case .object(let properties)? = try? JSONValue.parse(propertiesText)
+        else { throw fail("properties") }
+        guard let tagsText = row.text(20), case .array(let tagValues)? = try? JSONValue.parse(tagsText) else {
+            throw fail("tags")
+        }
+        let tags = tagValues.compactMap(\.stringValue)
+        guard tags.count == tagValues.count else { throw fail("tags") }
+        func int(_ i: Int) -> Int? { row.int(i).map(Int.init) }
         return Image(
-            id: id, name: text(1), status: status, visibility: visibility, owner: text(4), size: int(5),
-            virtualSize: int(6), diskFormat: text(7), containerFormat: text(8), checksum: text(9),
-            osHashAlgo: text(10), osHashValue: text(11), minDisk: int(12) ?? 0, minRam: int(13) ?? 0,
-            isProtected: int(14) == 1, osHidden: int(15) == 1,
-            createdAt: Timestamp(microseconds: Int64(created)), updatedAt: Timestamp(microseconds: Int64(updated)),
-            deletedAt: int(18).map { Timestamp(microseconds: Int64($0)) }, properties: properties, tags: tags,
-            location: text(21), storeId: text(22), revision: Int64(int(23) ?? 0))
+            id: id, name: row.text(1), status: status, visibility: visibility, owner: row.text(4), size: int(5),
+            virtualSize: int(6), diskFormat: row.text(7), containerFormat: row.text(8), checksum: row.text(9),
+            osHashAlgo: row.text(10), osHashValue: row.text(11), minDisk: int(12) ?? 0, minRam: int(13) ?? 0,
+            isProtected: row.bool(14), osHidden: row.bool(15),
+            createdAt: Timestamp(microseconds: created), updatedAt: Timestamp(microseconds: updated),
+            deletedAt: row.int(18).map { Timestamp(microseconds: $0) }, properties: properties, tags: tags,
+            location: row.text(21), storeId: row.text(22), revision: row.int(23) ?? 0)
     }
 
     /// The text a property filter compares with: strings as they are, other JSON as JSON.

@@ -2,38 +2,30 @@
 public enum SQLValue: Sendable, Hashable {
     case null
     case int(Int64)
+    case bool(Bool)
     case text(String)
     case blob([UInt8])
 
     public static func int(_ v: Int) -> SQLValue { .int(Int64(v)) }
     public static func optional(_ v: String?) -> SQLValue { v.map { .text($0) } ?? .null }
     public static func optional(_ v: Int?) -> SQLValue { v.map { .int(Int64($0)) } ?? .null }
-    public static func bool(_ v: Bool) -> SQLValue { .int(v ? 1 : 0) }
 }
 
-/// The differences between the SQL dialects the stores speak.
+/// The differences between the SQL dialects the stores speak. Statements are written with
+/// `?` placeholders in both; a PostgreSQL connection numbers them.
 public enum SQLDialect: Sendable {
     case sqlite
     case postgres
-
-    /// The placeholder for the n-th bound value (1-based).
-    public func placeholder(_ n: Int) -> String {
-        switch self {
-        case .sqlite: "?"
-        case .postgres: "$\(n)"
-        }
-    }
 }
 
-/// SQL text with its bound values, built piece by piece.
+/// SQL text with `?` placeholders and the values bound to them, built piece by piece.
 public struct SQLStatement: Sendable {
-    public let dialect: SQLDialect
-    public private(set) var sql = ""
-    public private(set) var binds: [SQLValue] = []
+    public private(set) var sql: String
+    public private(set) var binds: [SQLValue]
 
-    public init(_ dialect: SQLDialect, _ sql: String = "") {
-        self.dialect = dialect
+    public init(_ sql: String = "", _ binds: [SQLValue] = []) {
         self.sql = sql
+        self.binds = binds
     }
 
     /// Appends literal SQL.
@@ -42,7 +34,7 @@ public struct SQLStatement: Sendable {
     /// Appends a placeholder bound to `value`.
     public mutating func bind(_ value: SQLValue) {
         binds.append(value)
-        sql += dialect.placeholder(binds.count)
+        sql += "?"
     }
 
     /// Appends `(?, ?, …)` for the values.
@@ -53,5 +45,34 @@ public struct SQLStatement: Sendable {
             bind(v)
         }
         sql += ")"
+    }
+}
+
+/// One result row.
+public struct SQLRow: Sendable {
+    public let values: [SQLValue]
+
+    public init(_ values: [SQLValue]) { self.values = values }
+
+    public func text(_ i: Int) -> String? {
+        if case .text(let s) = values[i] { return s }
+        return nil
+    }
+
+    public func int(_ i: Int) -> Int64? {
+        switch values[i] {
+        case .int(let v): v
+        case .bool(let b): b ? 1 : 0
+        default: nil
+        }
+    }
+
+    /// Booleans are integers in SQLite and booleans in PostgreSQL.
+    public func bool(_ i: Int) -> Bool {
+        switch values[i] {
+        case .bool(let b): b
+        case .int(let v): v != 0
+        default: false
+        }
     }
 }

@@ -1,4 +1,5 @@
 import CSQLite
+import GlimpseCore
 import GlimpseSQL
 
 /// An SQLite error with the library's code and message.
@@ -16,8 +17,9 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
 
 /// One SQLite connection with a cache of prepared statements.
 ///
-/// Not thread-safe: `SQLiteDatabase` hands each connection to one user at a time.
-final class SQLiteConnection: @unchecked Sendable {
+/// Not thread-safe: `SQLiteDatabase` hands each connection to one task at a time, on its
+/// own threads. A broken UNIQUE or PRIMARY KEY constraint throws `StoreError.duplicate`.
+final class SQLiteConnection: SQLConnection, @unchecked Sendable {
     let handle: OpaquePointer
     private var statements: [String: OpaquePointer] = [:]
 
@@ -44,8 +46,8 @@ final class SQLiteConnection: @unchecked Sendable {
         SQLiteError(code: rc, message: String(cString: sqlite3_errmsg(handle)))
     }
 
-    /// Runs one or more statements without results.
-    func execute(_ sql: String) throws {
+    /// Runs one or more statements without results (schema changes, pragmas).
+    func executeScript(_ sql: String) throws {
         var errmsg: UnsafeMutablePointer<CChar>?
         let rc = sqlite3_exec(handle, sql, nil, nil, &errmsg)
         if rc != SQLITE_OK {
@@ -77,12 +79,35 @@ final class SQLiteConnection: @unchecked Sendable {
             switch v {
             case .null: rc = sqlite3_bind_null(stmt, idx)
             case .int(let n): rc = sqlite3_bind_int64(stmt, idx, n)
+            case .bool(let b): rc = sqlite3_bind_int64(stmt, idx, b ? 1 : 0)
             case .text(let s): rc = sqlite3_bind_text(stmt, idx, s, -1, Self.transient)
             case .blob(let b):
                 rc = b.withUnsafeBytes { sqlite3_bind_blob(stmt, idx, $0.baseAddress, Int32($0.count), Self.transient) }
             }
             guard rc == SQLITE_OK else { throw error(rc) }
         }
+    }
+
+    func query(_ statement: SQLStatement) async throws -> [SQLRow] {
+        try duplicateAware { try rows(statement.sql, statement.binds) }
+    }
+
+    @discardableResult
+    func run(_ statement: SQLStatement) async throws -> Int {
+        try duplicateAware { try execute(statement.sql, statement.binds) }
+    }
+
+    private func duplicateAware<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let e as SQLiteError where e.isUniqueViolation {
+            throw StoreError.duplicate
+        }
+    }
+
+    /// Runs a statement and returns its rows.
+    func rows(_ sql: String, _ values: [SQLValue] = []) throws -> [SQLRow] {
+        try query(sql, values) { SQLRow($0.values()) }
     }
 
     /// Runs a statement and maps each result row.
@@ -108,7 +133,7 @@ final class SQLiteConnection: @unchecked Sendable {
 
     /// Runs a statement that returns no rows; returns the number of rows changed.
     @discardableResult
-    func run(_ sql: String, _ values: [SQLValue] = []) throws -> Int {
+    func execute(_ sql: String, _ values: [SQLValue] = []) throws -> Int {
         let stmt = try prepare(sql)
         defer {
             sqlite3_reset(stmt)

@@ -1,94 +1,118 @@
 import CSQLite
 import Dispatch
 import GlimpseSQL
+import NIOCore
 import Synchronization
 
-/// An SQLite database in WAL mode: one writer connection behind an actor (writes queue
-/// without blocking threads) and a pool of reader connections that read in parallel.
+/// An SQLite database in WAL mode: one writer connection, used by one transaction at a time,
+/// and a pool of reader connections that read in parallel.
 ///
-/// Reads run on the calling thread: they are short, indexed lookups. Writes are committed
-/// with `synchronous=NORMAL`, the usual WAL setting: a crash of the process loses nothing,
-/// a power cut may lose the last transactions but never corrupts the database.
-/// Checkpoints, which copy the log into the database file and wait for the disk, run on a
-/// background thread of their own rather than inside a commit (see `Checkpointer`).
-public final class SQLiteDatabase: Sendable {
+/// Every SQLite call runs on threads of the database's own (one for the writer, a few for
+/// readers), never on Swift's cooperative threads: a read that waits for the disk or a
+/// commit behind a busy lock holds up nothing else. Writes are committed with
+/// `synchronous=NORMAL`, the usual WAL setting: a crash of the process loses nothing, a power
+/// cut may lose the last transactions but never corrupts the database. Checkpoints, which
+/// copy the log into the database file and wait for the disk, run on a background thread of
+/// their own rather than inside a commit (see `Checkpointer`).
+public final class SQLiteDatabase: SQLDatabase {
     public let path: String
-    private let writer: Writer
+    public var dialect: SQLDialect { .sqlite }
+    private let writer: SQLiteConnection
+    private let writeLock = AsyncLock()
+    private let writeThread = BlockingExecutor(threads: 1)
+    private let readThreads: BlockingExecutor
     let checkpointer: Checkpointer
     private let readers = Mutex<[SQLiteConnection]>([])
-    private let maxIdleReaders = 8
+    private let maxIdleReaders: Int
 
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    public init(path: String, migrations: [String]) throws {
+    /// Opens (creating if needed) the database at `path`. The schema is brought up to date
+    /// by `migrate`.
+    public init(path: String, readerThreads: Int = max(2, System.coreCount)) throws {
         self.path = path
         let conn = try SQLiteConnection(path: path)
-        try conn.execute("""
+        try conn.executeScript("""
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = NORMAL;
             PRAGMA foreign_keys = ON;
             PRAGMA temp_store = MEMORY;
             PRAGMA cache_size = -8000;
             """)
-        let version = try conn.scalar("PRAGMA user_version") ?? 0
-        if version < Int64(migrations.count) {
-            try conn.execute("BEGIN IMMEDIATE")
-            do {
-                for (i, m) in migrations.enumerated() where i >= Int(version) { try conn.execute(m) }
-                try conn.execute("PRAGMA user_version = \(migrations.count)")
-                try conn.execute("COMMIT")
-            } catch {
-                try? conn.execute("ROLLBACK")
-                throw error
-            }
-        }
         checkpointer = try Checkpointer(path: path)
         checkpointer.attach(to: conn)
-        writer = Writer(conn, checkpointer: checkpointer)
+        writer = conn
+        readThreads = BlockingExecutor(threads: readerThreads)
+        maxIdleReaders = readerThreads * 2
+    }
+
+    /// Applies the migrations not yet applied (`PRAGMA user_version` counts them), in one
+    /// transaction: another process opening the database meanwhile waits, then sees them all.
+    public func migrate(_ migrations: [String]) async throws {
+        try await writeLock.withLock {
+            try await writeThread.run {
+                let version = try writer.scalar("PRAGMA user_version") ?? 0
+                guard version < Int64(migrations.count) else { return }
+                try writer.executeScript("BEGIN IMMEDIATE")
+                do {
+                    // Another process may have migrated while this one waited for the lock.
+                    let current = try writer.scalar("PRAGMA user_version") ?? 0
+                    for (i, m) in migrations.enumerated() where i >= Int(current) { try writer.executeScript(m) }
+                    try writer.executeScript("PRAGMA user_version = \(migrations.count)")
+                    try writer.executeScript("COMMIT")
+                } catch {
+                    try? writer.executeScript("ROLLBACK")
+                    throw error
+                }
+            }
+        }
+    }
+
+    /// The number of migrations applied.
+    public func schemaVersion() async throws -> Int {
+        try await read { c in
+            Int(try await c.query("PRAGMA user_version").first?.int(0) ?? 0)
+        }
     }
 
     func makeReader() throws -> SQLiteConnection {
         let c = try SQLiteConnection(path: path)
-        try c.execute("PRAGMA foreign_keys = ON; PRAGMA query_only = ON; PRAGMA cache_size = -2000;")
+        try c.executeScript("PRAGMA foreign_keys = ON; PRAGMA query_only = ON; PRAGMA cache_size = -2000;")
         return c
     }
 
-    /// Runs read-only work on a pooled connection.
-    func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        let conn = try readers.withLock { $0.popLast() } ?? makeReader()
-        defer {
-            readers.withLock { pool in
-                if pool.count < maxIdleReaders { pool.append(conn) }
+    public func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        try await readThreads.run {
+            let conn = try readers.withLock { $0.popLast() } ?? makeReader()
+            defer {
+                readers.withLock { pool in
+                    if pool.count < maxIdleReaders { pool.append(conn) }
+                }
             }
+            return try await body(conn)
         }
-        return try body(conn)
     }
 
-    /// Runs `body` in one write transaction; it commits if `body` returns, rolls back if it throws.
     @discardableResult
-    func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await writer.transaction(body)
-    }
-
-    private actor Writer {
-        let conn: SQLiteConnection
-        /// Kept alive as long as the connection whose commits call it.
-        let checkpointer: Checkpointer
-        init(_ conn: SQLiteConnection, checkpointer: Checkpointer) {
-            self.conn = conn
-            self.checkpointer = checkpointer
-        }
-
-        func transaction<T: Sendable>(_ body: @Sendable (SQLiteConnection) throws -> T) throws -> T {
-            try conn.run("BEGIN IMMEDIATE")
-            do {
-                let result = try body(conn)
-                try conn.run("COMMIT")
-                return result
-            } catch {
-                _ = try? conn.run("ROLLBACK")
-                throw error
+    public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+        try await writeLock.withLock {
+            try await writeThread.run {
+                try writer.execute("BEGIN IMMEDIATE")
+                do {
+                    let result = try await body(writer)
+                    try writer.execute("COMMIT")
+                    return result
+                } catch {
+                    _ = try? writer.execute("ROLLBACK")
+                    throw error
+                }
             }
         }
+    }
+
+    /// Finishes the work in progress and stops the database's threads.
+    public func close() async throws {
+        try await writeThread.shutdown()
+        try await readThreads.shutdown()
+        checkpointer.drain()
     }
 }
 
@@ -146,7 +170,7 @@ final class Checkpointer: @unchecked Sendable {
         queue.async { [self] in
             scheduled.store(false, ordering: .releasing)
             // A failure (I/O) leaves the log as it is; the next commit asks again.
-            running.withLock { _ in try? conn.execute("PRAGMA wal_checkpoint(PASSIVE)") }
+            running.withLock { _ in _ = try? conn.execute("PRAGMA wal_checkpoint(PASSIVE)") }
             completed.add(1, ordering: .releasing)
         }
     }

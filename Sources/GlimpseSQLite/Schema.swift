@@ -1,4 +1,6 @@
-/// The SQLite schema, as an ordered list of migrations (`PRAGMA user_version` counts those applied).
+/// The SQLite schema, as an ordered list of migrations (`PRAGMA user_version` counts those
+/// applied). Steps are only ever added: a database made by an older Glimpse is brought up to
+/// date in place.
 enum Schema {
     static let migrations: [String] = [
         """
@@ -140,6 +142,22 @@ enum Schema {
         """
         -- The compute API's changes-since lists live and deleted images by update time.
         CREATE INDEX images_updated ON images (updated_at);
+        """,
+        """
+        -- Uploads in progress: which process runs each, where its data is being written, and
+        -- until when it counts as alive.
+        CREATE TABLE upload_leases (
+            image_id TEXT PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE,
+            owner TEXT NOT NULL,
+            store_id TEXT NOT NULL,
+            pending_location TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            received INTEGER NOT NULL DEFAULT 0,
+            expected INTEGER
+        ) WITHOUT ROWID;
+        CREATE INDEX upload_leases_expires ON upload_leases (expires_at);
+        -- The orphan sweep asks which stored objects images still refer to.
+        CREATE INDEX images_location ON images (location) WHERE location IS NOT NULL;
         """,
     ]
 }

@@ -91,7 +91,6 @@ struct JSONByteParser {
             i += 1
             return .object(JSONObject())
         }
-        var duplicates = false
         while true {
             skipSpace()
             guard i < buf.count, buf[i] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
@@ -101,11 +100,6 @@ struct JSONByteParser {
             i += 1
             skipSpace()
             let value = try parseValue()
-            if !duplicates, members.count < 64 {
-                duplicates = members.contains { $0.key == key }
-            } else if !duplicates {
-                duplicates = true  // large object: let JSONObject.init deduplicate
-            }
             members.append(JSONObject.Member(key: key, value: value))
             skipSpace()
             guard i < buf.count else { throw fail("unexpected end of input") }
@@ -119,7 +113,7 @@ struct JSONByteParser {
             }
             throw fail("expected ',' or '}'")
         }
-        return .object(duplicates ? JSONObject(members) : JSONObject(uniqueMembers: members))
+        return .object(JSONObject(members))
     }
 
     mutating func parseArray() throws(JSONParseError) -> JSONValue {
@@ -261,13 +255,5 @@ struct JSONByteParser {
             i += 1
         }
         return v
-    }
-}
-
-extension JSONObject {
-    /// Builds an object from members already known to have distinct keys.
-    init(uniqueMembers: [Member]) {
-        self.init()
-        self.members = uniqueMembers
     }
 }

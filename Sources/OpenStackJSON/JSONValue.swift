@@ -120,6 +120,10 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// A JSON object that keeps member order. Setting an existing key replaces its value in place.
+///
+/// Small objects are searched member by member; past `indexThreshold` members the object
+/// also keeps a key → position index, so lookups, updates and building an object from
+/// many members cost constant time per key, never quadratic time in all.
 public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryLiteral {
     public struct Member: Sendable, Hashable {
         public var key: String
@@ -130,16 +134,22 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         }
     }
 
-    public internal(set) var members: [Member]
+    public private(set) var members: [Member]
+    /// Positions of the keys in `members`; kept only for large objects.
+    private var index: [String: Int]?
+    static let indexThreshold = 16
 
     public init() { members = [] }
+
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
-        self.init()
-        for (k, v) in elements { self[k] = v }
+        self.init(elements.map { Member(key: $0.0, value: $0.1) })
     }
+
+    /// An object of these members; for a repeated key the first position and the last value count.
     public init(_ members: [Member]) {
         self.members = []
         self.members.reserveCapacity(members.count)
+        if members.count > Self.indexThreshold { index = Dictionary(minimumCapacity: members.count) }
         for m in members { self[m.key] = m.value }
     }
 
@@ -147,16 +157,24 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public var isEmpty: Bool { members.isEmpty }
     public var keys: [String] { members.map(\.key) }
 
+    /// Where `key` is in `members`.
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return members.firstIndex { $0.key == key }
+    }
+
     public subscript(key: String) -> JSONValue? {
-        get {
-            for m in members where m.key == key { return m.value }
-            return nil
-        }
+        get { position(of: key).map { members[$0].value } }
         set {
-            if let i = members.firstIndex(where: { $0.key == key }) {
-                if let newValue { members[i].value = newValue } else { members.remove(at: i) }
+            if let i = position(of: key) {
+                if let newValue { members[i].value = newValue } else { remove(at: i) }
             } else if let newValue {
                 members.append(Member(key: key, value: newValue))
+                if index != nil {
+                    index![key] = members.count - 1
+                } else if members.count > Self.indexThreshold {
+                    index = Dictionary(uniqueKeysWithValues: members.enumerated().map { ($1.key, $0) })
+                }
             }
         }
     }
@@ -164,8 +182,17 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     /// Removes a key and returns its value.
     @discardableResult
     public mutating func removeValue(forKey key: String) -> JSONValue? {
-        guard let i = members.firstIndex(where: { $0.key == key }) else { return nil }
-        return members.remove(at: i).value
+        guard let i = position(of: key) else { return nil }
+        return remove(at: i)
+    }
+
+    private mutating func remove(at i: Int) -> JSONValue {
+        let removed = members.remove(at: i)
+        if index != nil {
+            index![removed.key] = nil
+            for j in i..<members.count { index![members[j].key] = j }
+        }
+        return removed.value
     }
 
     public func makeIterator() -> IndexingIterator<[Member]> { members.makeIterator() }

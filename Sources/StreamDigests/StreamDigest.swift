@@ -1,3 +1,5 @@
+import OpenStackEncoding
+
 #if os(Linux)
 import CLibCrypto
 #else
@@ -44,7 +46,7 @@ public final class StreamDigest: @unchecked Sendable {
         var out = [UInt8](repeating: 0, count: 64)
         var len: UInt32 = 0
         EVP_DigestFinal_ex(ctx, &out, &len)
-        return hex(out.prefix(Int(len)))
+        return Hex.encode(out.prefix(Int(len)))
     }
     #else
     private var state: State
@@ -74,10 +76,10 @@ public final class StreamDigest: @unchecked Sendable {
 
     public func hexDigest() -> String {
         switch state {
-        case .md5(let h): hex(h.finalize())
-        case .sha256(let h): hex(h.finalize())
-        case .sha384(let h): hex(h.finalize())
-        case .sha512(let h): hex(h.finalize())
+        case .md5(let h): Hex.encode(h.finalize())
+        case .sha256(let h): Hex.encode(h.finalize())
+        case .sha384(let h): Hex.encode(h.finalize())
+        case .sha512(let h): Hex.encode(h.finalize())
         }
     }
     #endif
@@ -85,15 +87,4 @@ public final class StreamDigest: @unchecked Sendable {
     public func update(_ bytes: [UInt8]) {
         bytes.withUnsafeBytes { update($0) }
     }
-}
-
-/// Lower-case hex of bytes.
-public func hex(_ bytes: some Sequence<UInt8>) -> String {
-    let digits: [UInt8] = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 0xF)])
-    }
-    return String(decoding: out, as: UTF8.self)
 }

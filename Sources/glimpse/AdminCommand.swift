@@ -3,7 +3,9 @@ import GlimpseCore
 import GlimpseIdentity
 import GlimpseSQLite
 import GlimpseServer
+import OpenStackEncoding
 import OpenStackJSON
+import OpenStackEncoding
 
 #if canImport(Glibc)
 import Glibc
@@ -15,13 +17,13 @@ import Darwin
 struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
-        abstract: "Maintain a data directory (works while the server runs).",
+        abstract: "Maintain a deployment's stores (works while the server runs, uploads included).",
         subcommands: [SetPassword.self, Purge.self, Seed.self])
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "purge",
-            abstract: "Remove deleted images' tombstones (and leftover data) older than the retention.")
+            abstract: "Remove deleted images older than the retention, undo uploads whose process died, remove orphaned data.")
 
         @OptionGroup var options: ServerOptions
         @Option(help: "Age in seconds; defaults to the deleted_image_retention setting (30 days).")
@@ -29,10 +31,12 @@ struct AdminCommand: AsyncParsableCommand {
 
         func run() async throws {
             let config = try options.load()
-            let server = try GlimpseServer(config: config, logger: options.logger(config))
-            let age = olderThan ?? config.image.deletedImageRetention
-            let n = try await server.images.purgeDeleted(before: Timestamp.now().adding(seconds: -age))
-            print("Purged \(n) deleted image\(n == 1 ? "" : "s").")
+            let components = try await Components.forMaintenance(config, logger: options.logger(config))
+            let report = try await components.purge(olderThan: olderThan)
+            try await components.close()
+            func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
+            print("Purged \(plural(report.tombstones, "deleted image")); undid \(plural(report.abandonedUploads, "abandoned upload")); "
+                  + "removed \(plural(report.orphans, "orphaned object")).")
         }
     }
 
@@ -48,13 +52,14 @@ struct AdminCommand: AsyncParsableCommand {
 
         func run() async throws {
             let config = try options.load()
-            let server = try GlimpseServer(config: config, logger: options.logger(config))
+            let components = try await Components.forMaintenance(config, logger: options.logger(config))
             var pw = password
             if pw == nil {
                 pw = readLine(strippingNewline: true)
             }
             guard let pw, !pw.isEmpty else { throw ValidationError("no password given") }
-            try await server.keystone.setPassword(userName: user, password: pw)
+            try await components.keystone.setPassword(userName: user, password: pw)
+            try await components.close()
             print("Password of \(user) changed.")
         }
     }
@@ -74,10 +79,10 @@ extension AdminCommand {
 
         func run() async throws {
             let config = try options.load()
-            let server = try GlimpseServer(config: config, logger: options.logger(config))
-            _ = try await server.prepare()
+            let components = try Components(config, logger: options.logger(config), exclusive: false)
+            try await components.prepare()
             var project = owner
-            if project == nil { project = try await server.store.project(name: "admin", domainId: "default")?.id }
+            if project == nil { project = try await components.metadata.project(name: "admin", domainId: "default")?.id }
             let statuses: [ImageStatus] = [.active, .active, .active, .queued]
             let formats = ["raw", "qcow2", "vmdk", "iso"]
             let base = Timestamp.now().microseconds - Int64(count) * 1000
@@ -101,10 +106,11 @@ extension AdminCommand {
                 }
                 batch.append(image)
                 if batch.count == 5000 || i == count - 1 {
-                    try await server.store.insertImages(batch)
+                    try await components.metadata.insertImages(batch)
                     batch.removeAll(keepingCapacity: true)
                 }
             }
+            try await components.close()
             print("Inserted \(count) images.")
         }
     }

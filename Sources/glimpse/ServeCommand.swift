@@ -1,5 +1,6 @@
 import ArgumentParser
 import GlimpseServer
+import Hummingbird
 import Logging
 
 #if canImport(Glibc)
@@ -64,7 +65,7 @@ struct ServerOptions: ParsableArguments {
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the image service (Glance v2 API, Keystone v3 subset) on the embedded store.",
+        abstract: "Run the image service (Glance v2 API, Keystone v3 subset, compute images API).",
         discussion: """
             Settings (config file keys; environment GLIMPSE_<KEY>; flags --<key> or --set key=value):
             \(ServerConfig.settings.map { "  \($0.key): \($0.help)" }.joined(separator: "\n"))
@@ -76,13 +77,12 @@ struct ServeCommand: AsyncParsableCommand {
         MemoryTuning.apply()
         let config = try options.load()
         let logger = options.logger(config)
-        let server = try GlimpseServer(config: config, logger: logger)
-        let bootstrap = try await server.prepare()
-        try await server.run { port in
+        let components = try Components(config, logger: logger, exclusive: true)
+        let app = buildApplication(components) { port in
             let base = config.publicURL ?? "http://\(config.host == "0.0.0.0" ? "127.0.0.1" : config.host):\(port)"
             logger.notice("glimpse is serving", metadata: ["images": "\(base)/v2", "identity": "\(base)/identity/v3",
                                                            "data_dir": "\(config.dataDir)"])
-            if let bootstrap {
+            if let bootstrap = components.createdAdmin {
                 var text = bootstrap.generated
                     ? "\nCreated the admin user with a generated password; it is shown only this once.\nPaste these lines to use the openstack CLI:\n\n"
                     : "\nCreated the admin user. Paste these lines to use the openstack CLI:\n\n"
@@ -102,5 +102,6 @@ struct ServeCommand: AsyncParsableCommand {
                 _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
             }
         }
+        try await app.runService()
     }
 }

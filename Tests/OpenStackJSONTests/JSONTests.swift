@@ -54,3 +54,28 @@ struct JSONTests {
         #expect(String(decoding: w.bytes, as: UTF8.self) == #"{"n":-42,"o":null,"s":"x\"y","l":[true,0,null]}"#)
     }
 }
+
+@Suite("JSON objects at scale")
+struct JSONObjectScaleTests {
+    @Test("100,000 members: every key found, duplicates keep the first position and the last value")
+    func largeObject() throws {
+        var text = "{"
+        for i in 0..<100_000 { text += "\"k\(i)\":\(i)," }
+        text += "\"k7\":\"again\"}"
+        let object = try #require(try JSONValue.parse(text).objectValue)
+        #expect(object.count == 100_000)
+        #expect(object["k99999"] == 99999)
+        #expect(object["k7"] == "again")
+        #expect(object.keys[7] == "k7")
+        var copy = object
+        copy["k0"] = nil
+        #expect(copy.count == 99_999 && copy["k1"] == 1 && copy.keys.first == "k1" && copy["k99999"] == 99999)
+        copy["new"] = true
+        #expect(copy.keys.last == "new" && copy["new"] == true)
+        #expect(copy != object)
+        copy["k0"] = 0
+        copy["new"] = nil
+        copy["k7"] = "again"
+        #expect(copy == object)
+    }
+}

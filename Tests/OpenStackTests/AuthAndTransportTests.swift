@@ -2,8 +2,10 @@ import Foundation
 import GlimpseTestSupport
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import OpenStack
+import OpenStackEncoding
 import Synchronization
 import Testing
 
@@ -13,27 +15,40 @@ struct FakeCloud {
     final class State: Sendable {
         let tokenRequests = Mutex(0)
         let imageRequests = Mutex(0)
+        let listRequests = Mutex(0)
         let failuresLeft: Mutex<Int>
-        init(failures: Int) { failuresLeft = Mutex(failures) }
+        /// How long the tokens handed out last.
+        let tokenSeconds: Int64
+        /// While closed, token requests after the first wait.
+        let renewalsOpen = Mutex(true)
+        init(failures: Int, tokenSeconds: Int64) {
+            failuresLeft = Mutex(failures)
+            self.tokenSeconds = tokenSeconds
+        }
     }
 
-    static func with<T: Sendable>(failures: Int, status: HTTPResponse.Status = .serviceUnavailable,
+    static func with<T: Sendable>(failures: Int, status: HTTPResponse.Status = .serviceUnavailable, tokenSeconds: Int64 = 86_400,
                                   _ body: @Sendable (String, State) async throws -> T) async throws -> T {
-        let state = State(failures: failures)
+        let state = State(failures: failures, tokenSeconds: tokenSeconds)
         let (ports, cont) = AsyncStream.makeStream(of: Int.self)
         let port = Mutex(0)
         let router = Router()
         router.post("/v3/auth/tokens") { _, _ -> Response in
-            state.tokenRequests.withLock { $0 += 1 }
+            let n = state.tokenRequests.withLock { n in
+                n += 1
+                return n
+            }
             try await Task.sleep(for: .milliseconds(50))
+            while n > 1, !state.renewalsOpen.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
             let base = "http://127.0.0.1:\(port.withLock { $0 })"
+            let expires = Timestamp.now().adding(seconds: state.tokenSeconds).iso8601Microseconds
             let body = """
-                {"token": {"expires_at": "2099-01-01T00:00:00.000000Z", "user": {"id": "u", "name": "u"},
+                {"token": {"expires_at": "\(expires)", "user": {"id": "u", "name": "u"},
                  "project": {"id": "p", "name": "p"}, "roles": [{"name": "member"}],
                  "catalog": [{"type": "image", "name": "glance", "endpoints": [
                     {"interface": "public", "region": "R1", "region_id": "R1", "url": "\(base)"}]}]}}
                 """
-            return Response(status: .created, headers: [.contentType: "application/json", HTTPField.Name("X-Subject-Token")!: "tok"],
+            return Response(status: .created, headers: [.contentType: "application/json", HTTPField.Name("X-Subject-Token")!: "tok-\(n)"],
                             body: .init(byteBuffer: ByteBuffer(string: body)))
         }
         router.get("/v2/images/{id}") { _, ctx -> Response in
@@ -47,8 +62,18 @@ struct FakeCloud {
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"id": "\#(id)", "status": "active", "visibility": "public"}"#)))
         }
+        // A server that ignores the marker: every page links to the same next page.
+        router.get("/v2/images") { request, _ -> Response in
+            let n = state.listRequests.withLock { n in
+                n += 1
+                return n
+            }
+            let body = #"{"images": [{"id": "i\#(n)", "status": "active", "visibility": "public"}], "next": "/v2/images?marker=i1"}"#
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { cont.yield($0.localAddress?.port ?? 0) })
+                              onServerRunning: { cont.yield($0.localAddress?.port ?? 0) },
+                              logger: Logger(label: "fake-cloud") { _ in SwiftLogNoOpLogHandler() })
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }
             var it = ports.makeAsyncIterator()
@@ -74,6 +99,39 @@ struct AuthAndTransportTests {
             }
             #expect(state.tokenRequests.withLock { $0 } == 1)
             #expect(state.imageRequests.withLock { $0 } == 10)  // 8 + the 2 refused attempts
+        }
+    }
+
+    @Test("a token close to its expiry is renewed in the background while callers go on using it")
+    func refreshAhead() async throws {
+        // Tokens that last five minutes: less than the ten minutes before expiry when renewal starts.
+        try await FakeCloud.with(failures: 0, tokenSeconds: 300) { base, state in
+            let os = try OpenStack(authURL: base + "/v3", user: .id("u", password: "p"), scope: .project(id: "p"))
+            #expect(try await os.token().value == "tok-1")
+            state.renewalsOpen.withLock { $0 = false }
+            // The renewal is held at the server, yet callers get the current token at once.
+            #expect(try await os.token().value == "tok-1")
+            #expect(try await os.imagesV2().getImage("x").id == "x")
+            #expect(state.tokenRequests.withLock { $0 } == 2)
+            state.renewalsOpen.withLock { $0 = true }
+            var renewed = ""
+            for _ in 0..<200 {
+                renewed = try await os.token(minValidity: .seconds(1)).value
+                if renewed != "tok-1" { break }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            #expect(renewed == "tok-2")
+            #expect(state.tokenRequests.withLock { $0 } == 2)
+        }
+    }
+
+    @Test("listing stops when the server links to a page already fetched")
+    func repeatedNextLink() async throws {
+        try await FakeCloud.with(failures: 0) { base, state in
+            let os = try OpenStack(authURL: base + "/v3", region: "R1", user: .id("u", password: "p"), scope: .project(id: "p"))
+            let images = try await os.imagesV2().listImages().collect()
+            #expect(images.map(\.id) == ["i1", "i2"])
+            #expect(state.listRequests.withLock { $0 } == 2)
         }
     }
 
@@ -110,7 +168,7 @@ struct AuthAndTransportTests {
     func identityVersions() async throws {
         try await TestServer.with { s in
             for url in [s.base + "/identity/v2.0", s.base + "/identity", s.base + "/identity/"] {
-                let os = try OpenStack(authURL: url, user: .name("admin", domain: .default, password: TestServer.adminPassword),
+                let os = try OpenStack(authURL: url, user: .name("admin", domain: .default, password: adminPassword),
                                        scope: .project(name: "admin"))
                 let image = try await os.imagesV2().createImage(ImageCreate(name: "via \(url)"))
                 let computeImage = try await os.computeV2().image(image.id)
@@ -123,7 +181,7 @@ struct AuthAndTransportTests {
     func endpoints() async throws {
         try await TestServer.with { s in
             let os = try OpenStack(authURL: s.base + "/identity/v3", region: "Elsewhere",
-                                   user: .name("admin", domain: .default, password: TestServer.adminPassword), scope: .project(name: "admin"))
+                                   user: .name("admin", domain: .default, password: adminPassword), scope: .project(name: "admin"))
             do {
                 _ = try await os.imagesV2().listImages().collect()
                 Issue.record("no error")
@@ -200,9 +258,9 @@ struct AuthAndTransportTests {
 
     @Test("JSON-Patch encoding and diffs")
     func patches() throws {
-        #expect(ImagePatch.add("a/b~c", 1).json.jsonString == #"{"op":"add","path":"/a~1b~0c","value":1}"#)
-        #expect(ImagePatch.remove("x").json.jsonString == #"{"op":"remove","path":"/x"}"#)
-        #expect(ImagePatch.replace("/tags", ["a"]).json.jsonString == #"{"op":"replace","path":"/tags","value":["a"]}"#)
+        #expect(try ImagePatch.add("a/b~c", 1).json.jsonString == #"{"op":"add","path":"/a~1b~0c","value":1}"#)
+        #expect(try ImagePatch.remove("x").json.jsonString == #"{"op":"remove","path":"/x"}"#)
+        #expect(try ImagePatch.replace("/tags", ["a"]).json.jsonString == #"{"op":"replace","path":"/tags","value":["a"]}"#)
         var old = try Image(json: ["id": "i", "status": "active", "visibility": "private", "name": "a", "p1": "1", "p2": [1], "size": 5])
         old.properties["keep"] = "k"
         var new = old

@@ -7,7 +7,7 @@ import Testing
 /// A connection as the admin of a test server.
 func admin(_ s: TestServer) throws -> OpenStack {
     try OpenStack(authURL: s.base + "/identity/v3", region: "RegionOne",
-                  user: .name("admin", domain: .default, password: TestServer.adminPassword),
+                  user: .name("admin", domain: .default, password: adminPassword),
                   scope: .project(name: "admin", domain: .default))
 }
 
@@ -106,8 +106,8 @@ struct ImageServiceTests {
             let data = testBytes(200_000)
             let image = try await images.createImage(ImageCreate(name: "c", diskFormat: .raw, containerFormat: .bare), data: .bytes(data))
             // Flip a byte of the stored data behind the server's back.
-            let location = try #require(try await s.server.store.image(id: image.id)?.location)
-            let file = s.server.config.imagesPath + "/" + location
+            let location = try #require(try await s.components.metadata.image(id: image.id)?.location)
+            let file = s.components.config.imagesPath + "/" + location
             var stored = try #require(FileManager.default.contents(atPath: file))
             stored[1000] ^= 0xFF
             try stored.write(to: URL(fileURLWithPath: file))

@@ -4,6 +4,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import StreamDigests
+import OpenStackEncoding
 
 /// The digests Glance records for image data: MD5 (`checksum`) and SHA-512
 /// (`os_hash_value`, `os_hash_algo` = `sha512`), computed in one pass over the data.
@@ -23,19 +24,14 @@ public struct ImageDigests: Sendable {
     private var sha512Tail: Task<Void, Never>?
     private var outstanding: [(md5: Task<Void, Never>, sha512: Task<Void, Never>)] = []
     public private(set) var byteCount = 0
-    static let batchSize = 4 << 20
-    static let maxOutstanding = 3
-
     /// Threads for hashing, apart from Swift's cooperative pool: a hash of a batch runs for
     /// milliseconds, and on a small machine the cooperative threads must stay free to
     /// receive and write the data in the meantime.
-    static let pool: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
-        pool.start()
-        return pool
-    }()
+    private let pool: NIOThreadPool
+    static let batchSize = 4 << 20
+    static let maxOutstanding = 3
 
-    public init() {}
+    public init(pool: NIOThreadPool) { self.pool = pool }
 
     /// Adds a chunk; hands a full batch to the hashing threads.
     public mutating func update(_ chunk: ByteBuffer) async {
@@ -57,13 +53,14 @@ public struct ImageDigests: Sendable {
         let work = batch
         batch.removeAll(keepingCapacity: true)
         batchBytes = 0
-        let m = Self.chain(after: md5Tail, work, into: md5)
-        let s = Self.chain(after: sha512Tail, work, into: sha512)
+        let m = Self.chain(after: md5Tail, work, into: md5, on: pool)
+        let s = Self.chain(after: sha512Tail, work, into: sha512, on: pool)
         (md5Tail, sha512Tail) = (m, s)
         outstanding.append((m, s))
     }
 
-    static func chain(after previous: Task<Void, Never>?, _ chunks: [ByteBuffer], into digest: StreamDigest) -> Task<Void, Never> {
+    static func chain(after previous: Task<Void, Never>?, _ chunks: [ByteBuffer], into digest: StreamDigest,
+                      on pool: NIOThreadPool) -> Task<Void, Never> {
         Task {
             await previous?.value
             let run: @Sendable () -> Void = {
@@ -73,7 +70,7 @@ public struct ImageDigests: Sendable {
             do {
                 try await pool.runIfActive(run)
             } catch {
-                run()  // the pool only refuses work once shut down, which this one never is
+                run()  // the pool refuses work once shut down: hash here rather than lose the digest
             }
         }
     }
@@ -98,6 +95,3 @@ private func lowerThreadPriority() {
     _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 5)
     #endif
 }
-
-/// Lower-case hex of a digest.
-public func hexString(_ digest: some Sequence<UInt8>) -> String { hex(digest) }

@@ -1,3 +1,4 @@
+import OpenStackEncoding
 import OpenStackJSON
 
 /// One change of an image PATCH (a JSON-Patch operation on a top-level attribute).
@@ -29,7 +30,7 @@ public enum PatchDialect: Sendable {
 
     /// The dialect for a request `Content-Type`, ignoring parameters; nil if unsupported.
     public init?(contentType: String) {
-        let base = contentType.split(separator: ";").first.map { $0.trimmingASCIISpaces().lowercased() } ?? ""
+        let base = contentType.split(separator: ";").first.map { $0.trimming(" \t").lowercased() } ?? ""
         switch base {
         case Self.v21MediaType: self = .v21
         case Self.v20MediaType: self = .v20
@@ -101,7 +102,7 @@ public enum PatchDialect: Sendable {
                     out.append(c)
                 }
             }
-            segments.append(out.trimmingASCIISpaces())
+            segments.append(out.trimming(" \t"))
         }
         // `/locations/N` is the one deeper pointer Glance knows; it is refused later as a
         // feature that is off, like Glance's default.
@@ -114,13 +115,3 @@ public enum PatchDialect: Sendable {
 }
 
 extension PatchOperation.Op: CaseIterable {}
-
-extension StringProtocol {
-    /// The text without leading and trailing spaces and tabs.
-    func trimmingASCIISpaces() -> String {
-        let scalars = unicodeScalars
-        guard let start = scalars.firstIndex(where: { $0 != " " && $0 != "\t" }) else { return "" }
-        let end = scalars.lastIndex(where: { $0 != " " && $0 != "\t" })!
-        return String(String.UnicodeScalarView(scalars[start...end]))
-    }
-}

@@ -1,3 +1,4 @@
+import OpenStackEncoding
 /// Image attributes a list query can filter or sort on.
 public enum ImageColumn: String, Sendable, CaseIterable {
     case id, name, status, visibility, owner, size

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import OpenStackEncoding
 import OpenStackJSON
 
 /// Image data: upload (`PUT /file`), staging and import, download (`GET /file`).
@@ -44,12 +45,15 @@ extension ImageService {
         for key in ["disk_format", "container_format"] where ImageAttributes.value(key, of: current) == .null {
             throw ServiceError.conflict("'\(key)' needs to be set before import")
         }
-        _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
-            guard image.status == .uploading, image.location != nil else {
-                throw .conflict("Image needs to be staged before 'glance-direct' method can be used")
+        // uploading → importing → active: the staged data is already where it will stay.
+        for next in [ImageStatus.importing, .active] {
+            _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+                guard image.location != nil, image.status == (next == .importing ? .uploading : .importing) else {
+                    throw .conflict("Image needs to be staged before 'glance-direct' method can be used")
+                }
+                try image.transition(to: next)
+                return true
             }
-            image.status = .active
-            return true
         }
         logger.info("image imported", metadata: ["image_id": "\(id)", "method": "\(name)"])
     }
@@ -75,23 +79,33 @@ extension ImageService {
         if let declaredSize, declaredSize > limit.bytes {
             throw ServiceError.tooLarge(limit.message(declaredSize))
         }
-        // Leave `queued`, conditioned on the revision so that two uploads cannot both win.
-        let receiving = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
-            guard image.status == .queued else {
-                throw .conflict("Image status transition from \(image.status.rawValue) to \(transit.rawValue) is not allowed")
+        // The data goes to a pending object of the default store, named in the upload's lease.
+        let blobStore = blobs.default
+        let writer = try await blobStore.makeWriter(imageId: id)
+        var committed = false
+        let lease = UploadLease(imageId: id, owner: owner, storeId: blobStore.id, pendingLocation: writer.pendingLocation,
+                                expiresAt: clock.now().adding(seconds: config.uploadLeaseSeconds), expected: declaredSize)
+        // Leave `queued` and take the lease in one write, conditioned on the revision, so that
+        // two uploads cannot both win.
+        let receiving: Image
+        do {
+            receiving = try await mutate(id, by: p, notFound: .imageNotFound(id),
+                                         save: { try await self.store.startUpload($0, lease: lease) }) { image throws(ServiceError) in
+                guard image.status == .queued else {
+                    throw .conflict("Image status transition from \(image.status.rawValue) to \(transit.rawValue) is not allowed")
+                }
+                try image.transition(to: transit)
+                return true
             }
-            image.status = transit
-            return true
+        } catch {
+            await writer.abort()
+            throw error
         }
-        uploads.begin(id, expected: declaredSize)
-        defer { uploads.end(id) }
-
-        var writer: (any BlobWriter)?
+        let keeper = UploadLeaseKeeper(lease: lease, store: store, clock: clock, leaseSeconds: config.uploadLeaseSeconds,
+                                       interval: config.uploadProgressInterval)
         do {
             try await willRead()
-            let w = try await blobs.makeWriter(imageId: id)
-            writer = w
-            var digests = ImageDigests()
+            var digests = ImageDigests(pool: hashing)
             var inspector = FormatInspector()
             var total = 0
             for try await chunk in body {
@@ -100,32 +114,39 @@ extension ImageService {
                 if let declaredSize, total > declaredSize { throw sizeMismatch(total, declaredSize) }
                 inspector.feed(chunk)
                 await digests.update(chunk)
-                try await w.write(chunk)
-                uploads.progress(id, bytes: total)
+                try await writer.write(chunk)
+                keeper.received(total)
+                if keeper.isLost { throw Self.leaseLost(id) }
             }
             if let declaredSize, total != declaredSize { throw sizeMismatch(total, declaredSize) }
             let format = inspector.result(totalSize: total)
             try checkFormat(format, of: receiving)
-            let location = try await w.commit()
-            writer = nil
+            let location = try await writer.commit()
+            committed = true
             let (md5, sha512) = await digests.finalize()
-            try await finishUpload(id, expecting: transit, location: location) { image in
-                image.status = transit == .saving ? .active : .uploading
+            try await finishUpload(id, expecting: transit, location: location, store: blobStore,
+                                   lease: await keeper.stop()) { (image: inout Image) throws(ServiceError) in
+                if transit == .saving { try image.transition(to: .active) }
                 image.size = total
                 image.virtualSize = format.virtualSize
                 image.checksum = md5
                 image.osHashAlgo = "sha512"
                 image.osHashValue = sha512
                 image.location = location
-                image.storeId = self.blobs.id
+                image.storeId = blobStore.id
             }
             logger.info(transit == .saving ? "image data uploaded" : "image data staged",
                         metadata: ["image_id": "\(id)", "bytes": "\(total)"])
         } catch {
-            await writer?.abort()
-            await revertToQueued(id, from: transit)
+            let last = await keeper.stop()
+            if !committed { await writer.abort() }
+            await revertToQueued(id, from: transit, lease: last)
             throw error
         }
+    }
+
+    static func leaseLost(_ id: String) -> ServiceError {
+        ServiceError(.conflict, explanation: "The upload of image \(id) was cancelled: the image was deleted or its upload was taken over.")
     }
 
     struct UploadLimit {
@@ -166,29 +187,39 @@ extension ImageService {
         }
     }
 
-    /// Records committed data. If the image was deleted during the upload, the data is
-    /// removed again and the client learns so (410).
-    func finishUpload(_ id: String, expecting transit: ImageStatus, location: String, _ change: @escaping (inout Image) -> Void) async throws {
+    /// Records committed data and ends the upload's lease. If the image was deleted (or the
+    /// upload taken over) meanwhile, the data is removed again and the client learns so (410).
+    func finishUpload(_ id: String, expecting transit: ImageStatus, location: String, store blobStore: any BlobStore,
+                      lease: UploadLease, _ change: (inout Image) throws(ServiceError) -> Void) async throws {
+        func discard(_ error: ServiceError) async -> ServiceError {
+            try? await blobStore.delete(location: location)
+            return error
+        }
+        let gone = ServiceError(.gone, explanation: "Image \(id) could not be found after upload. The image may have been deleted during the upload.")
         for _ in 0..<16 {
             guard var image = try await store.image(id: id), image.status == transit, image.location == nil else {
-                try? await blobs.delete(location: location)
-                throw ServiceError(.gone, explanation: "Image \(id) could not be found after upload. The image may have been deleted during the upload.")
+                throw await discard(gone)
             }
-            change(&image)
-            image.updatedAt = Timestamp.now()
-            if try await store.updateImage(image) != nil { return }
+            try change(&image)
+            image.updatedAt = clock.now()
+            if try await store.endUpload(image, lease: lease) != nil { return }
+            // Either the record moved on (try again) or the lease is gone (the upload lost).
+            guard try await store.uploadLeases(imageIds: [id]).contains(lease) else { throw await discard(gone) }
         }
-        try? await blobs.delete(location: location)
-        throw ServiceError(.conflict, explanation: "The image was changed by another request during the upload.")
+        throw await discard(ServiceError(.conflict, explanation: "The image was changed by another request during the upload."))
     }
 
-    /// Puts an image whose upload failed back to `queued` (if it still is in transit).
-    func revertToQueued(_ id: String, from transit: ImageStatus) async {
+    /// Puts an image whose upload failed back to `queued` (if it still is in transit) and
+    /// ends the upload's lease; if this fails, the lease runs out and another pass undoes it.
+    func revertToQueued(_ id: String, from transit: ImageStatus, lease: UploadLease) async {
         for _ in 0..<16 {
-            guard var image = try? await store.image(id: id), image.status == transit, image.location == nil else { return }
-            image.status = .queued
-            image.updatedAt = Timestamp.now()
-            if (try? await store.updateImage(image)) != nil { return }
+            guard var image = try? await store.image(id: id), image.status == transit, image.location == nil,
+                  (try? image.transition(to: .queued)) != nil
+            else { return }
+            image.updatedAt = clock.now()
+            guard let ended = try? await store.endUpload(image, lease: lease) else { return }
+            if ended != nil { return }
+            guard let held = try? await store.uploadLeases(imageIds: [id]), held.contains(lease) else { return }
         }
     }
 
@@ -198,11 +229,11 @@ extension ImageService {
         /// Total size in bytes.
         public let size: Int
         let location: String
-        let blobs: any BlobStore
+        let store: any BlobStore
 
         /// Streams all bytes, or the given inclusive range.
         public func open(range: ClosedRange<Int>? = nil) async throws -> ByteStream {
-            try await blobs.read(location: location, range: range)
+            try await store.read(location: location, range: range)
         }
     }
 
@@ -215,6 +246,6 @@ extension ImageService {
             throw ServiceError.forbidden("The requested image has been deactivated. Image data download is forbidden.")
         }
         guard image.hasData, let location = image.location else { return nil }
-        return DataSource(image: image, size: image.size ?? 0, location: location, blobs: blobs)
+        return DataSource(image: image, size: image.size ?? 0, location: location, store: try blobs.store(for: image))
     }
 }

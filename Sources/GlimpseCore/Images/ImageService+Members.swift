@@ -1,3 +1,4 @@
+import OpenStackEncoding
 import OpenStackJSON
 
 /// Image sharing: the owner adds projects as members; each member accepts or rejects.
@@ -23,7 +24,7 @@ extension ImageService {
         if existing.count >= config.memberQuota {
             throw ServiceError.tooLarge("The limit has been exceeded on the number of allowed image members for this image. Attempted: \(existing.count + 1), Maximum: \(config.memberQuota)")
         }
-        let now = Timestamp.now()
+        let now = clock.now()
         let member = ImageMember(imageId: id, memberId: memberId, status: .pending, createdAt: now, updatedAt: now)
         do {
             try await store.insertMember(member)
@@ -68,7 +69,7 @@ extension ImageService {
         }
         guard p.isAdmin || p.projectId == memberId else { throw ServiceError.policy("modify_member") }
         member.status = status
-        member.updatedAt = Timestamp.now()
+        member.updatedAt = clock.now()
         guard try await store.updateMember(member) else {
             throw ServiceError.notFound("\(memberId) not found in the member list of the image \(id).")
         }

@@ -1,4 +1,6 @@
 import Logging
+import NIOPosix
+import OpenStackEncoding
 import OpenStackJSON
 
 /// A list request as the API received it, already translated from query parameters.
@@ -28,18 +30,26 @@ public struct ImagePage: Sendable {
 /// with Glance's rules for validation, policy and the status machine.
 public final class ImageService: Sendable {
     public let store: any ImageStore
-    public let blobs: any BlobStore
+    public let blobs: BlobStores
     public let config: ImageServiceConfig
     public let schemas: ImageSchemas
-    public let uploads: UploadTracker
+    let clock: any WallClock
+    /// Threads that hash image data.
+    let hashing: NIOThreadPool
+    /// This process, as upload leases name it.
+    let owner: String
     let logger: Logger
 
-    public init(store: any ImageStore, blobs: any BlobStore, config: ImageServiceConfig = .init(), logger: Logger) {
+    public init(store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),
+                clock: any WallClock = SystemClock(), hashing: NIOThreadPool, owner: String = UploadOwner.current,
+                logger: Logger) {
         self.store = store
         self.blobs = blobs
         self.config = config
         self.schemas = ImageSchemas(config: config)
-        self.uploads = UploadTracker()
+        self.clock = clock
+        self.hashing = hashing
+        self.owner = owner
         self.logger = logger
     }
 
@@ -85,13 +95,14 @@ public final class ImageService: Sendable {
         if let failure = schemas.imageValidator.validate(body) {
             throw schemas.imageValidator.error(for: failure)
         }
-        for m in object where !ImageAttributes.core.contains(m.key) {
-            try ImageAttributes.checkPropertyKey(m.key)
-        }
+        // The quota first: applying a huge body member by member would cost time for nothing.
+        let properties = object.filter { !ImageAttributes.core.contains($0.key) }
+        try checkPropertyCount(properties.filter { !$0.key.hasPrefix("os_glance") }.count)
+        for m in properties { try ImageAttributes.checkPropertyKey(m.key) }
         for key in ["min_disk", "min_ram"] {
             if let v = object[key] { try ImageAttributes.checkLimits(key, v) }
         }
-        let now = Timestamp.now()
+        let now = clock.now()
         var image = Image(id: object["id"]?.stringValue ?? Identifiers.uuid(), owner: p.projectId,
                           createdAt: now, updatedAt: now)
         for m in object where m.key != "id" {
@@ -115,9 +126,12 @@ public final class ImageService: Sendable {
         if image.tags.count > config.tagQuota {
             throw .tooLarge("The limit has been exceeded on the number of allowed image tags. Attempted: \(image.tags.count), Maximum: \(config.tagQuota)")
         }
-        let props = image.properties.filter { !$0.key.hasPrefix("os_glance") }.count
-        if props > config.propertyQuota {
-            throw .tooLarge("The limit has been exceeded on the number of allowed image properties. Attempted: \(props), Maximum: \(config.propertyQuota)")
+        try checkPropertyCount(image.properties.filter { !$0.key.hasPrefix("os_glance") }.count)
+    }
+
+    func checkPropertyCount(_ count: Int) throws(ServiceError) {
+        if count > config.propertyQuota {
+            throw .tooLarge("The limit has been exceeded on the number of allowed image properties. Attempted: \(count), Maximum: \(config.propertyQuota)")
         }
     }
 
@@ -159,6 +173,16 @@ public final class ImageService: Sendable {
     /// A project's image count, stored bytes and uploads in progress.
     public func usage(of project: String) async throws -> ImageUsage {
         try await store.usage(owner: project)
+    }
+
+    /// How far the uploads in progress among `images` have got (0–99), by image id, whichever
+    /// process receives them.
+    public func uploadProgress(of images: [Image]) async throws -> [String: Int] {
+        let receiving = images.filter { $0.status == .saving }.map(\.id)
+        guard !receiving.isEmpty else { return [:] }
+        var out: [String: Int] = [:]
+        for lease in try await store.uploadLeases(imageIds: receiving) { out[lease.imageId] = lease.percent }
+        return out
     }
 
     // MARK: Update
@@ -218,16 +242,19 @@ public final class ImageService: Sendable {
 
     /// Read-modify-write of one image with optimistic concurrency: `change` runs on the
     /// current record and returns whether it changed anything; a concurrent write makes it
-    /// run again on the newer record, so no update is lost.
+    /// run again on the newer record, so no update is lost. `save` writes the changed record
+    /// (revision-checked); nil from it means the record moved on.
     func mutate(
-        _ id: String, by p: Principal, notFound: @autoclosure () -> ServiceError, touch: Bool = true,
+        _ id: String, by p: Principal, notFound: @autoclosure () -> ServiceError,
+        save: ((Image) async throws -> Image?)? = nil,
         _ change: (inout Image) throws(ServiceError) -> Bool
     ) async throws -> Image {
         for _ in 0..<16 {
             var image = try await visibleImage(id, p, orElse: notFound())
             guard try change(&image) else { return image }
-            if touch { image.updatedAt = Timestamp.now() }
-            if let saved = try await store.updateImage(image) { return saved }
+            image.updatedAt = clock.now()
+            let saved = if let save { try await save(image) } else { try await store.updateImage(image) }
+            if let saved { return saved }
         }
         throw ServiceError(.conflict, explanation: "The image was changed by another request; try again.")
     }
@@ -240,39 +267,19 @@ public final class ImageService: Sendable {
         let image = try await visibleImage(id, p, orElse: .notFound("Failed to find image \(id) to delete"))
         try ImagePolicy.requireOwner(p, image, "delete_image")
         if image.isProtected { throw ServiceError.forbidden("Image \(id) is protected and cannot be deleted.") }
-        guard try await store.markDeleted(id: id, at: Timestamp.now()) else {
+        var deleted = image
+        try deleted.transition(to: .deleted)
+        guard try await store.markDeleted(id: id, at: clock.now()) else {
             throw ServiceError.notFound("Failed to find image \(id) to delete")
         }
         if let location = image.location {
             do {
-                try await blobs.delete(location: location)
+                try await blobs.store(for: image).delete(location: location)
             } catch {
                 logger.warning("could not delete image data; purge will retry", metadata: ["image_id": "\(id)", "error": "\(error)"])
             }
         }
         logger.info("image deleted", metadata: ["image_id": "\(id)"])
-    }
-
-    /// Removes tombstones of images deleted before `before`, and any data left behind
-    /// (deletion removes data at once; this retries what failed). Returns how many.
-    @discardableResult
-    public func purgeDeleted(before: Timestamp) async throws -> Int {
-        var total = 0
-        while true {
-            let batch = try await store.deletedImages(before: before, limit: 500)
-            if batch.isEmpty { return total }
-            for image in batch {
-                guard let location = image.location else { continue }
-                do {
-                    try await blobs.delete(location: location)
-                } catch {
-                    logger.warning("could not delete image data", metadata: ["image_id": "\(image.id)", "error": "\(error)"])
-                }
-            }
-            try await store.purge(ids: batch.map(\.id))
-            total += batch.count
-            if batch.count < 500 { return total }
-        }
     }
 
     // MARK: Actions
@@ -296,7 +303,7 @@ public final class ImageService: Sendable {
             guard image.status == from else {
                 throw .forbidden("Not allowed to \(active ? "reactivate" : "deactivate") image in status '\(image.status.rawValue)'")
             }
-            image.status = to
+            try image.transition(to: to)
             return true
         }
     }

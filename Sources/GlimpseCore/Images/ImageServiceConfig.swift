@@ -22,6 +22,13 @@ public struct ImageServiceConfig: Sendable {
     public var deletedImageRetention: Int64 = 30 * 86_400
     /// Interoperable import methods offered (`/v2/info/import`).
     public var importMethods: [String] = ["glance-direct"]
+    /// How long an upload counts as alive after its process last renewed its lease; an
+    /// upload whose process died is undone once this has passed.
+    public var uploadLeaseSeconds: Int64 = 60
+    /// How often an upload records its progress (and renews its lease) while data arrives.
+    public var uploadProgressInterval: Duration = .seconds(1)
+    /// How old stored data no image refers to must be before the orphan sweep removes it.
+    public var orphanGraceSeconds: Int64 = 3600
 
     public init() {}
 }

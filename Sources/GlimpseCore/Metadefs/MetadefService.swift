@@ -1,4 +1,5 @@
 import OpenStackJSON
+import OpenStackEncoding
 
 /// The metadata definitions catalog (`/v2/metadefs`): namespaces and their objects,
 /// properties, tags and resource-type associations. Everyone may read public namespaces and

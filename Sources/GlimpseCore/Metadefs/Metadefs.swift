@@ -1,4 +1,5 @@
 import OpenStackJSON
+import OpenStackEncoding
 
 /// A metadata-definition namespace: a named, documented group of properties, objects and
 /// tags that tools (Horizon, Nova) use to suggest image properties.

@@ -1,3 +1,4 @@
+import OpenStackEncoding
 import OpenStackJSON
 
 /// The lifecycle states of an image (Glance's state machine).
@@ -6,7 +7,8 @@ public enum ImageStatus: String, Sendable, CaseIterable {
     case pendingDelete = "pending_delete"
     case deactivated
 
-    /// Whether `self → next` is a transition Glance allows.
+    /// Whether `self → next` is a transition Glance allows. Every change of an image's
+    /// status goes through `transition(to:)`, which enforces this table.
     public func canTransition(to next: ImageStatus) -> Bool {
         switch self {
         case .queued: [.saving, .uploading, .importing, .active, .deleted].contains(next)
@@ -31,7 +33,8 @@ public enum Visibility: String, Sendable, CaseIterable {
 public struct Image: Sendable, Hashable {
     public var id: String
     public var name: String?
-    public var status: ImageStatus
+    /// Changed only through `transition(to:)`.
+    public internal(set) var status: ImageStatus
     public var visibility: Visibility
     public var owner: String?
     public var size: Int?
@@ -93,6 +96,14 @@ public struct Image: Sendable, Hashable {
         self.location = location
         self.storeId = storeId
         self.revision = revision
+    }
+
+    /// Moves the image to `next`, if the status machine allows it from where it is.
+    public mutating func transition(to next: ImageStatus) throws(ServiceError) {
+        guard status.canTransition(to: next) else {
+            throw .conflict("Image status transition from \(status.rawValue) to \(next.rawValue) is not allowed")
+        }
+        status = next
     }
 
     /// Whether the image has data that can be downloaded.

@@ -1,11 +1,13 @@
 import NIOCore
+import OpenStackEncoding
 
-/// Keeps image data. Writes go to a temporary object that becomes visible only on
-/// `commit`; a failed or abandoned write leaves nothing behind.
+/// Keeps image data. Writes go to a pending object that becomes visible only on `commit`;
+/// a failed or abandoned write leaves nothing behind once it is aborted, or once the
+/// orphan sweep finds it.
 public protocol BlobStore: Sendable {
-    /// The store's id, as `/v2/info/stores` lists it.
+    /// The store's id, as `/v2/info/stores` lists it and images record it (`storeId`).
     var id: String { get }
-    /// What kind of backend this is (`file`, `swift`, `s3`).
+    /// What kind of backend this is (`file`, `memory`; later `swift`, `s3`, `rbd`).
     var type: String { get }
 
     /// Starts writing the data of an image.
@@ -14,21 +16,79 @@ public protocol BlobStore: Sendable {
     /// Streams bytes `range` (or all) of a stored object, in chunks, pulled on demand.
     func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream
 
-    /// Deletes a stored object. Deleting a missing object is not an error.
+    /// Deletes a stored object, committed or pending. Deleting a missing object is not an error.
     func delete(location: String) async throws
 
     /// Bytes free for new data, if the backend can tell.
     func freeSpace() async -> Int?
+
+    /// The objects the store holds, committed or pending, in location order after `marker`,
+    /// at most `limit`: the inventory a page at a time, for the orphan sweep.
+    func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob]
+}
+
+/// One object of a blob store, as its inventory lists it.
+public struct StoredBlob: Sendable, Hashable {
+    public var location: String
+    /// Written by an upload that has not committed (or never will).
+    public var pending: Bool
+    public var modifiedAt: Timestamp
+
+    public init(location: String, pending: Bool, modifiedAt: Timestamp) {
+        self.location = location
+        self.pending = pending
+        self.modifiedAt = modifiedAt
+    }
 }
 
 /// An in-progress write of one object.
 public protocol BlobWriter: Sendable {
+    /// The store's name for the data while it is being written, recorded in the upload's
+    /// lease so that the data can be removed if the upload is abandoned.
+    var pendingLocation: String { get }
     /// Appends bytes. Chunks arrive in order; the writer may buffer.
     func write(_ chunk: ByteBuffer) async throws
     /// Makes the data durable and visible; returns the location to record.
     func commit() async throws -> String
     /// Discards everything written so far.
     func abort() async
+}
+
+/// The blob stores of a deployment, by id: every read and delete goes to the store an
+/// image names; new data goes to the default store.
+public struct BlobStores: Sendable {
+    /// In the order `/v2/info/stores` lists them.
+    public let all: [any BlobStore]
+    public let `default`: any BlobStore
+
+    /// - Parameter defaultId: the store new uploads go to; the first one if nil.
+    public init(_ stores: [any BlobStore], defaultId: String? = nil) throws(ServiceError) {
+        guard let first = stores.first else { throw .internalError("no image store is configured") }
+        var seen = Set<String>()
+        for s in stores where !seen.insert(s.id).inserted {
+            throw .internalError("two image stores have the id '\(s.id)'")
+        }
+        all = stores
+        if let defaultId {
+            guard let d = stores.first(where: { $0.id == defaultId }) else {
+                throw .internalError("the default store '\(defaultId)' is not configured")
+            }
+            self.default = d
+        } else {
+            self.default = first
+        }
+    }
+
+    public subscript(id: String) -> (any BlobStore)? { all.first { $0.id == id } }
+
+    /// The store holding an image's data (the default store for records that name none).
+    public func store(for image: Image) throws(ServiceError) -> any BlobStore {
+        guard let id = image.storeId else { return self.default }
+        guard let store = self[id] else {
+            throw .internalError("the data of image \(image.id) is in store '\(id)', which is not configured")
+        }
+        return store
+    }
 }
 
 /// A pull-driven sequence of byte chunks: the next chunk is read only when the consumer

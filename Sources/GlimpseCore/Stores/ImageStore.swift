@@ -1,7 +1,9 @@
-/// Keeps image metadata: images, tags, custom properties and members.
+import OpenStackEncoding
+
+/// Keeps image metadata: images, tags, custom properties, members and upload leases.
 ///
 /// A store knows nothing of policy: the service tells it exactly which rows a caller may see
-/// (`ListScope`). It answers list queries with indexed, paged SQL — never by loading the
+/// (`ListScope`). It answers list queries with indexed, paged queries — never by loading the
 /// catalog. Every write bumps `Image.revision`; writes conditioned on a revision let the
 /// service apply read-modify-write changes without losing a concurrent one.
 public protocol ImageStore: Sendable {
@@ -22,8 +24,8 @@ public protocol ImageStore: Sendable {
     /// or the image is gone.
     func updateImage(_ image: Image) async throws -> Image?
 
-    /// Marks an image deleted (a tombstone with `deleted_at`) and drops its members.
-    /// Returns false if it was already gone.
+    /// Marks an image deleted (a tombstone with `deleted_at`) and drops its members and its
+    /// upload lease. Returns false if it was already gone.
     func markDeleted(id: String, at: Timestamp) async throws -> Bool
 
     /// One page of images in sort order.
@@ -42,13 +44,30 @@ public protocol ImageStore: Sendable {
     /// What a project stores (for `user_storage_quota` and `/v2/info/usage`).
     func usage(owner: String) async throws -> ImageUsage
 
-    /// Puts images left in `saving` by a crash back to `queued`; returns how many.
-    func recoverInterruptedUploads() async throws -> Int
-
     /// Tombstones deleted before `before`, oldest first, for purging.
     func deletedImages(before: Timestamp, limit: Int) async throws -> [Image]
     /// Removes tombstones for good.
     func purge(ids: [String]) async throws
+    /// Which of these locations of a blob store an image (live or deleted) or an upload in
+    /// progress (its lease's pending location) still refers to.
+    func referencedLocations(storeId: String, _ locations: [String]) async throws -> Set<String>
+
+    // MARK: Uploads
+
+    /// Writes `image` if its revision is still current (as `updateImage`) and records
+    /// `lease`, in one transaction: the start of an upload.
+    func startUpload(_ image: Image, lease: UploadLease) async throws -> Image?
+    /// Moves the expiry and progress of a lease its owner still holds (same image, owner
+    /// and pending location) to `lease`'s; false when the lease is gone.
+    func renewLease(_ lease: UploadLease) async throws -> Bool
+    /// Writes `image` if its revision is still current and drops its lease if that still is
+    /// exactly `lease`, in one transaction; nil (and no change) otherwise. Ends an upload,
+    /// whether its owner finishes it or another process reclaims it after its owner died.
+    func endUpload(_ image: Image, lease: UploadLease) async throws -> Image?
+    /// The leases of uploads in progress among these images.
+    func uploadLeases(imageIds: [String]) async throws -> [UploadLease]
+    /// Leases that ran out before `now`, oldest first.
+    func expiredLeases(now: Timestamp, limit: Int) async throws -> [UploadLease]
 }
 
 /// A project's use of the image service.
@@ -57,7 +76,7 @@ public struct ImageUsage: Sendable, Equatable {
     public var images: Int
     /// Bytes of stored image data.
     public var bytes: Int
-    /// Images receiving data right now.
+    /// Images receiving or holding data not yet active (`saving`, `uploading`, `importing`).
     public var uploading: Int
 
     public init(images: Int, bytes: Int, uploading: Int) {
@@ -71,4 +90,13 @@ public struct ImageUsage: Sendable, Equatable {
 public enum StoreError: Error, Sendable, Equatable {
     /// A row with this key exists.
     case duplicate
+}
+
+/// Everything the metadata store of a deployment keeps: images, metadata definitions, and
+/// (for the built-in identity) users, projects, roles and tokens — in one database.
+public protocol MetadataStore: ImageStore, MetadefStore {
+    /// Brings the schema up to date; safe to run while other processes use the database.
+    func migrate() async throws
+    /// Releases the database's connections and threads; no call may follow.
+    func close() async throws
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import OpenStackJSON
+import OpenStackEncoding
 
 /// An image as the compute API shows it (`/images/detail`).
 public struct ComputeImage: Sendable, Hashable, Codable {
@@ -105,7 +106,7 @@ public final class ComputeServiceV2: Sendable {
     }
 
     func url(_ path: String, query: [(String, String)] = []) async throws -> String {
-        try await endpoint.url() + "/" + path + (query.isEmpty ? "" : "?" + encodeQuery(query))
+        try await endpoint.url() + "/" + path + (query.isEmpty ? "" : "?" + URLCoding.encodeQuery(query))
     }
 
     /// Every image matching the filter, following `images_links` across pages.
@@ -116,18 +117,18 @@ public final class ComputeServiceV2: Sendable {
     }
 
     public func image(_ id: String) async throws -> ComputeImage {
-        let r = try await transport.send(ServiceRequest(.GET, try await url("images/" + ImageServiceV2.segment(id))))
+        let r = try await transport.send(ServiceRequest(.GET, try await url("images/" + URLCoding.quotePath(id))))
         guard let image = try r.json()["image"] else { throw OpenStackError(.invalidResponse, "no image in the response") }
         return try ComputeImage(json: image)
     }
 
     public func delete(_ id: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/" + ImageServiceV2.segment(id)), expected: [204]))
+        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/" + URLCoding.quotePath(id)), expected: [204]))
     }
 
     /// The image's metadata (custom properties).
     public func metadata(_ id: String) async throws -> [String: String] {
-        let r = try await transport.send(ServiceRequest(.GET, try await url("images/\(ImageServiceV2.segment(id))/metadata")))
+        let r = try await transport.send(ServiceRequest(.GET, try await url("images/\(URLCoding.quotePath(id))/metadata")))
         return Self.strings(try r.json()["metadata"])
     }
 
@@ -142,12 +143,12 @@ public final class ComputeServiceV2: Sendable {
     }
 
     public func deleteMetadata(_ id: String, key: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/\(ImageServiceV2.segment(id))/metadata/\(ImageServiceV2.segment(key))"),
+        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/\(URLCoding.quotePath(id))/metadata/\(URLCoding.quotePath(key))"),
                                                     expected: [204]))
     }
 
     func writeMetadata(_ id: String, _ items: [String: String], method: HTTPMethod) async throws -> [String: String] {
-        var r = ServiceRequest(method, try await url("images/\(ImageServiceV2.segment(id))/metadata"), idempotent: true)
+        var r = ServiceRequest(method, try await url("images/\(URLCoding.quotePath(id))/metadata"), idempotent: true)
         var meta = JSONObject()
         for (k, v) in items.sorted(by: { $0.key < $1.key }) { meta[k] = .string(v) }
         r.body = .bytes(JSONValue.object(["metadata": .object(meta)]).serialized(), contentType: "application/json")
@@ -160,15 +161,16 @@ public final class ComputeServiceV2: Sendable {
         return out
     }
 
-    func page(_ url: String) async throws -> (images: [ComputeImage], next: String?) {
+    func page(_ url: String) async throws -> Page<ComputeImage> {
         let json = try await transport.send(ServiceRequest(.GET, url)).json()
         let images = try (json["images"]?.arrayValue ?? []).map { try ComputeImage(json: $0) }
         let next = json["images_links"]?.arrayValue?.first { $0["rel"] == "next" }?["href"]?.stringValue
-        return (images, next)
+        return Page(items: images, next: next)
     }
 }
 
-/// Compute images, fetched page by page as the sequence is iterated.
+/// Compute images, fetched page by page as the sequence is iterated, following
+/// `images_links` (and stopping if a link repeats).
 public struct ComputeImageList: AsyncSequence, Sendable {
     public typealias Element = ComputeImage
     let service: ComputeServiceV2
@@ -176,38 +178,15 @@ public struct ComputeImageList: AsyncSequence, Sendable {
     let query: [(String, String)]
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let service: ComputeServiceV2
-        let path: String
-        var query: [(String, String)]?
-        var next: String?
-        var buffer: [ComputeImage] = []
-        var index = 0
-
-        public mutating func next() async throws -> ComputeImage? {
-            while index >= buffer.count {
-                let url: String
-                if let q = query {
-                    url = try await service.url(path, query: q)
-                    query = nil
-                } else if let n = next {
-                    url = n
-                } else {
-                    return nil
-                }
-                let page = try await service.page(url)
-                buffer = page.images
-                index = 0
-                // A next link that points back to the same page would loop: stop instead.
-                next = page.next == url ? nil : page.next
-                if buffer.isEmpty, next == nil { return nil }
-            }
-            defer { index += 1 }
-            return buffer[index]
-        }
+        var items: PaginatedItems<ComputeImage>.AsyncIterator
+        public mutating func next() async throws -> ComputeImage? { try await items.next() }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(service: service, path: path, query: query)
+        let (service, path, query) = (service, path, query)
+        let pages = Paginator(first: { try await service.page(try await service.url(path, query: query)) },
+                              follow: { try await service.page($0) })
+        return AsyncIterator(items: PaginatedItems(pages: pages, maxItems: nil).makeAsyncIterator())
     }
 
     public func collect() async throws -> [ComputeImage] {

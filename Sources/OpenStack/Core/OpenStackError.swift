@@ -34,14 +34,25 @@ public struct OpenStackError: Error, Sendable, CustomStringConvertible {
     public let requestID: String?
     public let method: String?
     public let url: String?
+    /// The server's `Retry-After`, on 429 and 503.
+    let retryAfter: String?
+    /// The connection failed before an answer (worth another try).
+    let connectionFailed: Bool
 
     public init(_ kind: Kind, _ message: String, status: Int? = nil, requestID: String? = nil, method: String? = nil, url: String? = nil) {
+        self.init(kind, message, status: status, requestID: requestID, method: method, url: url, retryAfter: nil)
+    }
+
+    init(_ kind: Kind, _ message: String, status: Int? = nil, requestID: String? = nil, method: String? = nil, url: String? = nil,
+         retryAfter: String?, connectionFailed: Bool = false) {
         self.kind = kind
         self.message = message
         self.status = status
         self.requestID = requestID
         self.method = method
         self.url = url
+        self.retryAfter = retryAfter
+        self.connectionFailed = connectionFailed
     }
 
     /// The kind for an HTTP status.

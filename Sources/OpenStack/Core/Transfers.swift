@@ -1,4 +1,5 @@
-import StreamDigests
+import Crypto
+import OpenStackEncoding
 import Foundation
 import NIOCore
 import NIOPosix
@@ -138,8 +139,8 @@ public struct TransferProgress: Sendable, Equatable {
 /// MD5 and SHA-512 of the bytes that pass by, computed in one pass.
 final class DigestSink: Sendable {
     struct State {
-        var md5 = StreamDigest(.md5)
-        var sha512 = StreamDigest(.sha512)
+        var md5 = Insecure.MD5()
+        var sha512 = SHA512()
         var count: Int64 = 0
     }
 
@@ -150,8 +151,8 @@ final class DigestSink: Sendable {
     func update(_ chunk: ByteBuffer) {
         state.withLock { s in
             chunk.withUnsafeReadableBytes { bytes in
-                s.md5.update(bytes)
-                s.sha512.update(bytes)
+                s.md5.update(bufferPointer: bytes)
+                s.sha512.update(bufferPointer: bytes)
             }
             s.count += Int64(chunk.readableBytes)
         }
@@ -159,7 +160,7 @@ final class DigestSink: Sendable {
 
     /// (md5 hex, sha512 hex, byte count)
     func finalize() -> (md5: String, sha512: String, count: Int64) {
-        state.withLock { s in (s.md5.hexDigest(), s.sha512.hexDigest(), s.count) }
+        state.withLock { s in (Hex.encode(s.md5.finalize()), Hex.encode(s.sha512.finalize()), s.count) }
     }
 }
 

@@ -52,6 +52,8 @@ struct ServiceRequest: Sendable {
     var method: HTTPMethod
     var url: String
     var headers: [(String, String)] = []
+    /// The token to send, set by the authentication middleware.
+    var token: String?
     var body: RequestBody = .none
     /// Safe to send twice (GET, PUT, DELETE, PATCH of this API are).
     var idempotent: Bool
@@ -89,13 +91,23 @@ struct ServiceResponse: Sendable {
     var requestID: String? { headers.first(name: "x-openstack-request-id") ?? headers.first(name: "x-compute-request-id") }
 }
 
-/// Sends requests with authentication, retries with backoff, one re-authentication on 401,
-/// and OpenStack-aware error messages.
+/// One step between a service call and the HTTP client: it may change the request, send it
+/// on (`next`) any number of times, and look at what comes back. A response that reaches a
+/// middleware has an expected status; anything else arrives as a thrown `OpenStackError`.
+protocol TransportMiddleware: Sendable {
+    func handle(_ request: ServiceRequest, next: TransportNext) async throws -> HTTPClientResponse
+}
+
+typealias TransportNext = @Sendable (ServiceRequest) async throws -> HTTPClientResponse
+
+/// Sends requests through a small chain of middleware — retries with backoff, then the token
+/// (with one re-authentication on 401) — to the HTTP client, and turns unexpected statuses
+/// into OpenStack-aware errors.
 final class Transport: Sendable {
     let client: HTTPClient
     let tokens: TokenManager?
-    let retry: RetryPolicy
     let logger: Logger
+    let middleware: [any TransportMiddleware]
     let userAgent = "glimpse-openstack-swift/1.0"
     /// Idle-time limit for responses of ordinary calls (transfers use the client's read timeout).
     static let callTimeout: TimeAmount = .seconds(120)
@@ -103,8 +115,10 @@ final class Transport: Sendable {
     init(client: HTTPClient, tokens: TokenManager?, retry: RetryPolicy, logger: Logger) {
         self.client = client
         self.tokens = tokens
-        self.retry = retry
         self.logger = logger
+        var chain: [any TransportMiddleware] = [RetryMiddleware(policy: retry, logger: logger)]
+        if let tokens { chain.append(AuthenticationMiddleware(tokens: tokens, logger: logger)) }
+        middleware = chain
     }
 
     /// Sends a request and reads the whole response body.
@@ -116,64 +130,21 @@ final class Transport: Sendable {
 
     /// Sends a request and returns as soon as the response head arrives; the caller streams the body.
     func execute(_ request: ServiceRequest) async throws -> HTTPClientResponse {
-        var attempt = 0
-        var reauthenticated = false
-        while true {
-            attempt += 1
-            let token = request.authenticated ? try await tokens?.token() : nil
-            do {
-                let response = try await attemptOnce(request, token: token?.value)
-                let status = Int(response.status.code)
-                if request.expected.contains(status) { return response }
-                let body = try? await response.body.collect(upTo: 1 << 20)
-                let error = Self.httpError(status: status, headers: response.headers, body: body.map { Array($0.readableBytesView) } ?? [],
-                                           method: request.method.rawValue, url: request.url)
-                if status == 401, let tokens, request.authenticated, !reauthenticated, request.body.isReplayable {
-                    reauthenticated = true
-                    if let token { await tokens.invalidate(token.value) }
-                    logger.debug("token refused; authenticating again", metadata: ["url": "\(request.url)"])
-                    continue
-                }
-                if RetryPolicy.retryableStatuses.contains(status), request.idempotent, request.body.isReplayable,
-                   attempt < retry.maxAttempts
-                {
-                    let delay = retry.delay(attempt: attempt, retryAfter: response.headers.first(name: "Retry-After"))
-                    logger.debug("retrying", metadata: ["status": "\(status)", "attempt": "\(attempt)", "delay": "\(delay)"])
-                    try await Task.sleep(for: delay)
-                    continue
-                }
-                throw error
-            } catch let error as OpenStackError {
-                throw error
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                if case .upload(let source, _) = request.body, !source.isReplayable {
-                    throw OpenStackError(.uploadInterrupted, "the upload stream failed and cannot be sent again: \(error)",
-                                         method: request.method.rawValue, url: request.url)
-                }
-                if request.idempotent, request.body.isReplayable, attempt < retry.maxAttempts, Self.isConnectionError(error) {
-                    try await Task.sleep(for: retry.delay(attempt: attempt, retryAfter: nil))
-                    continue
-                }
-                throw OpenStackError(.transport, "\(error)", method: request.method.rawValue, url: request.url)
-            }
-        }
+        try await run(request, from: 0)
     }
 
-    static func isConnectionError(_ error: any Error) -> Bool {
-        if let e = error as? HTTPClientError {
-            return [.remoteConnectionClosed, .connectTimeout, .readTimeout, .writeTimeout].contains(e)
-        }
-        return error is ChannelError || error is IOError
+    private func run(_ request: ServiceRequest, from index: Int) async throws -> HTTPClientResponse {
+        guard index < middleware.count else { return try await attemptOnce(request) }
+        return try await middleware[index].handle(request) { try await self.run($0, from: index + 1) }
     }
 
-    func attemptOnce(_ request: ServiceRequest, token: String?) async throws -> HTTPClientResponse {
+    /// One HTTP exchange; a status the request does not expect is thrown as an error.
+    func attemptOnce(_ request: ServiceRequest) async throws -> HTTPClientResponse {
         var r = HTTPClientRequest(url: request.url)
         r.method = request.method
         r.headers.add(name: "User-Agent", value: userAgent)
         r.headers.add(name: "Accept", value: "application/json")
-        if let token { r.headers.add(name: "X-Auth-Token", value: token) }
+        if let token = request.token { r.headers.add(name: "X-Auth-Token", value: token) }
         for (k, v) in request.headers { r.headers.replaceOrAdd(name: k, value: v) }
         var deadline = NIODeadline.now() + Self.callTimeout
         switch request.body {
@@ -197,7 +168,37 @@ final class Transport: Sendable {
             deadline = .distantFuture
         }
         logger.trace("request", metadata: ["method": "\(request.method.rawValue)", "url": "\(request.url)"])
-        return try await client.execute(r, deadline: deadline, logger: logger)
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(r, deadline: deadline, logger: logger)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            if case .upload(let source, _) = request.body, !source.isReplayable {
+                throw OpenStackError(.uploadInterrupted, "the upload stream failed and cannot be sent again: \(error)",
+                                     method: request.method.rawValue, url: request.url)
+            }
+            throw OpenStackError(.transport, Self.describe(error), method: request.method.rawValue, url: request.url,
+                                 retryAfter: nil, connectionFailed: Self.isConnectionError(error))
+        }
+        let status = Int(response.status.code)
+        if request.expected.contains(status) { return response }
+        let body = try? await response.body.collect(upTo: 1 << 20)
+        throw Self.httpError(status: status, headers: response.headers, body: body.map { Array($0.readableBytesView) } ?? [],
+                             method: request.method.rawValue, url: request.url)
+    }
+
+    static func isConnectionError(_ error: any Error) -> Bool {
+        if let e = error as? HTTPClientError {
+            return [.remoteConnectionClosed, .connectTimeout, .readTimeout, .writeTimeout].contains(e)
+        }
+        return error is ChannelError || error is IOError
+    }
+
+    /// What went wrong with a connection, in words.
+    static func describe(_ error: any Error) -> String {
+        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
+        return "\(error)"
     }
 
     /// Builds the error for an unexpected status from whatever the body holds: Glance's
@@ -205,7 +206,7 @@ final class Transport: Sendable {
     static func httpError(status: Int, headers: HTTPHeaders, body: [UInt8], method: String, url: String) -> OpenStackError {
         let requestID = headers.first(name: "x-openstack-request-id") ?? headers.first(name: "x-compute-request-id")
         return OpenStackError(OpenStackError.kind(forStatus: status), errorMessage(body) ?? "HTTP \(status)", status: status,
-                              requestID: requestID, method: method, url: url)
+                              requestID: requestID, method: method, url: url, retryAfter: headers.first(name: "Retry-After"))
     }
 
     static func errorMessage(_ body: [UInt8]) -> String? {
@@ -238,5 +239,50 @@ final class Transport: Sendable {
             .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
             .replacingOccurrences(of: "&amp;", with: "&")
         return out.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+    }
+}
+
+/// Tries a failed call again, with backoff: on 429, 502, 503 and 504 and on connection
+/// failures, for calls that are safe to repeat and whose body can be sent again.
+struct RetryMiddleware: TransportMiddleware {
+    let policy: RetryPolicy
+    let logger: Logger
+
+    func handle(_ request: ServiceRequest, next: TransportNext) async throws -> HTTPClientResponse {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await next(request)
+            } catch let error as OpenStackError {
+                let retryable = error.status.map { RetryPolicy.retryableStatuses.contains($0) } ?? error.connectionFailed
+                guard retryable, request.idempotent, request.body.isReplayable, attempt < policy.maxAttempts else { throw error }
+                let delay = policy.delay(attempt: attempt, retryAfter: error.retryAfter)
+                logger.debug("retrying", metadata: ["status": "\(error.status.map(String.init) ?? "none")",
+                                                    "attempt": "\(attempt)", "delay": "\(delay)"])
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+}
+
+/// Sends the token, renewed as needed; a token the service refuses (401) is replaced once,
+/// for requests that can be sent again.
+struct AuthenticationMiddleware: TransportMiddleware {
+    let tokens: TokenManager
+    let logger: Logger
+
+    func handle(_ request: ServiceRequest, next: TransportNext) async throws -> HTTPClientResponse {
+        guard request.authenticated else { return try await next(request) }
+        var request = request
+        request.token = try await tokens.token().value
+        do {
+            return try await next(request)
+        } catch let error as OpenStackError where error.status == 401 && request.body.isReplayable {
+            if let refused = request.token { await tokens.invalidate(refused) }
+            logger.debug("token refused; authenticating again", metadata: ["url": "\(request.url)"])
+            request.token = try await tokens.token().value
+            return try await next(request)
+        }
     }
 }

@@ -23,39 +23,63 @@ enum IdentityVersion: Sendable {
     case v2(base: String)
 }
 
-/// Gets tokens and keeps one valid: concurrent callers share one request, and the token
-/// is renewed before it expires (by default with two minutes to spare, more before a long
-/// transfer).
+/// Gets tokens and keeps one valid, as soto's `ExpiringValue` keeps credentials: concurrent
+/// callers share one request; a token close to its expiry (`refreshAhead`) is renewed in the
+/// background while callers go on using it; only a token that would not last `minValidity`
+/// makes a caller wait for the new one.
 actor TokenManager {
     let authURL: String
     let credential: UserCredential
     let scope: Scope
     let client: HTTPClient
     let logger: Logger
+    /// How long before its expiry a token is renewed in the background.
+    let refreshAhead: Duration
     private var current: Token?
-    private var inflight: Task<Token, any Error>?
+    private var renewal: Task<Token, any Error>?
     private var version: IdentityVersion?
 
-    init(authURL: String, credential: UserCredential, scope: Scope, client: HTTPClient, logger: Logger) {
+    init(authURL: String, credential: UserCredential, scope: Scope, client: HTTPClient, logger: Logger,
+         refreshAhead: Duration = .seconds(600)) {
         self.authURL = authURL.hasSuffix("/") ? String(authURL.dropLast()) : authURL
         self.credential = credential
         self.scope = scope
         self.client = client
         self.logger = logger
+        self.refreshAhead = refreshAhead
     }
 
     /// A token valid for at least `minValidity`.
     func token(minValidity: Duration = .seconds(120)) async throws -> Token {
-        if let current, current.expiresAt.timeIntervalSinceNow > Double(minValidity.components.seconds) {
-            return current
+        if let current {
+            let left = current.expiresAt.timeIntervalSinceNow
+            if left > Self.seconds(minValidity) {
+                if left < Self.seconds(refreshAhead) { _ = startRenewal() }
+                return current
+            }
         }
-        if let inflight { return try await inflight.value }
+        return try await startRenewal().value
+    }
+
+    /// The renewal in progress, or a new one.
+    private func startRenewal() -> Task<Token, any Error> {
+        if let renewal { return renewal }
         let task = Task { try await self.authenticate() }
-        inflight = task
-        defer { inflight = nil }
-        let token = try await task.value
-        current = token
-        return token
+        renewal = task
+        Task {
+            let result = await task.result
+            self.finished(task, result)
+        }
+        return task
+    }
+
+    private func finished(_ task: Task<Token, any Error>, _ result: Result<Token, any Error>) {
+        if case .success(let token) = result { current = token }
+        if renewal == task { renewal = nil }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
     /// Forgets a token the server refused, so the next call authenticates again.

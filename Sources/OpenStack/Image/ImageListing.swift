@@ -149,29 +149,12 @@ public struct ImageList: AsyncSequence, Sendable {
     public var pages: ImagePages { ImagePages(service: service, firstQuery: firstQuery) }
 
     public struct AsyncIterator: AsyncIteratorProtocol {
-        var pages: ImagePages.AsyncIterator
-        var buffer: [Image] = []
-        var index = 0
-        var returned = 0
-        let maxItems: Int?
-
-        public mutating func next() async throws -> Image? {
-            if let maxItems, returned >= maxItems { return nil }
-            while index >= buffer.count {
-                guard let page = try await pages.next() else { return nil }
-                buffer = page
-                index = 0
-            }
-            defer {
-                index += 1
-                returned += 1
-            }
-            return buffer[index]
-        }
+        var items: PaginatedItems<Image>.AsyncIterator
+        public mutating func next() async throws -> Image? { try await items.next() }
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(pages: pages.makeAsyncIterator(), maxItems: maxItems)
+        AsyncIterator(items: PaginatedItems(pages: pages.paginator, maxItems: maxItems).makeAsyncIterator())
     }
 
     /// All matching images in an array.
@@ -182,33 +165,26 @@ public struct ImageList: AsyncSequence, Sendable {
     }
 }
 
-/// Pages of a listing, following `next` links.
+/// Pages of a listing, following `next` links (and stopping if one repeats).
 public struct ImagePages: AsyncSequence, Sendable {
     public typealias Element = [Image]
     let service: ImageServiceV2
     let firstQuery: [(String, String)]
 
+    var paginator: Paginator<Image> {
+        let (service, query) = (service, firstQuery)
+        return Paginator(first: { try Self.page(try await service.getJSON("images", query: query)) },
+                         follow: { try Self.page(try await service.getJSON(link: $0)) })
+    }
+
+    static func page(_ response: JSONValue) throws -> Page<Image> {
+        Page(items: try (response["images"]?.arrayValue ?? []).map { try Image(json: $0) }, next: response["next"]?.stringValue)
+    }
+
     public struct AsyncIterator: AsyncIteratorProtocol {
-        let service: ImageServiceV2
-        var nextPath: String?
-        var first: [(String, String)]?
-
-        public mutating func next() async throws -> [Image]? {
-            let response: JSONValue
-            if let query = first {
-                first = nil
-                response = try await service.getJSON("images", query: query)
-            } else if let path = nextPath {
-                response = try await service.getJSON(link: path)
-            } else {
-                return nil
-            }
-            nextPath = response["next"]?.stringValue
-            return try (response["images"]?.arrayValue ?? []).map { try Image(json: $0) }
-        }
+        var pages: Paginator<Image>.AsyncIterator
+        public mutating func next() async throws -> [Image]? { try await pages.next() }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(service: service, nextPath: nil, first: firstQuery)
-    }
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(pages: paginator.makeAsyncIterator()) }
 }

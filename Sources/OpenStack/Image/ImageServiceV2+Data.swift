@@ -1,10 +1,11 @@
 import AsyncHTTPClient
-import StreamDigests
+import Crypto
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import OpenStackJSON
+import OpenStackEncoding
 
 /// Image data: streamed uploads and downloads, always verified.
 extension ImageServiceV2 {
@@ -32,14 +33,14 @@ extension ImageServiceV2 {
         if let uri { m["uri"] = .string(uri) }
         var body: JSONObject = ["method": .object(m)]
         if let stores { body["stores"] = .array(stores.map { .string($0) }) }
-        _ = try await sendJSON(.POST, "images/\(Self.segment(id))/import", .object(body), expected: [202])
+        _ = try await sendJSON(.POST, "images/\(URLCoding.quotePath(id))/import", .object(body), expected: [202])
     }
 
     /// Sends data; returns the digests of what was sent.
     func send(_ id: String, _ what: String, _ source: UploadSource, _ progress: (@Sendable (TransferProgress) -> Void)?) async throws -> DigestSink {
         // A long transfer should not start with a token about to expire.
         _ = try await transport.tokens?.token(minValidity: .seconds(900))
-        var r = ServiceRequest(.PUT, try await url("images/\(Self.segment(id))/\(what)"), expected: [204])
+        var r = ServiceRequest(.PUT, try await url("images/\(URLCoding.quotePath(id))/\(what)"), expected: [204])
         r.body = .upload(source, contentType: "application/octet-stream")
         r.progress = progress
         let digests = DigestSink()
@@ -69,7 +70,7 @@ extension ImageServiceV2 {
     public func downloadData(_ id: String) async throws -> ImageData {
         let image = try await getImage(id)
         let response = try await transport.execute({
-            var r = ServiceRequest(.GET, try await url("images/\(Self.segment(id))/file"), expected: [200, 204])
+            var r = ServiceRequest(.GET, try await url("images/\(URLCoding.quotePath(id))/file"), expected: [200, 204])
             r.headers = [("Accept", "application/octet-stream")]
             return r
         }())
@@ -101,7 +102,7 @@ extension ImageServiceV2 {
         } else {
             try file.truncate()
         }
-        var request = ServiceRequest(.GET, try await url("images/\(Self.segment(id))/file"), expected: [200, 204, 206])
+        var request = ServiceRequest(.GET, try await url("images/\(URLCoding.quotePath(id))/file"), expected: [200, 204, 206])
         request.headers = [("Accept", "application/octet-stream")]
         let total = image.size
         if have > 0 {
@@ -156,7 +157,7 @@ extension ImageServiceV2 {
 
 /// The digest an image's data must have, and the running hash of what arrived.
 struct Expected: Sendable {
-    let digest: StreamDigest
+    var digest: any HashFunction
     let name: String
     let value: String
     var count: Int64 = 0
@@ -164,27 +165,28 @@ struct Expected: Sendable {
 
     init(image: Image, contentMD5: String?) throws {
         size = image.size
-        switch (image.osHashAlgo.flatMap(StreamDigest.Algorithm.init(rawValue:)), image.osHashValue) {
-        case (let algorithm?, let v?) where algorithm != .md5:
-            (digest, name, value) = (StreamDigest(algorithm), algorithm.rawValue.uppercased(), v)
+        switch (image.osHashAlgo, image.osHashValue) {
+        case ("sha512", let v?): (digest, name, value) = (SHA512(), "SHA512", v)
+        case ("sha384", let v?): (digest, name, value) = (SHA384(), "SHA384", v)
+        case ("sha256", let v?): (digest, name, value) = (SHA256(), "SHA256", v)
         default:
             guard let md5 = image.checksum ?? contentMD5 else {
                 throw OpenStackError(.checksumMismatch, "image \(image.id) has no recorded digest; its data cannot be verified")
             }
-            (digest, name, value) = (StreamDigest(.md5), "MD5", md5)
+            (digest, name, value) = (Insecure.MD5(), "MD5", md5)
         }
     }
 
     mutating func update(_ chunk: ByteBuffer) {
         count += Int64(chunk.readableBytes)
-        chunk.withUnsafeReadableBytes { digest.update($0) }
+        chunk.withUnsafeReadableBytes { digest.update(bufferPointer: $0) }
     }
 
     func verify(imageId: String) throws {
         if let size, size != count {
             throw OpenStackError(.checksumMismatch, "image \(imageId): received \(count) bytes, expected \(size)")
         }
-        let actual = digest.hexDigest()
+        let actual = Hex.encode(digest.finalize())
         guard actual == value.lowercased() else {
             throw OpenStackError(.checksumMismatch, "\(name) of image \(imageId) is \(actual), expected \(value)")
         }

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import OpenStackJSON
+import OpenStackEncoding
 
 /// The image service (Glance v2 API): images, their data, tags, members, schemas.
 ///
@@ -29,7 +30,7 @@ public final class ImageServiceV2: Sendable {
 
     func url(_ path: String, query: [(String, String)] = []) async throws -> String {
         var s = try await root() + "/v2/" + path
-        if !query.isEmpty { s += "?" + encodeQuery(query) }
+        if !query.isEmpty { s += "?" + URLCoding.encodeQuery(query) }
         return s
     }
 
@@ -50,10 +51,6 @@ public final class ImageServiceV2: Sendable {
         var r = ServiceRequest(method, try await url(path), expected: expected)
         if let body { r.body = .bytes(body.serialized(), contentType: contentType) }
         return try await transport.send(r)
-    }
-
-    static func segment(_ s: String) -> String {
-        s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? s
     }
 
     // MARK: Images
@@ -94,7 +91,7 @@ public final class ImageServiceV2: Sendable {
     }
 
     public func getImage(_ id: String) async throws -> Image {
-        try Image(json: try await getJSON("images/" + Self.segment(id)))
+        try Image(json: try await getJSON("images/" + URLCoding.quotePath(id)))
     }
 
     /// The image with this id or, failing that, the only image with this name.
@@ -113,7 +110,7 @@ public final class ImageServiceV2: Sendable {
 
     /// Applies JSON-Patch changes in one request (all or nothing).
     public func update(_ id: String, _ changes: [ImagePatch]) async throws -> Image {
-        let r = try await sendJSON(.PATCH, "images/" + Self.segment(id), .array(changes.map(\.json)),
+        let r = try await sendJSON(.PATCH, "images/" + URLCoding.quotePath(id), .array(changes.map(\.json)),
                                    contentType: "application/openstack-images-v2.1-json-patch")
         return try Image(json: try r.json())
     }
@@ -127,25 +124,25 @@ public final class ImageServiceV2: Sendable {
     }
 
     public func delete(_ id: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/" + Self.segment(id)), expected: [204]))
+        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/" + URLCoding.quotePath(id)), expected: [204]))
     }
 
     public func deactivate(_ id: String) async throws {
-        _ = try await transport.send(ServiceRequest(.POST, try await url("images/\(Self.segment(id))/actions/deactivate"),
+        _ = try await transport.send(ServiceRequest(.POST, try await url("images/\(URLCoding.quotePath(id))/actions/deactivate"),
                                                     idempotent: true, expected: [204]))
     }
 
     public func reactivate(_ id: String) async throws {
-        _ = try await transport.send(ServiceRequest(.POST, try await url("images/\(Self.segment(id))/actions/reactivate"),
+        _ = try await transport.send(ServiceRequest(.POST, try await url("images/\(URLCoding.quotePath(id))/actions/reactivate"),
                                                     idempotent: true, expected: [204]))
     }
 
     public func addTag(_ id: String, _ tag: String) async throws {
-        _ = try await transport.send(ServiceRequest(.PUT, try await url("images/\(Self.segment(id))/tags/\(Self.segment(tag))"), expected: [204]))
+        _ = try await transport.send(ServiceRequest(.PUT, try await url("images/\(URLCoding.quotePath(id))/tags/\(URLCoding.quotePath(tag))"), expected: [204]))
     }
 
     public func removeTag(_ id: String, _ tag: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/\(Self.segment(id))/tags/\(Self.segment(tag))"), expected: [204]))
+        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/\(URLCoding.quotePath(id))/tags/\(URLCoding.quotePath(tag))"), expected: [204]))
     }
 
     // MARK: Waiting
@@ -182,25 +179,25 @@ public final class ImageServiceV2: Sendable {
     // MARK: Members
 
     public func addMember(_ id: String, project: String) async throws -> ImageMember {
-        try ImageMember(json: try await sendJSON(.POST, "images/\(Self.segment(id))/members", ["member": .string(project)]).json())
+        try ImageMember(json: try await sendJSON(.POST, "images/\(URLCoding.quotePath(id))/members", ["member": .string(project)]).json())
     }
 
     public func members(_ id: String) async throws -> [ImageMember] {
-        try (try await getJSON("images/\(Self.segment(id))/members")["members"]?.arrayValue ?? []).map { try ImageMember(json: $0) }
+        try (try await getJSON("images/\(URLCoding.quotePath(id))/members")["members"]?.arrayValue ?? []).map { try ImageMember(json: $0) }
     }
 
     public func member(_ id: String, project: String) async throws -> ImageMember {
-        try ImageMember(json: try await getJSON("images/\(Self.segment(id))/members/\(Self.segment(project))"))
+        try ImageMember(json: try await getJSON("images/\(URLCoding.quotePath(id))/members/\(URLCoding.quotePath(project))"))
     }
 
     /// Accepts, rejects or resets a share (as the member project).
     public func updateMember(_ id: String, project: String, status: MemberStatus) async throws -> ImageMember {
-        try ImageMember(json: try await sendJSON(.PUT, "images/\(Self.segment(id))/members/\(Self.segment(project))",
+        try ImageMember(json: try await sendJSON(.PUT, "images/\(URLCoding.quotePath(id))/members/\(URLCoding.quotePath(project))",
                                                  ["status": .string(status.rawValue)]).json())
     }
 
     public func removeMember(_ id: String, project: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/\(Self.segment(id))/members/\(Self.segment(project))"),
+        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/\(URLCoding.quotePath(id))/members/\(URLCoding.quotePath(project))"),
                                                     expected: [204]))
     }
 
@@ -241,12 +238,4 @@ public final class ImageServiceV2: Sendable {
         }
         return best
     }
-}
-
-func encodeQuery(_ pairs: [(String, String)]) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    return pairs.map { k, v in
-        (k.addingPercentEncoding(withAllowedCharacters: allowed) ?? k) + "=" + (v.addingPercentEncoding(withAllowedCharacters: allowed) ?? v)
-    }.joined(separator: "&")
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OpenStack
+import OpenStackEncoding
 
 /// `glimpse compute image …`: images through the compute API.
 struct ComputeCommand: AsyncParsableCommand {
@@ -45,7 +46,7 @@ struct ComputeCommand: AsyncParsableCommand {
                 var f = ComputeImageFilter(name: name, status: status.map { ComputeImage.Status(rawValue: $0.uppercased()) },
                                            server: server, minDisk: minDisk, minRam: minRam)
                 if let changesSince {
-                    guard let d = ISO8601DateFormatter().date(from: changesSince) else { throw CLIError("--changes-since: not an ISO 8601 time") }
+                    guard let d = Timestamp(iso8601: changesSince)?.date else { throw CLIError("--changes-since: not an ISO 8601 time") }
                     f.changesSince = d
                 }
                 if let type {

@@ -43,7 +43,7 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     static func iso(_ d: Date) -> String {
-        ISO8601DateFormatter().string(from: d)
+        Timestamp(d).iso8601
     }
 
     static func parseProperties(_ items: [String]) throws -> JSONObject {
@@ -409,6 +409,7 @@ struct StandardInput: AsyncSequence, Sendable {
 }
 
 import NIOCore
+import OpenStackEncoding
 
 /// Runs a command body; errors become one line on stderr (with the request id) and exit 1.
 func runReporting(_ body: () async throws -> Void) async throws {

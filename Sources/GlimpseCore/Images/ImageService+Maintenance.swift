@@ -1,0 +1,92 @@
+import Logging
+import OpenStackEncoding
+
+/// Housekeeping the server runs in the background and `glimpse admin purge` runs by hand:
+/// each pass is safe while uploads and other processes run.
+extension ImageService {
+    /// Removes tombstones of images deleted more than `deletedImageRetention` ago, and any
+    /// data left behind (deletion removes data at once; this retries what failed). Returns how many.
+    @discardableResult
+    public func purgeDeleted(olderThan age: Int64? = nil) async throws -> Int {
+        let before = clock.now().adding(seconds: -(age ?? config.deletedImageRetention))
+        var total = 0
+        while true {
+            let batch = try await store.deletedImages(before: before, limit: 500)
+            if batch.isEmpty { return total }
+            for image in batch {
+                guard let location = image.location else { continue }
+                do {
+                    try await blobs.store(for: image).delete(location: location)
+                } catch {
+                    logger.warning("could not delete image data", metadata: ["image_id": "\(image.id)", "error": "\(error)"])
+                }
+            }
+            try await store.purge(ids: batch.map(\.id))
+            total += batch.count
+            if batch.count < 500 { return total }
+        }
+    }
+
+    /// Undoes uploads whose process died: each lease that ran out puts its image back to
+    /// `queued` (if the upload had not finished) and its pending data is removed. A lease
+    /// renewed meanwhile is left alone. Returns how many uploads were undone.
+    @discardableResult
+    public func reclaimAbandonedUploads() async throws -> Int {
+        var total = 0
+        while true {
+            let expired = try await store.expiredLeases(now: clock.now(), limit: 100)
+            var progressed = false
+            for lease in expired {
+                guard var image = try await store.image(id: lease.imageId) else { continue }
+                if [.saving, .uploading].contains(image.status), image.location == nil {
+                    try image.transition(to: .queued)
+                    image.updatedAt = clock.now()
+                }
+                guard try await store.endUpload(image, lease: lease) != nil else { continue }
+                progressed = true
+                total += 1
+                do {
+                    try await blobs[lease.storeId]?.delete(location: lease.pendingLocation)
+                } catch {
+                    logger.warning("could not remove the data of an abandoned upload; the orphan sweep will",
+                                   metadata: ["image_id": "\(lease.imageId)", "error": "\(error)"])
+                }
+                logger.notice("undid an upload whose process stopped",
+                              metadata: ["image_id": "\(lease.imageId)", "owner": "\(lease.owner)"])
+            }
+            if expired.count < 100 || !progressed { return total }
+        }
+    }
+
+    /// Removes stored data that nothing refers to: pending data of uploads without a live
+    /// lease, and committed data no image records (a crash between a store's commit and the
+    /// metadata write leaves such data). Only data older than `orphanGraceSeconds` counts, so
+    /// an upload that is just committing is never touched. Returns how many objects went.
+    @discardableResult
+    public func sweepOrphans() async throws -> Int {
+        let cutoff = clock.now().adding(seconds: -config.orphanGraceSeconds)
+        var removed = 0
+        for blobStore in blobs.all {
+            var marker: String?
+            while true {
+                let page = try await blobStore.inventory(after: marker, limit: 500)
+                marker = page.last?.location
+                let old = page.filter { $0.modifiedAt < cutoff }
+                let kept = try await store.referencedLocations(storeId: blobStore.id, old.map(\.location))
+                for blob in old where !kept.contains(blob.location) {
+                    do {
+                        try await blobStore.delete(location: blob.location)
+                        removed += 1
+                        logger.notice("removed data no image refers to",
+                                      metadata: ["store": "\(blobStore.id)", "location": "\(blob.location)"])
+                    } catch {
+                        logger.warning("could not remove orphaned data",
+                                       metadata: ["store": "\(blobStore.id)", "location": "\(blob.location)", "error": "\(error)"])
+                    }
+                }
+                if page.count < 500 { break }
+            }
+        }
+        return removed
+    }
+}

@@ -1,0 +1,36 @@
+import GlimpseCore
+import Hummingbird
+
+/// `/v2/images/{id}/import`, `/v2/images/{id}/actions/{deactivate,reactivate}` and
+/// `/v2/images/{id}/tags/{tag}`.
+extension ImageRoutes {
+    @Sendable func importImage(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        let p = try context.principal()
+        try await images.importImage(try Self.imageId(context), body: try await request.jsonBody(context), by: p)
+        return .glanceEmpty(.accepted)
+    }
+
+    @Sendable func action(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try request.requireNoBody()
+        let p = try context.principal()
+        let id = try Self.imageId(context)
+        switch context.parameters.decoded("action") {
+        case "deactivate": try await images.deactivate(id, by: p)
+        case "reactivate": try await images.reactivate(id, by: p)
+        default: throw ServiceError.notFound()
+        }
+        return .glanceEmpty()
+    }
+
+    @Sendable func addTag(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try request.requireNoBody()
+        try await images.addTag(try Self.imageId(context), context.parameters.decoded("tag"), by: try context.principal())
+        return .glanceEmpty()
+    }
+
+    @Sendable func removeTag(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try request.requireNoBody()
+        try await images.removeTag(try Self.imageId(context), context.parameters.decoded("tag"), by: try context.principal())
+        return .glanceEmpty()
+    }
+}

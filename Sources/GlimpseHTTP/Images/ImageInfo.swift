@@ -1,0 +1,63 @@
+import GlimpseCore
+import Hummingbird
+import OpenStackJSON
+
+/// `/v2/schemas/{name}` and `/v2/info/{import,stores,stores/detail,usage}`.
+extension ImageRoutes {
+    @Sendable func schema(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try request.requireNoBody()
+        let schemas = images.schemas
+        switch context.parameters.decoded("name") {
+        case "image": return .json(schemas.image)
+        case "images": return .json(schemas.images)
+        case "member": return .json(schemas.member)
+        case "members": return .json(schemas.members)
+        default: throw ServiceError.notFound()
+        }
+    }
+
+    @Sendable func importInfo(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try request.requireNoBody()
+        return .json(["import-methods": [
+            "description": "Import methods available.", "type": "array",
+            "value": .array(images.config.importMethods.map { .string($0) }),
+        ]])
+    }
+
+    func storeJSON(_ store: any BlobStore) -> JSONObject {
+        ["id": .string(store.id), "default": store.id == images.blobs.default.id ? "true" : "false"]
+    }
+
+    @Sendable func stores(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try request.requireNoBody()
+        return .json(["stores": .array(images.blobs.all.map { .object(storeJSON($0)) })])
+    }
+
+    @Sendable func storesDetail(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try request.requireNoBody()
+        guard try context.principal().isAdmin else { throw ServiceError.policy("stores_info_detail") }
+        var out: [JSONValue] = []
+        for store in images.blobs.all {
+            var o = storeJSON(store)
+            o["type"] = .string(store.type)
+            o["weight"] = 0
+            o["properties"] = ["free_space": await store.freeSpace().map { .number(JSONNumber($0)) } ?? .null]
+            out.append(.object(o))
+        }
+        return .json(["stores": .array(out)])
+    }
+
+    @Sendable func usage(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try request.requireNoBody()
+        guard let project = try context.principal().projectId else { return .json(["usage": [:]]) }
+        let usage = try await images.usage(of: project)
+        func mib(_ bytes: Int) -> JSONValue { .number(JSONNumber((bytes + (1 << 20) - 1) >> 20)) }
+        let quota = images.config.userStorageQuota
+        return .json(["usage": [
+            "image_size_total": ["limit": quota > 0 ? mib(quota) : -1, "usage": mib(usage.bytes)],
+            "image_stage_total": ["limit": -1, "usage": 0],
+            "image_count_total": ["limit": -1, "usage": .number(JSONNumber(usage.images))],
+            "image_count_uploading": ["limit": -1, "usage": .number(JSONNumber(usage.uploading))],
+        ]])
+    }
+}

@@ -1,0 +1,48 @@
+import GlimpseCore
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// Renders every error as the API the request went to renders it: the image API as Glance
+/// (HTML, JSON or text by `Accept`), `/identity` as Keystone, `/compute` as Nova. A missing
+/// or bad token is keystonemiddleware's 401 everywhere; anything unexpected is logged and
+/// answered 500.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = GlimpseRequestContext
+
+    static func format(forPath path: String) -> ErrorFormat {
+        if path == "/identity" || path.hasPrefix("/identity/") { return .keystone }
+        if path == "/compute" || path.hasPrefix("/compute/") { return .nova }
+        return .glance
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let format = Self.format(forPath: request.uri.path)
+        do {
+            let response = try await next(request, context)
+            // The router answers an unknown path itself; give it the API's own 404.
+            if context.endpointPath == "NotFound", response.status == .notFound {
+                let message: String? = format == .glance ? nil : "The resource could not be found."
+                return format.response(.notFound(message), request: request, baseURL: context.baseURL)
+            }
+            return response
+        } catch is AuthenticationRequired {
+            return ErrorFormat.keystone(.unauthorized("The request you have made requires authentication."),
+                                        authURL: context.baseURL + "/identity")
+        } catch let error as ServiceError {
+            if error.kind == .internalError { context.logger.error("request failed", metadata: ["error": "\(error)"]) }
+            return format.response(error, request: request, baseURL: context.baseURL)
+        } catch let error as HTTPError {
+            let kind: ServiceError.Kind = switch error.status.code {
+            case 400: .badRequest
+            case 404: .notFound
+            case 413: .payloadTooLarge
+            default: .internalError
+            }
+            return format.response(ServiceError(kind, detail: error.body), request: request, baseURL: context.baseURL)
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            return format.response(.internalError(), request: request, baseURL: context.baseURL)
+        }
+    }
+}

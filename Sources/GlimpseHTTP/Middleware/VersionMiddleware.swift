@@ -1,0 +1,51 @@
+import GlimpseCore
+import HTTPTypes
+import Hummingbird
+import OpenStackJSON
+
+/// Glance's version negotiation, before routing: `/v2.x/…` is served as `/v2/…`, and a path
+/// under no API the server knows (an unknown version) gets the version list (300). Methods
+/// no route uses get 501. As in Glance, an image API path with an empty segment (a trailing
+/// or doubled slash) names nothing (the router would ignore the empty segment).
+struct VersionMiddleware: RouterMiddleware {
+    typealias Context = GlimpseRequestContext
+
+    /// First path segments that lead to a route.
+    static let routed: Set<String> = ["", "v2", "versions", "healthcheck", "identity", "compute"]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard APIRoutes.methods.contains(request.method) else { throw ServiceError(.notImplemented) }
+        let path = request.uri.path
+        let first = path.dropFirst().prefix { $0 != "/" }
+        let isImageAPI = first == "v2" || ImageVersions.aliases.contains(String(first))
+        if isImageAPI, path.hasSuffix("/") || path.contains("//") { throw ServiceError.notFound() }
+        if Self.routed.contains(String(first)) { return try await next(request, context) }
+        guard isImageAPI else {
+            return .json(ImageVersions.document(baseURL: context.baseURL), status: .multipleChoices)
+        }
+        var head = request.head
+        let rest = path.dropFirst(1 + first.count)
+        head.path = "/v2" + rest + (request.uri.query.map { "?" + $0 } ?? "")
+        return try await next(Request(head: head, body: request.body), context)
+    }
+}
+
+/// The image API's versions: each maps to the same `/v2/` endpoint.
+enum ImageVersions {
+    /// Newest first.
+    static let all: [(id: String, status: String)] = [
+        ("v2.15", "CURRENT"), ("v2.13", "SUPPORTED"), ("v2.9", "SUPPORTED"), ("v2.8", "SUPPORTED"),
+        ("v2.7", "SUPPORTED"), ("v2.6", "SUPPORTED"), ("v2.5", "SUPPORTED"), ("v2.4", "SUPPORTED"),
+        ("v2.3", "SUPPORTED"), ("v2.2", "SUPPORTED"), ("v2.1", "SUPPORTED"), ("v2.0", "SUPPORTED"),
+    ]
+
+    /// Path prefixes served as `/v2`.
+    static let aliases: Set<String> = Set(all.map(\.id))
+
+    static func document(baseURL: String) -> JSONValue {
+        let href = JSONValue.string(baseURL + "/v2/")
+        return ["versions": .array(all.map { v in
+            ["id": .string(v.id), "status": .string(v.status), "links": [["rel": "self", "href": href]]]
+        })]
+    }
+}

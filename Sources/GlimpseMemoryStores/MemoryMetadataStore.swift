@@ -1,0 +1,387 @@
+import GlimpseCore
+import GlimpseIdentity
+import OpenStackEncoding
+import OpenStackJSON
+import Synchronization
+
+/// The whole metadata store in memory: the same behaviour as the SQL stores (the
+/// metadata-store contract suite runs against both), nothing kept once the process ends.
+/// For tests and throw-away servers.
+public final class MemoryMetadataStore: Sendable {
+    struct State {
+        var images: [String: Image] = [:]
+        var members: [String: [String: ImageMember]] = [:]
+        var leases: [String: UploadLease] = [:]
+        var domains: [String: Domain] = [:]
+        var projects: [String: Project] = [:]
+        var users: [String: User] = [:]
+        var roles: [String: Role] = [:]
+        var assignments: Set<RoleAssignment> = []
+        var tokens: [String: TokenRecord] = [:]
+        var namespaces: [String: MetadefNamespace] = [:]
+        var resourceTypes: [String: MetadefResourceType] = [:]
+        var items: [MetadefItemKey: MetadefItem] = [:]
+    }
+
+    struct MetadefItemKey: Hashable {
+        var namespace: String
+        var kind: MetadefKind
+        var name: String
+    }
+
+    let state = Mutex(State())
+
+    public init() {}
+}
+
+extension MemoryMetadataStore: MetadataStore {
+    public func migrate() async throws {}
+    public func close() async throws {}
+}
+
+// MARK: - Images
+
+extension MemoryMetadataStore: ImageStore {
+    public func insertImage(_ image: Image) async throws {
+        try state.withLock { s in
+            guard s.images[image.id] == nil else { throw StoreError.duplicate }
+            s.images[image.id] = image
+        }
+    }
+
+    public func insertImages(_ images: [Image]) async throws {
+        try state.withLock { s in
+            var ids = Set<String>()
+            for image in images where s.images[image.id] != nil || !ids.insert(image.id).inserted {
+                throw StoreError.duplicate
+            }
+            for image in images { s.images[image.id] = image }
+        }
+    }
+
+    public func image(id: String) async throws -> Image? {
+        state.withLock { s in s.images[id].flatMap { $0.deletedAt == nil ? $0 : nil } }
+    }
+
+    public func imageIncludingDeleted(id: String) async throws -> Image? {
+        state.withLock { $0.images[id] }
+    }
+
+    /// The revision-checked write of `updateImage`, inside the lock.
+    static func write(_ image: Image, _ s: inout State) -> Image? {
+        guard let current = s.images[image.id], current.deletedAt == nil, current.revision == image.revision else {
+            return nil
+        }
+        var saved = image
+        saved.revision += 1
+        s.images[image.id] = saved
+        return saved
+    }
+
+    public func updateImage(_ image: Image) async throws -> Image? {
+        state.withLock { Self.write(image, &$0) }
+    }
+
+    public func markDeleted(id: String, at: Timestamp) async throws -> Bool {
+        state.withLock { s in
+            guard var image = s.images[id], image.deletedAt == nil, (try? image.transition(to: .deleted)) != nil else {
+                return false
+            }
+            image.deletedAt = at
+            image.updatedAt = at
+            image.revision += 1
+            s.images[id] = image
+            s.members[id] = nil
+            s.leases[id] = nil
+            return true
+        }
+    }
+
+    public func listImages(_ query: ImageListQuery) async throws -> [Image] {
+        let candidates = state.withLock { s in
+            s.images.values.filter { image in
+                Self.inScope(image, query.scope, members: s.members)
+                    && query.conditions.allSatisfy { Self.matches(image, $0) }
+            }
+        }
+        var sorted = candidates.sorted { SortOrder.precedes($0, $1, query.sort) }
+        if let marker = query.marker {
+            sorted.removeAll { !SortOrder.precedes(marker, $0, query.sort) }
+        }
+        return Array(sorted.prefix(query.limit))
+    }
+
+    /// Which rows a caller may see, as `ImageQueryBuilder.appendScope` says in SQL.
+    static func inScope(_ image: Image, _ scope: ListScope, members: [String: [String: ImageMember]]) -> Bool {
+        if scope.includeDeleted {
+            guard image.status != .killed, image.status != .pendingDelete else { return false }
+        } else {
+            guard image.deletedAt == nil, ![.killed, .deleted, .pendingDelete].contains(image.status) else { return false }
+        }
+        guard image.osHidden == scope.hidden else { return false }
+        let v = image.visibility
+        if scope.isAdmin {
+            switch scope.visibility {
+            case .default: return v != .community || (image.owner != nil && image.owner == scope.projectId)
+            case .all: return true
+            case .only(let only): return v == only
+            }
+        }
+        guard let project = scope.projectId else {
+            switch scope.visibility {
+            case .default: return v == .public
+            case .all: return v == .public || v == .community
+            case .only(let only): return (only == .public || only == .community) && v == only
+            }
+        }
+        let owned = image.owner == project
+        func sharedWithMe() -> Bool {
+            guard v == .shared, let m = members[image.id]?[project] else { return false }
+            return scope.memberStatus == .all || m.status.rawValue == scope.memberStatus.rawValue
+        }
+        switch scope.visibility {
+        case .default: return v == .public || owned || sharedWithMe()
+        case .all: return v == .public || v == .community || owned || sharedWithMe()
+        case .only(.public): return v == .public
+        case .only(.community): return v == .community
+        case .only(.private): return v == .private && owned
+        case .only(.shared): return v == .shared && (owned || sharedWithMe())
+        }
+    }
+
+    static func text(_ column: ImageColumn, _ image: Image) -> String? {
+        switch column {
+        case .id: image.id
+        case .name: image.name
+        case .status: image.status.rawValue
+        case .visibility: image.visibility.rawValue
+        case .owner: image.owner
+        case .diskFormat: image.diskFormat
+        case .containerFormat: image.containerFormat
+        case .checksum: image.checksum
+        case .osHashValue: image.osHashValue
+        default: nil
+        }
+    }
+
+    static func number(_ column: ImageColumn, _ image: Image) -> Int? {
+        switch column {
+        case .size: image.size
+        case .virtualSize: image.virtualSize
+        case .minDisk: image.minDisk
+        case .minRam: image.minRam
+        default: nil
+        }
+    }
+
+    static func matches(_ image: Image, _ condition: ImageCondition) -> Bool {
+        switch condition {
+        case .oneOf(let column, let values):
+            guard let v = text(column, image) else { return false }
+            return values.contains(v)
+        case .atLeast(let column, let bound):
+            guard let v = number(column, image) else { return false }
+            return v >= bound
+        case .atMost(let column, let bound):
+            guard let v = number(column, image) else { return false }
+            return v <= bound
+        case .time(let column, let op, let t):
+            let value = (column == .createdAt ? image.createdAt : image.updatedAt).microseconds
+            let second = Timestamp(seconds: t.seconds).microseconds
+            let next = second + 1_000_000
+            switch op {
+            case .eq: return value >= second && value < next
+            case .neq: return value < second || value >= next
+            case .gt: return value >= next
+            case .gte: return value >= second
+            case .lt: return value < second
+            case .lte: return value < next
+            }
+        case .flag(let column, let v):
+            return (column == .isProtected ? image.isProtected : image.osHidden) == v
+        case .tags(let wanted):
+            return wanted.allSatisfy(image.tags.contains)
+        case .property(let name, let value):
+            guard let v = image.properties[name] else { return false }
+            if case .string(let s) = v { return s == value }
+            return v.jsonString == value
+        case .propertyAbsent(let name):
+            return image.properties[name] == nil
+        }
+    }
+
+    public func isMember(imageId: String, projectId: String) async throws -> Bool {
+        state.withLock { $0.members[imageId]?[projectId] != nil }
+    }
+
+    public func members(imageId: String) async throws -> [ImageMember] {
+        state.withLock { s in
+            (s.members[imageId]?.values.map { $0 } ?? []).sorted { a, b in
+                if a.createdAt != b.createdAt { return a.createdAt < b.createdAt }
+                return SortOrder.compare(.text(a.memberId), .text(b.memberId)) < 0
+            }
+        }
+    }
+
+    public func member(imageId: String, memberId: String) async throws -> ImageMember? {
+        state.withLock { $0.members[imageId]?[memberId] }
+    }
+
+    public func insertMember(_ member: ImageMember) async throws {
+        try state.withLock { s in
+            guard let image = s.images[member.imageId], image.deletedAt == nil else { throw StoreError.duplicate }
+            guard s.members[member.imageId]?[member.memberId] == nil else { throw StoreError.duplicate }
+            s.members[member.imageId, default: [:]][member.memberId] = member
+        }
+    }
+
+    public func updateMember(_ member: ImageMember) async throws -> Bool {
+        state.withLock { s in
+            guard var m = s.members[member.imageId]?[member.memberId] else { return false }
+            m.status = member.status
+            m.updatedAt = member.updatedAt
+            s.members[member.imageId]?[member.memberId] = m
+            return true
+        }
+    }
+
+    public func deleteMember(imageId: String, memberId: String) async throws -> Bool {
+        state.withLock { $0.members[imageId]?.removeValue(forKey: memberId) != nil }
+    }
+
+    public func usage(owner: String) async throws -> ImageUsage {
+        state.withLock { s in
+            var usage = ImageUsage(images: 0, bytes: 0, uploading: 0)
+            for image in s.images.values where image.owner == owner && image.deletedAt == nil {
+                usage.images += 1
+                if image.location != nil { usage.bytes += image.size ?? 0 }
+                if [.saving, .uploading, .importing].contains(image.status) { usage.uploading += 1 }
+            }
+            return usage
+        }
+    }
+
+    public func deletedImages(before: Timestamp, limit: Int) async throws -> [Image] {
+        state.withLock { s in
+            Array(s.images.values.filter { ($0.deletedAt ?? before) < before }
+                .sorted { ($0.deletedAt!, $0.id) < ($1.deletedAt!, $1.id) }.prefix(limit))
+        }
+    }
+
+    public func purge(ids: [String]) async throws {
+        state.withLock { s in
+            for id in ids where s.images[id]?.deletedAt != nil {
+                s.images[id] = nil
+                s.members[id] = nil
+                s.leases[id] = nil
+            }
+        }
+    }
+
+    public func referencedLocations(storeId: String, _ locations: [String]) async throws -> Set<String> {
+        let wanted = Set(locations)
+        return state.withLock { s in
+            let data = s.images.values.compactMap { image -> String? in
+                guard let l = image.location, wanted.contains(l), image.storeId == nil || image.storeId == storeId else {
+                    return nil
+                }
+                return l
+            }
+            let pending = s.leases.values.filter { $0.storeId == storeId && wanted.contains($0.pendingLocation) }
+            return Set(data + pending.map(\.pendingLocation))
+        }
+    }
+
+    // MARK: Uploads
+
+    public func startUpload(_ image: Image, lease: UploadLease) async throws -> Image? {
+        state.withLock { s in
+            guard let saved = Self.write(image, &s) else { return nil }
+            s.leases[image.id] = lease
+            return saved
+        }
+    }
+
+    public func renewLease(_ lease: UploadLease) async throws -> Bool {
+        state.withLock { s in
+            guard let current = s.leases[lease.imageId], current.owner == lease.owner,
+                  current.pendingLocation == lease.pendingLocation
+            else { return false }
+            s.leases[lease.imageId]?.expiresAt = lease.expiresAt
+            s.leases[lease.imageId]?.received = lease.received
+            return true
+        }
+    }
+
+    public func endUpload(_ image: Image, lease: UploadLease) async throws -> Image? {
+        state.withLock { s in
+            guard let current = s.leases[lease.imageId], current.owner == lease.owner,
+                  current.pendingLocation == lease.pendingLocation, current.expiresAt == lease.expiresAt
+            else { return nil }
+            guard let saved = Self.write(image, &s) else { return nil }
+            s.leases[lease.imageId] = nil
+            return saved
+        }
+    }
+
+    public func uploadLeases(imageIds: [String]) async throws -> [UploadLease] {
+        state.withLock { s in imageIds.compactMap { s.leases[$0] } }
+    }
+
+    public func expiredLeases(now: Timestamp, limit: Int) async throws -> [UploadLease] {
+        state.withLock { s in
+            Array(s.leases.values.filter { $0.expiresAt < now }.sorted { $0.expiresAt < $1.expiresAt }.prefix(limit))
+        }
+    }
+}
+
+/// Sorting as the SQL stores sort: nullable text as `''`, nullable numbers as 0, text by
+/// bytes (SQLite's BINARY, PostgreSQL's `C` collation), ties broken by the next key.
+enum SortOrder {
+    enum Key: Sendable {
+        case text(String)
+        case number(Int64)
+    }
+
+    static func key(_ column: ImageColumn, _ image: Image) -> Key {
+        switch column {
+        case .id: .text(image.id)
+        case .name: .text(image.name ?? "")
+        case .status: .text(image.status.rawValue)
+        case .visibility: .text(image.visibility.rawValue)
+        case .owner: .text(image.owner ?? "")
+        case .diskFormat: .text(image.diskFormat ?? "")
+        case .containerFormat: .text(image.containerFormat ?? "")
+        case .checksum: .text(image.checksum ?? "")
+        case .osHashValue: .text(image.osHashValue ?? "")
+        case .size: .number(Int64(image.size ?? 0))
+        case .virtualSize: .number(Int64(image.virtualSize ?? 0))
+        case .minDisk: .number(Int64(image.minDisk))
+        case .minRam: .number(Int64(image.minRam))
+        case .isProtected: .number(image.isProtected ? 1 : 0)
+        case .osHidden: .number(image.osHidden ? 1 : 0)
+        case .createdAt: .number(image.createdAt.microseconds)
+        case .updatedAt: .number(image.updatedAt.microseconds)
+        }
+    }
+
+    /// -1, 0 or 1.
+    static func compare(_ a: Key, _ b: Key) -> Int {
+        switch (a, b) {
+        case (.number(let x), .number(let y)): return x < y ? -1 : x > y ? 1 : 0
+        case (.text(let x), .text(let y)):
+            if x == y { return 0 }
+            return x.utf8.lexicographicallyPrecedes(y.utf8) ? -1 : 1
+        default: return 0
+        }
+    }
+
+    /// Whether `a` comes strictly before `b` in the order of `sort`.
+    static func precedes(_ a: Image, _ b: Image, _ sort: [SortKey]) -> Bool {
+        for k in sort {
+            let c = compare(key(k.column, a), key(k.column, b))
+            if c != 0 { return k.ascending ? c < 0 : c > 0 }
+        }
+        return false
+    }
+}

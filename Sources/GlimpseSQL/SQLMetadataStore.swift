@@ -1,0 +1,287 @@
+import GlimpseCore
+import OpenStackEncoding
+import OpenStackJSON
+
+/// The metadata store on an SQL database: images, members, upload leases, metadata
+/// definitions and the built-in identity, in SQL that SQLite and PostgreSQL both run.
+public final class SQLMetadataStore<Database: SQLDatabase>: Sendable {
+    public let db: Database
+    /// The schema, as ordered steps in the database's own dialect.
+    let migrations: [String]
+
+    public init(_ db: Database, migrations: [String]) {
+        self.db = db
+        self.migrations = migrations
+    }
+
+    /// Thrown inside a transaction to roll it back and report "not applied".
+    struct RolledBack: Error {}
+
+    /// Runs a transaction that may decide to undo itself (by throwing `RolledBack`).
+    func conditionally<T: Sendable>(_ body: @Sendable @escaping (any SQLConnection) async throws -> T?) async throws -> T? {
+        do {
+            return try await db.withTransaction { c in
+                guard let result = try await body(c) else { throw RolledBack() }
+                return result
+            }
+        } catch is RolledBack {
+            return nil
+        }
+    }
+}
+
+extension SQLMetadataStore: MetadataStore {
+    public func migrate() async throws { try await db.migrate(migrations) }
+    public func close() async throws { try await db.close() }
+}
+
+// MARK: - Images
+
+extension SQLMetadataStore: ImageStore {
+    /// Rows per multi-row INSERT (well under both databases' limits on bound values).
+    static var rowsPerInsert: Int { 300 }
+
+    /// Inserts the tag and property rows that index an image.
+    static func insertSideTables(_ image: Image, _ c: any SQLConnection) async throws {
+        for chunk in stride(from: 0, to: image.tags.count, by: rowsPerInsert) {
+            let tags = image.tags[chunk..<min(chunk + rowsPerInsert, image.tags.count)]
+            var s = SQLStatement("INSERT INTO image_tags (image_id, tag) VALUES ")
+            for (i, tag) in tags.enumerated() {
+                s.append(i == 0 ? "" : ", ")
+                s.bindList([.text(image.id), .text(tag)])
+            }
+            s.append(" ON CONFLICT DO NOTHING")
+            try await c.run(s)
+        }
+        let properties = image.properties.members
+        for chunk in stride(from: 0, to: properties.count, by: rowsPerInsert) {
+            var s = SQLStatement("INSERT INTO image_properties (image_id, name, value) VALUES ")
+            for (i, p) in properties[chunk..<min(chunk + rowsPerInsert, properties.count)].enumerated() {
+                s.append(i == 0 ? "" : ", ")
+                s.bindList([.text(image.id), .text(p.key), .text(ImageTable.indexText(p.value))])
+            }
+            try await c.run(s)
+        }
+    }
+
+    static func insert(_ image: Image, _ c: any SQLConnection) async throws {
+        try await c.run(ImageTable.insertSQL, ImageTable.values(of: image))
+        try await insertSideTables(image, c)
+    }
+
+    /// Writes the `images` row if the revision is still current; returns the saved image.
+    static func writeRow(_ image: Image, _ c: any SQLConnection) async throws -> Image? {
+        var values = Array(ImageTable.values(of: image).dropFirst().dropLast())
+        values += [.text(image.id), .int(image.revision)]
+        guard try await c.run(ImageTable.updateSQL, values) == 1 else { return nil }
+        var saved = image
+        saved.revision += 1
+        return saved
+    }
+
+    public func insertImage(_ image: Image) async throws {
+        try await db.withTransaction { c in try await Self.insert(image, c) }
+    }
+
+    public func insertImages(_ images: [Image]) async throws {
+        try await db.withTransaction { c in
+            for image in images { try await Self.insert(image, c) }
+        }
+    }
+
+    public func image(id: String) async throws -> Image? {
+        try await db.read { c in
+            try await c.query(ImageTable.selectLiveByIdSQL, [.text(id)]).first.map(ImageTable.decode)
+        }
+    }
+
+    public func imageIncludingDeleted(id: String) async throws -> Image? {
+        try await db.read { c in try await c.query(ImageTable.selectByIdSQL, [.text(id)]).first.map(ImageTable.decode) }
+    }
+
+    public func updateImage(_ image: Image) async throws -> Image? {
+        try await conditionally { c in
+            guard let saved = try await Self.writeRow(image, c) else { return nil }
+            try await c.run("DELETE FROM image_tags WHERE image_id = ?", [.text(image.id)])
+            try await c.run("DELETE FROM image_properties WHERE image_id = ?", [.text(image.id)])
+            try await Self.insertSideTables(image, c)
+            return saved
+        }
+    }
+
+    public func markDeleted(id: String, at: Timestamp) async throws -> Bool {
+        try await db.withTransaction { c in
+            let n = try await c.run(
+                "UPDATE images SET status = 'deleted', deleted_at = ?, updated_at = ?, revision = revision + 1 "
+                    + "WHERE id = ? AND deleted_at IS NULL",
+                [.int(at.microseconds), .int(at.microseconds), .text(id)])
+            guard n == 1 else { return false }
+            try await c.run("DELETE FROM image_members WHERE image_id = ?", [.text(id)])
+            try await c.run("DELETE FROM upload_leases WHERE image_id = ?", [.text(id)])
+            return true
+        }
+    }
+
+    public func listImages(_ query: ImageListQuery) async throws -> [Image] {
+        let statement = ImageQueryBuilder.select(query)
+        return try await db.read { c in try await c.query(statement).map(ImageTable.decode) }
+    }
+
+    public func isMember(imageId: String, projectId: String) async throws -> Bool {
+        try await db.read { c in
+            try await !c.query("SELECT 1 FROM image_members WHERE image_id = ? AND member = ?",
+                               [.text(imageId), .text(projectId)]).isEmpty
+        }
+    }
+
+    static var memberColumns: String { "image_id, member, status, created_at, updated_at" }
+
+    static func member(_ r: SQLRow) -> ImageMember {
+        ImageMember(
+            imageId: r.text(0) ?? "", memberId: r.text(1) ?? "",
+            status: MemberStatus(rawValue: r.text(2) ?? "") ?? .pending,
+            createdAt: Timestamp(microseconds: r.int(3) ?? 0), updatedAt: Timestamp(microseconds: r.int(4) ?? 0))
+    }
+
+    public func members(imageId: String) async throws -> [ImageMember] {
+        try await db.read { c in
+            try await c.query("SELECT \(Self.memberColumns) FROM image_members WHERE image_id = ? ORDER BY created_at, member",
+                              [.text(imageId)]).map(Self.member)
+        }
+    }
+
+    public func member(imageId: String, memberId: String) async throws -> ImageMember? {
+        try await db.read { c in
+            try await c.query("SELECT \(Self.memberColumns) FROM image_members WHERE image_id = ? AND member = ?",
+                              [.text(imageId), .text(memberId)]).first.map(Self.member)
+        }
+    }
+
+    public func insertMember(_ m: ImageMember) async throws {
+        try await db.withTransaction { c in
+            try await c.run("INSERT INTO image_members (\(Self.memberColumns)) VALUES (?, ?, ?, ?, ?)",
+                            [.text(m.imageId), .text(m.memberId), .text(m.status.rawValue),
+                             .int(m.createdAt.microseconds), .int(m.updatedAt.microseconds)])
+        }
+    }
+
+    public func updateMember(_ m: ImageMember) async throws -> Bool {
+        try await db.withTransaction { c in
+            try await c.run("UPDATE image_members SET status = ?, updated_at = ? WHERE image_id = ? AND member = ?",
+                            [.text(m.status.rawValue), .int(m.updatedAt.microseconds), .text(m.imageId),
+                             .text(m.memberId)]) == 1
+        }
+    }
+
+    public func deleteMember(imageId: String, memberId: String) async throws -> Bool {
+        try await db.withTransaction { c in
+            try await c.run("DELETE FROM image_members WHERE image_id = ? AND member = ?",
+                            [.text(imageId), .text(memberId)]) == 1
+        }
+    }
+
+    public func usage(owner: String) async throws -> ImageUsage {
+        try await db.read { c in
+            let rows = try await c.query(
+                """
+                SELECT COUNT(*),
+                CAST(COALESCE(SUM(CASE WHEN location IS NOT NULL THEN size ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN status IN ('saving', 'uploading', 'importing') THEN 1 ELSE 0 END), 0) AS BIGINT)
+                FROM images WHERE owner = ? AND deleted_at IS NULL
+                """, [.text(owner)])
+            guard let r = rows.first else { return ImageUsage(images: 0, bytes: 0, uploading: 0) }
+            return ImageUsage(images: Int(r.int(0) ?? 0), bytes: Int(r.int(1) ?? 0), uploading: Int(r.int(2) ?? 0))
+        }
+    }
+
+    public func deletedImages(before: Timestamp, limit: Int) async throws -> [Image] {
+        try await db.read { c in
+            try await c.query(
+                "SELECT \(ImageTable.selectList) FROM images i WHERE i.deleted_at IS NOT NULL AND i.deleted_at < ? "
+                    + "ORDER BY i.deleted_at LIMIT ?", [.int(before.microseconds), .int(limit)]
+            ).map(ImageTable.decode)
+        }
+    }
+
+    public func purge(ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        try await db.withTransaction { c in
+            var s = SQLStatement("DELETE FROM images WHERE deleted_at IS NOT NULL AND id IN ")
+            s.bindList(ids.map { .text($0) })
+            try await c.run(s)
+        }
+    }
+
+    public func referencedLocations(storeId: String, _ locations: [String]) async throws -> Set<String> {
+        guard !locations.isEmpty else { return [] }
+        var s = SQLStatement("SELECT location FROM images WHERE (store_id = ")
+        s.bind(.text(storeId))
+        s.append(" OR store_id IS NULL) AND location IN ")
+        s.bindList(locations.map { .text($0) })
+        s.append(" UNION SELECT pending_location FROM upload_leases WHERE store_id = ")
+        s.bind(.text(storeId))
+        s.append(" AND pending_location IN ")
+        s.bindList(locations.map { .text($0) })
+        let statement = s
+        return try await db.read { c in Set(try await c.query(statement).compactMap { $0.text(0) }) }
+    }
+}
+
+// MARK: - Upload leases
+
+extension SQLMetadataStore {
+    static var leaseColumns: String { "image_id, owner, store_id, pending_location, expires_at, received, expected" }
+
+    static func lease(_ r: SQLRow) -> UploadLease {
+        UploadLease(imageId: r.text(0) ?? "", owner: r.text(1) ?? "", storeId: r.text(2) ?? "",
+                    pendingLocation: r.text(3) ?? "", expiresAt: Timestamp(microseconds: r.int(4) ?? 0),
+                    received: Int(r.int(5) ?? 0), expected: r.int(6).map(Int.init))
+    }
+
+    public func startUpload(_ image: Image, lease l: UploadLease) async throws -> Image? {
+        try await conditionally { c in
+            guard let saved = try await Self.writeRow(image, c) else { return nil }
+            try await c.run(
+                "INSERT INTO upload_leases (\(Self.leaseColumns)) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (image_id) DO UPDATE SET "
+                    + "owner = excluded.owner, store_id = excluded.store_id, pending_location = excluded.pending_location, "
+                    + "expires_at = excluded.expires_at, received = excluded.received, expected = excluded.expected",
+                [.text(l.imageId), .text(l.owner), .text(l.storeId), .text(l.pendingLocation),
+                 .int(l.expiresAt.microseconds), .int(l.received), .optional(l.expected)])
+            return saved
+        }
+    }
+
+    public func renewLease(_ l: UploadLease) async throws -> Bool {
+        try await db.withTransaction { c in
+            try await c.run(
+                "UPDATE upload_leases SET expires_at = ?, received = ? WHERE image_id = ? AND owner = ? AND pending_location = ?",
+                [.int(l.expiresAt.microseconds), .int(l.received), .text(l.imageId), .text(l.owner),
+                 .text(l.pendingLocation)]) == 1
+        }
+    }
+
+    public func endUpload(_ image: Image, lease l: UploadLease) async throws -> Image? {
+        try await conditionally { c in
+            let dropped = try await c.run(
+                "DELETE FROM upload_leases WHERE image_id = ? AND owner = ? AND pending_location = ? AND expires_at = ?",
+                [.text(l.imageId), .text(l.owner), .text(l.pendingLocation), .int(l.expiresAt.microseconds)])
+            guard dropped == 1 else { return nil }
+            return try await Self.writeRow(image, c)
+        }
+    }
+
+    public func uploadLeases(imageIds: [String]) async throws -> [UploadLease] {
+        guard !imageIds.isEmpty else { return [] }
+        var s = SQLStatement("SELECT \(Self.leaseColumns) FROM upload_leases WHERE image_id IN ")
+        s.bindList(imageIds.map { .text($0) })
+        let statement = s
+        return try await db.read { c in try await c.query(statement).map(Self.lease) }
+    }
+
+    public func expiredLeases(now: Timestamp, limit: Int) async throws -> [UploadLease] {
+        try await db.read { c in
+            try await c.query("SELECT \(Self.leaseColumns) FROM upload_leases WHERE expires_at < ? ORDER BY expires_at LIMIT ?",
+                              [.int(now.microseconds), .int(limit)]).map(Self.lease)
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import GlimpseCore
+import GlimpseHTTP
+import Hummingbird
+import Logging
+import Metrics
+import Prometheus
+
+/// The Glimpse server: the HTTP application over `components`, with the metadata schema
+/// brought up to date and the built-in identity bootstrapped before it starts listening,
+/// and the components' background work (and their release at shutdown) as its services.
+/// - Parameter onServerRunning: receives the port the server listens on.
+public func buildApplication(
+    _ components: Components, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    let config = components.config
+    var metricsServer: (any ApplicationProtocol)?
+    var metrics: (any MetricsFactory)?
+    if config.metricsPort > 0 {
+        let registry = PrometheusCollectorRegistry()
+        metrics = PrometheusMetricsFactory(registry: registry)
+        metricsServer = metricsApplication(registry, host: config.host, port: config.metricsPort, logger: components.logger)
+    }
+    let responder = GlimpseResponder(APIConfiguration(
+        images: components.images, metadefs: components.metadefs, tokens: components.tokens, keystone: components.keystone,
+        region: config.region, publicURL: config.publicURL, defaultBaseURL: "http://\(config.host):\(config.port)",
+        metrics: metrics))
+    var app = Application(
+        responder: responder,
+        configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "glimpse"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        logger: components.logger)
+    app.beforeServerStarts { try await components.prepare() }
+    app.addServices(components.services)
+    if let metricsServer { app.addServices(metricsServer) }
+    return app
+}
+
+/// Opens the components `config` names, exclusively, and builds the server over them.
+public func buildApplication(
+    _ config: ServerConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    buildApplication(try Components(config, logger: logger, exclusive: true), onServerRunning: onServerRunning)
+}
+
+/// `GET /metrics` in Prometheus's text format, on a port of its own.
+func metricsApplication(_ registry: PrometheusCollectorRegistry, host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+    let router = Router()
+    router.get("/metrics") { _, _ -> Response in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+    }
+    return Application(router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port)), logger: logger)
+}

@@ -1,0 +1,263 @@
+import GlimpseCore
+import GlimpseIdentity
+import OpenStackEncoding
+import OpenStackJSON
+import Testing
+
+/// The behaviour every metadata store shows: each test runs against every backend, so the
+/// backends stay interchangeable.
+@Suite("Metadata store contract")
+struct MetadataStoreContract {
+    @Test("insert, read, optimistic update, duplicates, all-or-nothing batches", arguments: MetadataBackend.allCases)
+    func crud(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            let img = image(uuid(1), owner: "p1", name: "one", at: 100, tags: ["a"], properties: ["k": "v", "n": [1, 2]])
+            try await store.insertImage(img)
+            await #expect(throws: StoreError.duplicate) { try await store.insertImage(img) }
+            var got = try #require(try await store.image(id: img.id))
+            #expect(got == img)
+            got.name = "renamed"
+            got.tags = ["b", "a"]
+            got.properties["k"] = "w"
+            let saved = try #require(try await store.updateImage(got))
+            #expect(saved.revision == 1)
+            // A write based on the old revision is refused and changes nothing.
+            var stale = got
+            stale.name = "stale"
+            #expect(try await store.updateImage(stale) == nil)
+            let now = try #require(try await store.image(id: img.id))
+            #expect(now.name == "renamed" && now.tags == ["b", "a"] && now.properties["k"] == "w" && now.revision == 1)
+
+            let batch = (2...4).map {
+                image(uuid($0), owner: "p1", name: "b\($0)", at: 200 + Int64($0), tags: ["t"], properties: ["i": .number(JSONNumber($0))])
+            }
+            try await store.insertImages(batch)
+            for b in batch { #expect(try await store.image(id: b.id) == b) }
+            let clash = [image(uuid(5), owner: "p1", at: 300), image(uuid(2), owner: "p1", at: 301)]
+            await #expect(throws: StoreError.duplicate) { try await store.insertImages(clash) }
+            #expect(try await store.image(id: uuid(5)) == nil)
+        }
+    }
+
+    @Test("two writers on one revision: exactly one wins", arguments: MetadataBackend.allCases)
+    func concurrentUpdates(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            let img = image(uuid(1), owner: "p1", name: "start", at: 1)
+            try await store.insertImage(img)
+            let results = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for i in 0..<8 {
+                    var change = img
+                    change.name = "writer-\(i)"
+                    group.addTask { try await store.updateImage(change) != nil }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.filter { $0 }.count == 1)
+            #expect(try await store.image(id: img.id)?.revision == 1)
+        }
+    }
+
+    @Test("list: scope, filters on tags and properties, keyset paging in mixed order", arguments: MetadataBackend.allCases)
+    func listing(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            try await store.insertImage(image(uuid(1), owner: "p1", name: "b", visibility: .private, at: 1, tags: ["x"], properties: ["os": "linux"]))
+            try await store.insertImage(image(uuid(2), owner: "p1", name: "a", visibility: .shared, at: 2, tags: ["x", "y"]))
+            try await store.insertImage(image(uuid(3), owner: "p2", name: "c", visibility: .public, at: 3, properties: ["os": "bsd"]))
+            try await store.insertImage(image(uuid(4), owner: "p2", name: nil, visibility: .community, at: 4))
+            try await store.insertImage(image(uuid(5), owner: "p2", name: "e", visibility: .shared, at: 5))
+            try await store.insertMember(ImageMember(imageId: uuid(5), memberId: "p1", status: .pending,
+                                                     createdAt: Timestamp(seconds: 6), updatedAt: Timestamp(seconds: 6)))
+            func ids(_ scope: ListScope, _ conditions: [ImageCondition] = [], sort: [SortKey] = [], limit: Int = 10,
+                     marker: Image? = nil) async throws -> [Int] {
+                let q = ImageListQuery(scope: scope, conditions: conditions,
+                                       sort: ImageListQuery.completeSort(sort, defaultAscending: false), limit: limit, marker: marker)
+                return try await store.listImages(q).map { Int($0.id.suffix(1))! }
+            }
+            let p1 = ListScope(projectId: "p1", isAdmin: false)
+            #expect(try await ids(p1) == [3, 2, 1])
+            #expect(try await ids(ListScope(projectId: "p1", isAdmin: false, visibility: .all)) == [4, 3, 2, 1])
+            #expect(try await ids(ListScope(projectId: "p1", isAdmin: false, memberStatus: .pending)) == [5, 3, 2, 1])
+            #expect(try await ids(ListScope(projectId: "p1", isAdmin: false, visibility: .only(.shared), memberStatus: .all)) == [5, 2])
+            #expect(try await ids(ListScope(projectId: "admin", isAdmin: true)) == [5, 3, 2, 1])
+            #expect(try await ids(ListScope(projectId: "p3", isAdmin: false)) == [3])
+            #expect(try await ids(ListScope(projectId: nil, isAdmin: false, visibility: .all)) == [4, 3])
+            #expect(try await ids(p1, [.tags(["x", "y"])]) == [2])
+            #expect(try await ids(p1, [.property("os", "linux")]) == [1])
+            #expect(try await ids(p1, [.propertyAbsent("os")]) == [2])
+            #expect(try await ids(p1, [.oneOf(.name, ["a", "c"])]) == [3, 2])
+            #expect(try await ids(p1, [.time(.createdAt, .gt, Timestamp(seconds: 1))]) == [3, 2])
+            // name asc (NULL first), paged two at a time with markers.
+            let admin = ListScope(projectId: "admin", isAdmin: true, visibility: .all)
+            let sort = [SortKey(.name, ascending: true)]
+            var seen: [Int] = []
+            var marker: Image?
+            for _ in 0..<10 {
+                let page = try await ids(admin, sort: sort, limit: 2, marker: marker)
+                if page.isEmpty { break }
+                seen += page
+                marker = try await store.image(id: uuid(page.last!))
+            }
+            #expect(seen == [4, 2, 1, 3, 5])
+            // Mixed directions: visibility asc, then created_at desc.
+            let mixed = [SortKey(.visibility, ascending: true), SortKey(.createdAt, ascending: false)]
+            let all = try await ids(admin, sort: mixed, limit: 10)
+            var pagedMixed: [Int] = []
+            marker = nil
+            for _ in 0..<10 {
+                let page = try await ids(admin, sort: mixed, limit: 1, marker: marker)
+                if page.isEmpty { break }
+                pagedMixed += page
+                marker = try await store.image(id: uuid(page.last!))
+            }
+            #expect(pagedMixed == all)
+            #expect(all == [4, 1, 3, 5, 2])
+        }
+    }
+
+    @Test("members, tombstones, usage and purge", arguments: MetadataBackend.allCases)
+    func membersAndDeletion(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            var img = image(uuid(1), owner: "p1", status: .active, at: 1)
+            img.size = 1000
+            img.location = "ab/x"
+            img.storeId = "local"
+            try await store.insertImage(img)
+            try await store.insertImage(image(uuid(2), owner: "p1", status: .saving, at: 2))
+            let m = ImageMember(imageId: img.id, memberId: "p2", status: .pending, createdAt: Timestamp(seconds: 1),
+                                updatedAt: Timestamp(seconds: 1))
+            try await store.insertMember(m)
+            await #expect(throws: StoreError.duplicate) { try await store.insertMember(m) }
+            var accepted = m
+            accepted.status = .accepted
+            #expect(try await store.updateMember(accepted))
+            #expect(try await store.member(imageId: img.id, memberId: "p2")?.status == .accepted)
+            #expect(try await store.isMember(imageId: img.id, projectId: "p2"))
+            #expect(try await store.usage(owner: "p1") == ImageUsage(images: 2, bytes: 1000, uploading: 1))
+            #expect(try await store.referencedLocations(storeId: "local", ["ab/x", "cd/y"]) == ["ab/x"])
+            #expect(try await store.referencedLocations(storeId: "other", ["ab/x"]).isEmpty)
+
+            #expect(try await store.markDeleted(id: img.id, at: Timestamp(seconds: 10)))
+            #expect(!(try await store.markDeleted(id: img.id, at: Timestamp(seconds: 11))))
+            #expect(try await store.image(id: img.id) == nil)
+            #expect(try await store.imageIncludingDeleted(id: img.id)?.status == .deleted)
+            #expect(try await store.members(imageId: img.id).isEmpty)
+            #expect(try await store.usage(owner: "p1").images == 1)
+            // A tombstone still holds on to its data until purged.
+            #expect(try await store.referencedLocations(storeId: "local", ["ab/x"]) == ["ab/x"])
+            let tombstones = try await store.deletedImages(before: Timestamp(seconds: 20), limit: 10)
+            #expect(tombstones.map(\.id) == [img.id])
+            #expect(tombstones.first?.status == .deleted && tombstones.first?.location == "ab/x")
+            #expect(try await store.deletedImages(before: Timestamp(seconds: 5), limit: 10).isEmpty)
+            try await store.purge(ids: [img.id])
+            #expect(try await store.deletedImages(before: Timestamp(seconds: 20), limit: 10).isEmpty)
+            #expect(try await store.referencedLocations(storeId: "local", ["ab/x"]).isEmpty)
+            // The id is free again once purged.
+            try await store.insertImage(image(uuid(1), owner: "p1", at: 30))
+        }
+    }
+
+    @Test("upload leases: taken with the status change, renewed by their owner, ended once", arguments: MetadataBackend.allCases)
+    func leases(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            let queued = image(uuid(1), owner: "p1", at: 1)
+            try await store.insertImage(queued)
+            var saving = queued
+            try saving.transition(to: .saving)
+            let lease = UploadLease(imageId: queued.id, owner: "node-a", storeId: "local", pendingLocation: ".tmp/x",
+                                    expiresAt: Timestamp(seconds: 100), expected: 1000)
+            let started = try #require(try await store.startUpload(saving, lease: lease))
+            #expect(started.status == .saving && started.revision == 1)
+            // The same revision cannot start a second upload.
+            #expect(try await store.startUpload(saving, lease: lease) == nil)
+            #expect(try await store.uploadLeases(imageIds: [queued.id, uuid(9)]) == [lease])
+            #expect(try await store.referencedLocations(storeId: "local", [".tmp/x", ".tmp/y"]) == [".tmp/x"])
+
+            var renewed = lease
+            renewed.expiresAt = Timestamp(seconds: 200)
+            renewed.received = 600
+            #expect(try await store.renewLease(renewed))
+            var foreign = renewed
+            foreign.owner = "node-b"
+            #expect(!(try await store.renewLease(foreign)))
+            #expect(try await store.uploadLeases(imageIds: [queued.id]).first?.percent == 60)
+            #expect(try await store.expiredLeases(now: Timestamp(seconds: 150), limit: 10).isEmpty)
+            #expect(try await store.expiredLeases(now: Timestamp(seconds: 250), limit: 10) == [renewed])
+
+            // Ending with a lease that has moved on (a reclaim that lost the race) changes nothing.
+            var done = started
+            try done.transition(to: .active)
+            #expect(try await store.endUpload(done, lease: lease) == nil)
+            #expect(try await store.image(id: queued.id)?.status == .saving)
+            let ended = try #require(try await store.endUpload(done, lease: renewed))
+            #expect(ended.status == .active)
+            #expect(try await store.uploadLeases(imageIds: [queued.id]).isEmpty)
+            #expect(try await store.endUpload(ended, lease: renewed) == nil)
+
+            // Deleting an image ends its upload.
+            let other = image(uuid(2), owner: "p1", at: 2)
+            try await store.insertImage(other)
+            var otherSaving = other
+            try otherSaving.transition(to: .saving)
+            let otherLease = UploadLease(imageId: other.id, owner: "node-a", storeId: "local", pendingLocation: ".tmp/z",
+                                         expiresAt: Timestamp(seconds: 100))
+            _ = try #require(try await store.startUpload(otherSaving, lease: otherLease))
+            #expect(try await store.markDeleted(id: other.id, at: Timestamp(seconds: 50)))
+            #expect(try await store.uploadLeases(imageIds: [other.id]).isEmpty)
+            #expect(!(try await store.renewLease(otherLease)))
+        }
+    }
+
+    @Test("identity records: uniqueness, assignments, tokens", arguments: MetadataBackend.allCases)
+    func identity(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            try await store.insertDomain(.default)
+            await #expect(throws: StoreError.duplicate) { try await store.insertDomain(Domain(id: "other", name: "Default")) }
+            try await store.insertProject(Project(id: "p1", name: "one", domainId: "default"))
+            await #expect(throws: StoreError.duplicate) {
+                try await store.insertProject(Project(id: "p2", name: "one", domainId: "default"))
+            }
+            try await store.insertUser(User(id: "u1", name: "ann", domainId: "default", passwordHash: "h"))
+            try await store.insertRole(Role(id: "r1", name: "member"))
+            try await store.grant(RoleAssignment(userId: "u1", projectId: "p1", roleId: "r1"))
+            try await store.grant(RoleAssignment(userId: "u1", projectId: "p1", roleId: "r1"))
+            #expect(try await store.assignments(userId: "u1", projectId: nil, roleId: nil).count == 1)
+            var ann = try #require(try await store.user(id: "u1"))
+            ann.email = "ann@example.com"
+            try await store.updateUser(ann)
+            #expect(try await store.user(name: "ann", domainId: "default")?.email == "ann@example.com")
+            let token = TokenRecord(hash: "abc", userId: "u1", projectId: "p1", roleIds: ["r1"], methods: ["password"],
+                                    issuedAt: Timestamp(seconds: 1), expiresAt: Timestamp(seconds: 100), auditIds: ["x"])
+            try await store.insertToken(token)
+            #expect(try await store.token(hash: "abc") == token)
+            #expect(try await store.deleteTokens(expiredBefore: Timestamp(seconds: 50)) == 0)
+            #expect(try await store.deleteProject(id: "p1"))
+            #expect(try await store.token(hash: "abc") == nil)
+            #expect(try await store.assignments(userId: "u1", projectId: nil, roleId: nil).isEmpty)
+        }
+    }
+
+    @Test("metadata definitions: namespaces, items, renames carry items along", arguments: MetadataBackend.allCases)
+    func metadefs(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            let t = Timestamp(seconds: 1)
+            let ns = MetadefNamespace(namespace: "OS::Test", displayName: "Test", description: nil, visibility: "public",
+                                      isProtected: false, owner: "p1", createdAt: t, updatedAt: t)
+            try await store.insertMetadefNamespace(ns)
+            await #expect(throws: StoreError.duplicate) { try await store.insertMetadefNamespace(ns) }
+            let item = MetadefItem(namespace: "OS::Test", kind: .property, name: "speed", body: ["type": "integer"],
+                                   createdAt: t, updatedAt: t)
+            try await store.insertMetadefItem(item)
+            await #expect(throws: StoreError.duplicate) { try await store.insertMetadefItem(item) }
+            var renamed = ns
+            renamed.namespace = "OS::Renamed"
+            try await store.updateMetadefNamespace("OS::Test", renamed)
+            #expect(try await store.metadefNamespace("OS::Test") == nil)
+            #expect(try await store.metadefItems("OS::Renamed", .property).map(\.name) == ["speed"])
+            try await store.insertMetadefResourceType(MetadefResourceType(name: "OS::Glance::Image", createdAt: t, updatedAt: t))
+            try await store.insertMetadefResourceType(MetadefResourceType(name: "OS::Glance::Image", createdAt: t, updatedAt: t))
+            #expect(try await store.metadefResourceTypes().count == 1)
+            #expect(try await store.deleteMetadefNamespace("OS::Renamed"))
+            #expect(try await store.metadefItems("OS::Renamed", .property).isEmpty)
+        }
+    }
+}

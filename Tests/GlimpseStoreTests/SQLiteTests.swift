@@ -1,0 +1,89 @@
+@testable import GlimpseSQL
+@testable import GlimpseSQLite
+import GlimpseCore
+import OpenStackEncoding
+import OpenStackJSON
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("SQLite")
+struct SQLiteTests {
+    @Test("commits leave checkpoints to the background, and the log stays bounded")
+    func backgroundCheckpoints() async throws {
+        let dir = tempDir()
+        defer { _ = system("rm -rf \(dir)") }
+        let store = try SQLiteMetadataStore(path: dir + "/test.db")
+        try await store.migrate()
+        // Each commit appends the pages it touched to the log: 3000 of them would grow it to
+        // well over 100 MB if nothing copied it back; the bound is a little over the inline
+        // limit of 8000 pages (32 MB).
+        for i in 1...3000 {
+            try await store.insertImage(image(uuid(i), owner: "p1", name: "image-\(i)", at: Int64(i),
+                                              tags: ["t\(i % 7)"], properties: ["k": .string("v\(i)")]))
+        }
+        store.db.checkpointer.drain()
+        #expect(store.db.checkpointer.checkpointsRun > 0)
+        var st = stat()
+        #expect(stat(dir + "/test.db-wal", &st) == 0)
+        #expect(st.st_size < 40 << 20, "log of \(st.st_size) bytes")
+        #expect(try await store.image(id: uuid(3000))?.name == "image-3000")
+        #expect(try await store.image(id: uuid(1))?.properties["k"] == .string("v1"))
+        try await store.close()
+    }
+
+    @Test("a row whose properties cannot be read is an error, never an image without properties")
+    func undecodableRow() async throws {
+        let dir = tempDir()
+        defer { _ = system("rm -rf \(dir)") }
+        let store = try SQLiteMetadataStore(path: dir + "/test.db")
+        try await store.migrate()
+        try await store.insertImage(image(uuid(1), owner: "p1", at: 1, properties: ["keep": "me"]))
+        try await store.db.withTransaction { c in
+            try await c.run("UPDATE images SET properties = '{\"keep\": ' WHERE id = ?", [.text(uuid(1))])
+        }
+        await #expect(throws: ImageTable.DecodeError.self) { try await store.image(id: uuid(1)) }
+        try await store.close()
+    }
+
+    @Test("a database made by an older Glimpse is brought up to date in place")
+    func migrationInPlace() async throws {
+        let dir = tempDir()
+        defer { _ = system("rm -rf \(dir)") }
+        let old = try SQLiteDatabase(path: dir + "/test.db")
+        try await old.migrate(Array(Schema.migrations.prefix(3)))
+        try await old.withTransaction { c in
+            try await c.run(ImageTable.insertSQL, ImageTable.values(of: image(uuid(1), owner: "p1", name: "old", at: 1)))
+        }
+        #expect(try await old.schemaVersion() == 3)
+        try await old.close()
+
+        let store = try SQLiteMetadataStore(path: dir + "/test.db")
+        // Two processes migrating at once apply each step once.
+        async let a: Void = store.migrate()
+        async let b: Void = store.migrate()
+        _ = try await (a, b)
+        #expect(try await store.db.schemaVersion() == Schema.migrations.count)
+        #expect(try await store.image(id: uuid(1))?.name == "old")
+        #expect(try await store.expiredLeases(now: Timestamp(seconds: 1), limit: 1).isEmpty)
+        try await store.close()
+    }
+
+    @Test("many concurrent transactions on one writer all commit")
+    func concurrentWriters() async throws {
+        let dir = tempDir()
+        defer { _ = system("rm -rf \(dir)") }
+        let store = try SQLiteMetadataStore(path: dir + "/test.db")
+        try await store.migrate()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 1...200 {
+                group.addTask { try await store.insertImage(image(uuid(i), owner: "p\(i % 3)", at: Int64(i))) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.usage(owner: "p1").images == 67)
+        try await store.close()
+    }
+}
