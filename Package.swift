@@ -57,7 +57,9 @@ let package = Package(
         // Domain: model, status machine, policy, validation, use cases, store protocols.
         .target(
             name: "GlimpseCore",
-            dependencies: ["OpenStackEncoding", "OpenStackJSON", "StreamDigests", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "OpenStackEncoding", "OpenStackJSON", "StreamDigests", .product(name: "Logging", package: "swift-log"),
+            ]
                 + nio,
             swiftSettings: strict
         ),
@@ -89,7 +91,10 @@ let package = Package(
         // Metadata and image data in memory: for tests and throw-away servers.
         .target(
             name: "GlimpseMemoryStores",
-            dependencies: ["GlimpseCore", "GlimpseIdentity", "OpenStackEncoding", "OpenStackJSON", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "GlimpseCore", "GlimpseIdentity", "OpenStackEncoding", "OpenStackJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: strict
         ),
         // Image data stores: local files.
@@ -118,7 +123,8 @@ let package = Package(
         .target(
             name: "GlimpseServer",
             dependencies: [
-                "GlimpseCore", "GlimpseIdentity", "GlimpseHTTP", "GlimpseSQLite", "GlimpseMemoryStores", "GlimpseBlobStores",
+                "GlimpseCore", "GlimpseIdentity", "GlimpseHTTP", "GlimpseSQLite", "GlimpseMemoryStores",
+                "GlimpseBlobStores",
                 "OpenStackEncoding", "OpenStackJSON",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -162,14 +168,17 @@ let package = Package(
         .testTarget(name: "OpenStackEncodingTests", dependencies: ["OpenStackEncoding"]),
         .testTarget(
             name: "GlimpseCoreTests",
-            dependencies: ["GlimpseCore", "GlimpseMemoryStores", "OpenStackEncoding", "OpenStackJSON",
-                           .product(name: "Logging", package: "swift-log")] + nio
+            dependencies: [
+                "GlimpseCore", "GlimpseMemoryStores", "OpenStackEncoding", "OpenStackJSON",
+                .product(name: "Logging", package: "swift-log"),
+            ] + nio
         ),
         // The metadata-store and blob-store contracts, run against every backend.
         .testTarget(
             name: "GlimpseStoreTests",
             dependencies: [
-                "GlimpseCore", "GlimpseIdentity", "GlimpseSQL", "GlimpseSQLite", "GlimpseMemoryStores", "GlimpseBlobStores",
+                "GlimpseCore", "GlimpseIdentity", "GlimpseSQL", "GlimpseSQLite", "GlimpseMemoryStores",
+                "GlimpseBlobStores",
                 "OpenStackEncoding", "OpenStackJSON",
             ] + nio
         ),
@@ -190,7 +199,8 @@ let package = Package(
         .testTarget(
             name: "GlimpseHTTPTests",
             dependencies: [
-                "GlimpseTestSupport", "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackEncoding", "OpenStackJSON",
+                "GlimpseTestSupport", "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackEncoding",
+                "OpenStackJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

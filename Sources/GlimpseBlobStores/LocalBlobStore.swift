@@ -1,13 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import GlimpseCore
 import NIOCore
 import NIOPosix
 import OpenStackEncoding
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Image data as files under a directory: `<root>/<id prefix>/<id>.<random>`.
 ///
@@ -52,13 +53,15 @@ public final class LocalBlobStore: BlobStore {
         // Locations are `<2 characters>/<name>` or `.tmp/<name>`; anything else is not ours.
         let parts = location.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[1].isEmpty, !parts[1].hasPrefix("."), !location.contains(".."),
-              (parts[0].count == 2 && !parts[0].hasPrefix(".")) || parts[0] == ".tmp"
+            (parts[0].count == 2 && !parts[0].hasPrefix(".")) || parts[0] == ".tmp"
         else { throw BlobStoreError.badLocation(location) }
         return root + "/" + location
     }
 
     public func makeWriter(imageId: String) async throws -> any BlobWriter {
-        let safe = String(imageId.unicodeScalars.filter { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" }.map(Character.init))
+        let safe = String(
+            imageId.unicodeScalars.filter { $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-" }.map(
+                Character.init))
         let name = (safe.isEmpty ? "image" : safe) + "." + Identifiers.randomHex(bytes: 4)
         let prefix = String(name.prefix(2))
         let location = prefix + "/" + name
@@ -78,8 +81,9 @@ public final class LocalBlobStore: BlobStore {
             guard fd >= 0 else { throw BlobStoreError.io("open \(tmpPath)", errno) }
             return (fd, false)
         }
-        return LocalBlobWriter(fd: fd, direct: direct, tmpPath: tmpPath, finalPath: root + "/" + location, directory: dir,
-                               location: location, pendingLocation: ".tmp/" + name, pool: pool)
+        return LocalBlobWriter(
+            fd: fd, direct: direct, tmpPath: tmpPath, finalPath: root + "/" + location, directory: dir,
+            location: location, pendingLocation: ".tmp/" + name, pool: pool)
     }
 
     public func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream {
@@ -89,7 +93,8 @@ public final class LocalBlobStore: BlobStore {
             guard fd >= 0 else { throw BlobStoreError.io("open \(path)", errno) }
             return fd
         }
-        let reader = FileReader(fd: fd, offset: range?.lowerBound ?? 0, end: range.map { $0.upperBound + 1 }, pool: pool)
+        let reader = FileReader(
+            fd: fd, offset: range?.lowerBound ?? 0, end: range.map { $0.upperBound + 1 }, pool: pool)
         return ByteStream(pull: { try await reader.next() }, onCancel: { reader.close() })
     }
 
@@ -112,14 +117,18 @@ public final class LocalBlobStore: BlobStore {
             var out: [StoredBlob] = []
             // Directories in byte order (`.tmp` first), then files in byte order within each.
             for dir in Self.entries(of: root) where dir == ".tmp" || (dir.utf8.count == 2 && !dir.hasPrefix(".")) {
-                if let marker, let slash = marker.firstIndex(of: "/"), Self.before(dir, String(marker[..<slash])) { continue }
+                if let marker, let slash = marker.firstIndex(of: "/"), Self.before(dir, String(marker[..<slash])) {
+                    continue
+                }
                 for name in Self.entries(of: root + "/" + dir) {
                     let location = dir + "/" + name
                     if let marker, !Self.before(marker, location) { continue }
                     var st = stat()
                     guard stat(root + "/" + location, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-                    out.append(StoredBlob(location: location, pending: dir == ".tmp",
-                                          modifiedAt: Timestamp(seconds: Int64(Self.modificationSeconds(st)))))
+                    out.append(
+                        StoredBlob(
+                            location: location, pending: dir == ".tmp",
+                            modifiedAt: Timestamp(seconds: Int64(Self.modificationSeconds(st)))))
                     if out.count == limit { return out }
                 }
             }
@@ -228,8 +237,10 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
     let pool: NIOThreadPool
     static let directBlock = 4 << 20
 
-    init(fd: Int32, direct: Bool, tmpPath: String, finalPath: String, directory: String, location: String,
-         pendingLocation: String, pool: NIOThreadPool) {
+    init(
+        fd: Int32, direct: Bool, tmpPath: String, finalPath: String, directory: String, location: String,
+        pendingLocation: String, pool: NIOThreadPool
+    ) {
         self.fd = fd
         self.direct = direct
         self.tmpPath = tmpPath
@@ -331,19 +342,23 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
         if !direct, !pending.isEmpty { try await flushPending() }
         try await drainWrites()
         spares.removeAll()
-        let (fd, tmpPath, finalPath, directory, direct, offset) = (self.fd, self.tmpPath, self.finalPath, self.directory, self.direct, self.offset)
+        let (fd, tmpPath, finalPath, directory, direct, offset) = (
+            self.fd, self.tmpPath, self.finalPath, self.directory, self.direct, self.offset
+        )
         let last = filling
         try await pool.runIfActive {
             if direct, let last, last.count > 0 {
                 // Whole pages go out directly; the tail, which direct I/O cannot write, through the cache.
                 let aligned = last.count & ~(AlignedBuffer.alignment - 1)
                 if aligned > 0 {
-                    try Self.pwriteAll(fd, UnsafeRawBufferPointer(start: last.pointer, count: aligned), at: offset, tmpPath)
+                    try Self.pwriteAll(
+                        fd, UnsafeRawBufferPointer(start: last.pointer, count: aligned), at: offset, tmpPath)
                 }
                 if aligned < last.count, let flag = directIOFlag {
                     _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~flag)
-                    try Self.pwriteAll(fd, UnsafeRawBufferPointer(start: last.pointer + aligned, count: last.count - aligned),
-                                       at: offset + Int64(aligned), tmpPath)
+                    try Self.pwriteAll(
+                        fd, UnsafeRawBufferPointer(start: last.pointer + aligned, count: last.count - aligned),
+                        at: offset + Int64(aligned), tmpPath)
                 }
             }
             guard fsync(fd) == 0 else { throw BlobStoreError.io("fsync \(tmpPath)", errno) }

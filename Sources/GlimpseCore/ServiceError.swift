@@ -62,13 +62,21 @@ public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible 
     public static func forbidden(_ message: String) -> ServiceError { ServiceError(.forbidden, explanation: message) }
     /// 403 with the stock "Access was denied" explanation and the message as detail.
     public static func forbiddenDetail(_ message: String) -> ServiceError { ServiceError(.forbidden, detail: message) }
-    public static func notFound(_ message: String? = nil) -> ServiceError { ServiceError(.notFound, explanation: message) }
+    public static func notFound(_ message: String? = nil) -> ServiceError {
+        ServiceError(.notFound, explanation: message)
+    }
     public static func conflict(_ message: String) -> ServiceError { ServiceError(.conflict, explanation: message) }
     /// 409 with the stock "There was a conflict" explanation and the message as detail.
     public static func conflictDetail(_ message: String) -> ServiceError { ServiceError(.conflict, detail: message) }
-    public static func tooLarge(_ message: String) -> ServiceError { ServiceError(.payloadTooLarge, explanation: message) }
-    public static func unauthorized(_ message: String? = nil) -> ServiceError { ServiceError(.unauthorized, explanation: message) }
-    public static func internalError(_ message: String? = nil) -> ServiceError { ServiceError(.internalError, explanation: message) }
+    public static func tooLarge(_ message: String) -> ServiceError {
+        ServiceError(.payloadTooLarge, explanation: message)
+    }
+    public static func unauthorized(_ message: String? = nil) -> ServiceError {
+        ServiceError(.unauthorized, explanation: message)
+    }
+    public static func internalError(_ message: String? = nil) -> ServiceError {
+        ServiceError(.internalError, explanation: message)
+    }
 
     /// Glance's wording for a refused policy check.
     public static func policy(_ action: String) -> ServiceError {

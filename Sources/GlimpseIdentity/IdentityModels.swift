@@ -47,8 +47,10 @@ public struct User: Sendable, Hashable {
     public var email: String?
     public var description: String?
 
-    public init(id: String, name: String, domainId: String, passwordHash: String?, enabled: Bool = true,
-                defaultProjectId: String? = nil, email: String? = nil, description: String? = nil) {
+    public init(
+        id: String, name: String, domainId: String, passwordHash: String?, enabled: Bool = true,
+        defaultProjectId: String? = nil, email: String? = nil, description: String? = nil
+    ) {
         self.id = id
         self.name = name
         self.domainId = domainId
@@ -100,8 +102,10 @@ public struct TokenRecord: Sendable, Hashable {
     /// Audit id of this token and, for a token made from another, of the chain's first one.
     public var auditIds: [String]
 
-    public init(hash: String, userId: String, projectId: String?, roleIds: [String], methods: [String],
-                issuedAt: Timestamp, expiresAt: Timestamp, auditIds: [String]) {
+    public init(
+        hash: String, userId: String, projectId: String?, roleIds: [String], methods: [String],
+        issuedAt: Timestamp, expiresAt: Timestamp, auditIds: [String]
+    ) {
         self.hash = hash
         self.userId = userId
         self.projectId = projectId
@@ -124,7 +128,8 @@ public struct TokenInfo: Sendable, Hashable {
 
     /// The caller as the image service sees it.
     public var principal: Principal {
-        Principal(userId: user.id, userName: user.name, userDomainId: user.domainId, projectId: project?.id,
-                  projectName: project?.name, projectDomainId: project?.domainId, roles: Set(roles.map(\.name)))
+        Principal(
+            userId: user.id, userName: user.name, userDomainId: user.domainId, projectId: project?.id,
+            projectName: project?.name, projectDomainId: project?.domainId, roles: Set(roles.map(\.name)))
     }
 }

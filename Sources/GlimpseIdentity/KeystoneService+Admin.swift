@@ -17,7 +17,9 @@ extension KeystoneService {
     }
 
     static func duplicate(_ kind: String, _ name: String, domainId: String) -> ServiceError {
-        .conflict("Conflict occurred attempting to store \(kind) - Duplicate entry found with name \(name) at domain ID \(domainId).")
+        .conflict(
+            "Conflict occurred attempting to store \(kind) - Duplicate entry found with name \(name) at domain ID \(domainId)."
+        )
     }
 
     static func invalid(_ field: String, _ message: String) -> ServiceError {
@@ -29,7 +31,9 @@ extension KeystoneService {
     /// Makes sure the default domain, the built-in roles, the admin project and the admin
     /// user exist. Returns true if it created the admin user (a new deployment).
     @discardableResult
-    public func bootstrap(adminUser: String = "admin", adminProject: String = "admin", adminPassword: String) async throws -> Bool {
+    public func bootstrap(
+        adminUser: String = "admin", adminProject: String = "admin", adminPassword: String
+    ) async throws -> Bool {
         if try await store.domain(id: Domain.default.id) == nil { try await store.insertDomain(.default) }
         var roleIds: [String: String] = [:]
         for name in Self.builtinRoles {
@@ -43,17 +47,19 @@ extension KeystoneService {
         }
         var project = try await store.project(name: adminProject, domainId: Domain.default.id)
         if project == nil {
-            let p = Project(id: Identifiers.hexId(), name: adminProject, domainId: Domain.default.id,
-                            description: "Bootstrap project for initializing the cloud.")
+            let p = Project(
+                id: Identifiers.hexId(), name: adminProject, domainId: Domain.default.id,
+                description: "Bootstrap project for initializing the cloud.")
             try await store.insertProject(p)
             project = p
         }
         var created = false
         var user = try await store.user(name: adminUser, domainId: Domain.default.id)
         if user == nil {
-            let u = User(id: Identifiers.hexId(), name: adminUser, domainId: Domain.default.id,
-                         passwordHash: try await config.passwordHasher.hash(adminPassword, on: hashing),
-                         defaultProjectId: project?.id)
+            let u = User(
+                id: Identifiers.hexId(), name: adminUser, domainId: Domain.default.id,
+                passwordHash: try await config.passwordHasher.hash(adminPassword, on: hashing),
+                defaultProjectId: project?.id)
             try await store.insertUser(u)
             user = u
             created = true
@@ -99,7 +105,8 @@ extension KeystoneService {
         try requireAdmin(p, "create_domain")
         try Self.checkName(name, "domain")
         if try await store.domain(name: name) != nil {
-            throw ServiceError.conflict("Conflict occurred attempting to store domain - Duplicate entry found with name \(name).")
+            throw ServiceError.conflict(
+                "Conflict occurred attempting to store domain - Duplicate entry found with name \(name).")
         }
         let d = Domain(id: Identifiers.hexId(), name: name, description: description, enabled: enabled)
         try await store.insertDomain(d)
@@ -131,11 +138,14 @@ extension KeystoneService {
         return project
     }
 
-    public func createProject(name: String, domainId: String?, description: String, enabled: Bool, by p: Principal) async throws -> Project {
+    public func createProject(
+        name: String, domainId: String?, description: String, enabled: Bool, by p: Principal
+    ) async throws -> Project {
         try requireAdmin(p, "create_project")
         try Self.checkName(name, "project")
         let domain = try await self.domainId(domainId, p)
-        let project = Project(id: Identifiers.hexId(), name: name, domainId: domain, description: description, enabled: enabled)
+        let project = Project(
+            id: Identifiers.hexId(), name: name, domainId: domain, description: description, enabled: enabled)
         do {
             try await store.insertProject(project)
         } catch StoreError.duplicate {
@@ -144,7 +154,9 @@ extension KeystoneService {
         return project
     }
 
-    public func updateProject(_ id: String, name: String?, description: String?, enabled: Bool?, by p: Principal) async throws -> Project {
+    public func updateProject(
+        _ id: String, name: String?, description: String?, enabled: Bool?, by p: Principal
+    ) async throws -> Project {
         try requireAdmin(p, "update_project")
         guard var project = try await store.project(id: id) else { throw Self.notFound("project", id) }
         if let name {
@@ -203,10 +215,12 @@ extension KeystoneService {
         if let project = f.defaultProjectId, try await store.project(id: project) == nil {
             throw Self.notFound("project", project)
         }
-        let hash: String? = if let pw = f.password { try await config.passwordHasher.hash(pw, on: hashing) } else { nil }
-        let user = User(id: Identifiers.hexId(), name: name, domainId: domain, passwordHash: hash,
-                        enabled: f.enabled ?? true, defaultProjectId: f.defaultProjectId, email: f.email,
-                        description: f.description)
+        let hash: String? =
+            if let pw = f.password { try await config.passwordHasher.hash(pw, on: hashing) } else { nil }
+        let user = User(
+            id: Identifiers.hexId(), name: name, domainId: domain, passwordHash: hash,
+            enabled: f.enabled ?? true, defaultProjectId: f.defaultProjectId, email: f.email,
+            description: f.description)
         do {
             try await store.insertUser(user)
         } catch StoreError.duplicate {
@@ -242,7 +256,7 @@ extension KeystoneService {
     /// `POST /v3/users/{id}/password`: a user changes its own password.
     public func changePassword(_ id: String, original: String, new: String, by p: Principal?) async throws {
         guard let user = try await store.user(id: id), let hash = user.passwordHash,
-              await config.passwordHasher.verify(original, against: hash, on: hashing)
+            await config.passwordHasher.verify(original, against: hash, on: hashing)
         else { throw Self.unauthorized }
         var updated = user
         updated.passwordHash = try await config.passwordHasher.hash(new, on: hashing)
@@ -263,7 +277,8 @@ extension KeystoneService {
         guard try await store.user(id: id) != nil else { throw Self.notFound("user", id) }
         var seen = Set<String>()
         var out: [Project] = []
-        for a in try await store.assignments(userId: id, projectId: nil, roleId: nil) where seen.insert(a.projectId).inserted {
+        for a in try await store.assignments(userId: id, projectId: nil, roleId: nil)
+        where seen.insert(a.projectId).inserted {
             if let project = try await store.project(id: a.projectId) { out.append(project) }
         }
         return out
@@ -286,7 +301,8 @@ extension KeystoneService {
         try requireAdmin(p, "create_role")
         try Self.checkName(name, "role")
         if try await store.role(name: name) != nil {
-            throw ServiceError.conflict("Conflict occurred attempting to store role - Duplicate entry found with name \(name).")
+            throw ServiceError.conflict(
+                "Conflict occurred attempting to store role - Duplicate entry found with name \(name).")
         }
         let role = Role(id: Identifiers.hexId(), name: name, description: description)
         try await store.insertRole(role)
@@ -322,7 +338,9 @@ extension KeystoneService {
         try requireAdmin(p, "revoke_grant")
         try await checkAssignmentParts(userId: userId, projectId: projectId, roleId: roleId)
         guard try await store.revoke(RoleAssignment(userId: userId, projectId: projectId, roleId: roleId)) else {
-            throw ServiceError.notFound("Could not find role assignment with role: \(roleId), user or group: \(userId), project, domain, or system: \(projectId).")
+            throw ServiceError.notFound(
+                "Could not find role assignment with role: \(roleId), user or group: \(userId), project, domain, or system: \(projectId)."
+            )
         }
         try await store.deleteTokens(userId: userId, projectId: projectId)
         invalidateCache()
@@ -333,7 +351,9 @@ extension KeystoneService {
         guard p.isAdmin || p.projectId == projectId else { throw Self.denied("check_grant") }
         try await checkAssignmentParts(userId: userId, projectId: projectId, roleId: roleId)
         if try await store.assignments(userId: userId, projectId: projectId, roleId: roleId).isEmpty {
-            throw ServiceError.notFound("Could not find role assignment with role: \(roleId), user or group: \(userId), project, domain, or system: \(projectId).")
+            throw ServiceError.notFound(
+                "Could not find role assignment with role: \(roleId), user or group: \(userId), project, domain, or system: \(projectId)."
+            )
         }
     }
 
@@ -350,7 +370,9 @@ extension KeystoneService {
     }
 
     /// `GET /v3/role_assignments`: admins see all; others only their own project's.
-    public func roleAssignments(userId: String?, projectId: String?, roleId: String?, by p: Principal) async throws -> [RoleAssignment] {
+    public func roleAssignments(
+        userId: String?, projectId: String?, roleId: String?, by p: Principal
+    ) async throws -> [RoleAssignment] {
         if !p.isAdmin {
             guard let own = p.projectId, projectId == own else { throw Self.denied("list_role_assignments") }
         }

@@ -67,8 +67,10 @@ public final class KeystoneService: Sendable {
     public static let builtinRoles = ["admin", "member", "reader"]
     static let implied: [String: [String]] = ["admin": ["member", "reader"], "member": ["reader"]]
 
-    public init(store: any IdentityStore, config: IdentityConfig = .init(), clock: any WallClock = SystemClock(),
-                hashing: NIOThreadPool, logger: Logger) {
+    public init(
+        store: any IdentityStore, config: IdentityConfig = .init(), clock: any WallClock = SystemClock(),
+        hashing: NIOThreadPool, logger: Logger
+    ) {
         self.store = store
         self.config = config
         self.clock = clock
@@ -90,7 +92,7 @@ public final class KeystoneService: Sendable {
         switch request.method {
         case .password(let ref, let password):
             guard let u = try await findUser(ref), u.enabled, let hash = u.passwordHash,
-                  await config.passwordHasher.verify(password, against: hash, on: hashing)
+                await config.passwordHasher.verify(password, against: hash, on: hashing)
             else {
                 logger.notice("authentication failed", metadata: ["user": "\(ref)"])
                 throw Self.unauthorized
@@ -109,7 +111,8 @@ public final class KeystoneService: Sendable {
             guard let p = try await findProject(ref), p.enabled else { throw Self.unauthorized }
             roles = try await effectiveRoles(userId: user.id, projectId: p.id)
             guard !roles.isEmpty else {
-                logger.notice("user has no role on project", metadata: ["user_id": "\(user.id)", "project_id": "\(p.id)"])
+                logger.notice(
+                    "user has no role on project", metadata: ["user_id": "\(user.id)", "project_id": "\(p.id)"])
                 throw Self.unauthorized
             }
             project = p
@@ -138,7 +141,7 @@ public final class KeystoneService: Sendable {
             return info.record.expiresAt > now ? info : nil
         }
         guard let record = try await store.token(hash: hash), record.expiresAt > now,
-              let user = try await store.user(id: record.userId), user.enabled
+            let user = try await store.user(id: record.userId), user.enabled
         else { return nil }
         var project: Project?
         var projectDomain: Domain?
@@ -151,8 +154,9 @@ public final class KeystoneService: Sendable {
         for id in record.roleIds {
             if let r = try await store.role(id: id) { roles.append(r) }
         }
-        let info = TokenInfo(record: record, user: user, userDomain: try await domainOrDefault(user.domainId),
-                             project: project, projectDomain: projectDomain, roles: roles)
+        let info = TokenInfo(
+            record: record, user: user, userDomain: try await domainOrDefault(user.domainId),
+            project: project, projectDomain: projectDomain, roles: roles)
         cache.put(hash, info)
         return info
     }

@@ -28,11 +28,13 @@ public struct PasswordHasher: Sendable {
     public func verify(_ password: String, against stored: String, on pool: NIOThreadPool) async -> Bool {
         let parts = stored.split(separator: "$").map(String.init)
         guard parts.count == 4, parts[0] == "pbkdf2-sha512", let rounds = Int(parts[1]), rounds > 0,
-              let salt = Hex.decode(parts[2]), let expected = Hex.decode(parts[3])
+            let salt = Hex.decode(parts[2]), let expected = Hex.decode(parts[3])
         else { return false }
-        guard let key = try? await pool.runIfActive({
-            try Self.derive(password, salt: salt, rounds: rounds)
-        }) else { return false }
+        guard
+            let key = try? await pool.runIfActive({
+                try Self.derive(password, salt: salt, rounds: rounds)
+            })
+        else { return false }
         guard key.count == expected.count else { return false }
         var diff: UInt8 = 0
         for (a, b) in zip(key, expected) { diff |= a ^ b }

@@ -30,8 +30,10 @@ public final class MemoryBlobStore: BlobStore {
         }
         var bytes = object.bytes
         if let range {
-            bytes = bytes.getSlice(at: bytes.readerIndex + range.lowerBound,
-                                   length: min(range.count, bytes.readableBytes - range.lowerBound)) ?? ByteBuffer()
+            bytes =
+                bytes.getSlice(
+                    at: bytes.readerIndex + range.lowerBound,
+                    length: min(range.count, bytes.readableBytes - range.lowerBound)) ?? ByteBuffer()
         }
         let remaining = Mutex<ByteBuffer?>(bytes)
         return ByteStream(pull: {

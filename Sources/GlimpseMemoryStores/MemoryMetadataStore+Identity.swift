@@ -30,8 +30,11 @@ extension MemoryMetadataStore: IdentityStore {
 
     public func projects(domainId: String?, name: String?) async throws -> [Project] {
         state.withLock { s in
-            Self.byName(s.projects.values.filter { (domainId == nil || $0.domainId == domainId) && (name == nil || $0.name == name) },
-                        \.name)
+            Self.byName(
+                s.projects.values.filter {
+                    (domainId == nil || $0.domainId == domainId) && (name == nil || $0.name == name)
+                },
+                \.name)
         }
     }
 
@@ -44,7 +47,7 @@ extension MemoryMetadataStore: IdentityStore {
     public func insertProject(_ project: Project) async throws {
         try state.withLock { s in
             guard s.projects[project.id] == nil,
-                  !s.projects.values.contains(where: { $0.name == project.name && $0.domainId == project.domainId })
+                !s.projects.values.contains(where: { $0.name == project.name && $0.domainId == project.domainId })
             else { throw StoreError.duplicate }
             s.projects[project.id] = project
         }
@@ -53,7 +56,9 @@ extension MemoryMetadataStore: IdentityStore {
     public func updateProject(_ project: Project) async throws {
         try state.withLock { s in
             guard s.projects[project.id] != nil else { return }
-            if s.projects.values.contains(where: { $0.id != project.id && $0.name == project.name && $0.domainId == project.domainId }) {
+            if s.projects.values.contains(where: {
+                $0.id != project.id && $0.name == project.name && $0.domainId == project.domainId
+            }) {
                 throw StoreError.duplicate
             }
             s.projects[project.id]?.name = project.name
@@ -72,8 +77,11 @@ extension MemoryMetadataStore: IdentityStore {
 
     public func users(domainId: String?, name: String?) async throws -> [User] {
         state.withLock { s in
-            Self.byName(s.users.values.filter { (domainId == nil || $0.domainId == domainId) && (name == nil || $0.name == name) },
-                        \.name)
+            Self.byName(
+                s.users.values.filter {
+                    (domainId == nil || $0.domainId == domainId) && (name == nil || $0.name == name)
+                },
+                \.name)
         }
     }
 
@@ -86,7 +94,7 @@ extension MemoryMetadataStore: IdentityStore {
     public func insertUser(_ user: User) async throws {
         try state.withLock { s in
             guard s.users[user.id] == nil,
-                  !s.users.values.contains(where: { $0.name == user.name && $0.domainId == user.domainId })
+                !s.users.values.contains(where: { $0.name == user.name && $0.domainId == user.domainId })
             else { throw StoreError.duplicate }
             s.users[user.id] = user
         }
@@ -95,7 +103,9 @@ extension MemoryMetadataStore: IdentityStore {
     public func updateUser(_ user: User) async throws {
         try state.withLock { s in
             guard let current = s.users[user.id] else { return }
-            if s.users.values.contains(where: { $0.id != user.id && $0.name == user.name && $0.domainId == current.domainId }) {
+            if s.users.values.contains(where: {
+                $0.id != user.id && $0.name == user.name && $0.domainId == current.domainId
+            }) {
                 throw StoreError.duplicate
             }
             var updated = user
@@ -270,7 +280,9 @@ extension MemoryMetadataStore: MetadefStore {
     }
 
     public func deleteMetadefItem(_ namespace: String, _ kind: MetadefKind, _ name: String) async throws -> Bool {
-        state.withLock { $0.items.removeValue(forKey: MetadefItemKey(namespace: namespace, kind: kind, name: name)) != nil }
+        state.withLock {
+            $0.items.removeValue(forKey: MetadefItemKey(namespace: namespace, kind: kind, name: name)) != nil
+        }
     }
 
     public func deleteMetadefItems(_ namespace: String, _ kind: MetadefKind) async throws {

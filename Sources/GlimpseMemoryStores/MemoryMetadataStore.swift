@@ -116,7 +116,9 @@ extension MemoryMetadataStore: ImageStore {
         if scope.includeDeleted {
             guard image.status != .killed, image.status != .pendingDelete else { return false }
         } else {
-            guard image.deletedAt == nil, ![.killed, .deleted, .pendingDelete].contains(image.status) else { return false }
+            guard image.deletedAt == nil, ![.killed, .deleted, .pendingDelete].contains(image.status) else {
+                return false
+            }
         }
         guard image.osHidden == scope.hidden else { return false }
         let v = image.visibility
@@ -263,8 +265,9 @@ extension MemoryMetadataStore: ImageStore {
 
     public func deletedImages(before: Timestamp, limit: Int) async throws -> [Image] {
         state.withLock { s in
-            Array(s.images.values.filter { ($0.deletedAt ?? before) < before }
-                .sorted { ($0.deletedAt!, $0.id) < ($1.deletedAt!, $1.id) }.prefix(limit))
+            Array(
+                s.images.values.filter { ($0.deletedAt ?? before) < before }
+                    .sorted { ($0.deletedAt!, $0.id) < ($1.deletedAt!, $1.id) }.prefix(limit))
         }
     }
 
@@ -282,7 +285,8 @@ extension MemoryMetadataStore: ImageStore {
         let wanted = Set(locations)
         return state.withLock { s in
             let data = s.images.values.compactMap { image -> String? in
-                guard let l = image.location, wanted.contains(l), image.storeId == nil || image.storeId == storeId else {
+                guard let l = image.location, wanted.contains(l), image.storeId == nil || image.storeId == storeId
+                else {
                     return nil
                 }
                 return l
@@ -305,7 +309,7 @@ extension MemoryMetadataStore: ImageStore {
     public func renewLease(_ lease: UploadLease) async throws -> Bool {
         state.withLock { s in
             guard let current = s.leases[lease.imageId], current.owner == lease.owner,
-                  current.pendingLocation == lease.pendingLocation
+                current.pendingLocation == lease.pendingLocation
             else { return false }
             s.leases[lease.imageId]?.expiresAt = lease.expiresAt
             s.leases[lease.imageId]?.received = lease.received
@@ -316,7 +320,7 @@ extension MemoryMetadataStore: ImageStore {
     public func endUpload(_ image: Image, lease: UploadLease) async throws -> Image? {
         state.withLock { s in
             guard let current = s.leases[lease.imageId], current.owner == lease.owner,
-                  current.pendingLocation == lease.pendingLocation, current.expiresAt == lease.expiresAt
+                current.pendingLocation == lease.pendingLocation, current.expiresAt == lease.expiresAt
             else { return nil }
             guard let saved = Self.write(image, &s) else { return nil }
             s.leases[lease.imageId] = nil

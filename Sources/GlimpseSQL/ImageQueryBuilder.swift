@@ -44,15 +44,18 @@ public enum ImageQueryBuilder {
 
     public static func select(_ query: ImageListQuery) -> SQLStatement {
         var s = SQLStatement("SELECT \(ImageTable.selectList) FROM images i WHERE ")
-        s.append(query.scope.includeDeleted
-                 ? "i.status NOT IN ('killed', 'pending_delete') AND i.os_hidden = "
-                 : "i.deleted_at IS NULL AND i.status NOT IN ('killed', 'deleted', 'pending_delete') AND i.os_hidden = ")
+        s.append(
+            query.scope.includeDeleted
+                ? "i.status NOT IN ('killed', 'pending_delete') AND i.os_hidden = "
+                : "i.deleted_at IS NULL AND i.status NOT IN ('killed', 'deleted', 'pending_delete') AND i.os_hidden = ")
         s.bind(.bool(query.scope.hidden))
         appendScope(query.scope, to: &s)
         for c in query.conditions { appendCondition(c, to: &s) }
         if let marker = query.marker { appendKeyset(query.sort, after: marker, to: &s) }
         s.append(" ORDER BY ")
-        s.append(query.sort.map { Self.sortExpression($0.column) + ($0.ascending ? " ASC" : " DESC") }.joined(separator: ", "))
+        s.append(
+            query.sort.map { Self.sortExpression($0.column) + ($0.ascending ? " ASC" : " DESC") }.joined(
+                separator: ", "))
         s.append(" LIMIT ")
         s.bind(.int(query.limit))
         return s
@@ -84,7 +87,9 @@ public enum ImageQueryBuilder {
             return
         }
         func sharedWithMe() {
-            s.append("(i.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member = ")
+            s.append(
+                "(i.visibility = 'shared' AND EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member = "
+            )
             s.bind(.text(project))
             if scope.memberStatus != .all {
                 s.append(" AND m.status = ")
@@ -94,9 +99,10 @@ public enum ImageQueryBuilder {
         }
         switch scope.visibility {
         case .default, .all:
-            s.append(scope.visibility == .all
-                     ? " AND (i.visibility IN ('public', 'community') OR i.owner = "
-                     : " AND (i.visibility = 'public' OR i.owner = ")
+            s.append(
+                scope.visibility == .all
+                    ? " AND (i.visibility IN ('public', 'community') OR i.owner = "
+                    : " AND (i.visibility = 'public' OR i.owner = ")
             s.bind(.text(project))
             s.append(" OR ")
             sharedWithMe()
@@ -135,13 +141,28 @@ public enum ImageQueryBuilder {
             let col = "i.\(column.rawValue)"
             switch op {
             case .eq:
-                s.append(" AND \(col) >= "); s.bind(.int(second)); s.append(" AND \(col) < "); s.bind(.int(next))
+                s.append(" AND \(col) >= ")
+                s.bind(.int(second))
+                s.append(" AND \(col) < ")
+                s.bind(.int(next))
             case .neq:
-                s.append(" AND (\(col) < "); s.bind(.int(second)); s.append(" OR \(col) >= "); s.bind(.int(next)); s.append(")")
-            case .gt: s.append(" AND \(col) >= "); s.bind(.int(next))
-            case .gte: s.append(" AND \(col) >= "); s.bind(.int(second))
-            case .lt: s.append(" AND \(col) < "); s.bind(.int(second))
-            case .lte: s.append(" AND \(col) < "); s.bind(.int(next))
+                s.append(" AND (\(col) < ")
+                s.bind(.int(second))
+                s.append(" OR \(col) >= ")
+                s.bind(.int(next))
+                s.append(")")
+            case .gt:
+                s.append(" AND \(col) >= ")
+                s.bind(.int(next))
+            case .gte:
+                s.append(" AND \(col) >= ")
+                s.bind(.int(second))
+            case .lt:
+                s.append(" AND \(col) < ")
+                s.bind(.int(second))
+            case .lte:
+                s.append(" AND \(col) < ")
+                s.bind(.int(next))
             }
         case .flag(let column, let v):
             s.append(" AND i.\(column.rawValue) = ")

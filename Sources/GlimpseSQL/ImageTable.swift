@@ -15,11 +15,13 @@ public enum ImageTable {
     /// `i.id, i.name, …` for SELECTs.
     public static let selectList = columns.map { "i." + $0 }.joined(separator: ", ")
 
-    static let insertSQL = "INSERT INTO images (\(columns.joined(separator: ", "))) VALUES ("
+    static let insertSQL =
+        "INSERT INTO images (\(columns.joined(separator: ", "))) VALUES ("
         + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
 
     /// Every column but the id, conditioned on the revision; bumps the revision.
-    static let updateSQL = "UPDATE images SET "
+    static let updateSQL =
+        "UPDATE images SET "
         + columns.dropFirst().map { $0 == "revision" ? "revision = revision + 1" : "\($0) = ?" }.joined(separator: ", ")
         + " WHERE id = ? AND revision = ? AND deleted_at IS NULL"
 

@@ -20,25 +20,30 @@ extension SQLMetadataStore: IdentityStore {
     }
 
     public func domains() async throws -> [Domain] {
-        try await db.read { c in try await c.query("SELECT \(Self.domainColumns) FROM domains ORDER BY name").map(Self.domain) }
+        try await db.read { c in
+            try await c.query("SELECT \(Self.domainColumns) FROM domains ORDER BY name").map(Self.domain)
+        }
     }
 
     public func domain(id: String) async throws -> Domain? {
         try await db.read { c in
-            try await c.query("SELECT \(Self.domainColumns) FROM domains WHERE id = ?", [.text(id)]).first.map(Self.domain)
+            try await c.query("SELECT \(Self.domainColumns) FROM domains WHERE id = ?", [.text(id)]).first.map(
+                Self.domain)
         }
     }
 
     public func domain(name: String) async throws -> Domain? {
         try await db.read { c in
-            try await c.query("SELECT \(Self.domainColumns) FROM domains WHERE name = ?", [.text(name)]).first.map(Self.domain)
+            try await c.query("SELECT \(Self.domainColumns) FROM domains WHERE name = ?", [.text(name)]).first.map(
+                Self.domain)
         }
     }
 
     public func insertDomain(_ d: Domain) async throws {
         try await db.withTransaction { c in
-            try await c.run("INSERT INTO domains (\(Self.domainColumns)) VALUES (?, ?, ?, ?)",
-                            [.text(d.id), .text(d.name), .text(d.description), .bool(d.enabled)])
+            try await c.run(
+                "INSERT INTO domains (\(Self.domainColumns)) VALUES (?, ?, ?, ?)",
+                [.text(d.id), .text(d.name), .text(d.description), .bool(d.enabled)])
         }
     }
 
@@ -47,41 +52,48 @@ extension SQLMetadataStore: IdentityStore {
     static var projectColumns: String { "id, name, domain_id, description, enabled" }
 
     static func project(_ r: SQLRow) -> Project {
-        Project(id: r.text(0) ?? "", name: r.text(1) ?? "", domainId: r.text(2) ?? "", description: r.text(3) ?? "",
-                enabled: r.bool(4))
+        Project(
+            id: r.text(0) ?? "", name: r.text(1) ?? "", domainId: r.text(2) ?? "", description: r.text(3) ?? "",
+            enabled: r.bool(4))
     }
 
     public func projects(domainId: String?, name: String?) async throws -> [Project] {
         let (whereSQL, binds) = Self.filters([("domain_id", domainId), ("name", name)])
         return try await db.read { c in
-            try await c.query("SELECT \(Self.projectColumns) FROM projects\(whereSQL) ORDER BY name", binds).map(Self.project)
+            try await c.query("SELECT \(Self.projectColumns) FROM projects\(whereSQL) ORDER BY name", binds).map(
+                Self.project)
         }
     }
 
     public func project(id: String) async throws -> Project? {
         try await db.read { c in
-            try await c.query("SELECT \(Self.projectColumns) FROM projects WHERE id = ?", [.text(id)]).first.map(Self.project)
+            try await c.query("SELECT \(Self.projectColumns) FROM projects WHERE id = ?", [.text(id)]).first.map(
+                Self.project)
         }
     }
 
     public func project(name: String, domainId: String) async throws -> Project? {
         try await db.read { c in
-            try await c.query("SELECT \(Self.projectColumns) FROM projects WHERE name = ? AND domain_id = ?",
-                              [.text(name), .text(domainId)]).first.map(Self.project)
+            try await c.query(
+                "SELECT \(Self.projectColumns) FROM projects WHERE name = ? AND domain_id = ?",
+                [.text(name), .text(domainId)]
+            ).first.map(Self.project)
         }
     }
 
     public func insertProject(_ p: Project) async throws {
         try await db.withTransaction { c in
-            try await c.run("INSERT INTO projects (\(Self.projectColumns)) VALUES (?, ?, ?, ?, ?)",
-                            [.text(p.id), .text(p.name), .text(p.domainId), .text(p.description), .bool(p.enabled)])
+            try await c.run(
+                "INSERT INTO projects (\(Self.projectColumns)) VALUES (?, ?, ?, ?, ?)",
+                [.text(p.id), .text(p.name), .text(p.domainId), .text(p.description), .bool(p.enabled)])
         }
     }
 
     public func updateProject(_ p: Project) async throws {
         try await db.withTransaction { c in
-            try await c.run("UPDATE projects SET name = ?, description = ?, enabled = ? WHERE id = ?",
-                            [.text(p.name), .text(p.description), .bool(p.enabled), .text(p.id)])
+            try await c.run(
+                "UPDATE projects SET name = ?, description = ?, enabled = ? WHERE id = ?",
+                [.text(p.name), .text(p.description), .bool(p.enabled), .text(p.id)])
         }
     }
 
@@ -100,8 +112,9 @@ extension SQLMetadataStore: IdentityStore {
     }
 
     static func user(_ r: SQLRow) -> User {
-        User(id: r.text(0) ?? "", name: r.text(1) ?? "", domainId: r.text(2) ?? "", passwordHash: r.text(3),
-             enabled: r.bool(4), defaultProjectId: r.text(5), email: r.text(6), description: r.text(7))
+        User(
+            id: r.text(0) ?? "", name: r.text(1) ?? "", domainId: r.text(2) ?? "", passwordHash: r.text(3),
+            enabled: r.bool(4), defaultProjectId: r.text(5), email: r.text(6), description: r.text(7))
     }
 
     public func users(domainId: String?, name: String?) async throws -> [User] {
@@ -119,16 +132,21 @@ extension SQLMetadataStore: IdentityStore {
 
     public func user(name: String, domainId: String) async throws -> User? {
         try await db.read { c in
-            try await c.query("SELECT \(Self.userColumns) FROM users WHERE name = ? AND domain_id = ?",
-                              [.text(name), .text(domainId)]).first.map(Self.user)
+            try await c.query(
+                "SELECT \(Self.userColumns) FROM users WHERE name = ? AND domain_id = ?",
+                [.text(name), .text(domainId)]
+            ).first.map(Self.user)
         }
     }
 
     public func insertUser(_ u: User) async throws {
         try await db.withTransaction { c in
-            try await c.run("INSERT INTO users (\(Self.userColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [.text(u.id), .text(u.name), .text(u.domainId), .optional(u.passwordHash), .bool(u.enabled),
-                             .optional(u.defaultProjectId), .optional(u.email), .optional(u.description)])
+            try await c.run(
+                "INSERT INTO users (\(Self.userColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    .text(u.id), .text(u.name), .text(u.domainId), .optional(u.passwordHash), .bool(u.enabled),
+                    .optional(u.defaultProjectId), .optional(u.email), .optional(u.description),
+                ])
         }
     }
 
@@ -137,8 +155,10 @@ extension SQLMetadataStore: IdentityStore {
             try await c.run(
                 "UPDATE users SET name = ?, password_hash = ?, enabled = ?, default_project_id = ?, email = ?, "
                     + "description = ? WHERE id = ?",
-                [.text(u.name), .optional(u.passwordHash), .bool(u.enabled), .optional(u.defaultProjectId),
-                 .optional(u.email), .optional(u.description), .text(u.id)])
+                [
+                    .text(u.name), .optional(u.passwordHash), .bool(u.enabled), .optional(u.defaultProjectId),
+                    .optional(u.email), .optional(u.description), .text(u.id),
+                ])
         }
     }
 
@@ -155,7 +175,9 @@ extension SQLMetadataStore: IdentityStore {
     static func role(_ r: SQLRow) -> Role { Role(id: r.text(0) ?? "", name: r.text(1) ?? "", description: r.text(2)) }
 
     public func roles() async throws -> [Role] {
-        try await db.read { c in try await c.query("SELECT id, name, description FROM roles ORDER BY name").map(Self.role) }
+        try await db.read { c in
+            try await c.query("SELECT id, name, description FROM roles ORDER BY name").map(Self.role)
+        }
     }
 
     public func role(id: String) async throws -> Role? {
@@ -166,14 +188,16 @@ extension SQLMetadataStore: IdentityStore {
 
     public func role(name: String) async throws -> Role? {
         try await db.read { c in
-            try await c.query("SELECT id, name, description FROM roles WHERE name = ?", [.text(name)]).first.map(Self.role)
+            try await c.query("SELECT id, name, description FROM roles WHERE name = ?", [.text(name)]).first.map(
+                Self.role)
         }
     }
 
     public func insertRole(_ r: Role) async throws {
         try await db.withTransaction { c in
-            try await c.run("INSERT INTO roles (id, name, description) VALUES (?, ?, ?)",
-                            [.text(r.id), .text(r.name), .optional(r.description)])
+            try await c.run(
+                "INSERT INTO roles (id, name, description) VALUES (?, ?, ?)",
+                [.text(r.id), .text(r.name), .optional(r.description)])
         }
     }
 
@@ -196,16 +220,19 @@ extension SQLMetadataStore: IdentityStore {
 
     public func revoke(_ a: RoleAssignment) async throws -> Bool {
         try await db.withTransaction { c in
-            try await c.run("DELETE FROM role_assignments WHERE user_id = ? AND project_id = ? AND role_id = ?",
-                            [.text(a.userId), .text(a.projectId), .text(a.roleId)]) == 1
+            try await c.run(
+                "DELETE FROM role_assignments WHERE user_id = ? AND project_id = ? AND role_id = ?",
+                [.text(a.userId), .text(a.projectId), .text(a.roleId)]) == 1
         }
     }
 
     public func assignments(userId: String?, projectId: String?, roleId: String?) async throws -> [RoleAssignment] {
         let (whereSQL, binds) = Self.filters([("user_id", userId), ("project_id", projectId), ("role_id", roleId)])
         return try await db.read { c in
-            try await c.query("SELECT user_id, project_id, role_id FROM role_assignments\(whereSQL) ORDER BY user_id, project_id, role_id",
-                              binds).map { r in
+            try await c.query(
+                "SELECT user_id, project_id, role_id FROM role_assignments\(whereSQL) ORDER BY user_id, project_id, role_id",
+                binds
+            ).map { r in
                 RoleAssignment(userId: r.text(0) ?? "", projectId: r.text(1) ?? "", roleId: r.text(2) ?? "")
             }
         }
@@ -225,8 +252,10 @@ extension SQLMetadataStore: IdentityStore {
             try await c.run(
                 "INSERT INTO tokens (hash, user_id, project_id, role_ids, methods, issued_at, expires_at, audit_ids) "
                     + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [.text(t.hash), .text(t.userId), .optional(t.projectId), Self.json(t.roleIds), Self.json(t.methods),
-                 .int(t.issuedAt.microseconds), .int(t.expiresAt.microseconds), Self.json(t.auditIds)])
+                [
+                    .text(t.hash), .text(t.userId), .optional(t.projectId), Self.json(t.roleIds), Self.json(t.methods),
+                    .int(t.issuedAt.microseconds), .int(t.expiresAt.microseconds), Self.json(t.auditIds),
+                ])
         }
     }
 
@@ -236,10 +265,11 @@ extension SQLMetadataStore: IdentityStore {
                 "SELECT hash, user_id, project_id, role_ids, methods, issued_at, expires_at, audit_ids FROM tokens WHERE hash = ?",
                 [.text(hash)]
             ).first.map { r in
-                TokenRecord(hash: r.text(0) ?? "", userId: r.text(1) ?? "", projectId: r.text(2),
-                            roleIds: Self.stringArray(r.text(3)), methods: Self.stringArray(r.text(4)),
-                            issuedAt: Timestamp(microseconds: r.int(5) ?? 0),
-                            expiresAt: Timestamp(microseconds: r.int(6) ?? 0), auditIds: Self.stringArray(r.text(7)))
+                TokenRecord(
+                    hash: r.text(0) ?? "", userId: r.text(1) ?? "", projectId: r.text(2),
+                    roleIds: Self.stringArray(r.text(3)), methods: Self.stringArray(r.text(4)),
+                    issuedAt: Timestamp(microseconds: r.int(5) ?? 0),
+                    expiresAt: Timestamp(microseconds: r.int(6) ?? 0), auditIds: Self.stringArray(r.text(7)))
             }
         }
     }

@@ -18,7 +18,9 @@ public final class SQLMetadataStore<Database: SQLDatabase>: Sendable {
     struct RolledBack: Error {}
 
     /// Runs a transaction that may decide to undo itself (by throwing `RolledBack`).
-    func conditionally<T: Sendable>(_ body: @Sendable @escaping (any SQLConnection) async throws -> T?) async throws -> T? {
+    func conditionally<T: Sendable>(
+        _ body: @Sendable @escaping (any SQLConnection) async throws -> T?
+    ) async throws -> T? {
         do {
             return try await db.withTransaction { c in
                 guard let result = try await body(c) else { throw RolledBack() }
@@ -129,8 +131,10 @@ extension SQLMetadataStore: ImageStore {
 
     public func isMember(imageId: String, projectId: String) async throws -> Bool {
         try await db.read { c in
-            try await !c.query("SELECT 1 FROM image_members WHERE image_id = ? AND member = ?",
-                               [.text(imageId), .text(projectId)]).isEmpty
+            try await !c.query(
+                "SELECT 1 FROM image_members WHERE image_id = ? AND member = ?",
+                [.text(imageId), .text(projectId)]
+            ).isEmpty
         }
     }
 
@@ -145,38 +149,49 @@ extension SQLMetadataStore: ImageStore {
 
     public func members(imageId: String) async throws -> [ImageMember] {
         try await db.read { c in
-            try await c.query("SELECT \(Self.memberColumns) FROM image_members WHERE image_id = ? ORDER BY created_at, member",
-                              [.text(imageId)]).map(Self.member)
+            try await c.query(
+                "SELECT \(Self.memberColumns) FROM image_members WHERE image_id = ? ORDER BY created_at, member",
+                [.text(imageId)]
+            ).map(Self.member)
         }
     }
 
     public func member(imageId: String, memberId: String) async throws -> ImageMember? {
         try await db.read { c in
-            try await c.query("SELECT \(Self.memberColumns) FROM image_members WHERE image_id = ? AND member = ?",
-                              [.text(imageId), .text(memberId)]).first.map(Self.member)
+            try await c.query(
+                "SELECT \(Self.memberColumns) FROM image_members WHERE image_id = ? AND member = ?",
+                [.text(imageId), .text(memberId)]
+            ).first.map(Self.member)
         }
     }
 
     public func insertMember(_ m: ImageMember) async throws {
         try await db.withTransaction { c in
-            try await c.run("INSERT INTO image_members (\(Self.memberColumns)) VALUES (?, ?, ?, ?, ?)",
-                            [.text(m.imageId), .text(m.memberId), .text(m.status.rawValue),
-                             .int(m.createdAt.microseconds), .int(m.updatedAt.microseconds)])
+            try await c.run(
+                "INSERT INTO image_members (\(Self.memberColumns)) VALUES (?, ?, ?, ?, ?)",
+                [
+                    .text(m.imageId), .text(m.memberId), .text(m.status.rawValue),
+                    .int(m.createdAt.microseconds), .int(m.updatedAt.microseconds),
+                ])
         }
     }
 
     public func updateMember(_ m: ImageMember) async throws -> Bool {
         try await db.withTransaction { c in
-            try await c.run("UPDATE image_members SET status = ?, updated_at = ? WHERE image_id = ? AND member = ?",
-                            [.text(m.status.rawValue), .int(m.updatedAt.microseconds), .text(m.imageId),
-                             .text(m.memberId)]) == 1
+            try await c.run(
+                "UPDATE image_members SET status = ?, updated_at = ? WHERE image_id = ? AND member = ?",
+                [
+                    .text(m.status.rawValue), .int(m.updatedAt.microseconds), .text(m.imageId),
+                    .text(m.memberId),
+                ]) == 1
         }
     }
 
     public func deleteMember(imageId: String, memberId: String) async throws -> Bool {
         try await db.withTransaction { c in
-            try await c.run("DELETE FROM image_members WHERE image_id = ? AND member = ?",
-                            [.text(imageId), .text(memberId)]) == 1
+            try await c.run(
+                "DELETE FROM image_members WHERE image_id = ? AND member = ?",
+                [.text(imageId), .text(memberId)]) == 1
         }
     }
 
@@ -233,9 +248,10 @@ extension SQLMetadataStore {
     static var leaseColumns: String { "image_id, owner, store_id, pending_location, expires_at, received, expected" }
 
     static func lease(_ r: SQLRow) -> UploadLease {
-        UploadLease(imageId: r.text(0) ?? "", owner: r.text(1) ?? "", storeId: r.text(2) ?? "",
-                    pendingLocation: r.text(3) ?? "", expiresAt: Timestamp(microseconds: r.int(4) ?? 0),
-                    received: Int(r.int(5) ?? 0), expected: r.int(6).map(Int.init))
+        UploadLease(
+            imageId: r.text(0) ?? "", owner: r.text(1) ?? "", storeId: r.text(2) ?? "",
+            pendingLocation: r.text(3) ?? "", expiresAt: Timestamp(microseconds: r.int(4) ?? 0),
+            received: Int(r.int(5) ?? 0), expected: r.int(6).map(Int.init))
     }
 
     public func startUpload(_ image: Image, lease l: UploadLease) async throws -> Image? {
@@ -245,8 +261,10 @@ extension SQLMetadataStore {
                 "INSERT INTO upload_leases (\(Self.leaseColumns)) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (image_id) DO UPDATE SET "
                     + "owner = excluded.owner, store_id = excluded.store_id, pending_location = excluded.pending_location, "
                     + "expires_at = excluded.expires_at, received = excluded.received, expected = excluded.expected",
-                [.text(l.imageId), .text(l.owner), .text(l.storeId), .text(l.pendingLocation),
-                 .int(l.expiresAt.microseconds), .int(l.received), .optional(l.expected)])
+                [
+                    .text(l.imageId), .text(l.owner), .text(l.storeId), .text(l.pendingLocation),
+                    .int(l.expiresAt.microseconds), .int(l.received), .optional(l.expected),
+                ])
             return saved
         }
     }
@@ -255,8 +273,10 @@ extension SQLMetadataStore {
         try await db.withTransaction { c in
             try await c.run(
                 "UPDATE upload_leases SET expires_at = ?, received = ? WHERE image_id = ? AND owner = ? AND pending_location = ?",
-                [.int(l.expiresAt.microseconds), .int(l.received), .text(l.imageId), .text(l.owner),
-                 .text(l.pendingLocation)]) == 1
+                [
+                    .int(l.expiresAt.microseconds), .int(l.received), .text(l.imageId), .text(l.owner),
+                    .text(l.pendingLocation),
+                ]) == 1
         }
     }
 
@@ -280,8 +300,10 @@ extension SQLMetadataStore {
 
     public func expiredLeases(now: Timestamp, limit: Int) async throws -> [UploadLease] {
         try await db.read { c in
-            try await c.query("SELECT \(Self.leaseColumns) FROM upload_leases WHERE expires_at < ? ORDER BY expires_at LIMIT ?",
-                              [.int(now.microseconds), .int(limit)]).map(Self.lease)
+            try await c.query(
+                "SELECT \(Self.leaseColumns) FROM upload_leases WHERE expires_at < ? ORDER BY expires_at LIMIT ?",
+                [.int(now.microseconds), .int(limit)]
+            ).map(Self.lease)
         }
     }
 }

@@ -176,8 +176,11 @@ final class SQLiteConnection: SQLConnection, @unchecked Sendable {
                 case SQLITE_NULL: .null
                 case SQLITE_INTEGER: .int(sqlite3_column_int64(stmt, Int32(i)))
                 case SQLITE_BLOB:
-                    .blob(Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(stmt, Int32(i)),
-                                                       count: Int(sqlite3_column_bytes(stmt, Int32(i))))))
+                    .blob(
+                        Array(
+                            UnsafeRawBufferPointer(
+                                start: sqlite3_column_blob(stmt, Int32(i)),
+                                count: Int(sqlite3_column_bytes(stmt, Int32(i))))))
                 default: .text(text(i) ?? "")
                 }
             }

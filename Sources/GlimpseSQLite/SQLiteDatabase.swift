@@ -30,7 +30,8 @@ public final class SQLiteDatabase: SQLDatabase {
     public init(path: String, readerThreads: Int = max(2, System.coreCount)) throws {
         self.path = path
         let conn = try SQLiteConnection(path: path)
-        try conn.executeScript("""
+        try conn.executeScript(
+            """
             PRAGMA journal_mode = WAL;
             PRAGMA synchronous = NORMAL;
             PRAGMA foreign_keys = ON;
@@ -92,7 +93,8 @@ public final class SQLiteDatabase: SQLDatabase {
     }
 
     @discardableResult
-    public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T {
+    public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
+    {
         try await writeLock.withLock {
             try await writeThread.run {
                 try writer.execute("BEGIN IMMEDIATE")
@@ -148,20 +150,22 @@ final class Checkpointer: @unchecked Sendable {
     /// Replaces `conn`'s automatic checkpoints with this checkpointer.
     func attach(to conn: SQLiteConnection) {
         let context = Unmanaged.passUnretained(self).toOpaque()
-        sqlite3_wal_hook(conn.handle, { context, db, name, pages in
-            guard let context else { return SQLITE_OK }
-            let checkpointer = Unmanaged<Checkpointer>.fromOpaque(context).takeUnretainedValue()
-            if pages >= checkpointer.inlineLimit {
-                // After the background pass in progress, if any. (The commit itself has
-                // succeeded whatever the checkpoint does.)
-                checkpointer.running.withLock { _ in
-                    _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+        sqlite3_wal_hook(
+            conn.handle,
+            { context, db, name, pages in
+                guard let context else { return SQLITE_OK }
+                let checkpointer = Unmanaged<Checkpointer>.fromOpaque(context).takeUnretainedValue()
+                if pages >= checkpointer.inlineLimit {
+                    // After the background pass in progress, if any. (The commit itself has
+                    // succeeded whatever the checkpoint does.)
+                    checkpointer.running.withLock { _ in
+                        _ = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nil, nil)
+                    }
+                } else if pages >= checkpointer.threshold {
+                    checkpointer.schedule()
                 }
-            } else if pages >= checkpointer.threshold {
-                checkpointer.schedule()
-            }
-            return SQLITE_OK
-        }, context)
+                return SQLITE_OK
+            }, context)
     }
 
     private func schedule() {

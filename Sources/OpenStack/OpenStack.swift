@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Logging
 import NIOCore
-
 @_exported import OpenStackJSON
 
 /// A connection to an OpenStack cloud: credentials, the token they buy and the service
@@ -33,9 +32,11 @@ public final class OpenStack: Sendable {
     ///   - interface: which endpoints to use (`public` unless running inside the cloud).
     ///   - httpClient: the HTTP client (a shared one by default).
     ///   - retry: retries of failed idempotent calls.
-    public init(authURL: String, region: String? = nil, user: UserCredential, scope: Scope = .unscoped,
-                interface: Interface = .public, httpClient: HTTPClient = OpenStack.defaultHTTPClient,
-                retry: RetryPolicy = .default, logger: Logger = Logger(label: "openstack")) throws {
+    public init(
+        authURL: String, region: String? = nil, user: UserCredential, scope: Scope = .unscoped,
+        interface: Interface = .public, httpClient: HTTPClient = OpenStack.defaultHTTPClient,
+        retry: RetryPolicy = .default, logger: Logger = Logger(label: "openstack")
+    ) throws {
         guard authURL.hasPrefix("http://") || authURL.hasPrefix("https://") else {
             throw OpenStackError(.configuration, "the auth URL must start with http:// or https:// (got '\(authURL)')")
         }
@@ -50,11 +51,14 @@ public final class OpenStack: Sendable {
 
     /// Connects from a `clouds.yaml` entry (`OS_CLOUD`), or from `OS_*` environment variables,
     /// as the `openstack` CLI does.
-    public convenience init(cloud: String? = nil, environment: [String: String] = CloudConfig.processEnvironment,
-                            httpClient: HTTPClient = OpenStack.defaultHTTPClient, logger: Logger = Logger(label: "openstack")) throws {
+    public convenience init(
+        cloud: String? = nil, environment: [String: String] = CloudConfig.processEnvironment,
+        httpClient: HTTPClient = OpenStack.defaultHTTPClient, logger: Logger = Logger(label: "openstack")
+    ) throws {
         let config = try CloudConfig.resolve(cloud: cloud, environment: environment)
-        try self.init(authURL: config.authURL, region: config.region, user: config.user, scope: config.scope,
-                      interface: config.interface, httpClient: httpClient, logger: logger)
+        try self.init(
+            authURL: config.authURL, region: config.region, user: config.user, scope: config.scope,
+            interface: config.interface, httpClient: httpClient, logger: logger)
     }
 
     /// The HTTP client shared by connections that do not bring their own: idle timeouts
@@ -79,16 +83,24 @@ public final class OpenStack: Sendable {
     ///   - interface: overrides the connection's interface.
     ///   - endpoint: use this URL instead of the catalog's.
     ///   - name: the catalog name to require (any name by default).
-    public func imagesV2(region: String? = nil, interface: Interface? = nil, endpoint: String? = nil, name: String? = nil) -> ImageServiceV2 {
-        ImageServiceV2(transport: transport, endpoint: ServiceEndpoint(
-            type: "image", name: name, region: region ?? self.region, interface: interface ?? self.interface,
-            override: endpoint, tokens: tokens))
+    public func imagesV2(
+        region: String? = nil, interface: Interface? = nil, endpoint: String? = nil, name: String? = nil
+    ) -> ImageServiceV2 {
+        ImageServiceV2(
+            transport: transport,
+            endpoint: ServiceEndpoint(
+                type: "image", name: name, region: region ?? self.region, interface: interface ?? self.interface,
+                override: endpoint, tokens: tokens))
     }
 
     /// The compute service's images API (Nova `/images`).
-    public func computeV2(region: String? = nil, interface: Interface? = nil, endpoint: String? = nil, name: String? = nil) -> ComputeServiceV2 {
-        ComputeServiceV2(transport: transport, endpoint: ServiceEndpoint(
-            type: "compute", name: name, region: region ?? self.region, interface: interface ?? self.interface,
-            override: endpoint, tokens: tokens))
+    public func computeV2(
+        region: String? = nil, interface: Interface? = nil, endpoint: String? = nil, name: String? = nil
+    ) -> ComputeServiceV2 {
+        ComputeServiceV2(
+            transport: transport,
+            endpoint: ServiceEndpoint(
+                type: "compute", name: name, region: region ?? self.region, interface: interface ?? self.interface,
+                override: endpoint, tokens: tokens))
     }
 }

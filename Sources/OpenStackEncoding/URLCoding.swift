@@ -13,7 +13,8 @@ public enum URLCoding {
         var i = 0
         while i < u.count {
             let c = u[i]
-            if c == UInt8(ascii: "%"), i + 2 < u.count, let h = Hex.value(of: u[i + 1]), let l = Hex.value(of: u[i + 2]) {
+            if c == UInt8(ascii: "%"), i + 2 < u.count, let h = Hex.value(of: u[i + 1]), let l = Hex.value(of: u[i + 2])
+            {
                 out.append(h << 4 | l)
                 i += 3
             } else if plusIsSpace, c == UInt8(ascii: "+") {
@@ -31,7 +32,9 @@ public enum URLCoding {
     public static func parseQuery(_ query: some StringProtocol) -> [(String, String)] {
         query.split(separator: "&", omittingEmptySubsequences: true).map { pair in
             if let eq = pair.firstIndex(of: "=") {
-                return (decode(pair[..<eq], plusIsSpace: true), decode(pair[pair.index(after: eq)...], plusIsSpace: true))
+                return (
+                    decode(pair[..<eq], plusIsSpace: true), decode(pair[pair.index(after: eq)...], plusIsSpace: true)
+                )
             }
             return (decode(pair, plusIsSpace: true), "")
         }

@@ -25,12 +25,13 @@ public final class StreamDigest: @unchecked Sendable {
     public init(_ algorithm: Algorithm) {
         self.algorithm = algorithm
         ctx = EVP_MD_CTX_new()
-        let md: OpaquePointer? = switch algorithm {
-        case .md5: EVP_md5()
-        case .sha256: EVP_sha256()
-        case .sha384: EVP_sha384()
-        case .sha512: EVP_sha512()
-        }
+        let md: OpaquePointer? =
+            switch algorithm {
+            case .md5: EVP_md5()
+            case .sha256: EVP_sha256()
+            case .sha384: EVP_sha384()
+            case .sha512: EVP_sha512()
+            }
         EVP_DigestInit_ex(ctx, md, nil)
     }
 
@@ -57,20 +58,29 @@ public final class StreamDigest: @unchecked Sendable {
 
     public init(_ algorithm: Algorithm) {
         self.algorithm = algorithm
-        state = switch algorithm {
-        case .md5: .md5(Insecure.MD5())
-        case .sha256: .sha256(SHA256())
-        case .sha384: .sha384(SHA384())
-        case .sha512: .sha512(SHA512())
-        }
+        state =
+            switch algorithm {
+            case .md5: .md5(Insecure.MD5())
+            case .sha256: .sha256(SHA256())
+            case .sha384: .sha384(SHA384())
+            case .sha512: .sha512(SHA512())
+            }
     }
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
         switch state {
-        case .md5(var h): h.update(bufferPointer: bytes); state = .md5(h)
-        case .sha256(var h): h.update(bufferPointer: bytes); state = .sha256(h)
-        case .sha384(var h): h.update(bufferPointer: bytes); state = .sha384(h)
-        case .sha512(var h): h.update(bufferPointer: bytes); state = .sha512(h)
+        case .md5(var h):
+            h.update(bufferPointer: bytes)
+            state = .md5(h)
+        case .sha256(var h):
+            h.update(bufferPointer: bytes)
+            state = .sha256(h)
+        case .sha384(var h):
+            h.update(bufferPointer: bytes)
+            state = .sha384(h)
+        case .sha512(var h):
+            h.update(bufferPointer: bytes)
+            state = .sha512(h)
         }
     }
 

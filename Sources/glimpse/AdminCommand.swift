@@ -5,7 +5,6 @@ import GlimpseSQLite
 import GlimpseServer
 import OpenStackEncoding
 import OpenStackJSON
-import OpenStackEncoding
 
 #if canImport(Glibc)
 import Glibc
@@ -23,7 +22,9 @@ struct AdminCommand: AsyncParsableCommand {
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "purge",
-            abstract: "Remove deleted images older than the retention, undo uploads whose process died, remove orphaned data.")
+            abstract:
+                "Remove deleted images older than the retention, undo uploads whose process died, remove orphaned data."
+        )
 
         @OptionGroup var options: ServerOptions
         @Option(help: "Age in seconds; defaults to the deleted_image_retention setting (30 days).")
@@ -35,14 +36,16 @@ struct AdminCommand: AsyncParsableCommand {
             let report = try await components.purge(olderThan: olderThan)
             try await components.close()
             func plural(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
-            print("Purged \(plural(report.tombstones, "deleted image")); undid \(plural(report.abandonedUploads, "abandoned upload")); "
-                  + "removed \(plural(report.orphans, "orphaned object")).")
+            print(
+                "Purged \(plural(report.tombstones, "deleted image")); undid \(plural(report.abandonedUploads, "abandoned upload")); "
+                    + "removed \(plural(report.orphans, "orphaned object")).")
         }
     }
 
     struct SetPassword: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "set-password", abstract: "Set a user's password (reads it from stdin if --password is not given).")
+            commandName: "set-password",
+            abstract: "Set a user's password (reads it from stdin if --password is not given).")
 
         @OptionGroup var options: ServerOptions
         @Option(help: "User name in the Default domain.")
@@ -82,7 +85,9 @@ extension AdminCommand {
             let components = try Components(config, logger: options.logger(config), exclusive: false)
             try await components.prepare()
             var project = owner
-            if project == nil { project = try await components.metadata.project(name: "admin", domainId: "default")?.id }
+            if project == nil {
+                project = try await components.metadata.project(name: "admin", domainId: "default")?.id
+            }
             let statuses: [ImageStatus] = [.active, .active, .active, .queued]
             let formats = ["raw", "qcow2", "vmdk", "iso"]
             let base = Timestamp.now().microseconds - Int64(count) * 1000
@@ -91,12 +96,16 @@ extension AdminCommand {
             for i in 0..<count {
                 let at = Timestamp(microseconds: base + Int64(i) * 1000)
                 let status = statuses[i % statuses.count]
-                var image = Image(id: Identifiers.uuid(), name: "seed-\(i)", status: status, visibility: i % 5 == 0 ? .public : .shared,
-                                  owner: project, diskFormat: formats[i % formats.count], containerFormat: "bare",
-                                  minDisk: i % 20, minRam: (i % 8) * 256, createdAt: at, updatedAt: at,
-                                  properties: ["os_distro": .string(["ubuntu", "debian", "fedora"][i % 3]), "hw_disk_bus": "virtio",
-                                               "seed_index": .number(JSONNumber(i))],
-                                  tags: [tag, "group-\(i % 10)"])
+                var image = Image(
+                    id: Identifiers.uuid(), name: "seed-\(i)", status: status,
+                    visibility: i % 5 == 0 ? .public : .shared,
+                    owner: project, diskFormat: formats[i % formats.count], containerFormat: "bare",
+                    minDisk: i % 20, minRam: (i % 8) * 256, createdAt: at, updatedAt: at,
+                    properties: [
+                        "os_distro": .string(["ubuntu", "debian", "fedora"][i % 3]), "hw_disk_bus": "virtio",
+                        "seed_index": .number(JSONNumber(i)),
+                    ],
+                    tags: [tag, "group-\(i % 10)"])
                 if status == .active {
                     image.size = 1 << 20 + i
                     image.virtualSize = image.size

@@ -29,7 +29,8 @@ struct ServerOptions: ParsableArguments {
     var logLevel: String?
     @Option(help: "text or json [text].")
     var logFormat: String?
-    @Option(name: .customLong("set"), help: "Any setting as key=value (repeatable), e.g. --set require_format_match=false.")
+    @Option(
+        name: .customLong("set"), help: "Any setting as key=value (repeatable), e.g. --set require_format_match=false.")
     var settings: [String] = []
 
     func load() throws -> ServerConfig {
@@ -48,7 +49,8 @@ struct ServerOptions: ParsableArguments {
             if let v = getenv(s.environmentName) { environment[s.environmentName] = String(cString: v) }
         }
         do {
-            return try ServerConfig.load(file: config ?? environment["GLIMPSE_CONFIG"], environment: environment, overrides: overrides)
+            return try ServerConfig.load(
+                file: config ?? environment["GLIMPSE_CONFIG"], environment: environment, overrides: overrides)
         } catch let e as ServerConfig.ConfigError {
             throw ValidationError(e.description)
         }
@@ -80,10 +82,15 @@ struct ServeCommand: AsyncParsableCommand {
         let components = try Components(config, logger: logger, exclusive: true)
         let app = buildApplication(components) { port in
             let base = config.publicURL ?? "http://\(config.host == "0.0.0.0" ? "127.0.0.1" : config.host):\(port)"
-            logger.notice("glimpse is serving", metadata: ["images": "\(base)/v2", "identity": "\(base)/identity/v3",
-                                                           "data_dir": "\(config.dataDir)"])
+            logger.notice(
+                "glimpse is serving",
+                metadata: [
+                    "images": "\(base)/v2", "identity": "\(base)/identity/v3",
+                    "data_dir": "\(config.dataDir)",
+                ])
             if let bootstrap = components.createdAdmin {
-                var text = bootstrap.generated
+                var text =
+                    bootstrap.generated
                     ? "\nCreated the admin user with a generated password; it is shown only this once.\nPaste these lines to use the openstack CLI:\n\n"
                     : "\nCreated the admin user. Paste these lines to use the openstack CLI:\n\n"
                 text += """

@@ -26,7 +26,9 @@ struct CoreTests {
 
     @Test("JSON patch: both dialects, pointer rules")
     func patches() throws {
-        let v21 = try PatchDialect.v21.parse([["op": "add", "path": "/a~1b~0c", "value": 1], ["op": "remove", "path": "/x"]])
+        let v21 = try PatchDialect.v21.parse([
+            ["op": "add", "path": "/a~1b~0c", "value": 1], ["op": "remove", "path": "/x"],
+        ])
         #expect(v21 == [PatchOperation(.add, "a/b~c", 1), PatchOperation(.remove, "x")])
         let v20 = try PatchDialect.v20.parse([["replace": "/name", "value": "n"]])
         #expect(v20 == [PatchOperation(.replace, "name", "n")])
@@ -100,8 +102,15 @@ struct CoreTests {
 
     @Test("sort completion adds Glance's tie-breakers")
     func sortCompletion() {
-        #expect(ImageListQuery.completeSort([], defaultAscending: false) == [SortKey(.createdAt, ascending: false), SortKey(.id, ascending: false)])
-        #expect(ImageListQuery.completeSort([SortKey(.name, ascending: true)], defaultAscending: true)
-                == [SortKey(.name, ascending: true), SortKey(.createdAt, ascending: true), SortKey(.id, ascending: true)])
+        #expect(
+            ImageListQuery.completeSort([], defaultAscending: false) == [
+                SortKey(.createdAt, ascending: false), SortKey(.id, ascending: false),
+            ])
+        #expect(
+            ImageListQuery.completeSort([SortKey(.name, ascending: true)], defaultAscending: true)
+                == [
+                    SortKey(.name, ascending: true), SortKey(.createdAt, ascending: true),
+                    SortKey(.id, ascending: true),
+                ])
     }
 }

@@ -24,8 +24,9 @@ struct ServiceFixture {
         var config = ImageServiceConfig()
         config.uploadLeaseSeconds = 60
         config.uploadProgressInterval = .milliseconds(20)
-        service = ImageService(store: store, blobs: try BlobStores([blobs]), config: config, clock: clock,
-                               hashing: Self.pool, owner: owner, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        service = ImageService(
+            store: store, blobs: try BlobStores([blobs]), config: config, clock: clock,
+            hashing: Self.pool, owner: owner, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }
 
     func createImage() async throws -> Image {
@@ -49,7 +50,10 @@ struct ImageServiceTests {
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(lease?.owner == "this-node" && lease?.percent == 40)
-        #expect(try await f.service.uploadProgress(of: [try #require(try await f.store.image(id: image.id))]) == [image.id: 40])
+        #expect(
+            try await f.service.uploadProgress(of: [try #require(try await f.store.image(id: image.id))]) == [
+                image.id: 40
+            ])
         input.yield(ByteBuffer(bytes: [UInt8](repeating: 2, count: 600)))
         input.finish()
         try await upload.value
@@ -86,15 +90,17 @@ struct ImageServiceTests {
         try await writer.write(ByteBuffer(bytes: [1, 2, 3]))
         var saving = dead
         try saving.transition(to: .saving)
-        let lease = UploadLease(imageId: dead.id, owner: "dead-node", storeId: "local", pendingLocation: writer.pendingLocation,
-                                expiresAt: f.clock.now().adding(seconds: 60))
+        let lease = UploadLease(
+            imageId: dead.id, owner: "dead-node", storeId: "local", pendingLocation: writer.pendingLocation,
+            expiresAt: f.clock.now().adding(seconds: 60))
         _ = try #require(try await f.store.startUpload(saving, lease: lease))
         // And one that is still alive.
         let alive = try await f.createImage()
         var aliveSaving = alive
         try aliveSaving.transition(to: .saving)
-        let aliveLease = UploadLease(imageId: alive.id, owner: "other-node", storeId: "local", pendingLocation: "pending/alive",
-                                     expiresAt: f.clock.now().adding(seconds: 600))
+        let aliveLease = UploadLease(
+            imageId: alive.id, owner: "other-node", storeId: "local", pendingLocation: "pending/alive",
+            expiresAt: f.clock.now().adding(seconds: 600))
         _ = try #require(try await f.store.startUpload(aliveSaving, lease: aliveLease))
 
         #expect(try await f.service.reclaimAbandonedUploads() == 0)
@@ -127,8 +133,11 @@ struct ImageServiceTests {
         let other = try await f.createImage()
         var saving = other
         try saving.transition(to: .saving)
-        _ = try await f.store.startUpload(saving, lease: UploadLease(
-            imageId: other.id, owner: "n", storeId: "local", pendingLocation: leased, expiresAt: f.clock.now().adding(seconds: 60)))
+        _ = try await f.store.startUpload(
+            saving,
+            lease: UploadLease(
+                imageId: other.id, owner: "n", storeId: "local", pendingLocation: leased,
+                expiresAt: f.clock.now().adding(seconds: 60)))
         let old = Timestamp.now().adding(seconds: -7200)
         for location in [kept, orphan, abandoned, leased] { f.blobs.age(location, to: old) }
 
@@ -142,8 +151,11 @@ struct ImageServiceTests {
         let f = try ServiceFixture()
         var body = JSONObject()
         for i in 0..<100_000 { body["k\(i)"] = "v" }
-        await #expect(throws: ServiceError.tooLarge(
-            "The limit has been exceeded on the number of allowed image properties. Attempted: 100000, Maximum: 128")) {
+        await #expect(
+            throws: ServiceError.tooLarge(
+                "The limit has been exceeded on the number of allowed image properties. Attempted: 100000, Maximum: 128"
+            )
+        ) {
             try await f.service.create(.object(body), by: f.admin)
         }
     }

@@ -1,8 +1,8 @@
 import GlimpseCore
+import GlimpseTestSupport
 import NIOHTTP1
 import OpenStackEncoding
 import OpenStackJSON
-import GlimpseTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -23,8 +23,14 @@ struct ComputeTests {
             #expect(try root.json["versions"]?.arrayValue?.map { $0["id"] } == ["v2.0", "v2.1"])
             let v21 = try await s.request(.GET, "/compute/v2.1")
             #expect(try v21.json["version"]?["version"] == "2.35")
-            let id = try await s.createImage(t, ["name": "snap", "disk_format": "raw", "container_format": "bare", "min_disk": 2,
-                                                 "instance_uuid": "7f0e8a4b-0000-4000-8000-000000000001", "auto_disk_config": "True", "hw_x": "y"])["id"]?.stringValue ?? ""
+            let id =
+                try await s.createImage(
+                    t,
+                    [
+                        "name": "snap", "disk_format": "raw", "container_format": "bare", "min_disk": 2,
+                        "instance_uuid": "7f0e8a4b-0000-4000-8000-000000000001", "auto_disk_config": "True",
+                        "hw_x": "y",
+                    ])["id"]?.stringValue ?? ""
             _ = try await s.upload(id, token: t, testBytes(1234))
             let index = try await s.request(.GET, "/compute/v2.1/images", token: t)
             #expect(index.status == 200)
@@ -53,25 +59,31 @@ struct ComputeTests {
     func projectURLs() async throws {
         try await TestApp.with { s in
             let t = try await s.adminToken()
-            let project = try await s.request(.GET, "/identity/v3/auth/tokens", token: t, headers: [("X-Subject-Token", t)])
+            let project =
+                try await s.request(.GET, "/identity/v3/auth/tokens", token: t, headers: [("X-Subject-Token", t)])
                 .json["token"]?["project"]?["id"]?.stringValue ?? ""
             let id = try await s.createImage(t, ["name": "x"])["id"]?.stringValue ?? ""
             let v2 = try await s.request(.GET, "/compute/v2/\(project)/images/detail", token: t)
             #expect(try v2.status == 200 && names(v2) == ["x"])
-            #expect(try v2.json["images"]?.arrayValue?.first?["links"]?.arrayValue?.first?["href"]?.stringValue
+            #expect(
+                try v2.json["images"]?.arrayValue?.first?["links"]?.arrayValue?.first?["href"]?.stringValue
                     == "\(s.base)/compute/v2/\(project)/images/\(id)")
             let wrong = try await s.request(.GET, "/compute/v2.1/0123456789abcdef0123456789abcdef/images", token: t)
             #expect(try wrong.status == 400 && wrong.json["badRequest"]?["code"] == 400)
-            let newer = try await s.request(.GET, "/compute/v2.1/images", token: t, headers: [("OpenStack-API-Version", "compute 2.60")])
+            let newer = try await s.request(
+                .GET, "/compute/v2.1/images", token: t, headers: [("OpenStack-API-Version", "compute 2.60")])
             #expect(newer.status == 406)
-            let ok = try await s.request(.GET, "/compute/v2.1/images", token: t, headers: [("X-OpenStack-Nova-API-Version", "2.10")])
+            let ok = try await s.request(
+                .GET, "/compute/v2.1/images", token: t, headers: [("X-OpenStack-Nova-API-Version", "2.10")])
             #expect(ok.status == 200)
             let noToken = try await s.request(.GET, "/compute/v2.1/images")
             #expect(noToken.status == 401)
             let badLimit = try await s.request(.GET, "/compute/v2.1/images?limit=x", token: t)
             #expect(badLimit.status == 400)
             let badMarker = try await s.request(.GET, "/compute/v2.1/images?marker=fancy-name", token: t)
-            #expect(try badMarker.status == 400 && badMarker.json["badRequest"]?["message"] == "marker [fancy-name] not found")
+            #expect(
+                try badMarker.status == 400
+                    && badMarker.json["badRequest"]?["message"] == "marker [fancy-name] not found")
         }
     }
 
@@ -80,9 +92,14 @@ struct ComputeTests {
         try await TestApp.with { s in
             let t = try await s.adminToken()
             let server = "0b7ab8c3-0000-4000-8000-000000000009"
-            let a = try await s.createImage(t, ["name": "base", "disk_format": "raw", "container_format": "bare", "min_disk": 10, "min_ram": 1024])["id"]?.stringValue ?? ""
+            let a =
+                try await s.createImage(
+                    t,
+                    ["name": "base", "disk_format": "raw", "container_format": "bare", "min_disk": 10, "min_ram": 1024])[
+                    "id"]?.stringValue ?? ""
             _ = try await s.upload(a, token: t, [1])
-            try await s.createImage(t, ["name": "snap", "image_type": "snapshot", "instance_uuid": .string(server), "min_disk": 5])
+            try await s.createImage(
+                t, ["name": "snap", "image_type": "snapshot", "instance_uuid": .string(server), "min_disk": 5])
             try await s.createImage(t, ["name": "backup", "image_type": "backup"])
             func q(_ query: String) async throws -> [String] {
                 let r = try await s.request(.GET, "/compute/v2.1/images/detail?" + query, token: t)
@@ -104,7 +121,9 @@ struct ComputeTests {
             while let p = path {
                 let r = try await s.request(.GET, p, token: t)
                 seen += try names(r)
-                path = try r.json["images_links"]?.arrayValue?.first?["href"]?.stringValue.map { String($0.dropFirst(s.base.count)) }
+                path = try r.json["images_links"]?.arrayValue?.first?["href"]?.stringValue.map {
+                    String($0.dropFirst(s.base.count))
+                }
             }
             #expect(seen.sorted() == ["backup", "base", "snap"])
         }
@@ -119,12 +138,15 @@ struct ComputeTests {
             let drop = try await s.createImage(t, ["name": "drop"])["id"]?.stringValue ?? ""
             #expect(try await s.request(.DELETE, "/v2/images/\(drop)", token: t).status == 204)
             let r = try await s.request(.GET, "/compute/v2.1/images/detail?changes-since=\(since)", token: t)
-            let byId = try Dictionary(uniqueKeysWithValues: (r.json["images"]?.arrayValue ?? []).map { ($0["id"]?.stringValue ?? "", $0) })
+            let byId = try Dictionary(
+                uniqueKeysWithValues: (r.json["images"]?.arrayValue ?? []).map { ($0["id"]?.stringValue ?? "", $0) })
             #expect(byId[keep]?["status"] == "SAVING")
             #expect(byId[drop]?["status"] == "DELETED")
-            let deletedOnly = try await s.request(.GET, "/compute/v2.1/images/detail?changes-since=\(since)&status=DELETED", token: t)
+            let deletedOnly = try await s.request(
+                .GET, "/compute/v2.1/images/detail?changes-since=\(since)&status=DELETED", token: t)
             #expect(try names(deletedOnly) == ["drop"])
-            let future = try await s.request(.GET, "/compute/v2.1/images/detail?changes-since=2099-01-01T00:00:00Z", token: t)
+            let future = try await s.request(
+                .GET, "/compute/v2.1/images/detail?changes-since=2099-01-01T00:00:00Z", token: t)
             #expect(try names(future).isEmpty)
             #expect(try await s.request(.GET, "/compute/v2.1/images?changes-since=nope", token: t).status == 400)
             // Not in plain listings, and gone after a purge.
@@ -175,7 +197,8 @@ struct ComputeTests {
             let admin = try await s.adminToken()
             let (alice, _) = try await s.makeUser("alice", project: "p-alice", admin: admin)
             let (bob, bobProject) = try await s.makeUser("bob", project: "p-bob", admin: admin)
-            let priv = try await s.createImage(alice, ["name": "private", "visibility": "private"])["id"]?.stringValue ?? ""
+            let priv =
+                try await s.createImage(alice, ["name": "private", "visibility": "private"])["id"]?.stringValue ?? ""
             let shared = try await s.createImage(alice, ["name": "shared"])["id"]?.stringValue ?? ""
             try await s.createImage(admin, ["name": "public", "visibility": "public"])
             _ = try await s.json(.POST, "/v2/images/\(shared)/members", token: alice, ["member": .string(bobProject)])
@@ -185,8 +208,11 @@ struct ComputeTests {
             #expect(try await s.request(.GET, "/compute/v2.1/images/\(priv)", token: bob).status == 404)
             #expect(try await s.request(.DELETE, "/compute/v2.1/images/\(priv)", token: bob).status == 404)
             let forbidden = try await s.request(.DELETE, "/compute/v2.1/images/\(shared)", token: bob)
-            #expect(try forbidden.status == 403 && forbidden.json["forbidden"]?["message"] == "You are not allowed to delete the image.")
-            let meta = try await s.json(.POST, "/compute/v2.1/images/\(shared)/metadata", token: bob, ["metadata": ["x": "y"]])
+            #expect(
+                try forbidden.status == 403
+                    && forbidden.json["forbidden"]?["message"] == "You are not allowed to delete the image.")
+            let meta = try await s.json(
+                .POST, "/compute/v2.1/images/\(shared)/metadata", token: bob, ["metadata": ["x": "y"]])
             #expect(meta.status == 403)
         }
     }

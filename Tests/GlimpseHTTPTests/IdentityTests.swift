@@ -1,8 +1,8 @@
 import GlimpseCore
+import GlimpseTestSupport
 import NIOHTTP1
 import NIOPosix
 import OpenStackJSON
-import GlimpseTestSupport
 import Testing
 
 @Suite("Identity (Keystone v3 subset)")
@@ -25,15 +25,17 @@ struct IdentityTests {
             #expect(try root.json["versions"]?["values"]?.arrayValue?.first?["id"] == "v3.14")
             let v3 = try await s.request(.GET, "/identity/v3")
             #expect(v3.status == 200)
-            #expect(try v3.json["version"]?["links"]?.arrayValue?.first?["href"]?.stringValue == s.base + "/identity/v3/")
+            #expect(
+                try v3.json["version"]?["links"]?.arrayValue?.first?["href"]?.stringValue == s.base + "/identity/v3/")
         }
     }
 
     @Test("password auth by name and domain, scoped by project name: token, roles, catalog")
     func passwordAuth() async throws {
         try await TestApp.with { s in
-            let body = passwordBody(user: ["name": "admin", "domain": ["name": "Default"]], password: adminPassword,
-                                    scope: ["project": ["name": "admin", "domain": ["name": "Default"]]])
+            let body = passwordBody(
+                user: ["name": "admin", "domain": ["name": "Default"]], password: adminPassword,
+                scope: ["project": ["name": "admin", "domain": ["name": "Default"]]])
             let r = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil, body)
             #expect(r.status == 201)
             #expect(r.header("Content-Type") == "application/json")
@@ -51,7 +53,10 @@ struct IdentityTests {
             #expect(image?["name"] == "glance")
             let endpoints = image?["endpoints"]?.arrayValue ?? []
             #expect(Set(endpoints.compactMap { $0["interface"]?.stringValue }) == ["public", "internal", "admin"])
-            #expect(endpoints.allSatisfy { $0["url"]?.stringValue == s.base && $0["region"] == "RegionOne" && $0["region_id"] == "RegionOne" })
+            #expect(
+                endpoints.allSatisfy {
+                    $0["url"]?.stringValue == s.base && $0["region"] == "RegionOne" && $0["region_id"] == "RegionOne"
+                })
             #expect(catalog.contains { $0["type"] == "identity" && $0["name"] == "keystone" })
             #expect(catalog.contains { $0["type"] == "compute" && $0["name"] == "nova" })
         }
@@ -61,21 +66,27 @@ struct IdentityTests {
     func idsAndUnscoped() async throws {
         try await TestApp.with { s in
             let admin = try await s.adminToken()
-            let info = try await s.request(.GET, "/identity/v3/auth/tokens", token: admin, headers: [("X-Subject-Token", admin)])
+            let info = try await s.request(
+                .GET, "/identity/v3/auth/tokens", token: admin, headers: [("X-Subject-Token", admin)])
             #expect(info.status == 200)
             let userId = try info.json["token"]?["user"]?["id"]?.stringValue ?? ""
             let projectId = try info.json["token"]?["project"]?["id"]?.stringValue ?? ""
-            let byId = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil,
-                                        passwordBody(user: ["id": .string(userId)], password: adminPassword,
-                                                     scope: ["project": ["id": .string(projectId)]]))
+            let byId = try await s.json(
+                .POST, "/identity/v3/auth/tokens", token: nil,
+                passwordBody(
+                    user: ["id": .string(userId)], password: adminPassword,
+                    scope: ["project": ["id": .string(projectId)]]))
             #expect(byId.status == 201)
-            let byDomainId = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil,
-                                              passwordBody(user: ["name": "admin", "domain": ["id": "default"]],
-                                                           password: adminPassword,
-                                                           scope: ["project": ["name": "admin", "domain": ["id": "default"]]]))
+            let byDomainId = try await s.json(
+                .POST, "/identity/v3/auth/tokens", token: nil,
+                passwordBody(
+                    user: ["name": "admin", "domain": ["id": "default"]],
+                    password: adminPassword,
+                    scope: ["project": ["name": "admin", "domain": ["id": "default"]]]))
             #expect(byDomainId.status == 201)
-            let unscoped = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil,
-                                            passwordBody(user: ["id": .string(userId)], password: adminPassword))
+            let unscoped = try await s.json(
+                .POST, "/identity/v3/auth/tokens", token: nil,
+                passwordBody(user: ["id": .string(userId)], password: adminPassword))
             #expect(unscoped.status == 201)
             #expect(try unscoped.json["token"]?["catalog"] == nil)
             #expect(try unscoped.json["token"]?["project"] == nil)
@@ -89,8 +100,9 @@ struct IdentityTests {
                 passwordBody(user: ["name": "admin", "domain": ["name": "Default"]], password: "wrong"),
                 passwordBody(user: ["name": "nobody", "domain": ["name": "Default"]], password: "x"),
                 passwordBody(user: ["name": "admin", "domain": ["name": "Nowhere"]], password: adminPassword),
-                passwordBody(user: ["name": "admin", "domain": ["name": "Default"]], password: adminPassword,
-                             scope: ["project": ["name": "no-such-project", "domain": ["name": "Default"]]]),
+                passwordBody(
+                    user: ["name": "admin", "domain": ["name": "Default"]], password: adminPassword,
+                    scope: ["project": ["name": "no-such-project", "domain": ["name": "Default"]]]),
             ]
             for body in cases {
                 let r = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil, body)
@@ -101,7 +113,9 @@ struct IdentityTests {
             }
             let malformed = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil, ["auth": [:]])
             #expect(malformed.status == 400)
-            let notJSON = try await s.request(.POST, "/identity/v3/auth/tokens", headers: [("Content-Type", "application/json")], body: Array("{".utf8))
+            let notJSON = try await s.request(
+                .POST, "/identity/v3/auth/tokens", headers: [("Content-Type", "application/json")],
+                body: Array("{".utf8))
             #expect(notJSON.status == 400)
             #expect(try notJSON.json["error"]?["code"] == 400)
         }
@@ -113,9 +127,11 @@ struct IdentityTests {
             let admin = try await s.adminToken()
             _ = try await s.makeUser("carol", project: "carol-project", admin: admin)
             // carol has no role on "admin".
-            let r = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil,
-                                     passwordBody(user: ["name": "carol", "domain": ["name": "Default"]], password: "pw-carol",
-                                                  scope: ["project": ["name": "admin", "domain": ["name": "Default"]]]))
+            let r = try await s.json(
+                .POST, "/identity/v3/auth/tokens", token: nil,
+                passwordBody(
+                    user: ["name": "carol", "domain": ["name": "Default"]], password: "pw-carol",
+                    scope: ["project": ["name": "admin", "domain": ["name": "Default"]]]))
             #expect(r.status == 401)
         }
     }
@@ -125,19 +141,26 @@ struct IdentityTests {
         try await TestApp.with { s in
             let admin = try await s.adminToken()
             let other = try await s.adminToken()
-            let check = try await s.request(.GET, "/identity/v3/auth/tokens", token: admin, headers: [("X-Subject-Token", other)])
+            let check = try await s.request(
+                .GET, "/identity/v3/auth/tokens", token: admin, headers: [("X-Subject-Token", other)])
             #expect(check.status == 200)
             #expect(check.header("X-Subject-Token") == other)
             // token method: a new token from an existing one.
-            let rescoped = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil, ["auth": [
-                "identity": ["methods": ["token"], "token": ["id": .string(other)]],
-                "scope": ["project": ["name": "admin", "domain": ["name": "Default"]]],
-            ]])
+            let rescoped = try await s.json(
+                .POST, "/identity/v3/auth/tokens", token: nil,
+                [
+                    "auth": [
+                        "identity": ["methods": ["token"], "token": ["id": .string(other)]],
+                        "scope": ["project": ["name": "admin", "domain": ["name": "Default"]]],
+                    ]
+                ])
             #expect(rescoped.status == 201)
             #expect(try rescoped.json["token"]?["methods"]?.arrayValue?.contains("token") == true)
-            let revoke = try await s.request(.DELETE, "/identity/v3/auth/tokens", token: admin, headers: [("X-Subject-Token", other)])
+            let revoke = try await s.request(
+                .DELETE, "/identity/v3/auth/tokens", token: admin, headers: [("X-Subject-Token", other)])
             #expect(revoke.status == 204)
-            let after = try await s.request(.GET, "/identity/v3/auth/tokens", token: admin, headers: [("X-Subject-Token", other)])
+            let after = try await s.request(
+                .GET, "/identity/v3/auth/tokens", token: admin, headers: [("X-Subject-Token", other)])
             #expect(after.status == 404)
             let images = try await s.request(.GET, "/v2/images", token: other)
             #expect(images.status == 401)
@@ -147,7 +170,10 @@ struct IdentityTests {
     @Test("tokens expire")
     func expiry() async throws {
         let clock = ManualClock()
-        try await TestApp.with({ $0.identity.tokenLifetime = 3; $0.clock = clock }) { s in
+        try await TestApp.with({
+            $0.identity.tokenLifetime = 3
+            $0.clock = clock
+        }) { s in
             let token = try await s.adminToken()
             let before = try await s.request(.GET, "/v2/images", token: token)
             #expect(before.status == 200)
@@ -168,18 +194,21 @@ struct IdentityTests {
 
             let list = try await s.request(.GET, "/identity/v3/projects", token: admin)
             #expect(try list.json["projects"]?.arrayValue?.contains { $0["id"]?.stringValue == projectId } == true)
-            let dup = try await s.json(.POST, "/identity/v3/projects", token: admin, ["project": ["name": "dave-project"]])
+            let dup = try await s.json(
+                .POST, "/identity/v3/projects", token: admin, ["project": ["name": "dave-project"]])
             #expect(dup.status == 409)
 
             // A member may read its own project, not others, and may not list or create.
             let own = try await s.request(.GET, "/identity/v3/projects/\(projectId)", token: memberToken)
             #expect(own.status == 200)
-            let foreign = try await s.request(.GET, "/identity/v3/projects/0123456789abcdef0123456789abcdef", token: memberToken)
+            let foreign = try await s.request(
+                .GET, "/identity/v3/projects/0123456789abcdef0123456789abcdef", token: memberToken)
             #expect(foreign.status == 403)
             let byName = try await s.request(.GET, "/identity/v3/projects?name=admin", token: memberToken)
             #expect(byName.status == 403)
             #expect(try byName.json["error"]?["code"] == 403)
-            let create = try await s.json(.POST, "/identity/v3/projects", token: memberToken, ["project": ["name": "x"]])
+            let create = try await s.json(
+                .POST, "/identity/v3/projects", token: memberToken, ["project": ["name": "x"]])
             #expect(create.status == 403)
 
             let roles = try await s.request(.GET, "/identity/v3/roles", token: admin)
@@ -187,7 +216,8 @@ struct IdentityTests {
             #expect(roleNames.isSuperset(of: ["admin", "member", "reader"]))
             let users = try await s.request(.GET, "/identity/v3/users?name=dave", token: admin)
             let userId = try users.json["users"]?.arrayValue?.first?["id"]?.stringValue ?? ""
-            let assignments = try await s.request(.GET, "/identity/v3/role_assignments?user.id=\(userId)&include_names", token: admin)
+            let assignments = try await s.request(
+                .GET, "/identity/v3/role_assignments?user.id=\(userId)&include_names", token: admin)
             #expect(try assignments.json["role_assignments"]?.arrayValue?.first?["role"]?["name"] == "member")
 
             // Deleting the user ends its tokens.

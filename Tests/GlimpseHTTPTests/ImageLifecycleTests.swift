@@ -1,7 +1,7 @@
 import Crypto
+import GlimpseTestSupport
 import NIOHTTP1
 import OpenStackJSON
-import GlimpseTestSupport
 import Testing
 
 @Suite("Images: create, show, update, delete, state machine")
@@ -10,10 +10,12 @@ struct ImageLifecycleTests {
     func create() async throws {
         try await TestApp.with { s in
             let token = try await s.adminToken()
-            let r = try await s.json(.POST, "/v2/images", token: token, [
-                "name": "cirros", "disk_format": "qcow2", "container_format": "bare", "tags": ["a", "b", "a"],
-                "min_ram": 512, "hw_custom": "value", "owner_specified.openstack.md5": "",
-            ])
+            let r = try await s.json(
+                .POST, "/v2/images", token: token,
+                [
+                    "name": "cirros", "disk_format": "qcow2", "container_format": "bare", "tags": ["a", "b", "a"],
+                    "min_ram": 512, "hw_custom": "value", "owner_specified.openstack.md5": "",
+                ])
             #expect(r.status == 201)
             let image = try r.json
             let id = image["id"]?.stringValue ?? ""
@@ -39,7 +41,10 @@ struct ImageLifecycleTests {
     func customProperties() async throws {
         try await TestApp.with { s in
             let token = try await s.adminToken()
-            let props: JSONValue = ["z_first": "1", "nested": ["a": [1, .number(JSONNumber(literal: "2.50")), true, nil]], "big": .number(JSONNumber(literal: "123456789012345678901234567890")), "a_last": "x"]
+            let props: JSONValue = [
+                "z_first": "1", "nested": ["a": [1, .number(JSONNumber(literal: "2.50")), true, nil]],
+                "big": .number(JSONNumber(literal: "123456789012345678901234567890")), "a_last": "x",
+            ]
             var body = props.objectValue!
             body["name"] = "props"
             let created = try await s.createImage(token, .object(body))
@@ -58,25 +63,32 @@ struct ImageLifecycleTests {
         try await TestApp.with { s in
             let token = try await s.adminToken()
             let id = try await s.createImage(token, ["name": "p", "foo": "bar"])["id"]?.stringValue ?? ""
-            var r = try await s.patch(id, token: token, [
-                ["op": "replace", "path": "/name", "value": "renamed"],
-                ["op": "add", "path": "/os_distro", "value": "ubuntu"],
-                ["op": "add", "path": "/foo", "value": "replaced-by-add"],
-                ["op": "add", "path": "/tags", "value": ["x", "y"]],
-                ["op": "add", "path": "/protected", "value": true],
-            ])
+            var r = try await s.patch(
+                id, token: token,
+                [
+                    ["op": "replace", "path": "/name", "value": "renamed"],
+                    ["op": "add", "path": "/os_distro", "value": "ubuntu"],
+                    ["op": "add", "path": "/foo", "value": "replaced-by-add"],
+                    ["op": "add", "path": "/tags", "value": ["x", "y"]],
+                    ["op": "add", "path": "/protected", "value": true],
+                ])
             #expect(r.status == 200)
-            #expect(try r.json["name"] == "renamed" && r.json["os_distro"] == "ubuntu" && r.json["foo"] == "replaced-by-add")
+            #expect(
+                try r.json["name"] == "renamed" && r.json["os_distro"] == "ubuntu" && r.json["foo"] == "replaced-by-add"
+            )
             #expect(try r.json["tags"] == ["x", "y"] && r.json["protected"] == true)
             r = try await s.patch(id, token: token, [["op": "remove", "path": "/foo"]])
             #expect(try r.status == 200 && r.json["foo"] == nil)
-            r = try await s.patch(id, token: token, [["replace": "/name", "value": "draft4"]],
-                                  contentType: "application/openstack-images-v2.0-json-patch")
+            r = try await s.patch(
+                id, token: token, [["replace": "/name", "value": "draft4"]],
+                contentType: "application/openstack-images-v2.0-json-patch")
             #expect(try r.status == 200 && r.json["name"] == "draft4")
             // One bad change spoils the whole request.
-            r = try await s.patch(id, token: token, [
-                ["op": "replace", "path": "/name", "value": "never"], ["op": "remove", "path": "/missing"],
-            ])
+            r = try await s.patch(
+                id, token: token,
+                [
+                    ["op": "replace", "path": "/name", "value": "never"], ["op": "remove", "path": "/missing"],
+                ])
             #expect(r.status == 409)
             let shown = try await s.request(.GET, "/v2/images/" + id, token: token)
             #expect(try shown.json["name"] == "draft4")
@@ -120,7 +132,9 @@ struct ImageLifecycleTests {
     func formatMatch() async throws {
         try await TestApp.with({ $0.image.requireFormatMatch = true }) { s in
             let token = try await s.adminToken()
-            let id = try await s.createImage(token, ["disk_format": "qcow2", "container_format": "bare"])["id"]?.stringValue ?? ""
+            let id =
+                try await s.createImage(token, ["disk_format": "qcow2", "container_format": "bare"])["id"]?.stringValue
+                ?? ""
             let r = try await s.upload(id, token: token, testBytes(1000))
             #expect(r.status == 415)
             #expect(r.text.contains("Image disk_format qcow2 does not match stream data raw"))
@@ -131,7 +145,8 @@ struct ImageLifecycleTests {
             header.replaceSubrange(24..<32, with: [0, 0, 0, 0, 0x40, 0, 0, 0])
             let ok = try await s.upload(id, token: token, header)
             #expect(ok.status == 204)
-            #expect(try await s.request(.GET, "/v2/images/" + id, token: token).json["virtual_size"]?.intValue == 1 << 30)
+            #expect(
+                try await s.request(.GET, "/v2/images/" + id, token: token).json["virtual_size"]?.intValue == 1 << 30)
             // Raw declared, qcow2 delivered: refused.
             let raw = try await s.createImage(token)["id"]?.stringValue ?? ""
             #expect(try await s.upload(raw, token: token, header).status == 415)
@@ -143,26 +158,31 @@ struct ImageLifecycleTests {
         try await TestApp.with { s in
             let token = try await s.adminToken()
             let id = try await s.createImage(token)["id"]?.stringValue ?? ""
-            let early = try await s.json(.POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "glance-direct"]])
+            let early = try await s.json(
+                .POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "glance-direct"]])
             #expect(early.status == 409)
             let bytes = testBytes(70_000)
-            let staged = try await s.request(.PUT, "/v2/images/\(id)/stage", token: token,
-                                             headers: [("Content-Type", "application/octet-stream")], body: bytes)
+            let staged = try await s.request(
+                .PUT, "/v2/images/\(id)/stage", token: token,
+                headers: [("Content-Type", "application/octet-stream")], body: bytes)
             #expect(staged.status == 204)
             var image = try await s.request(.GET, "/v2/images/\(id)", token: token).json
             #expect(image["status"] == "uploading" && image["size"]?.intValue == bytes.count)
             #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: token).status == 204)
-            let bad = try await s.json(.POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "web-download"]])
+            let bad = try await s.json(
+                .POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "web-download"]])
             #expect(bad.status == 400)
             let noMethod = try await s.json(.POST, "/v2/images/\(id)/import", token: token, ["x": 1])
             #expect(noMethod.status == 400)
-            let imported = try await s.json(.POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "glance-direct"]])
+            let imported = try await s.json(
+                .POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "glance-direct"]])
             #expect(imported.status == 202)
             image = try await s.request(.GET, "/v2/images/\(id)", token: token).json
             #expect(image["status"] == "active")
             #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: token).body == bytes)
-            let again = try await s.request(.PUT, "/v2/images/\(id)/stage", token: token,
-                                            headers: [("Content-Type", "application/octet-stream")], body: bytes)
+            let again = try await s.request(
+                .PUT, "/v2/images/\(id)/stage", token: token,
+                headers: [("Content-Type", "application/octet-stream")], body: bytes)
             #expect(again.status == 409)
         }
     }
@@ -171,7 +191,9 @@ struct ImageLifecycleTests {
     func delete() async throws {
         try await TestApp.with { s in
             let token = try await s.adminToken()
-            let id = try await s.createImage(token, ["disk_format": "raw", "container_format": "bare", "protected": true])["id"]?.stringValue ?? ""
+            let id =
+                try await s.createImage(token, ["disk_format": "raw", "container_format": "bare", "protected": true])[
+                    "id"]?.stringValue ?? ""
             #expect(try await s.upload(id, token: token, testBytes(1000)).status == 204)
             var r = try await s.request(.DELETE, "/v2/images/" + id, token: token)
             #expect(r.status == 403)
@@ -180,7 +202,9 @@ struct ImageLifecycleTests {
             let location = try await s.components.metadata.image(id: id)?.location ?? ""
             r = try await s.request(.DELETE, "/v2/images/" + id, token: token)
             #expect(r.status == 204)
-            for (method, path) in [(HTTPMethod.GET, "/v2/images/\(id)"), (.GET, "/v2/images/\(id)/file"), (.DELETE, "/v2/images/\(id)")] {
+            for (method, path) in [
+                (HTTPMethod.GET, "/v2/images/\(id)"), (.GET, "/v2/images/\(id)/file"), (.DELETE, "/v2/images/\(id)"),
+            ] {
                 let after = try await s.request(method, path, token: token)
                 #expect(after.status == 404)
             }
@@ -190,7 +214,6 @@ struct ImageLifecycleTests {
         }
     }
 }
-
 
 #if canImport(Glibc)
 import Glibc

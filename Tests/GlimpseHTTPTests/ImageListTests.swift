@@ -1,6 +1,6 @@
+import GlimpseTestSupport
 import NIOHTTP1
 import OpenStackJSON
-import GlimpseTestSupport
 import Testing
 
 @Suite("Images: listing, filters, sorting, paging")
@@ -9,8 +9,17 @@ struct ImageListTests {
     func seed(_ s: some APIClient, _ token: String) async throws -> [String: String] {
         var ids: [String: String] = [:]
         let specs: [(String, JSONValue)] = [
-            ("alpha", ["name": "alpha", "disk_format": "raw", "container_format": "bare", "tags": ["t1", "t2"], "os_distro": "debian", "visibility": "private"]),
-            ("beta", ["name": "beta", "disk_format": "qcow2", "container_format": "bare", "tags": ["t1"], "min_ram": 256]),
+            (
+                "alpha",
+                [
+                    "name": "alpha", "disk_format": "raw", "container_format": "bare", "tags": ["t1", "t2"],
+                    "os_distro": "debian", "visibility": "private",
+                ]
+            ),
+            (
+                "beta",
+                ["name": "beta", "disk_format": "qcow2", "container_format": "bare", "tags": ["t1"], "min_ram": 256]
+            ),
             ("gamma", ["name": "gamma", "disk_format": "raw", "container_format": "ovf", "visibility": "community"]),
             ("delta", ["name": "delta:colon", "disk_format": "iso", "container_format": "bare", "protected": true]),
             ("hidden", ["name": "hidden", "disk_format": "raw", "container_format": "bare", "os_hidden": true]),
@@ -70,12 +79,15 @@ struct ImageListTests {
             for name in ["b", "a", "c"] {
                 created.append(try await s.createImage(t, ["name": .string(name)])["id"]?.stringValue ?? "")
             }
-            let ids = try await s.request(.GET, "/v2/images", token: t).json["images"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+            let ids = try await s.request(.GET, "/v2/images", token: t).json["images"]?.arrayValue?.compactMap {
+                $0["id"]?.stringValue
+            }
             #expect(ids == created.reversed())
             #expect(try await list(s, t, "sort=name:asc") == ["a", "b", "c"])
             #expect(try await list(s, t, "sort=name") == ["c", "b", "a"])
             #expect(try await list(s, t, "sort_key=name&sort_dir=asc") == ["a", "b", "c"])
-            #expect(try await list(s, t, "sort_key=status&sort_key=name&sort_dir=desc&sort_dir=asc") == ["a", "b", "c"])
+            #expect(
+                try await list(s, t, "sort_key=status&sort_key=name&sort_dir=desc&sort_dir=asc") == ["a", "b", "c"])
             #expect(try await list(s, t, "sort=status:asc,name:desc") == ["c", "b", "a"])
         }
     }
@@ -106,7 +118,8 @@ struct ImageListTests {
             #expect(try zero.json["images"] == [] && zero.json["next"] == nil)
             let capped = try await s.request(.GET, "/v2/images?limit=5000", token: t)
             #expect(capped.status == 200)
-            let unknownMarker = try await s.request(.GET, "/v2/images?marker=00000000-0000-0000-0000-000000000000", token: t)
+            let unknownMarker = try await s.request(
+                .GET, "/v2/images?marker=00000000-0000-0000-0000-000000000000", token: t)
             #expect(unknownMarker.status == 400)
         }
     }
@@ -118,20 +131,30 @@ struct ImageListTests {
             let cases: [(String, String)] = [
                 ("limit=abc", "limit param must be an integer"),
                 ("limit=-1", "limit param must be positive"),
-                ("sort=bogus:asc", "Invalid sort key: bogus. It must be one of the following: name, status, container_format, disk_format, size, id, created_at, updated_at."),
+                (
+                    "sort=bogus:asc",
+                    "Invalid sort key: bogus. It must be one of the following: name, status, container_format, disk_format, size, id, created_at, updated_at."
+                ),
                 ("sort_key=name&sort_dir=up", "Invalid sort direction: up"),
                 ("sort=name&sort_key=name", "Old and new sorting syntax cannot be combined"),
-                ("sort_key=name&sort_key=id&sort_dir=asc&sort_dir=asc&sort_dir=asc", "Number of sort dirs does not match the number of sort keys"),
+                (
+                    "sort_key=name&sort_key=id&sort_dir=asc&sort_dir=asc&sort_dir=asc",
+                    "Number of sort dirs does not match the number of sort keys"
+                ),
                 ("size_min=abc", "Unable to filter on a range with a non-numeric value."),
                 ("created_at=gt:yesterday", "Bad \"created_at\" query filter format. Use ISO 8601 DateTime notation."),
                 ("visibility=foo", "Invalid visibility value: foo"),
                 ("member_status=foo", "Invalid status: foo"),
-                ("os_hidden=maybe", "Invalid value 'maybe' for 'os_hidden' filter. Valid values are 'true' or 'false'."),
+                (
+                    "os_hidden=maybe",
+                    "Invalid value 'maybe' for 'os_hidden' filter. Valid values are 'true' or 'false'."
+                ),
                 ("name=foo:bar", "Unable to filter by unknown operator 'foo'."),
                 ("changes-since=2020-01-01", "The \"changes-since\" filter is no longer available on v2."),
             ]
             for (query, message) in cases {
-                let r = try await s.request(.GET, "/v2/images?" + query, token: t, headers: [("Accept", "application/json")])
+                let r = try await s.request(
+                    .GET, "/v2/images?" + query, token: t, headers: [("Accept", "application/json")])
                 #expect(r.status == 400, "\(query)")
                 #expect(try r.json["message"]?.stringValue?.hasPrefix(message) == true, "\(query): \(r.text)")
             }

@@ -1,6 +1,6 @@
+import GlimpseTestSupport
 import NIOHTTP1
 import OpenStackJSON
-import GlimpseTestSupport
 import Testing
 
 @Suite("Metadata definitions")
@@ -11,23 +11,31 @@ struct MetadefTests {
             let admin = try await s.adminToken()
             let (member, _) = try await s.makeUser("mona", project: "p-mona", admin: admin)
             let types = try await s.request(.GET, "/v2/metadefs/resource_types", token: member)
-            #expect(try types.json["resource_types"]?.arrayValue?.contains { $0["name"] == "OS::Glance::Image" } == true)
+            #expect(
+                try types.json["resource_types"]?.arrayValue?.contains { $0["name"] == "OS::Glance::Image" } == true)
             var r = try await s.json(.POST, "/v2/metadefs/namespaces", token: member, ["namespace": "x"])
             #expect(r.status == 403)
-            r = try await s.json(.POST, "/v2/metadefs/namespaces", token: admin, [
-                "namespace": "OS::Test", "display_name": "Test", "visibility": "public", "protected": true,
-                "resource_type_associations": [["name": "OS::Glance::Image", "prefix": "hw_"]],
-                "properties": ["cpu": ["title": "CPU", "type": "string", "enum": ["a", "b"]]],
-            ])
+            r = try await s.json(
+                .POST, "/v2/metadefs/namespaces", token: admin,
+                [
+                    "namespace": "OS::Test", "display_name": "Test", "visibility": "public", "protected": true,
+                    "resource_type_associations": [["name": "OS::Glance::Image", "prefix": "hw_"]],
+                    "properties": ["cpu": ["title": "CPU", "type": "string", "enum": ["a", "b"]]],
+                ])
             #expect(r.status == 201)
             #expect(try r.json["namespace"] == "OS::Test" && r.json["self"] == "/v2/metadefs/namespaces/OS::Test")
             r = try await s.json(.POST, "/v2/metadefs/namespaces", token: admin, ["namespace": "OS::Test"])
             #expect(r.status == 409)
-            r = try await s.json(.POST, "/v2/metadefs/namespaces/OS::Test/objects", token: admin, ["name": "obj", "description": "d"])
+            r = try await s.json(
+                .POST, "/v2/metadefs/namespaces/OS::Test/objects", token: admin, ["name": "obj", "description": "d"])
             #expect(try r.status == 201 && r.json["required"] == [])
-            r = try await s.json(.PUT, "/v2/metadefs/namespaces/OS::Test/objects/obj", token: admin, ["name": "obj2", "description": "e"])
+            r = try await s.json(
+                .PUT, "/v2/metadefs/namespaces/OS::Test/objects/obj", token: admin,
+                ["name": "obj2", "description": "e"])
             #expect(try r.json["name"] == "obj2")
-            r = try await s.json(.POST, "/v2/metadefs/namespaces/OS::Test/tags", token: admin, ["tags": [["name": "t1"], ["name": "t2"]]])
+            r = try await s.json(
+                .POST, "/v2/metadefs/namespaces/OS::Test/tags", token: admin,
+                ["tags": [["name": "t1"], ["name": "t2"]]])
             #expect(try r.status == 201 && r.json["tags"]?.arrayValue?.count == 2)
             r = try await s.request(.POST, "/v2/metadefs/namespaces/OS::Test/tags/t3", token: admin)
             #expect(r.status == 201)
@@ -38,12 +46,17 @@ struct MetadefTests {
             #expect(shown["resource_type_associations"]?.arrayValue?.first?["prefix"] == "hw_")
             r = try await s.request(.DELETE, "/v2/metadefs/namespaces/OS::Test", token: admin)
             #expect(r.status == 403)
-            r = try await s.json(.PUT, "/v2/metadefs/namespaces/OS::Test", token: admin, ["namespace": "OS::Test", "protected": false, "visibility": "private"])
+            r = try await s.json(
+                .PUT, "/v2/metadefs/namespaces/OS::Test", token: admin,
+                ["namespace": "OS::Test", "protected": false, "visibility": "private"])
             #expect(try r.json["protected"] == false)
             #expect(try await s.request(.GET, "/v2/metadefs/namespaces/OS::Test", token: member).status == 404)
             #expect(try await s.request(.DELETE, "/v2/metadefs/namespaces/OS::Test", token: admin).status == 204)
             #expect(try await s.request(.GET, "/v2/metadefs/namespaces/OS::Test/objects", token: admin).status == 404)
-            for name in ["namespace", "namespaces", "resource_type", "resource_types", "object", "objects", "property", "properties", "tag", "tags"] {
+            for name in [
+                "namespace", "namespaces", "resource_type", "resource_types", "object", "objects", "property",
+                "properties", "tag", "tags",
+            ] {
                 let schema = try await s.request(.GET, "/v2/schemas/metadefs/\(name)", token: member)
                 #expect(try schema.status == 200 && schema.json["name"] != nil)
             }

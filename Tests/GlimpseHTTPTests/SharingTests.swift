@@ -1,6 +1,6 @@
+import GlimpseTestSupport
 import NIOHTTP1
 import OpenStackJSON
-import GlimpseTestSupport
 import Testing
 
 @Suite("Projects: isolation, visibility and sharing")
@@ -15,25 +15,34 @@ struct SharingTests {
             let admin = try await s.adminToken()
             let (alice, _) = try await s.makeUser("alice", project: "p-alice", admin: admin)
             let (bob, _) = try await s.makeUser("bob", project: "p-bob", admin: admin)
-            let priv = try await s.createImage(alice, ["name": "private", "visibility": "private", "disk_format": "raw", "container_format": "bare"])["id"]?.stringValue ?? ""
+            let priv =
+                try await s.createImage(
+                    alice,
+                    ["name": "private", "visibility": "private", "disk_format": "raw", "container_format": "bare"])[
+                    "id"]?.stringValue ?? ""
             let shared = try await s.createImage(alice, ["name": "shared"])["id"]?.stringValue ?? ""
-            let community = try await s.createImage(alice, ["name": "community", "visibility": "community"])["id"]?.stringValue ?? ""
+            let community =
+                try await s.createImage(alice, ["name": "community", "visibility": "community"])["id"]?.stringValue
+                ?? ""
             _ = try await s.upload(priv, token: alice, [1, 2, 3])
 
             let bobList = try await s.request(.GET, "/v2/images?visibility=all", token: bob)
             #expect(try ids(bobList) == [community])
             let bobDefault = try await s.request(.GET, "/v2/images", token: bob)
             #expect(try ids(bobDefault).isEmpty)
-            for (method, path) in [(HTTPMethod.GET, "/v2/images/\(priv)"), (.GET, "/v2/images/\(priv)/file"),
-                                   (.DELETE, "/v2/images/\(priv)"), (.GET, "/v2/images/\(shared)"),
-                                   (.POST, "/v2/images/\(priv)/actions/deactivate"), (.PUT, "/v2/images/\(priv)/tags/x")] {
+            for (method, path) in [
+                (HTTPMethod.GET, "/v2/images/\(priv)"), (.GET, "/v2/images/\(priv)/file"),
+                (.DELETE, "/v2/images/\(priv)"), (.GET, "/v2/images/\(shared)"),
+                (.POST, "/v2/images/\(priv)/actions/deactivate"), (.PUT, "/v2/images/\(priv)/tags/x"),
+            ] {
                 let r = try await s.request(method, path, token: bob)
                 #expect(r.status == 404, "\(method) \(path)")
             }
             let patch = try await s.patch(priv, token: bob, [["op": "replace", "path": "/name", "value": "x"]])
             #expect(patch.status == 404)
             // Visible but not theirs: 403.
-            let commPatch = try await s.patch(community, token: bob, [["op": "replace", "path": "/name", "value": "x"]])
+            let commPatch = try await s.patch(
+                community, token: bob, [["op": "replace", "path": "/name", "value": "x"]])
             #expect(commPatch.status == 403)
             let commDelete = try await s.request(.DELETE, "/v2/images/\(community)", token: bob)
             #expect(commDelete.status == 403)
@@ -53,7 +62,9 @@ struct SharingTests {
             let (alice, _) = try await s.makeUser("alice", project: "p-alice", admin: admin)
             let (bob, bobProject) = try await s.makeUser("bob", project: "p-bob", admin: admin)
             let (carol, _) = try await s.makeUser("carol", project: "p-carol", admin: admin)
-            let id = try await s.createImage(alice, ["name": "to-share", "disk_format": "raw", "container_format": "bare"])["id"]?.stringValue ?? ""
+            let id =
+                try await s.createImage(alice, ["name": "to-share", "disk_format": "raw", "container_format": "bare"])[
+                    "id"]?.stringValue ?? ""
             _ = try await s.upload(id, token: alice, [9, 9, 9])
             let priv = try await s.createImage(alice, ["name": "p", "visibility": "private"])["id"]?.stringValue ?? ""
 
@@ -63,7 +74,9 @@ struct SharingTests {
             #expect(r.status == 400)
             r = try await s.json(.POST, "/v2/images/\(id)/members", token: alice, ["member": .string(bobProject)])
             #expect(r.status == 200)
-            #expect(try r.json["status"] == "pending" && r.json["image_id"]?.stringValue == id && r.json["schema"] == "/v2/schemas/member")
+            #expect(
+                try r.json["status"] == "pending" && r.json["image_id"]?.stringValue == id
+                    && r.json["schema"] == "/v2/schemas/member")
             r = try await s.json(.POST, "/v2/images/\(id)/members", token: alice, ["member": .string(bobProject)])
             #expect(r.status == 409)
 
@@ -71,7 +84,9 @@ struct SharingTests {
             #expect(try await s.request(.GET, "/v2/images/\(id)", token: bob).status == 200)
             #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: bob).body == [9, 9, 9])
             #expect(try ids(try await s.request(.GET, "/v2/images", token: bob)).isEmpty)
-            #expect(try ids(try await s.request(.GET, "/v2/images?visibility=shared&member_status=pending", token: bob)) == [id])
+            #expect(
+                try ids(try await s.request(.GET, "/v2/images?visibility=shared&member_status=pending", token: bob))
+                    == [id])
             // Carol is no member: the image does not exist for her.
             #expect(try await s.request(.GET, "/v2/images/\(id)", token: carol).status == 404)
 
@@ -85,10 +100,15 @@ struct SharingTests {
             #expect(try ids(try await s.request(.GET, "/v2/images", token: bob)) == [id])
             // Bob sees only his own membership; the owner sees all.
             let _ = try await s.json(.POST, "/v2/images/\(id)/members", token: alice, ["member": "some-other-project"])
-            #expect(try await s.request(.GET, "/v2/images/\(id)/members", token: bob).json["members"]?.arrayValue?.count == 1)
-            #expect(try await s.request(.GET, "/v2/images/\(id)/members", token: alice).json["members"]?.arrayValue?.count == 2)
+            #expect(
+                try await s.request(.GET, "/v2/images/\(id)/members", token: bob).json["members"]?.arrayValue?.count
+                    == 1)
+            #expect(
+                try await s.request(.GET, "/v2/images/\(id)/members", token: alice).json["members"]?.arrayValue?.count
+                    == 2)
             // A member may not change the image or remove members.
-            #expect(try await s.patch(id, token: bob, [["op": "replace", "path": "/name", "value": "x"]]).status == 403)
+            #expect(
+                try await s.patch(id, token: bob, [["op": "replace", "path": "/name", "value": "x"]]).status == 403)
             #expect(try await s.request(.DELETE, "/v2/images/\(id)/members/\(bobProject)", token: bob).status == 403)
 
             r = try await s.json(.PUT, "/v2/images/\(id)/members/\(bobProject)", token: bob, ["status": "rejected"])
@@ -112,7 +132,9 @@ struct SharingTests {
             #expect(r.text.contains("publicize_image"))
             r = try await s.json(.POST, "/v2/images", token: alice, ["name": "x", "owner": "someone-else"])
             #expect(r.status == 403)
-            let id = try await s.createImage(alice, ["name": "mine", "disk_format": "raw", "container_format": "bare"])["id"]?.stringValue ?? ""
+            let id =
+                try await s.createImage(alice, ["name": "mine", "disk_format": "raw", "container_format": "bare"])[
+                    "id"]?.stringValue ?? ""
             _ = try await s.upload(id, token: alice, [1])
             r = try await s.patch(id, token: alice, [["op": "replace", "path": "/visibility", "value": "public"]])
             #expect(r.status == 403)
@@ -128,7 +150,9 @@ struct SharingTests {
             #expect(try await s.request(.DELETE, "/v2/images/\(id)", token: reader).status == 403)
 
             // Admin may publicize and create for others.
-            r = try await s.json(.POST, "/v2/images", token: admin, ["name": "for-alice", "owner": .string(aliceProject), "visibility": "public"])
+            r = try await s.json(
+                .POST, "/v2/images", token: admin,
+                ["name": "for-alice", "owner": .string(aliceProject), "visibility": "public"])
             #expect(try r.status == 201 && r.json["owner"]?.stringValue == aliceProject)
             // Deactivated data is for admins only.
             #expect(try await s.request(.POST, "/v2/images/\(id)/actions/deactivate", token: alice).status == 204)

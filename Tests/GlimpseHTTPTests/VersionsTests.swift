@@ -1,6 +1,6 @@
-import OpenStackJSON
-import NIOHTTP1
 import GlimpseTestSupport
+import NIOHTTP1
+import OpenStackJSON
 import Testing
 
 @Suite("Version discovery and routing")

@@ -12,15 +12,14 @@ import Testing
 struct ProcessTests {
     @Test("a second server on the same data directory is refused, with a message that says why")
     func secondServerRefused() async throws {
-        let dir = try await TestServer.with { s in
+        try await TestServer.with { s in
             #expect {
-                _ = try Components(TestServer.configuration(dataDir: s.dataDir), logger: TestServer.logger, exclusive: true)
+                _ = try Components(
+                    TestServer.configuration(dataDir: s.dataDir), logger: TestServer.logger, exclusive: true)
             } throws: { error in
                 "\(error)".contains("is in use by another glimpse serve (pid \(getpid()))")
             }
-            return s.dataDir
         }
-        _ = dir
     }
 
     @Test("an upload survives `glimpse admin purge` run beside it, even with no grace for orphans")
@@ -29,7 +28,8 @@ struct ProcessTests {
             let t = try await s.adminToken()
             let id = try await s.createImageId(t)
             let body = testBytes(3_000_000)
-            let head = "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(t)\r\n"
+            let head =
+                "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(t)\r\n"
                 + "Content-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\n\r\n"
             let port = s.port
             let fd = try await RawHTTP.offload { try RawHTTP.connect(port: port) }
@@ -57,25 +57,31 @@ struct ProcessTests {
         }
     }
 
-    @Test("a server killed during an upload: the next server puts the image back to queued and removes the partial data")
+    @Test(
+        "a server killed during an upload: the next server puts the image back to queued and removes the partial data")
     func killedServer() async throws {
         let dir = TestServer.temporaryDirectory()
         defer { _ = system("rm -rf '\(dir)'") }
         let glimpse = try GlimpseProcess(dataDir: dir, settings: ["upload_lease_seconds=2"])
         let t = try await glimpse.client.adminToken()
         let id = try await glimpse.client.createImageId(t)
-        let head = "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(t)\r\n"
+        let head =
+            "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(t)\r\n"
             + "Content-Type: application/octet-stream\r\nContent-Length: 2000000\r\n\r\n"
         let fd = try await RawHTTP.offload { [port = glimpse.port] in try RawHTTP.connect(port: port) }
         defer { close(fd) }
         try await RawHTTP.offload { try RawHTTP.send(fd, Array(head.utf8) + testBytes(500_000)) }
-        for _ in 0..<200 where try await glimpse.client.request(.GET, "/v2/images/\(id)", token: t).json["status"] != "saving" {
+        for _ in 0..<200
+        where try await glimpse.client.request(.GET, "/v2/images/\(id)", token: t).json["status"] != "saving" {
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(try pendingFiles(dir).count == 1)
         glimpse.kill()
 
-        try await TestServer.with({ $0.dataDir = dir; $0.image.uploadLeaseSeconds = 2 }) { s in
+        try await TestServer.with({
+            $0.dataDir = dir
+            $0.image.uploadLeaseSeconds = 2
+        }) { s in
             let t = try await s.adminToken()
             var status: JSONValue?
             for _ in 0..<100 {
@@ -102,12 +108,13 @@ struct GlimpseProcess {
 
     /// The binary `swift build` put next to the tests.
     static var binary: String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("glimpse").path
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("glimpse")
+            .path
     }
 
     init(dataDir: String, settings: [String]) throws {
         let log = dataDir + "/server.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve", "--port", "0", "--data-dir", dataDir] + settings.flatMap { ["--set", $0] }
         process.environment = ["GLIMPSE_ADMIN_PASSWORD": adminPassword, "GLIMPSE_PASSWORD_HASH_ROUNDS": "1000"]
@@ -141,8 +148,10 @@ struct LiveClient: APIClient {
     let port: Int
     var base: String { "http://127.0.0.1:\(port)" }
 
-    func request(_ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
-                 chunked: Bool) async throws -> Reply {
+    func request(
+        _ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
+        chunked: Bool
+    ) async throws -> Reply {
         try await TestServer.send(to: base, method, path, token: token, headers: headers, body: body, chunked: chunked)
     }
 }

@@ -37,18 +37,24 @@ struct StreamingTests {
             let full = try await s.request(.GET, "/v2/images/\(id)/file", token: token)
             #expect(full.status == 200 && full.body == bytes)
             #expect(full.header("Content-MD5") == md5 && full.header("Content-Type") == "application/octet-stream")
-            let part = try await s.request(.GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=0-99")])
+            let part = try await s.request(
+                .GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=0-99")])
             #expect(part.status == 206 && part.body == Array(bytes[0..<100]))
             #expect(part.header("Content-Range") == "bytes 0-99/\(bytes.count)")
-            let suffix = try await s.request(.GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=-10")])
+            let suffix = try await s.request(
+                .GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=-10")])
             #expect(suffix.status == 206 && suffix.body == Array(bytes.suffix(10)))
-            let open = try await s.request(.GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=\(bytes.count - 5)-")])
+            let open = try await s.request(
+                .GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=\(bytes.count - 5)-")])
             #expect(open.body == Array(bytes.suffix(5)))
-            let legacy = try await s.request(.GET, "/v2/images/\(id)/file", token: token, headers: [("Content-Range", "bytes 10-19/*")])
+            let legacy = try await s.request(
+                .GET, "/v2/images/\(id)/file", token: token, headers: [("Content-Range", "bytes 10-19/*")])
             #expect(legacy.status == 206 && legacy.body == Array(bytes[10..<20]))
-            let bad = try await s.request(.GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=\(bytes.count)-")])
+            let bad = try await s.request(
+                .GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=\(bytes.count)-")])
             #expect(bad.status == 416)
-            let multi = try await s.request(.GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=0-1,5-6")])
+            let multi = try await s.request(
+                .GET, "/v2/images/\(id)/file", token: token, headers: [("Range", "bytes=0-1,5-6")])
             #expect(multi.status == 400)
 
             let chunkedId = try await s.createImage(token)["id"]?.stringValue ?? ""
@@ -78,9 +84,10 @@ struct StreamingTests {
             let ok = try await s.upload(id, token: token, testBytes(900))
             #expect(ok.status == 204)
             let declared = try await s.createImage(token)["id"]?.stringValue ?? ""
-            let tooBig = try await s.request(.PUT, "/v2/images/\(declared)/file", token: token,
-                                             headers: [("Content-Type", "application/octet-stream"), ("x-openstack-image-size", "5000")],
-                                             body: testBytes(5000))
+            let tooBig = try await s.request(
+                .PUT, "/v2/images/\(declared)/file", token: token,
+                headers: [("Content-Type", "application/octet-stream"), ("x-openstack-image-size", "5000")],
+                body: testBytes(5000))
             #expect(tooBig.status == 413)
         }
     }
@@ -94,7 +101,8 @@ struct StreamingTests {
             #expect(image?["status"] == "SAVING" && image?["progress"] == 0)
             // Send 40% of a 1 MB body and hold the rest back.
             let body = testBytes(1_000_000)
-            let head = "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(t)\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\n\r\n"
+            let head =
+                "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(t)\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\n\r\n"
             let port = s.port
             let fd = try await RawHTTP.offload { try RawHTTP.connect(port: port) }
             defer { close(fd) }
@@ -126,7 +134,8 @@ struct StreamingTests {
             let t = try await s.adminToken()
             let id = try await s.createImage(t)["id"]?.stringValue ?? ""
             let body = testBytes(2 << 20)
-            let head = "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: \(t)\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
+            let head =
+                "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Auth-Token: \(t)\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\nExpect: 100-continue\r\n\r\n"
             let exchange = try await RawHTTP.offload { try RawHTTP.exchange(port: s.port, head: head, body: body) }
             #expect(exchange.interim.hasPrefix("HTTP/1.1 100 Continue"))
             #expect(exchange.final.hasPrefix("HTTP/1.1 204"))
@@ -170,7 +179,9 @@ enum RawHTTP {
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard rc == 0 else {
             close(fd)

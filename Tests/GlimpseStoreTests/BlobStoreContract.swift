@@ -18,18 +18,21 @@ enum BlobBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     func with<T: Sendable>(_ body: (any BlobStore, String) async throws -> T) async throws -> T {
         let dir = tempDir()
         defer { _ = system("rm -rf '\(dir)'") }
-        let store: any BlobStore = switch self {
-        case .memory: MemoryBlobStore(id: "local")
-        case .files: try LocalBlobStore(root: dir + "/images", directIO: true)
-        case .filesBuffered: try LocalBlobStore(root: dir + "/images", directIO: false)
-        }
+        let store: any BlobStore =
+            switch self {
+            case .memory: MemoryBlobStore(id: "local")
+            case .files: try LocalBlobStore(root: dir + "/images", directIO: true)
+            case .filesBuffered: try LocalBlobStore(root: dir + "/images", directIO: false)
+            }
         return try await body(store, dir)
     }
 }
 
 @Suite("Blob store contract")
 struct BlobStoreContract {
-    static func read(_ store: any BlobStore, _ location: String, _ range: ClosedRange<Int>? = nil) async throws -> [UInt8] {
+    static func read(
+        _ store: any BlobStore, _ location: String, _ range: ClosedRange<Int>? = nil
+    ) async throws -> [UInt8] {
         var out: [UInt8] = []
         for try await chunk in try await store.read(location: location, range: range) { out += chunk.readableBytesView }
         return out
@@ -63,7 +66,8 @@ struct BlobStoreContract {
         }
     }
 
-    @Test("the inventory lists pending and committed objects in order, a page at a time", arguments: BlobBackend.allCases)
+    @Test(
+        "the inventory lists pending and committed objects in order, a page at a time", arguments: BlobBackend.allCases)
     func inventory(_ backend: BlobBackend) async throws {
         try await backend.with { store, _ in
             var committed: [String] = []
@@ -82,7 +86,8 @@ struct BlobStoreContract {
                 marker = page.last?.location
                 if page.count < 2 { break }
             }
-            #expect(listed.map(\.location) == listed.map(\.location).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+            #expect(
+                listed.map(\.location) == listed.map(\.location).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
             #expect(Set(listed.filter { !$0.pending }.map(\.location)) == Set(committed))
             #expect(listed.filter(\.pending).map(\.location) == [pending.pendingLocation])
             #expect(listed.allSatisfy { abs($0.modifiedAt.seconds - Timestamp.now().seconds) < 120 })

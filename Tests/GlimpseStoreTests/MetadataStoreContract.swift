@@ -11,7 +11,8 @@ struct MetadataStoreContract {
     @Test("insert, read, optimistic update, duplicates, all-or-nothing batches", arguments: MetadataBackend.allCases)
     func crud(_ backend: MetadataBackend) async throws {
         try await backend.with { store in
-            let img = image(uuid(1), owner: "p1", name: "one", at: 100, tags: ["a"], properties: ["k": "v", "n": [1, 2]])
+            let img = image(
+                uuid(1), owner: "p1", name: "one", at: 100, tags: ["a"], properties: ["k": "v", "n": [1, 2]])
             try await store.insertImage(img)
             await #expect(throws: StoreError.duplicate) { try await store.insertImage(img) }
             var got = try #require(try await store.image(id: img.id))
@@ -29,7 +30,9 @@ struct MetadataStoreContract {
             #expect(now.name == "renamed" && now.tags == ["b", "a"] && now.properties["k"] == "w" && now.revision == 1)
 
             let batch = (2...4).map {
-                image(uuid($0), owner: "p1", name: "b\($0)", at: 200 + Int64($0), tags: ["t"], properties: ["i": .number(JSONNumber($0))])
+                image(
+                    uuid($0), owner: "p1", name: "b\($0)", at: 200 + Int64($0), tags: ["t"],
+                    properties: ["i": .number(JSONNumber($0))])
             }
             try await store.insertImages(batch)
             for b in batch { #expect(try await store.image(id: b.id) == b) }
@@ -57,27 +60,43 @@ struct MetadataStoreContract {
         }
     }
 
-    @Test("list: scope, filters on tags and properties, keyset paging in mixed order", arguments: MetadataBackend.allCases)
+    @Test(
+        "list: scope, filters on tags and properties, keyset paging in mixed order", arguments: MetadataBackend.allCases
+    )
     func listing(_ backend: MetadataBackend) async throws {
         try await backend.with { store in
-            try await store.insertImage(image(uuid(1), owner: "p1", name: "b", visibility: .private, at: 1, tags: ["x"], properties: ["os": "linux"]))
-            try await store.insertImage(image(uuid(2), owner: "p1", name: "a", visibility: .shared, at: 2, tags: ["x", "y"]))
-            try await store.insertImage(image(uuid(3), owner: "p2", name: "c", visibility: .public, at: 3, properties: ["os": "bsd"]))
+            try await store.insertImage(
+                image(
+                    uuid(1), owner: "p1", name: "b", visibility: .private, at: 1, tags: ["x"],
+                    properties: ["os": "linux"]))
+            try await store.insertImage(
+                image(uuid(2), owner: "p1", name: "a", visibility: .shared, at: 2, tags: ["x", "y"]))
+            try await store.insertImage(
+                image(uuid(3), owner: "p2", name: "c", visibility: .public, at: 3, properties: ["os": "bsd"]))
             try await store.insertImage(image(uuid(4), owner: "p2", name: nil, visibility: .community, at: 4))
             try await store.insertImage(image(uuid(5), owner: "p2", name: "e", visibility: .shared, at: 5))
-            try await store.insertMember(ImageMember(imageId: uuid(5), memberId: "p1", status: .pending,
-                                                     createdAt: Timestamp(seconds: 6), updatedAt: Timestamp(seconds: 6)))
-            func ids(_ scope: ListScope, _ conditions: [ImageCondition] = [], sort: [SortKey] = [], limit: Int = 10,
-                     marker: Image? = nil) async throws -> [Int] {
-                let q = ImageListQuery(scope: scope, conditions: conditions,
-                                       sort: ImageListQuery.completeSort(sort, defaultAscending: false), limit: limit, marker: marker)
+            try await store.insertMember(
+                ImageMember(
+                    imageId: uuid(5), memberId: "p1", status: .pending,
+                    createdAt: Timestamp(seconds: 6), updatedAt: Timestamp(seconds: 6)))
+            func ids(
+                _ scope: ListScope, _ conditions: [ImageCondition] = [], sort: [SortKey] = [], limit: Int = 10,
+                marker: Image? = nil
+            ) async throws -> [Int] {
+                let q = ImageListQuery(
+                    scope: scope, conditions: conditions,
+                    sort: ImageListQuery.completeSort(sort, defaultAscending: false), limit: limit, marker: marker)
                 return try await store.listImages(q).map { Int($0.id.suffix(1))! }
             }
             let p1 = ListScope(projectId: "p1", isAdmin: false)
             #expect(try await ids(p1) == [3, 2, 1])
             #expect(try await ids(ListScope(projectId: "p1", isAdmin: false, visibility: .all)) == [4, 3, 2, 1])
             #expect(try await ids(ListScope(projectId: "p1", isAdmin: false, memberStatus: .pending)) == [5, 3, 2, 1])
-            #expect(try await ids(ListScope(projectId: "p1", isAdmin: false, visibility: .only(.shared), memberStatus: .all)) == [5, 2])
+            #expect(
+                try await ids(
+                    ListScope(projectId: "p1", isAdmin: false, visibility: .only(.shared), memberStatus: .all)) == [
+                        5, 2,
+                    ])
             #expect(try await ids(ListScope(projectId: "admin", isAdmin: true)) == [5, 3, 2, 1])
             #expect(try await ids(ListScope(projectId: "p3", isAdmin: false)) == [3])
             #expect(try await ids(ListScope(projectId: nil, isAdmin: false, visibility: .all)) == [4, 3])
@@ -123,8 +142,9 @@ struct MetadataStoreContract {
             img.storeId = "local"
             try await store.insertImage(img)
             try await store.insertImage(image(uuid(2), owner: "p1", status: .saving, at: 2))
-            let m = ImageMember(imageId: img.id, memberId: "p2", status: .pending, createdAt: Timestamp(seconds: 1),
-                                updatedAt: Timestamp(seconds: 1))
+            let m = ImageMember(
+                imageId: img.id, memberId: "p2", status: .pending, createdAt: Timestamp(seconds: 1),
+                updatedAt: Timestamp(seconds: 1))
             try await store.insertMember(m)
             await #expect(throws: StoreError.duplicate) { try await store.insertMember(m) }
             var accepted = m
@@ -156,15 +176,18 @@ struct MetadataStoreContract {
         }
     }
 
-    @Test("upload leases: taken with the status change, renewed by their owner, ended once", arguments: MetadataBackend.allCases)
+    @Test(
+        "upload leases: taken with the status change, renewed by their owner, ended once",
+        arguments: MetadataBackend.allCases)
     func leases(_ backend: MetadataBackend) async throws {
         try await backend.with { store in
             let queued = image(uuid(1), owner: "p1", at: 1)
             try await store.insertImage(queued)
             var saving = queued
             try saving.transition(to: .saving)
-            let lease = UploadLease(imageId: queued.id, owner: "node-a", storeId: "local", pendingLocation: ".tmp/x",
-                                    expiresAt: Timestamp(seconds: 100), expected: 1000)
+            let lease = UploadLease(
+                imageId: queued.id, owner: "node-a", storeId: "local", pendingLocation: ".tmp/x",
+                expiresAt: Timestamp(seconds: 100), expected: 1000)
             let started = try #require(try await store.startUpload(saving, lease: lease))
             #expect(started.status == .saving && started.revision == 1)
             // The same revision cannot start a second upload.
@@ -198,8 +221,9 @@ struct MetadataStoreContract {
             try await store.insertImage(other)
             var otherSaving = other
             try otherSaving.transition(to: .saving)
-            let otherLease = UploadLease(imageId: other.id, owner: "node-a", storeId: "local", pendingLocation: ".tmp/z",
-                                         expiresAt: Timestamp(seconds: 100))
+            let otherLease = UploadLease(
+                imageId: other.id, owner: "node-a", storeId: "local", pendingLocation: ".tmp/z",
+                expiresAt: Timestamp(seconds: 100))
             _ = try #require(try await store.startUpload(otherSaving, lease: otherLease))
             #expect(try await store.markDeleted(id: other.id, at: Timestamp(seconds: 50)))
             #expect(try await store.uploadLeases(imageIds: [other.id]).isEmpty)
@@ -211,7 +235,9 @@ struct MetadataStoreContract {
     func identity(_ backend: MetadataBackend) async throws {
         try await backend.with { store in
             try await store.insertDomain(.default)
-            await #expect(throws: StoreError.duplicate) { try await store.insertDomain(Domain(id: "other", name: "Default")) }
+            await #expect(throws: StoreError.duplicate) {
+                try await store.insertDomain(Domain(id: "other", name: "Default"))
+            }
             try await store.insertProject(Project(id: "p1", name: "one", domainId: "default"))
             await #expect(throws: StoreError.duplicate) {
                 try await store.insertProject(Project(id: "p2", name: "one", domainId: "default"))
@@ -225,8 +251,9 @@ struct MetadataStoreContract {
             ann.email = "ann@example.com"
             try await store.updateUser(ann)
             #expect(try await store.user(name: "ann", domainId: "default")?.email == "ann@example.com")
-            let token = TokenRecord(hash: "abc", userId: "u1", projectId: "p1", roleIds: ["r1"], methods: ["password"],
-                                    issuedAt: Timestamp(seconds: 1), expiresAt: Timestamp(seconds: 100), auditIds: ["x"])
+            let token = TokenRecord(
+                hash: "abc", userId: "u1", projectId: "p1", roleIds: ["r1"], methods: ["password"],
+                issuedAt: Timestamp(seconds: 1), expiresAt: Timestamp(seconds: 100), auditIds: ["x"])
             try await store.insertToken(token)
             #expect(try await store.token(hash: "abc") == token)
             #expect(try await store.deleteTokens(expiredBefore: Timestamp(seconds: 50)) == 0)
@@ -240,12 +267,14 @@ struct MetadataStoreContract {
     func metadefs(_ backend: MetadataBackend) async throws {
         try await backend.with { store in
             let t = Timestamp(seconds: 1)
-            let ns = MetadefNamespace(namespace: "OS::Test", displayName: "Test", description: nil, visibility: "public",
-                                      isProtected: false, owner: "p1", createdAt: t, updatedAt: t)
+            let ns = MetadefNamespace(
+                namespace: "OS::Test", displayName: "Test", description: nil, visibility: "public",
+                isProtected: false, owner: "p1", createdAt: t, updatedAt: t)
             try await store.insertMetadefNamespace(ns)
             await #expect(throws: StoreError.duplicate) { try await store.insertMetadefNamespace(ns) }
-            let item = MetadefItem(namespace: "OS::Test", kind: .property, name: "speed", body: ["type": "integer"],
-                                   createdAt: t, updatedAt: t)
+            let item = MetadefItem(
+                namespace: "OS::Test", kind: .property, name: "speed", body: ["type": "integer"],
+                createdAt: t, updatedAt: t)
             try await store.insertMetadefItem(item)
             await #expect(throws: StoreError.duplicate) { try await store.insertMetadefItem(item) }
             var renamed = ns
@@ -253,8 +282,10 @@ struct MetadataStoreContract {
             try await store.updateMetadefNamespace("OS::Test", renamed)
             #expect(try await store.metadefNamespace("OS::Test") == nil)
             #expect(try await store.metadefItems("OS::Renamed", .property).map(\.name) == ["speed"])
-            try await store.insertMetadefResourceType(MetadefResourceType(name: "OS::Glance::Image", createdAt: t, updatedAt: t))
-            try await store.insertMetadefResourceType(MetadefResourceType(name: "OS::Glance::Image", createdAt: t, updatedAt: t))
+            try await store.insertMetadefResourceType(
+                MetadefResourceType(name: "OS::Glance::Image", createdAt: t, updatedAt: t))
+            try await store.insertMetadefResourceType(
+                MetadefResourceType(name: "OS::Glance::Image", createdAt: t, updatedAt: t))
             #expect(try await store.metadefResourceTypes().count == 1)
             #expect(try await store.deleteMetadefNamespace("OS::Renamed"))
             #expect(try await store.metadefItems("OS::Renamed", .property).isEmpty)

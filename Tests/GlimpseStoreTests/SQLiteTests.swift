@@ -1,9 +1,10 @@
-@testable import GlimpseSQL
-@testable import GlimpseSQLite
 import GlimpseCore
 import OpenStackEncoding
 import OpenStackJSON
 import Testing
+
+@testable import GlimpseSQL
+@testable import GlimpseSQLite
 
 #if canImport(Glibc)
 import Glibc
@@ -21,8 +22,10 @@ struct SQLiteTests {
         // well over 100 MB if nothing copied it back; the bound is a little over the inline
         // limit of 8000 pages (32 MB).
         for i in 1...3000 {
-            try await store.insertImage(image(uuid(i), owner: "p1", name: "image-\(i)", at: Int64(i),
-                                              tags: ["t\(i % 7)"], properties: ["k": .string("v\(i)")]))
+            try await store.insertImage(
+                image(
+                    uuid(i), owner: "p1", name: "image-\(i)", at: Int64(i),
+                    tags: ["t\(i % 7)"], properties: ["k": .string("v\(i)")]))
         }
         store.db.checkpointer.drain()
         #expect(store.db.checkpointer.checkpointsRun > 0)
@@ -55,7 +58,8 @@ struct SQLiteTests {
         let old = try SQLiteDatabase(path: dir + "/test.db")
         try await old.migrate(Array(Schema.migrations.prefix(3)))
         try await old.withTransaction { c in
-            try await c.run(ImageTable.insertSQL, ImageTable.values(of: image(uuid(1), owner: "p1", name: "old", at: 1)))
+            try await c.run(
+                ImageTable.insertSQL, ImageTable.values(of: image(uuid(1), owner: "p1", name: "old", at: 1)))
         }
         #expect(try await old.schemaVersion() == 3)
         try await old.close()

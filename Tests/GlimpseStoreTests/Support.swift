@@ -21,10 +21,11 @@ enum MetadataBackend: String, CaseIterable, CustomTestStringConvertible, Sendabl
     func with<T: Sendable>(_ body: (any MetadataStore & IdentityStore) async throws -> T) async throws -> T {
         let dir = tempDir()
         defer { _ = system("rm -rf '\(dir)'") }
-        let store: any MetadataStore & IdentityStore = switch self {
-        case .memory: MemoryMetadataStore()
-        case .sqlite: try SQLiteMetadataStore(path: dir + "/test.db")
-        }
+        let store: any MetadataStore & IdentityStore =
+            switch self {
+            case .memory: MemoryMetadataStore()
+            case .sqlite: try SQLiteMetadataStore(path: dir + "/test.db")
+            }
         try await store.migrate()
         do {
             let result = try await body(store)
@@ -42,10 +43,14 @@ func tempDir() -> String {
     return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
 }
 
-func image(_ id: String, owner: String?, name: String? = nil, status: ImageStatus = .queued, visibility: Visibility = .shared,
-           at seconds: Int64, tags: [String] = [], properties: JSONObject = [:]) -> Image {
-    Image(id: id, name: name, status: status, visibility: visibility, owner: owner, createdAt: Timestamp(seconds: seconds),
-          updatedAt: Timestamp(seconds: seconds), properties: properties, tags: tags)
+func image(
+    _ id: String, owner: String?, name: String? = nil, status: ImageStatus = .queued, visibility: Visibility = .shared,
+    at seconds: Int64, tags: [String] = [], properties: JSONObject = [:]
+) -> Image {
+    Image(
+        id: id, name: name, status: status, visibility: visibility, owner: owner,
+        createdAt: Timestamp(seconds: seconds),
+        updatedAt: Timestamp(seconds: seconds), properties: properties, tags: tags)
 }
 
 /// `00000000-0000-4000-8000-00000000000n`.

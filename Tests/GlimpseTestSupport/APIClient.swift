@@ -38,25 +38,34 @@ public protocol APIClient: Sendable {
     var base: String { get }
 
     /// Sends one request. `chunked` streams the body without a length (live servers only).
-    func request(_ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
-                 chunked: Bool) async throws -> Reply
+    func request(
+        _ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
+        chunked: Bool
+    ) async throws -> Reply
 }
 
 public let adminPassword = "admin-secret"
 
 extension APIClient {
-    public func request(_ method: HTTPMethod, _ path: String, token: String? = nil, headers: [(String, String)] = [],
-                        body: [UInt8]? = nil) async throws -> Reply {
+    public func request(
+        _ method: HTTPMethod, _ path: String, token: String? = nil, headers: [(String, String)] = [],
+        body: [UInt8]? = nil
+    ) async throws -> Reply {
         try await request(method, path, token: token, headers: headers, body: body, chunked: false)
     }
 
-    public func json(_ method: HTTPMethod, _ path: String, token: String?, _ value: JSONValue,
-                     contentType: String = "application/json", headers: [(String, String)] = []) async throws -> Reply {
-        try await request(method, path, token: token, headers: [("Content-Type", contentType)] + headers, body: value.serialized())
+    public func json(
+        _ method: HTTPMethod, _ path: String, token: String?, _ value: JSONValue,
+        contentType: String = "application/json", headers: [(String, String)] = []
+    ) async throws -> Reply {
+        try await request(
+            method, path, token: token, headers: [("Content-Type", contentType)] + headers, body: value.serialized())
     }
 
-    public func patch(_ id: String, token: String, _ ops: JSONValue,
-                      contentType: String = "application/openstack-images-v2.1-json-patch") async throws -> Reply {
+    public func patch(
+        _ id: String, token: String, _ ops: JSONValue,
+        contentType: String = "application/openstack-images-v2.1-json-patch"
+    ) async throws -> Reply {
         try await json(.PATCH, "/v2/images/\(id)", token: token, ops, contentType: contentType)
     }
 
@@ -64,11 +73,19 @@ extension APIClient {
 
     /// A project-scoped token for a user in the Default domain.
     public func token(user: String, password: String, project: String) async throws -> String {
-        let body: JSONValue = ["auth": [
-            "identity": ["methods": ["password"], "password": ["user": [
-                "name": .string(user), "domain": ["name": "Default"], "password": .string(password)]]],
-            "scope": ["project": ["name": .string(project), "domain": ["name": "Default"]]],
-        ]]
+        let body: JSONValue = [
+            "auth": [
+                "identity": [
+                    "methods": ["password"],
+                    "password": [
+                        "user": [
+                            "name": .string(user), "domain": ["name": "Default"], "password": .string(password),
+                        ]
+                    ],
+                ],
+                "scope": ["project": ["name": .string(project), "domain": ["name": "Default"]]],
+            ]
+        ]
         let r = try await json(.POST, "/identity/v3/auth/tokens", token: nil, body)
         guard r.status == 201, let token = r.header("X-Subject-Token") else {
             throw TestFailure("token for \(user): \(r.status) \(r.text)")
@@ -81,7 +98,9 @@ extension APIClient {
     }
 
     /// Creates a project and a user holding `role` on it; returns a token and the project id.
-    public func makeUser(_ name: String, project: String, role: String = "member", admin: String) async throws
+    public func makeUser(
+        _ name: String, project: String, role: String = "member", admin: String
+    ) async throws
         -> (token: String, projectId: String)
     {
         var r = try await json(.POST, "/identity/v3/projects", token: admin, ["project": ["name": .string(project)]])
@@ -91,11 +110,16 @@ extension APIClient {
             projectId = try r.json["projects"]?.arrayValue?.first?["id"]?.stringValue
         }
         guard let projectId else { throw TestFailure("project: \(r.status) \(r.text)") }
-        r = try await json(.POST, "/identity/v3/users", token: admin,
-                           ["user": ["name": .string(name), "password": "pw-\(name)", "default_project_id": .string(projectId)]])
-        guard r.status == 201, let userId = try r.json["user"]?["id"]?.stringValue else { throw TestFailure("user: \(r.status) \(r.text)") }
+        r = try await json(
+            .POST, "/identity/v3/users", token: admin,
+            ["user": ["name": .string(name), "password": "pw-\(name)", "default_project_id": .string(projectId)]])
+        guard r.status == 201, let userId = try r.json["user"]?["id"]?.stringValue else {
+            throw TestFailure("user: \(r.status) \(r.text)")
+        }
         r = try await request(.GET, "/identity/v3/roles?name=\(role)", token: admin)
-        guard let roleId = try r.json["roles"]?.arrayValue?.first?["id"]?.stringValue else { throw TestFailure("role \(role)") }
+        guard let roleId = try r.json["roles"]?.arrayValue?.first?["id"]?.stringValue else {
+            throw TestFailure("role \(role)")
+        }
         r = try await request(.PUT, "/identity/v3/projects/\(projectId)/users/\(userId)/roles/\(roleId)", token: admin)
         guard r.status == 204 else { throw TestFailure("grant: \(r.status)") }
         return (try await token(user: name, password: "pw-\(name)", project: project), projectId)
@@ -105,7 +129,9 @@ extension APIClient {
 
     /// Creates an image and returns its JSON.
     @discardableResult
-    public func createImage(_ token: String, _ body: JSONValue = ["disk_format": "raw", "container_format": "bare"]) async throws
+    public func createImage(
+        _ token: String, _ body: JSONValue = ["disk_format": "raw", "container_format": "bare"]
+    ) async throws
         -> JSONValue
     {
         let r = try await json(.POST, "/v2/images", token: token, body)
@@ -114,7 +140,9 @@ extension APIClient {
     }
 
     /// Creates an image and returns its id.
-    public func createImageId(_ token: String, _ body: JSONValue = ["disk_format": "raw", "container_format": "bare"]) async throws
+    public func createImageId(
+        _ token: String, _ body: JSONValue = ["disk_format": "raw", "container_format": "bare"]
+    ) async throws
         -> String
     {
         guard let id = try await createImage(token, body)["id"]?.stringValue else { throw TestFailure("create: no id") }
@@ -124,8 +152,9 @@ extension APIClient {
     /// Uploads data to an image; returns the reply.
     @discardableResult
     public func upload(_ id: String, token: String, _ data: [UInt8], chunked: Bool = false) async throws -> Reply {
-        try await request(.PUT, "/v2/images/\(id)/file", token: token,
-                          headers: [("Content-Type", "application/octet-stream")], body: data, chunked: chunked)
+        try await request(
+            .PUT, "/v2/images/\(id)/file", token: token,
+            headers: [("Content-Type", "application/octet-stream")], body: data, chunked: chunked)
     }
 }
 

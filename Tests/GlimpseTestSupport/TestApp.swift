@@ -17,6 +17,7 @@ public struct TestApp: APIClient {
     public var base: String { "http://localhost" }
 
     /// Runs `body` against an application that lives for the duration of the call.
+    @discardableResult
     public static func with<T: Sendable>(
         _ configure: (inout ServerConfig) -> Void = { _ in },
         _ body: @Sendable (TestApp) async throws -> T
@@ -27,19 +28,23 @@ public struct TestApp: APIClient {
         config.adminPassword = adminPassword
         config.identity.passwordHasher = PasswordHasher(rounds: 1000)
         configure(&config)
-        let components = try Components(config, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, exclusive: false)
+        let components = try Components(
+            config, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, exclusive: false)
         return try await buildApplication(components).test(.router) { client in
             try await body(TestApp(client: client, components: components))
         }
     }
 
-    public func request(_ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
-                        chunked: Bool) async throws -> Reply {
+    public func request(
+        _ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
+        chunked: Bool
+    ) async throws -> Reply {
         var fields = HTTPFields()
         if let token { fields[HTTPField.Name("X-Auth-Token")!] = token }
         for (k, v) in headers { fields.append(HTTPField(name: HTTPField.Name(k)!, value: v)) }
-        let response = try await client.executeRequest(uri: path, method: HTTPRequest.Method(rawValue: method.rawValue)!,
-                                                       headers: fields, body: body.map { ByteBuffer(bytes: $0) })
+        let response = try await client.executeRequest(
+            uri: path, method: HTTPRequest.Method(rawValue: method.rawValue)!,
+            headers: fields, body: body.map { ByteBuffer(bytes: $0) })
         var out = HTTPHeaders()
         for field in response.headers { out.add(name: field.name.rawName, value: field.value) }
         return Reply(status: Int(response.status.code), headers: out, body: Array(response.body.readableBytesView))

@@ -42,6 +42,7 @@ public struct TestServer: APIClient {
     public static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
     /// Runs `body` against a server that lives for the duration of the call.
+    @discardableResult
     public static func with<T: Sendable>(
         _ configure: (inout ServerConfig) -> Void = { _ in },
         _ body: @Sendable (TestServer) async throws -> T
@@ -69,21 +70,27 @@ public struct TestServer: APIClient {
         }
     }
 
-    public func request(_ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
-                        chunked: Bool) async throws -> Reply {
+    public func request(
+        _ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
+        chunked: Bool
+    ) async throws -> Reply {
         try await Self.send(to: base, method, path, token: token, headers: headers, body: body, chunked: chunked)
     }
 
     /// One request over HTTP to the server at `base`.
-    public static func send(to base: String, _ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)],
-                            body: [UInt8]?, chunked: Bool) async throws -> Reply {
+    public static func send(
+        to base: String, _ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)],
+        body: [UInt8]?, chunked: Bool
+    ) async throws -> Reply {
         var req = HTTPClientRequest(url: base + path)
         req.method = method
         if let token { req.headers.add(name: "X-Auth-Token", value: token) }
         for (k, v) in headers { req.headers.add(name: k, value: v) }
         if let body {
             if chunked {
-                let chunks = stride(from: 0, to: body.count, by: 7000).map { ByteBuffer(bytes: body[$0..<min($0 + 7000, body.count)]) }
+                let chunks = stride(from: 0, to: body.count, by: 7000).map {
+                    ByteBuffer(bytes: body[$0..<min($0 + 7000, body.count)])
+                }
                 req.body = .stream(chunks.async, length: .unknown)
             } else {
                 req.body = .bytes(ByteBuffer(bytes: body))

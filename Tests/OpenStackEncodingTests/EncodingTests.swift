@@ -28,7 +28,8 @@ struct EncodingTests {
     func percentEncoding() {
         #expect(URLCoding.quotePlus("a b/c~d") == "a+b%2Fc~d")
         #expect(URLCoding.quotePath("a b/é") == "a%20b%2F%C3%A9")
-        #expect(URLCoding.encodeQuery([("tag", "x y"), ("tag", "z"), ("name", "in:\"a,b\"")])
+        #expect(
+            URLCoding.encodeQuery([("tag", "x y"), ("tag", "z"), ("name", "in:\"a,b\"")])
                 == "tag=x+y&tag=z&name=in%3A%22a%2Cb%22")
         let pairs = URLCoding.parseQuery("tag=x+y&tag=z&empty&name=%C3%A9%2")
         #expect(pairs.map(\.0) == ["tag", "tag", "empty", "name"])

@@ -50,8 +50,9 @@ struct JSONTestSuiteTests {
         #expect(Corpus.files(prefix: "i_").count == 35)
     }
 
-    @Test("every y_ document parses, and writing it back gives a document that parses the same",
-          arguments: Corpus.files(prefix: "y_"))
+    @Test(
+        "every y_ document parses, and writing it back gives a document that parses the same",
+        arguments: Corpus.files(prefix: "y_"))
     func accepted(_ name: String) throws {
         let value = try JSONValue.parse(try Corpus.bytes(name))
         #expect(try JSONValue.parse(value.serialized()) == value)

@@ -5,10 +5,14 @@ import Testing
 struct JSONTests {
     @Test("round trip keeps member order and number literals")
     func roundTrip() throws {
-        let text = #"{"z":1,"a":[1.50,-0,1e100,12345678901234567890123],"m":{"x":null,"y":true,"w":false},"s":"é\"\\\n\u0001"}"#
+        let text =
+            #"{"z":1,"a":[1.50,-0,1e100,12345678901234567890123],"m":{"x":null,"y":true,"w":false},"s":"é\"\\\n\u0001"}"#
         let value = try JSONValue.parse(text)
         #expect(value.objectValue?.keys == ["z", "a", "m", "s"])
-        #expect(value.jsonString == #"{"z":1,"a":[1.50,-0,1e100,12345678901234567890123],"m":{"x":null,"y":true,"w":false},"s":"é\"\\\n\u0001"}"#)
+        #expect(
+            value.jsonString
+                == #"{"z":1,"a":[1.50,-0,1e100,12345678901234567890123],"m":{"x":null,"y":true,"w":false},"s":"é\"\\\n\u0001"}"#
+        )
         #expect(value["s"]?.stringValue == "é\"\\\n\u{1}")
         #expect(value["a"]?.arrayValue?[3].intValue == nil)
         #expect(value["z"]?.intValue == 1)
@@ -28,10 +32,13 @@ struct JSONTests {
         #expect(value["a"]?.intValue == 3)
     }
 
-    @Test("invalid documents are rejected", arguments: [
-        "", "{", "[1,]", "{\"a\"}", "{\"a\":1,}", "01", "1.", "-", "tru", "\"\\x\"", "\"\\ud800\"", "[1] 2", "\"a\u{1}\"",
-        String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
-    ])
+    @Test(
+        "invalid documents are rejected",
+        arguments: [
+            "", "{", "[1,]", "{\"a\"}", "{\"a\":1,}", "01", "1.", "-", "tru", "\"\\x\"", "\"\\ud800\"", "[1] 2",
+            "\"a\u{1}\"",
+            String(repeating: "[", count: 300) + String(repeating: "]", count: 300),
+        ])
     func invalid(_ text: String) {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(text) }
     }
@@ -46,10 +53,18 @@ struct JSONTests {
     func writer() {
         var w = JSONWriter()
         w.beginObject()
-        w.key("n"); w.int(-42)
-        w.key("o"); w.int(nil as Int?)
-        w.key("s"); w.string("x\"y")
-        w.key("l"); w.beginArray(); w.bool(true); w.int(0); w.string(nil as String?); w.endArray()
+        w.key("n")
+        w.int(-42)
+        w.key("o")
+        w.int(nil as Int?)
+        w.key("s")
+        w.string("x\"y")
+        w.key("l")
+        w.beginArray()
+        w.bool(true)
+        w.int(0)
+        w.string(nil as String?)
+        w.endArray()
         w.endObject()
         #expect(String(decoding: w.bytes, as: UTF8.self) == #"{"n":-42,"o":null,"s":"x\"y","l":[true,0,null]}"#)
     }

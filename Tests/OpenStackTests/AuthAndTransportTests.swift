@@ -27,8 +27,10 @@ struct FakeCloud {
         }
     }
 
-    static func with<T: Sendable>(failures: Int, status: HTTPResponse.Status = .serviceUnavailable, tokenSeconds: Int64 = 86_400,
-                                  _ body: @Sendable (String, State) async throws -> T) async throws -> T {
+    static func with<T: Sendable>(
+        failures: Int, status: HTTPResponse.Status = .serviceUnavailable, tokenSeconds: Int64 = 86_400,
+        _ body: @Sendable (String, State) async throws -> T
+    ) async throws -> T {
         let state = State(failures: failures, tokenSeconds: tokenSeconds)
         let (ports, cont) = AsyncStream.makeStream(of: Int.self)
         let port = Mutex(0)
@@ -48,8 +50,10 @@ struct FakeCloud {
                  "catalog": [{"type": "image", "name": "glance", "endpoints": [
                     {"interface": "public", "region": "R1", "region_id": "R1", "url": "\(base)"}]}]}}
                 """
-            return Response(status: .created, headers: [.contentType: "application/json", HTTPField.Name("X-Subject-Token")!: "tok-\(n)"],
-                            body: .init(byteBuffer: ByteBuffer(string: body)))
+            return Response(
+                status: .created,
+                headers: [.contentType: "application/json", HTTPField.Name("X-Subject-Token")!: "tok-\(n)"],
+                body: .init(byteBuffer: ByteBuffer(string: body)))
         }
         router.get("/v2/images/{id}") { _, ctx -> Response in
             state.imageRequests.withLock { $0 += 1 }
@@ -59,8 +63,10 @@ struct FakeCloud {
             }
             if fail { return Response(status: status, headers: [.retryAfter: "0"]) }
             let id = ctx.parameters.get("id") ?? ""
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: #"{"id": "\#(id)", "status": "active", "visibility": "public"}"#)))
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(
+                    byteBuffer: ByteBuffer(string: #"{"id": "\#(id)", "status": "active", "visibility": "public"}"#)))
         }
         // A server that ignores the marker: every page links to the same next page.
         router.get("/v2/images") { request, _ -> Response in
@@ -68,12 +74,16 @@ struct FakeCloud {
                 n += 1
                 return n
             }
-            let body = #"{"images": [{"id": "i\#(n)", "status": "active", "visibility": "public"}], "next": "/v2/images?marker=i1"}"#
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+            let body =
+                #"{"images": [{"id": "i\#(n)", "status": "active", "visibility": "public"}], "next": "/v2/images?marker=i1"}"#
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: body)))
         }
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { cont.yield($0.localAddress?.port ?? 0) },
-                              logger: Logger(label: "fake-cloud") { _ in SwiftLogNoOpLogHandler() })
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { cont.yield($0.localAddress?.port ?? 0) },
+            logger: Logger(label: "fake-cloud") { _ in SwiftLogNoOpLogHandler() })
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.run() }
             var it = ports.makeAsyncIterator()
@@ -90,8 +100,9 @@ struct AuthAndTransportTests {
     @Test("one token request for many concurrent callers; retries on 503 with backoff")
     func singleFlightAndRetry() async throws {
         try await FakeCloud.with(failures: 2) { base, state in
-            let os = try OpenStack(authURL: base + "/v3", region: "R1", user: .id("u", password: "p"), scope: .project(id: "p"),
-                                   retry: RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(10)))
+            let os = try OpenStack(
+                authURL: base + "/v3", region: "R1", user: .id("u", password: "p"), scope: .project(id: "p"),
+                retry: RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(10)))
             let images = os.imagesV2()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for i in 0..<8 { group.addTask { _ = try await images.getImage("i\(i)") } }
@@ -128,7 +139,8 @@ struct AuthAndTransportTests {
     @Test("listing stops when the server links to a page already fetched")
     func repeatedNextLink() async throws {
         try await FakeCloud.with(failures: 0) { base, state in
-            let os = try OpenStack(authURL: base + "/v3", region: "R1", user: .id("u", password: "p"), scope: .project(id: "p"))
+            let os = try OpenStack(
+                authURL: base + "/v3", region: "R1", user: .id("u", password: "p"), scope: .project(id: "p"))
             let images = try await os.imagesV2().listImages().collect()
             #expect(images.map(\.id) == ["i1", "i2"])
             #expect(state.listRequests.withLock { $0 } == 2)
@@ -138,8 +150,9 @@ struct AuthAndTransportTests {
     @Test("retries stop after the policy's attempts and the error says why")
     func retryGivesUp() async throws {
         try await FakeCloud.with(failures: 100) { base, state in
-            let os = try OpenStack(authURL: base + "/v3", user: .id("u", password: "p"),
-                                   retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(5)))
+            let os = try OpenStack(
+                authURL: base + "/v3", user: .id("u", password: "p"),
+                retry: RetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(5)))
             do {
                 _ = try await os.imagesV2().getImage("x")
                 Issue.record("no error")
@@ -157,7 +170,8 @@ struct AuthAndTransportTests {
             let images = os.imagesV2()
             _ = try await images.listImages().collect()
             let token = try await os.token().value
-            let revoke = try await s.request(.DELETE, "/identity/v3/auth/tokens", token: token, headers: [("X-Subject-Token", token)])
+            let revoke = try await s.request(
+                .DELETE, "/identity/v3/auth/tokens", token: token, headers: [("X-Subject-Token", token)])
             #expect(revoke.status == 204)
             _ = try await images.listImages().collect()
             #expect(try await os.token().value != token)
@@ -168,8 +182,9 @@ struct AuthAndTransportTests {
     func identityVersions() async throws {
         try await TestServer.with { s in
             for url in [s.base + "/identity/v2.0", s.base + "/identity", s.base + "/identity/"] {
-                let os = try OpenStack(authURL: url, user: .name("admin", domain: .default, password: adminPassword),
-                                       scope: .project(name: "admin"))
+                let os = try OpenStack(
+                    authURL: url, user: .name("admin", domain: .default, password: adminPassword),
+                    scope: .project(name: "admin"))
                 let image = try await os.imagesV2().createImage(ImageCreate(name: "via \(url)"))
                 let computeImage = try await os.computeV2().image(image.id)
                 #expect(computeImage.status == .saving)
@@ -180,8 +195,9 @@ struct AuthAndTransportTests {
     @Test("endpoint selection: region and interface must match; an override skips the catalog")
     func endpoints() async throws {
         try await TestServer.with { s in
-            let os = try OpenStack(authURL: s.base + "/identity/v3", region: "Elsewhere",
-                                   user: .name("admin", domain: .default, password: adminPassword), scope: .project(name: "admin"))
+            let os = try OpenStack(
+                authURL: s.base + "/identity/v3", region: "Elsewhere",
+                user: .name("admin", domain: .default, password: adminPassword), scope: .project(name: "admin"))
             do {
                 _ = try await os.imagesV2().listImages().collect()
                 Issue.record("no error")
@@ -199,8 +215,9 @@ struct AuthAndTransportTests {
     @Test("bad credentials fail with the identity service's message")
     func badCredentials() async throws {
         try await TestServer.with { s in
-            let os = try OpenStack(authURL: s.base + "/identity/v3", user: .name("admin", domain: .default, password: "wrong"),
-                                   scope: .project(name: "admin"))
+            let os = try OpenStack(
+                authURL: s.base + "/identity/v3", user: .name("admin", domain: .default, password: "wrong"),
+                scope: .project(name: "admin"))
             do {
                 _ = try await os.token()
                 Issue.record("no error")
@@ -213,8 +230,11 @@ struct AuthAndTransportTests {
 
     @Test("settings from OS_* variables and clouds.yaml, as the openstack CLI reads them")
     func cloudConfig() throws {
-        var env = ["OS_AUTH_URL": "http://k/v3", "OS_USERNAME": "ann", "OS_PASSWORD": "pw", "OS_PROJECT_NAME": "demo",
-                   "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_ID": "default", "OS_REGION_NAME": "R", "OS_INTERFACE": "internal"]
+        var env = [
+            "OS_AUTH_URL": "http://k/v3", "OS_USERNAME": "ann", "OS_PASSWORD": "pw", "OS_PROJECT_NAME": "demo",
+            "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_ID": "default", "OS_REGION_NAME": "R",
+            "OS_INTERFACE": "internal",
+        ]
         var c = try CloudConfig.resolve(environment: env)
         #expect(c.authURL == "http://k/v3" && c.region == "R" && c.interface == .internal)
         #expect(c.user == .name("ann", domain: .name("Default"), password: "pw"))
@@ -224,28 +244,28 @@ struct AuthAndTransportTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try """
-            clouds:
-              prod:
-                auth:
-                  auth_url: https://keystone.example.com/v3
-                  username: bob
-                  project_id: 0123
-                  user_domain_name: Users
-                region_name: RegionTwo
-                interface: publicURL
-              apps:
-                auth_type: v3applicationcredential
-                auth:
-                  auth_url: https://keystone.example.com/v3
-                  application_credential_id: ac1
-                  application_credential_secret: s3
-            """.write(toFile: dir + "/clouds.yaml", atomically: true, encoding: .utf8)
+        clouds:
+          prod:
+            auth:
+              auth_url: https://keystone.example.com/v3
+              username: bob
+              project_id: 0123
+              user_domain_name: Users
+            region_name: RegionTwo
+            interface: publicURL
+          apps:
+            auth_type: v3applicationcredential
+            auth:
+              auth_url: https://keystone.example.com/v3
+              application_credential_id: ac1
+              application_credential_secret: s3
+        """.write(toFile: dir + "/clouds.yaml", atomically: true, encoding: .utf8)
         try """
-            clouds:
-              prod:
-                auth:
-                  password: from-secure
-            """.write(toFile: dir + "/secure.yaml", atomically: true, encoding: .utf8)
+        clouds:
+          prod:
+            auth:
+              password: from-secure
+        """.write(toFile: dir + "/secure.yaml", atomically: true, encoding: .utf8)
         env = ["OS_CLIENT_CONFIG_FILE": dir + "/clouds.yaml", "HOME": dir]
         c = try CloudConfig.resolve(cloud: "prod", environment: env)
         #expect(c.user == .name("bob", domain: .name("Users"), password: "from-secure"))
@@ -260,8 +280,11 @@ struct AuthAndTransportTests {
     func patches() throws {
         #expect(try ImagePatch.add("a/b~c", 1).json.jsonString == #"{"op":"add","path":"/a~1b~0c","value":1}"#)
         #expect(try ImagePatch.remove("x").json.jsonString == #"{"op":"remove","path":"/x"}"#)
-        #expect(try ImagePatch.replace("/tags", ["a"]).json.jsonString == #"{"op":"replace","path":"/tags","value":["a"]}"#)
-        var old = try Image(json: ["id": "i", "status": "active", "visibility": "private", "name": "a", "p1": "1", "p2": [1], "size": 5])
+        #expect(
+            try ImagePatch.replace("/tags", ["a"]).json.jsonString == #"{"op":"replace","path":"/tags","value":["a"]}"#)
+        var old = try Image(json: [
+            "id": "i", "status": "active", "visibility": "private", "name": "a", "p1": "1", "p2": [1], "size": 5,
+        ])
         old.properties["keep"] = "k"
         var new = old
         new.name = "b"
@@ -275,10 +298,11 @@ struct AuthAndTransportTests {
         let data = try JSONEncoder().encode(new)
         let back = try JSONDecoder().decode(Image.self, from: data)
         #expect(back.properties == new.properties && back.name == "b")
-        let weird = try Image(json: ["id": "i", "status": "brand_new_status", "visibility": "public", "os_hidden": "True",
-                                     "size": "12", "properties": "a key named properties"])
+        let weird = try Image(json: [
+            "id": "i", "status": "brand_new_status", "visibility": "public", "os_hidden": "True",
+            "size": "12", "properties": "a key named properties",
+        ])
         #expect(weird.status.rawValue == "brand_new_status" && weird.isHidden && weird.size == 12)
         #expect(weird.properties["properties"] == "a key named properties")
     }
 }
-

@@ -14,8 +14,10 @@ struct ComputeServiceTests {
             let since = Date().addingTimeInterval(-5)
             var ids: [String] = []
             for i in 0..<5 {
-                let image = try await images.createImage(ImageCreate(name: "c\(i)", diskFormat: .raw, containerFormat: .bare,
-                                                                     properties: i == 0 ? ["image_type": "snapshot", "instance_uuid": "srv-1"] : [:]))
+                let image = try await images.createImage(
+                    ImageCreate(
+                        name: "c\(i)", diskFormat: .raw, containerFormat: .bare,
+                        properties: i == 0 ? ["image_type": "snapshot", "instance_uuid": "srv-1"] : [:]))
                 ids.append(image.id)
             }
             _ = try await images.uploadData(ids[1], from: .bytes([1, 2, 3]))
@@ -25,11 +27,14 @@ struct ComputeServiceTests {
             #expect(index.allSatisfy { $0.status == nil } && index.count == 5)
             let active = try await compute.listImages(filters: ComputeImageFilter(status: .active)).collect()
             #expect(active.map(\.id) == [ids[1]] && active.first?.progress == 100 && active.first?.size == 3)
-            let snaps = try await compute.listImages(filters: ComputeImageFilter(server: "srv-1", type: .snapshot)).collect()
+            let snaps = try await compute.listImages(filters: ComputeImageFilter(server: "srv-1", type: .snapshot))
+                .collect()
             #expect(snaps.map(\.id) == [ids[0]] && snaps.first?.serverId == "srv-1")
 
             let shown = try await compute.image(ids[2])
-            #expect(shown.name == "c2" && shown.status == .saving && shown.links["self"]?.hasSuffix("/images/\(ids[2])") == true)
+            #expect(
+                shown.name == "c2" && shown.status == .saving
+                    && shown.links["self"]?.hasSuffix("/images/\(ids[2])") == true)
             #expect(try await compute.updateMetadata(ids[2], ["a": "1", "b": "2"]) == ["a": "1", "b": "2"])
             #expect(try await compute.replaceMetadata(ids[2], ["c": "3"]) == ["c": "3"])
             try await compute.deleteMetadata(ids[2], key: "c")

@@ -6,9 +6,10 @@ import Testing
 
 /// A connection as the admin of a test server.
 func admin(_ s: TestServer) throws -> OpenStack {
-    try OpenStack(authURL: s.base + "/identity/v3", region: "RegionOne",
-                  user: .name("admin", domain: .default, password: adminPassword),
-                  scope: .project(name: "admin", domain: .default))
+    try OpenStack(
+        authURL: s.base + "/identity/v3", region: "RegionOne",
+        user: .name("admin", domain: .default, password: adminPassword),
+        scope: .project(name: "admin", domain: .default))
 }
 
 func tempPath(_ name: String) -> String {
@@ -21,9 +22,10 @@ struct ImageServiceTests {
     func coreOperations() async throws {
         try await TestServer.with { s in
             let images = try admin(s).imagesV2()
-            let created = try await images.createImage(ImageCreate(
-                name: "sdk", diskFormat: .raw, containerFormat: .bare, tags: ["t1"],
-                properties: ["os_distro": "debian", "nested": ["a": [1, true]]]))
+            let created = try await images.createImage(
+                ImageCreate(
+                    name: "sdk", diskFormat: .raw, containerFormat: .bare, tags: ["t1"],
+                    properties: ["os_distro": "debian", "nested": ["a": [1, true]]]))
             #expect(created.status == .queued && created.properties["nested"] == ["a": [1, true]])
             let data = testBytes(2_500_000)
             let progress = ProgressLog()
@@ -36,13 +38,18 @@ struct ImageServiceTests {
             let listed = try await images.listImages(ImageFilter(tags: ["t1"])).collect()
             #expect(listed.map(\.id) == [created.id])
 
-            let updated = try await images.update(created.id, [.replace("name", "renamed"), .add("extra", "x"), .remove("os_distro")])
-            #expect(updated.name == "renamed" && updated.properties["extra"] == "x" && updated.properties["os_distro"] == nil)
+            let updated = try await images.update(
+                created.id, [.replace("name", "renamed"), .add("extra", "x"), .remove("os_distro")])
+            #expect(
+                updated.name == "renamed" && updated.properties["extra"] == "x"
+                    && updated.properties["os_distro"] == nil)
             var changed = updated
             changed.minRam = 128
             changed.properties["extra"] = "y"
             let diffed = try await images.update(changed)
-            #expect(diffed.minRam == 128 && diffed.properties["extra"] == "y" && diffed.properties["nested"] == ["a": [1, true]])
+            #expect(
+                diffed.minRam == 128 && diffed.properties["extra"] == "y"
+                    && diffed.properties["nested"] == ["a": [1, true]])
 
             var received: [UInt8] = []
             for try await chunk in try await images.downloadData(created.id) { received += chunk.readableBytesView }
@@ -63,7 +70,8 @@ struct ImageServiceTests {
         try await TestServer.with { s in
             let images = try admin(s).imagesV2()
             for i in 0..<7 { _ = try await images.createImage(ImageCreate(name: "p\(i)", tags: ["paged"])) }
-            let all = try await images.listImages(ImageFilter(tags: ["paged"]), sort: [.asc(.name)], pageSize: 2).collect()
+            let all = try await images.listImages(ImageFilter(tags: ["paged"]), sort: [.asc(.name)], pageSize: 2)
+                .collect()
             #expect(all.compactMap(\.name) == (0..<7).map { "p\($0)" })
             var pages = 0
             for try await page in images.listImages(ImageFilter(tags: ["paged"]), pageSize: 3).pages {
@@ -83,7 +91,8 @@ struct ImageServiceTests {
         try await TestServer.with { s in
             let images = try admin(s).imagesV2()
             let data = testBytes(3_000_000, seed: 7)
-            let image = try await images.createImage(ImageCreate(name: "f", diskFormat: .raw, containerFormat: .bare), data: .bytes(data))
+            let image = try await images.createImage(
+                ImageCreate(name: "f", diskFormat: .raw, containerFormat: .bare), data: .bytes(data))
             let path = tempPath("out.img")
             defer { try? FileManager.default.removeItem(atPath: path) }
             try await images.download(image.id, to: path)
@@ -104,7 +113,8 @@ struct ImageServiceTests {
         try await TestServer.with { s in
             let images = try admin(s).imagesV2()
             let data = testBytes(200_000)
-            let image = try await images.createImage(ImageCreate(name: "c", diskFormat: .raw, containerFormat: .bare), data: .bytes(data))
+            let image = try await images.createImage(
+                ImageCreate(name: "c", diskFormat: .raw, containerFormat: .bare), data: .bytes(data))
             // Flip a byte of the stored data behind the server's back.
             let location = try #require(try await s.components.metadata.image(id: image.id)?.location)
             let file = s.components.config.imagesPath + "/" + location
@@ -136,15 +146,19 @@ struct ImageServiceTests {
             let path = tempPath("in.img")
             defer { try? FileManager.default.removeItem(atPath: path) }
             try Data(data).write(to: URL(fileURLWithPath: path))
-            let fromFile = try await images.createImage(ImageCreate(name: "file", diskFormat: .raw, containerFormat: .bare), data: .file(path))
+            let fromFile = try await images.createImage(
+                ImageCreate(name: "file", diskFormat: .raw, containerFormat: .bare), data: .file(path))
             #expect(fromFile.size == Int64(data.count))
-            let chunks = stride(from: 0, to: data.count, by: 100_000).map { ByteBuffer(bytes: data[$0..<min($0 + 100_000, data.count)]) }
+            let chunks = stride(from: 0, to: data.count, by: 100_000).map {
+                ByteBuffer(bytes: data[$0..<min($0 + 100_000, data.count)])
+            }
             let stream = AsyncStream<ByteBuffer> { c in
                 for chunk in chunks { c.yield(chunk) }
                 c.finish()
             }
-            let fromStream = try await images.createImage(ImageCreate(name: "stream", diskFormat: .raw, containerFormat: .bare),
-                                                          data: .stream(stream, length: nil))
+            let fromStream = try await images.createImage(
+                ImageCreate(name: "stream", diskFormat: .raw, containerFormat: .bare),
+                data: .stream(stream, length: nil))
             #expect(fromStream.checksum == fromFile.checksum && fromStream.osHashValue == fromFile.osHashValue)
             // An upload that fails deletes the image it created.
             await #expect(throws: OpenStackError.self) {
@@ -176,7 +190,8 @@ struct ImageServiceTests {
             #expect(try await images.apiVersion().major == 2)
 
             do {
-                try await images.waitForStatus(image.id, .active, timeout: .milliseconds(300), interval: .milliseconds(100))
+                try await images.waitForStatus(
+                    image.id, .active, timeout: .milliseconds(300), interval: .milliseconds(100))
                 Issue.record("no timeout")
             } catch let e as OpenStackError {
                 #expect(e.kind == .timedOut)
@@ -186,14 +201,16 @@ struct ImageServiceTests {
                 try await images.uploadData(image.id, from: .bytes([1, 2, 3]))
             }
             _ = try await images.updateDiskFormats(image.id)
-            let active = try await images.waitForStatus(image.id, .active, timeout: .seconds(10), interval: .milliseconds(50))
+            let active = try await images.waitForStatus(
+                image.id, .active, timeout: .seconds(10), interval: .milliseconds(50))
             #expect(active?.status == .active)
             try await images.delete(image.id)
             let gone = try await images.waitForStatus(image.id, .deleted, timeout: .seconds(1))
             #expect(gone == nil)
 
             // Stage + import.
-            let staged = try await images.createImage(ImageCreate(name: "imp", diskFormat: .raw, containerFormat: .bare))
+            let staged = try await images.createImage(
+                ImageCreate(name: "imp", diskFormat: .raw, containerFormat: .bare))
             try await images.stageData(staged.id, from: .bytes([9, 9]))
             try await images.importImage(staged.id)
             #expect(try await images.waitForStatus(staged.id, .active, timeout: .seconds(5))?.size == 2)

@@ -64,7 +64,9 @@ public struct FormatInspector: Sendable {
             return Result(format: "vmdk", virtualSize: le(12, 8).map { $0 * 512 })
         }
         if starts("# Disk DescriptorFile") {
-            return Result(format: "vmdk", virtualSize: nil, safetyProblem: "VMDK descriptor files that reference other extents are not allowed")
+            return Result(
+                format: "vmdk", virtualSize: nil,
+                safetyProblem: "VMDK descriptor files that reference other extents are not allowed")
         }
         if starts("conectix") {
             return Result(format: "vhd", virtualSize: be(48, 8))

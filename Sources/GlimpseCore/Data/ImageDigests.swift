@@ -1,10 +1,11 @@
+import NIOCore
+import NIOPosix
+import OpenStackEncoding
+import StreamDigests
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import NIOCore
-import NIOPosix
-import StreamDigests
-import OpenStackEncoding
 
 /// The digests Glance records for image data: MD5 (`checksum`) and SHA-512
 /// (`os_hash_value`, `os_hash_algo` = `sha512`), computed in one pass over the data.
@@ -59,8 +60,10 @@ public struct ImageDigests: Sendable {
         outstanding.append((m, s))
     }
 
-    static func chain(after previous: Task<Void, Never>?, _ chunks: [ByteBuffer], into digest: StreamDigest,
-                      on pool: NIOThreadPool) -> Task<Void, Never> {
+    static func chain(
+        after previous: Task<Void, Never>?, _ chunks: [ByteBuffer], into digest: StreamDigest,
+        on pool: NIOThreadPool
+    ) -> Task<Void, Never> {
         Task {
             await previous?.value
             let run: @Sendable () -> Void = {

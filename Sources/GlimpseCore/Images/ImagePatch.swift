@@ -51,20 +51,26 @@ public enum PatchDialect: Sendable {
             switch self {
             case .v21:
                 guard let opText = o["op"] else {
-                    throw .badRequest("Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace.")
+                    throw .badRequest(
+                        "Unable to find `op` in JSON Schema change. It must be one of the following: add, remove, replace."
+                    )
                 }
                 guard let name = opText.stringValue, let parsed = PatchOperation.Op(rawValue: name) else {
                     let shown = opText.stringValue ?? PythonRepr.repr(opText)
-                    throw .badRequest("Invalid operation: `\(shown)`. It must be one of the following: add, remove, replace.")
+                    throw .badRequest(
+                        "Invalid operation: `\(shown)`. It must be one of the following: add, remove, replace.")
                 }
                 op = parsed
                 guard let path = o["path"] else { throw .badRequest("Unable to find 'path' in JSON Schema change") }
-                guard let p = path.stringValue else { throw .badRequest("Pointer `\(PythonRepr.repr(path))` does not start with \"/\".") }
+                guard let p = path.stringValue else {
+                    throw .badRequest("Pointer `\(PythonRepr.repr(path))` does not start with \"/\".")
+                }
                 pointer = p
             case .v20:
                 let present = PatchOperation.Op.allCases.filter { o[$0.rawValue] != nil }
                 guard present.count == 1, let only = present.first, let p = o[only.rawValue]?.stringValue else {
-                    throw .badRequest("Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".")
+                    throw .badRequest(
+                        "Operation objects must contain exactly one member named \"add\", \"remove\", or \"replace\".")
                 }
                 op = only
                 pointer = p
@@ -96,7 +102,9 @@ public enum PatchDialect: Sendable {
                     switch it.next() {
                     case "0": out.append("~")
                     case "1": out.append("/")
-                    default: throw .badRequest("Pointer `\(pointer)` contains \"~\" not part of a recognized escape sequence.")
+                    default:
+                        throw .badRequest(
+                            "Pointer `\(pointer)` contains \"~\" not part of a recognized escape sequence.")
                     }
                 } else {
                     out.append(c)

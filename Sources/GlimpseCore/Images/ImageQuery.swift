@@ -1,4 +1,5 @@
 import OpenStackEncoding
+
 /// Image attributes a list query can filter or sort on.
 public enum ImageColumn: String, Sendable, CaseIterable {
     case id, name, status, visibility, owner, size
@@ -73,8 +74,10 @@ public struct ListScope: Sendable, Equatable {
     /// Also list deleted images (tombstones), e.g. for the compute API's `changes-since`.
     public var includeDeleted: Bool
 
-    public init(projectId: String?, isAdmin: Bool, visibility: VisibilityFilter = .default,
-                memberStatus: MemberStatusFilter = .accepted, hidden: Bool = false, includeDeleted: Bool = false) {
+    public init(
+        projectId: String?, isAdmin: Bool, visibility: VisibilityFilter = .default,
+        memberStatus: MemberStatusFilter = .accepted, hidden: Bool = false, includeDeleted: Bool = false
+    ) {
         self.projectId = projectId
         self.isAdmin = isAdmin
         self.visibility = visibility
@@ -94,7 +97,9 @@ public struct SortKey: Sendable, Equatable {
     }
 
     /// The keys `GET /v2/images` accepts in `sort`/`sort_key`.
-    public static let allowed: [ImageColumn] = [.name, .status, .containerFormat, .diskFormat, .size, .id, .createdAt, .updatedAt]
+    public static let allowed: [ImageColumn] = [
+        .name, .status, .containerFormat, .diskFormat, .size, .id, .createdAt, .updatedAt,
+    ]
 }
 
 /// A fully resolved page request: the store answers it with one indexed query.
@@ -108,7 +113,9 @@ public struct ImageListQuery: Sendable {
     /// The last image of the previous page; the page starts after it in sort order.
     public var marker: Image?
 
-    public init(scope: ListScope, conditions: [ImageCondition] = [], sort: [SortKey] = [], limit: Int, marker: Image? = nil) {
+    public init(
+        scope: ListScope, conditions: [ImageCondition] = [], sort: [SortKey] = [], limit: Int, marker: Image? = nil
+    ) {
         self.scope = scope
         self.conditions = conditions
         self.sort = sort

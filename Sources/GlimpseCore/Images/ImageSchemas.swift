@@ -28,7 +28,8 @@ public struct ImageSchemas: Sendable {
         }
         self.image = image
         self.customPropertyNames = Set(
-            (image["properties"]?.objectValue ?? JSONObject()).filter { $0.value["is_base"] == .bool(false) }.map(\.key))
+            (image["properties"]?.objectValue ?? JSONObject()).filter { $0.value["is_base"] == .bool(false) }.map(\.key)
+        )
         // Glance accepts only strings as custom property values; Glimpse keeps any JSON value,
         // so `additionalProperties` is served for clients but not enforced.
         self.imageValidator = SchemaValidator(schemaName: "image", schema: image, checkAdditionalProperties: false)

@@ -37,10 +37,16 @@ extension ImageService {
         try ImagePolicy.requireReader(p, "import_image")
         let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
         try ImagePolicy.requireOwner(p, current, "import_image")
-        guard let method = body["method"] else { throw ServiceError.badRequest("Import request requires a 'method' field.") }
-        guard let name = method["name"]?.stringValue else { throw ServiceError.badRequest("Import request requires a 'name' field.") }
+        guard let method = body["method"] else {
+            throw ServiceError.badRequest("Import request requires a 'method' field.")
+        }
+        guard let name = method["name"]?.stringValue else {
+            throw ServiceError.badRequest("Import request requires a 'name' field.")
+        }
         guard config.importMethods.contains(name) else {
-            throw ServiceError.badRequest("Import method \(name) is not available at this site. Available: \(config.importMethods.joined(separator: ", ")).")
+            throw ServiceError.badRequest(
+                "Import method \(name) is not available at this site. Available: \(config.importMethods.joined(separator: ", "))."
+            )
         }
         for key in ["disk_format", "container_format"] where ImageAttributes.value(key, of: current) == .null {
             throw ServiceError.conflict("'\(key)' needs to be set before import")
@@ -73,7 +79,8 @@ extension ImageService {
             .filter { $0.1 == nil }.map(\.0)
         if current.status == .queued, transit == .saving, !missing.isEmpty {
             let noun = missing.count == 1 ? "Property" : "Properties"
-            throw ServiceError.badRequest("\(noun) \(missing.joined(separator: ", ")) must be set prior to saving data.")
+            throw ServiceError.badRequest(
+                "\(noun) \(missing.joined(separator: ", ")) must be set prior to saving data.")
         }
         let limit = try await uploadLimit(for: current)
         if let declaredSize, declaredSize > limit.bytes {
@@ -83,16 +90,20 @@ extension ImageService {
         let blobStore = blobs.default
         let writer = try await blobStore.makeWriter(imageId: id)
         var committed = false
-        let lease = UploadLease(imageId: id, owner: owner, storeId: blobStore.id, pendingLocation: writer.pendingLocation,
-                                expiresAt: clock.now().adding(seconds: config.uploadLeaseSeconds), expected: declaredSize)
+        let lease = UploadLease(
+            imageId: id, owner: owner, storeId: blobStore.id, pendingLocation: writer.pendingLocation,
+            expiresAt: clock.now().adding(seconds: config.uploadLeaseSeconds), expected: declaredSize)
         // Leave `queued` and take the lease in one write, conditioned on the revision, so that
         // two uploads cannot both win.
         let receiving: Image
         do {
-            receiving = try await mutate(id, by: p, notFound: .imageNotFound(id),
-                                         save: { try await self.store.startUpload($0, lease: lease) }) { image throws(ServiceError) in
+            receiving = try await mutate(
+                id, by: p, notFound: .imageNotFound(id),
+                save: { try await self.store.startUpload($0, lease: lease) }
+            ) { image throws(ServiceError) in
                 guard image.status == .queued else {
-                    throw .conflict("Image status transition from \(image.status.rawValue) to \(transit.rawValue) is not allowed")
+                    throw .conflict(
+                        "Image status transition from \(image.status.rawValue) to \(transit.rawValue) is not allowed")
                 }
                 try image.transition(to: transit)
                 return true
@@ -101,8 +112,9 @@ extension ImageService {
             await writer.abort()
             throw error
         }
-        let keeper = UploadLeaseKeeper(lease: lease, store: store, clock: clock, leaseSeconds: config.uploadLeaseSeconds,
-                                       interval: config.uploadProgressInterval)
+        let keeper = UploadLeaseKeeper(
+            lease: lease, store: store, clock: clock, leaseSeconds: config.uploadLeaseSeconds,
+            interval: config.uploadProgressInterval)
         do {
             try await willRead()
             var digests = ImageDigests(pool: hashing)
@@ -124,8 +136,10 @@ extension ImageService {
             let location = try await writer.commit()
             committed = true
             let (md5, sha512) = await digests.finalize()
-            try await finishUpload(id, expecting: transit, location: location, store: blobStore,
-                                   lease: await keeper.stop()) { (image: inout Image) throws(ServiceError) in
+            try await finishUpload(
+                id, expecting: transit, location: location, store: blobStore,
+                lease: await keeper.stop()
+            ) { (image: inout Image) throws(ServiceError) in
                 if transit == .saving { try image.transition(to: .active) }
                 image.size = total
                 image.virtualSize = format.virtualSize
@@ -135,8 +149,9 @@ extension ImageService {
                 image.location = location
                 image.storeId = blobStore.id
             }
-            logger.info(transit == .saving ? "image data uploaded" : "image data staged",
-                        metadata: ["image_id": "\(id)", "bytes": "\(total)"])
+            logger.info(
+                transit == .saving ? "image data uploaded" : "image data staged",
+                metadata: ["image_id": "\(id)", "bytes": "\(total)"])
         } catch {
             let last = await keeper.stop()
             if !committed { await writer.abort() }
@@ -146,7 +161,9 @@ extension ImageService {
     }
 
     static func leaseLost(_ id: String) -> ServiceError {
-        ServiceError(.conflict, explanation: "The upload of image \(id) was cancelled: the image was deleted or its upload was taken over.")
+        ServiceError(
+            .conflict,
+            explanation: "The upload of image \(id) was cancelled: the image was deleted or its upload was taken over.")
     }
 
     struct UploadLimit {
@@ -171,31 +188,42 @@ extension ImageService {
     }
 
     func sizeMismatch(_ received: Int, _ declared: Int) -> ServiceError {
-        .badRequest("The uploaded data does not match the declared size: received \(received) bytes, expected \(declared) bytes.")
+        .badRequest(
+            "The uploaded data does not match the declared size: received \(received) bytes, expected \(declared) bytes."
+        )
     }
 
     /// Glance's `require_image_format_match` and safety checks, for `bare` containers.
     func checkFormat(_ result: FormatInspector.Result, of image: Image) throws(ServiceError) {
-        guard config.requireFormatMatch, image.containerFormat == "bare", let declared = image.diskFormat else { return }
+        guard config.requireFormatMatch, image.containerFormat == "bare", let declared = image.diskFormat else {
+            return
+        }
         if !FormatInspector.matches(declared: declared, detected: result.format) {
-            throw ServiceError(.unsupportedMediaType(contentType: "application/octet-stream"),
-                               detail: "Image disk_format \(declared) does not match stream data \(result.format)")
+            throw ServiceError(
+                .unsupportedMediaType(contentType: "application/octet-stream"),
+                detail: "Image disk_format \(declared) does not match stream data \(result.format)")
         }
         if let problem = result.safetyProblem {
-            throw ServiceError(.unsupportedMediaType(contentType: "application/octet-stream"),
-                               detail: "Image fails the safety check: \(problem).")
+            throw ServiceError(
+                .unsupportedMediaType(contentType: "application/octet-stream"),
+                detail: "Image fails the safety check: \(problem).")
         }
     }
 
     /// Records committed data and ends the upload's lease. If the image was deleted (or the
     /// upload taken over) meanwhile, the data is removed again and the client learns so (410).
-    func finishUpload(_ id: String, expecting transit: ImageStatus, location: String, store blobStore: any BlobStore,
-                      lease: UploadLease, _ change: (inout Image) throws(ServiceError) -> Void) async throws {
+    func finishUpload(
+        _ id: String, expecting transit: ImageStatus, location: String, store blobStore: any BlobStore,
+        lease: UploadLease, _ change: (inout Image) throws(ServiceError) -> Void
+    ) async throws {
         func discard(_ error: ServiceError) async -> ServiceError {
             try? await blobStore.delete(location: location)
             return error
         }
-        let gone = ServiceError(.gone, explanation: "Image \(id) could not be found after upload. The image may have been deleted during the upload.")
+        let gone = ServiceError(
+            .gone,
+            explanation:
+                "Image \(id) could not be found after upload. The image may have been deleted during the upload.")
         for _ in 0..<16 {
             guard var image = try await store.image(id: id), image.status == transit, image.location == nil else {
                 throw await discard(gone)
@@ -206,7 +234,8 @@ extension ImageService {
             // Either the record moved on (try again) or the lease is gone (the upload lost).
             guard try await store.uploadLeases(imageIds: [id]).contains(lease) else { throw await discard(gone) }
         }
-        throw await discard(ServiceError(.conflict, explanation: "The image was changed by another request during the upload."))
+        throw await discard(
+            ServiceError(.conflict, explanation: "The image was changed by another request during the upload."))
     }
 
     /// Puts an image whose upload failed back to `queued` (if it still is in transit) and
@@ -214,12 +243,16 @@ extension ImageService {
     func revertToQueued(_ id: String, from transit: ImageStatus, lease: UploadLease) async {
         for _ in 0..<16 {
             guard var image = try? await store.image(id: id), image.status == transit, image.location == nil,
-                  (try? image.transition(to: .queued)) != nil
+                (try? image.transition(to: .queued)) != nil
             else { return }
             image.updatedAt = clock.now()
-            guard let ended = try? await store.endUpload(image, lease: lease) else { return }
-            if ended != nil { return }
-            guard let held = try? await store.uploadLeases(imageIds: [id]), held.contains(lease) else { return }
+            do {
+                if try await store.endUpload(image, lease: lease) != nil { return }
+                // The record moved on (try again) or the lease is gone (nothing left to undo).
+                guard try await store.uploadLeases(imageIds: [id]).contains(lease) else { return }
+            } catch {
+                return
+            }
         }
     }
 

@@ -18,7 +18,8 @@ extension ImageService {
                 do {
                     try await blobs.store(for: image).delete(location: location)
                 } catch {
-                    logger.warning("could not delete image data", metadata: ["image_id": "\(image.id)", "error": "\(error)"])
+                    logger.warning(
+                        "could not delete image data", metadata: ["image_id": "\(image.id)", "error": "\(error)"])
                 }
             }
             try await store.purge(ids: batch.map(\.id))
@@ -48,11 +49,13 @@ extension ImageService {
                 do {
                     try await blobs[lease.storeId]?.delete(location: lease.pendingLocation)
                 } catch {
-                    logger.warning("could not remove the data of an abandoned upload; the orphan sweep will",
-                                   metadata: ["image_id": "\(lease.imageId)", "error": "\(error)"])
+                    logger.warning(
+                        "could not remove the data of an abandoned upload; the orphan sweep will",
+                        metadata: ["image_id": "\(lease.imageId)", "error": "\(error)"])
                 }
-                logger.notice("undid an upload whose process stopped",
-                              metadata: ["image_id": "\(lease.imageId)", "owner": "\(lease.owner)"])
+                logger.notice(
+                    "undid an upload whose process stopped",
+                    metadata: ["image_id": "\(lease.imageId)", "owner": "\(lease.owner)"])
             }
             if expired.count < 100 || !progressed { return total }
         }
@@ -77,11 +80,13 @@ extension ImageService {
                     do {
                         try await blobStore.delete(location: blob.location)
                         removed += 1
-                        logger.notice("removed data no image refers to",
-                                      metadata: ["store": "\(blobStore.id)", "location": "\(blob.location)"])
+                        logger.notice(
+                            "removed data no image refers to",
+                            metadata: ["store": "\(blobStore.id)", "location": "\(blob.location)"])
                     } catch {
-                        logger.warning("could not remove orphaned data",
-                                       metadata: ["store": "\(blobStore.id)", "location": "\(blob.location)", "error": "\(error)"])
+                        logger.warning(
+                            "could not remove orphaned data",
+                            metadata: ["store": "\(blobStore.id)", "location": "\(blob.location)", "error": "\(error)"])
                     }
                 }
                 if page.count < 500 { break }

@@ -22,7 +22,9 @@ extension ImageService {
             throw ServiceError.conflict("Member \(memberId) is duplicated for image \(id)")
         }
         if existing.count >= config.memberQuota {
-            throw ServiceError.tooLarge("The limit has been exceeded on the number of allowed image members for this image. Attempted: \(existing.count + 1), Maximum: \(config.memberQuota)")
+            throw ServiceError.tooLarge(
+                "The limit has been exceeded on the number of allowed image members for this image. Attempted: \(existing.count + 1), Maximum: \(config.memberQuota)"
+            )
         }
         let now = clock.now()
         let member = ImageMember(imageId: id, memberId: memberId, status: .pending, createdAt: now, updatedAt: now)
@@ -56,14 +58,17 @@ extension ImageService {
     }
 
     /// `PUT /v2/images/{id}/members/{member}`: only the member itself (or an admin) decides.
-    public func updateMember(_ id: String, _ memberId: String, body: JSONValue, by p: Principal) async throws -> ImageMember {
+    public func updateMember(
+        _ id: String, _ memberId: String, body: JSONValue, by p: Principal
+    ) async throws -> ImageMember {
         try ImagePolicy.requireReader(p, "modify_member")
         let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
         guard case .string(let text)? = body["status"], let status = MemberStatus(rawValue: text) else {
-            throw ServiceError.badRequest("Incorrect request: Status must be \"pending\", \"accepted\" or \"rejected\".")
+            throw ServiceError.badRequest(
+                "Incorrect request: Status must be \"pending\", \"accepted\" or \"rejected\".")
         }
         guard var member = try await store.member(imageId: id, memberId: memberId),
-              p.isAdmin || ImagePolicy.owns(p, image) || p.projectId == memberId
+            p.isAdmin || ImagePolicy.owns(p, image) || p.projectId == memberId
         else {
             throw ServiceError.notFound("\(memberId) not found in the member list of the image \(id).")
         }

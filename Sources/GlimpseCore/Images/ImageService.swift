@@ -40,9 +40,11 @@ public final class ImageService: Sendable {
     let owner: String
     let logger: Logger
 
-    public init(store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),
-                clock: any WallClock = SystemClock(), hashing: NIOThreadPool, owner: String = UploadOwner.current,
-                logger: Logger) {
+    public init(
+        store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),
+        clock: any WallClock = SystemClock(), hashing: NIOThreadPool, owner: String = UploadOwner.current,
+        logger: Logger
+    ) {
         self.store = store
         self.blobs = blobs
         self.config = config
@@ -63,7 +65,8 @@ public final class ImageService: Sendable {
     }
 
     /// The image if it exists and the caller may see it; otherwise `notFound` built by the caller.
-    func visibleImage(_ id: String, _ p: Principal, orElse error: @autoclosure () -> ServiceError) async throws -> Image {
+    func visibleImage(_ id: String, _ p: Principal, orElse error: @autoclosure () -> ServiceError) async throws -> Image
+    {
         guard isUUIDLike(id), let image = try await store.image(id: id), try await isVisible(image, to: p) else {
             throw error()
         }
@@ -103,14 +106,16 @@ public final class ImageService: Sendable {
             if let v = object[key] { try ImageAttributes.checkLimits(key, v) }
         }
         let now = clock.now()
-        var image = Image(id: object["id"]?.stringValue ?? Identifiers.uuid(), owner: p.projectId,
-                          createdAt: now, updatedAt: now)
+        var image = Image(
+            id: object["id"]?.stringValue ?? Identifiers.uuid(), owner: p.projectId,
+            createdAt: now, updatedAt: now)
         for m in object where m.key != "id" {
             ImageAttributes.apply(m.key, m.value, to: &image)
         }
         if image.visibility == .public, !p.isAdmin { throw ServiceError.policy("publicize_image") }
         if let owner = object["owner"], owner.stringValue != p.projectId, !p.isAdmin {
-            throw ServiceError.forbidden("You are not permitted to create images owned by '\(owner.stringValue ?? "None")'.")
+            throw ServiceError.forbidden(
+                "You are not permitted to create images owned by '\(owner.stringValue ?? "None")'.")
         }
         try checkQuotas(image)
         do {
@@ -124,14 +129,18 @@ public final class ImageService: Sendable {
 
     func checkQuotas(_ image: Image) throws(ServiceError) {
         if image.tags.count > config.tagQuota {
-            throw .tooLarge("The limit has been exceeded on the number of allowed image tags. Attempted: \(image.tags.count), Maximum: \(config.tagQuota)")
+            throw .tooLarge(
+                "The limit has been exceeded on the number of allowed image tags. Attempted: \(image.tags.count), Maximum: \(config.tagQuota)"
+            )
         }
         try checkPropertyCount(image.properties.filter { !$0.key.hasPrefix("os_glance") }.count)
     }
 
     func checkPropertyCount(_ count: Int) throws(ServiceError) {
         if count > config.propertyQuota {
-            throw .tooLarge("The limit has been exceeded on the number of allowed image properties. Attempted: \(count), Maximum: \(config.propertyQuota)")
+            throw .tooLarge(
+                "The limit has been exceeded on the number of allowed image properties. Attempted: \(count), Maximum: \(config.propertyQuota)"
+            )
         }
     }
 
@@ -149,21 +158,27 @@ public final class ImageService: Sendable {
         let limit = min(max(request.limit ?? config.defaultPageSize, 0), config.maxPageSize)
         var markerImage: Image?
         if let marker = request.marker {
-            let found = isUUIDLike(marker)
-                ? (request.includeDeleted ? try await store.imageIncludingDeleted(id: marker) : try await store.image(id: marker))
+            let found =
+                isUUIDLike(marker)
+                ? (request.includeDeleted
+                    ? try await store.imageIncludingDeleted(id: marker) : try await store.image(id: marker))
                 : nil
             guard let m = found else {
                 throw ServiceError.badRequest("No image found with ID \(marker)")
             }
-            guard try await isVisible(m, to: p) else { throw ServiceError.forbidden("Forbidden to access image \(marker)") }
+            guard try await isVisible(m, to: p) else {
+                throw ServiceError.forbidden("Forbidden to access image \(marker)")
+            }
             markerImage = m
         }
         if limit == 0 { return ImagePage(images: [], hasMore: false) }
-        let scope = ListScope(projectId: p.projectId, isAdmin: p.isAdmin, visibility: request.visibility,
-                              memberStatus: request.memberStatus, hidden: request.hidden,
-                              includeDeleted: request.includeDeleted)
-        let query = ImageListQuery(scope: scope, conditions: request.conditions, sort: request.sort,
-                                   limit: limit + 1, marker: markerImage)
+        let scope = ListScope(
+            projectId: p.projectId, isAdmin: p.isAdmin, visibility: request.visibility,
+            memberStatus: request.memberStatus, hidden: request.hidden,
+            includeDeleted: request.includeDeleted)
+        let query = ImageListQuery(
+            scope: scope, conditions: request.conditions, sort: request.sort,
+            limit: limit + 1, marker: markerImage)
         var images = try await store.listImages(query)
         let hasMore = images.count > limit
         if hasMore { images.removeLast(images.count - limit) }
@@ -231,7 +246,8 @@ public final class ImageService: Sendable {
             case "owner" where value.stringValue != image.owner:
                 if !p.isAdmin { throw .forbidden("Owner can't be updated by non admin.") }
             case "disk_format", "container_format":
-                if ImageAttributes.value(name, of: image) != value, image.status != .queued, image.status != .importing {
+                if ImageAttributes.value(name, of: image) != value, image.status != .queued, image.status != .importing
+                {
                     throw .forbidden("Attribute \(name) can be only replaced for a queued image.")
                 }
             default: break
@@ -276,7 +292,9 @@ public final class ImageService: Sendable {
             do {
                 try await blobs.store(for: image).delete(location: location)
             } catch {
-                logger.warning("could not delete image data; purge will retry", metadata: ["image_id": "\(id)", "error": "\(error)"])
+                logger.warning(
+                    "could not delete image data; purge will retry",
+                    metadata: ["image_id": "\(id)", "error": "\(error)"])
             }
         }
         logger.info("image deleted", metadata: ["image_id": "\(id)"])
@@ -301,7 +319,8 @@ public final class ImageService: Sendable {
             let (from, to): (ImageStatus, ImageStatus) = active ? (.deactivated, .active) : (.active, .deactivated)
             if image.status == to { return false }
             guard image.status == from else {
-                throw .forbidden("Not allowed to \(active ? "reactivate" : "deactivate") image in status '\(image.status.rawValue)'")
+                throw .forbidden(
+                    "Not allowed to \(active ? "reactivate" : "deactivate") image in status '\(image.status.rawValue)'")
             }
             try image.transition(to: to)
             return true

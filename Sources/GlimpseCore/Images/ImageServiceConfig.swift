@@ -1,7 +1,9 @@
 /// Behaviour settings of the image service, with Glance's defaults.
 public struct ImageServiceConfig: Sendable {
     /// Accepted `disk_format` values.
-    public var diskFormats: [String] = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]
+    public var diskFormats: [String] = [
+        "ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop",
+    ]
     /// Accepted `container_format` values.
     public var containerFormats: [String] = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
     /// Largest image accepted, in bytes (Glance: 1 TiB).

@@ -29,12 +29,13 @@ public struct SchemaValidator: Sendable {
         /// The text Glance sends: jsonschema's error with the schema fragment and instance.
         public var longDescription: String {
             func path(_ root: String, _ p: [JSONPathElement]) -> String {
-                root + p.map { e in
-                    switch e {
-                    case .key(let k): "[\(PythonRepr.string(k))]"
-                    case .index(let i): "[\(i)]"
-                    }
-                }.joined()
+                root
+                    + p.map { e in
+                        switch e {
+                        case .key(let k): "[\(PythonRepr.string(k))]"
+                        case .index(let i): "[\(i)]"
+                        }
+                    }.joined()
             }
             return """
                 \(message)
@@ -55,7 +56,8 @@ public struct SchemaValidator: Sendable {
 
     /// The 400 error Glance returns for a body that does not match the schema.
     public func error(for failure: Failure) -> ServiceError {
-        .badRequest("Provided object does not match schema \(PythonRepr.string(schemaName)): \(failure.longDescription)")
+        .badRequest(
+            "Provided object does not match schema \(PythonRepr.string(schemaName)): \(failure.longDescription)")
     }
 
     /// Validates a whole object; returns the first failure.
@@ -67,9 +69,12 @@ public struct SchemaValidator: Sendable {
     /// (how Glance checks each JSON-Patch change).
     public func validateProperty(_ name: String, _ value: JSONValue) -> Failure? {
         if let sub = schema["properties"]?[name] {
-            return validate(value, against: sub, schemaPath: [.key("properties"), .key(name)], instancePath: [.key(name)])
+            return validate(
+                value, against: sub, schemaPath: [.key("properties"), .key(name)], instancePath: [.key(name)])
         }
-        guard checkAdditionalProperties, let extra = schema["additionalProperties"], extra.objectValue != nil else { return nil }
+        guard checkAdditionalProperties, let extra = schema["additionalProperties"], extra.objectValue != nil else {
+            return nil
+        }
         return validate(value, against: extra, schemaPath: [.key("additionalProperties")], instancePath: [.key(name)])
     }
 
@@ -77,8 +82,9 @@ public struct SchemaValidator: Sendable {
         _ instance: JSONValue, against node: JSONValue, schemaPath: [JSONPathElement], instancePath: [JSONPathElement]
     ) -> Failure? {
         func failure(_ message: String, _ keyword: String) -> Failure {
-            Failure(message: message, keyword: keyword, schemaPath: schemaPath, instancePath: instancePath,
-                    schemaFragment: node, instance: instance)
+            Failure(
+                message: message, keyword: keyword, schemaPath: schemaPath, instancePath: instancePath,
+                schemaFragment: node, instance: instance)
         }
         if let type = node["type"] {
             let types: [String] = type.arrayValue?.compactMap(\.stringValue) ?? [type.stringValue ?? ""]
@@ -103,8 +109,10 @@ public struct SchemaValidator: Sendable {
         }
         if case .array(let items) = instance, let itemSchema = node["items"], itemSchema.objectValue != nil {
             for (i, item) in items.enumerated() {
-                if let f = validate(item, against: itemSchema, schemaPath: schemaPath + [.key("items")],
-                                    instancePath: instancePath + [.index(i)]) {
+                if let f = validate(
+                    item, against: itemSchema, schemaPath: schemaPath + [.key("items")],
+                    instancePath: instancePath + [.index(i)])
+                {
                     return f
                 }
             }
@@ -118,8 +126,9 @@ public struct SchemaValidator: Sendable {
             let properties = node["properties"]?.objectValue ?? JSONObject()
             for p in properties {
                 if let value = object[p.key],
-                    let f = validate(value, against: p.value, schemaPath: schemaPath + [.key("properties"), .key(p.key)],
-                                     instancePath: instancePath + [.key(p.key)])
+                    let f = validate(
+                        value, against: p.value, schemaPath: schemaPath + [.key("properties"), .key(p.key)],
+                        instancePath: instancePath + [.key(p.key)])
                 {
                     return f
                 }
@@ -127,13 +136,16 @@ public struct SchemaValidator: Sendable {
             if let extra = node["additionalProperties"] {
                 let extras = object.filter { properties[$0.key] == nil }
                 if extra == .bool(false), let first = extras.first {
-                    return failure("Additional properties are not allowed (\(PythonRepr.string(first.key)) was unexpected)",
-                                   "additionalProperties")
+                    return failure(
+                        "Additional properties are not allowed (\(PythonRepr.string(first.key)) was unexpected)",
+                        "additionalProperties")
                 }
                 if extra.objectValue != nil, schemaPath.isEmpty ? checkAdditionalProperties : true {
                     for m in extras {
-                        if let f = validate(m.value, against: extra, schemaPath: schemaPath + [.key("additionalProperties")],
-                                            instancePath: instancePath + [.key(m.key)]) {
+                        if let f = validate(
+                            m.value, against: extra, schemaPath: schemaPath + [.key("additionalProperties")],
+                            instancePath: instancePath + [.key(m.key)])
+                        {
                             return f
                         }
                     }

@@ -1,5 +1,5 @@
-import OpenStackJSON
 import OpenStackEncoding
+import OpenStackJSON
 
 /// The metadata definitions catalog (`/v2/metadefs`): namespaces and their objects,
 /// properties, tags and resource-type associations. Everyone may read public namespaces and
@@ -45,7 +45,9 @@ public final class MetadefService: Sendable {
 
     // MARK: Namespaces
 
-    public func namespaces(visibility: String?, resourceTypes: [String], by p: Principal) async throws -> [MetadefNamespace] {
+    public func namespaces(
+        visibility: String?, resourceTypes: [String], by p: Principal
+    ) async throws -> [MetadefNamespace] {
         try ImagePolicy.requireReader(p, "get_metadef_namespaces")
         var out: [MetadefNamespace] = []
         for ns in try await store.metadefNamespaces() where visible(ns, p) {
@@ -68,7 +70,9 @@ public final class MetadefService: Sendable {
     static func checkVisibility(_ v: JSONValue?) throws(ServiceError) -> String? {
         guard let v else { return nil }
         guard let s = v.stringValue, s == "public" || s == "private" else {
-            throw .badRequest("Provided object does not match schema 'namespace': \(PythonRepr.repr(v)) is not one of ['public', 'private']")
+            throw .badRequest(
+                "Provided object does not match schema 'namespace': \(PythonRepr.repr(v)) is not one of ['public', 'private']"
+            )
         }
         return s
     }
@@ -76,7 +80,8 @@ public final class MetadefService: Sendable {
     static func optionalString(_ body: JSONValue, _ key: String) throws(ServiceError) -> String? {
         guard let v = body[key], !v.isNull else { return nil }
         guard let s = v.stringValue else {
-            throw .badRequest("Provided object does not match schema 'namespace': \(PythonRepr.repr(v)) is not of type 'string'")
+            throw .badRequest(
+                "Provided object does not match schema 'namespace': \(PythonRepr.repr(v)) is not of type 'string'")
         }
         return s
     }
@@ -84,14 +89,16 @@ public final class MetadefService: Sendable {
     public func createNamespace(_ body: JSONValue, by p: Principal) async throws -> MetadefNamespace {
         try requireAdmin(p, "add_metadef_namespace")
         guard case .object = body, let name = try Self.optionalString(body, "namespace"), !name.isEmpty else {
-            throw ServiceError.badRequest("Provided object does not match schema 'namespace': 'namespace' is a required property")
+            throw ServiceError.badRequest(
+                "Provided object does not match schema 'namespace': 'namespace' is a required property")
         }
         let now = Timestamp.now()
         let ns = MetadefNamespace(
             namespace: name, displayName: try Self.optionalString(body, "display_name"),
             description: try Self.optionalString(body, "description"),
             visibility: try Self.checkVisibility(body["visibility"]) ?? "private",
-            isProtected: body["protected"]?.boolValue ?? false, owner: try Self.optionalString(body, "owner") ?? p.projectId,
+            isProtected: body["protected"]?.boolValue ?? false,
+            owner: try Self.optionalString(body, "owner") ?? p.projectId,
             createdAt: now, updatedAt: now)
         do {
             try await store.insertMetadefNamespace(ns)
@@ -145,7 +152,9 @@ public final class MetadefService: Sendable {
         return try await store.metadefItems(namespace, kind)
     }
 
-    public func item(_ namespace: String, _ kind: MetadefKind, _ name: String, by p: Principal) async throws -> MetadefItem {
+    public func item(
+        _ namespace: String, _ kind: MetadefKind, _ name: String, by p: Principal
+    ) async throws -> MetadefItem {
         _ = try await self.namespace(namespace, by: p)
         guard let item = try await store.metadefItem(namespace, kind, name) else {
             throw Self.itemNotFound(kind, name, namespace)
@@ -158,32 +167,40 @@ public final class MetadefService: Sendable {
     }
 
     /// Creates one item from its JSON (which must carry a `name`).
-    public func createItem(_ namespace: String, _ kind: MetadefKind, _ body: JSONValue, by p: Principal) async throws -> MetadefItem {
+    public func createItem(
+        _ namespace: String, _ kind: MetadefKind, _ body: JSONValue, by p: Principal
+    ) async throws -> MetadefItem {
         try requireAdmin(p, Self.action("add", kind))
         guard try await store.metadefNamespace(namespace) != nil else { throw Self.notFound(namespace) }
         guard case .object(var fields) = body, case .string(let name)? = fields["name"], !name.isEmpty else {
-            throw ServiceError.badRequest("Provided object does not match schema '\(kind.rawValue)': 'name' is a required property")
+            throw ServiceError.badRequest(
+                "Provided object does not match schema '\(kind.rawValue)': 'name' is a required property")
         }
         fields["name"] = nil
         if kind == .resourceType {
             if !(try await store.metadefResourceTypes()).contains(where: { $0.name == name }) {
                 let now = Timestamp.now()
-                try await store.insertMetadefResourceType(MetadefResourceType(name: name, createdAt: now, updatedAt: now))
+                try await store.insertMetadefResourceType(
+                    MetadefResourceType(name: name, createdAt: now, updatedAt: now))
             }
         }
         let now = Timestamp.now()
-        let item = MetadefItem(namespace: namespace, kind: kind, name: name, body: fields, createdAt: now, updatedAt: now)
+        let item = MetadefItem(
+            namespace: namespace, kind: kind, name: name, body: fields, createdAt: now, updatedAt: now)
         do {
             try await store.insertMetadefItem(item)
         } catch StoreError.duplicate {
             let noun = kind == .resourceType ? "resource-type association" : kind.rawValue
-            throw ServiceError.conflict("A metadata definition \(noun) with name=\(name) already exists in namespace=\(namespace).")
+            throw ServiceError.conflict(
+                "A metadata definition \(noun) with name=\(name) already exists in namespace=\(namespace).")
         }
         return item
     }
 
     /// Replaces the tags of a namespace (or, with `append`, adds to them).
-    public func createTags(_ namespace: String, _ body: JSONValue, append: Bool, by p: Principal) async throws -> [MetadefItem] {
+    public func createTags(
+        _ namespace: String, _ body: JSONValue, append: Bool, by p: Principal
+    ) async throws -> [MetadefItem] {
         try requireAdmin(p, "add_metadef_tags")
         guard try await store.metadefNamespace(namespace) != nil else { throw Self.notFound(namespace) }
         guard let tags = body["tags"]?.arrayValue else {
@@ -199,10 +216,16 @@ public final class MetadefService: Sendable {
         return out
     }
 
-    public func updateItem(_ namespace: String, _ kind: MetadefKind, _ name: String, _ body: JSONValue, by p: Principal) async throws -> MetadefItem {
+    public func updateItem(
+        _ namespace: String, _ kind: MetadefKind, _ name: String, _ body: JSONValue, by p: Principal
+    ) async throws -> MetadefItem {
         try requireAdmin(p, Self.action("modify", kind))
-        guard var item = try await store.metadefItem(namespace, kind, name) else { throw Self.itemNotFound(kind, name, namespace) }
-        guard case .object(var fields) = body else { throw ServiceError.badRequest("Request body must be a JSON object.") }
+        guard var item = try await store.metadefItem(namespace, kind, name) else {
+            throw Self.itemNotFound(kind, name, namespace)
+        }
+        guard case .object(var fields) = body else {
+            throw ServiceError.badRequest("Request body must be a JSON object.")
+        }
         if case .string(let newName)? = fields["name"], !newName.isEmpty { item.name = newName }
         fields["name"] = nil
         item.body = kind == .tag ? [:] : fields
@@ -210,7 +233,9 @@ public final class MetadefService: Sendable {
         do {
             try await store.updateMetadefItem(name, item)
         } catch StoreError.duplicate {
-            throw ServiceError.conflict("A metadata definition \(kind.rawValue) with name=\(item.name) already exists in namespace=\(namespace).")
+            throw ServiceError.conflict(
+                "A metadata definition \(kind.rawValue) with name=\(item.name) already exists in namespace=\(namespace)."
+            )
         }
         return item
     }
@@ -218,7 +243,9 @@ public final class MetadefService: Sendable {
     public func deleteItem(_ namespace: String, _ kind: MetadefKind, _ name: String, by p: Principal) async throws {
         try requireAdmin(p, Self.action("delete", kind))
         guard try await store.metadefNamespace(namespace) != nil else { throw Self.notFound(namespace) }
-        guard try await store.deleteMetadefItem(namespace, kind, name) else { throw Self.itemNotFound(kind, name, namespace) }
+        guard try await store.deleteMetadefItem(namespace, kind, name) else {
+            throw Self.itemNotFound(kind, name, namespace)
+        }
     }
 
     public func deleteItems(_ namespace: String, _ kind: MetadefKind, by p: Principal) async throws {

@@ -1,5 +1,5 @@
-import OpenStackJSON
 import OpenStackEncoding
+import OpenStackJSON
 
 /// A metadata-definition namespace: a named, documented group of properties, objects and
 /// tags that tools (Horizon, Nova) use to suggest image properties.
@@ -13,8 +13,10 @@ public struct MetadefNamespace: Sendable, Hashable {
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
 
-    public init(namespace: String, displayName: String?, description: String?, visibility: String, isProtected: Bool,
-                owner: String?, createdAt: Timestamp, updatedAt: Timestamp) {
+    public init(
+        namespace: String, displayName: String?, description: String?, visibility: String, isProtected: Bool,
+        owner: String?, createdAt: Timestamp, updatedAt: Timestamp
+    ) {
         self.namespace = namespace
         self.displayName = displayName
         self.description = description
@@ -43,7 +45,9 @@ public struct MetadefItem: Sendable, Hashable {
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
 
-    public init(namespace: String, kind: MetadefKind, name: String, body: JSONObject, createdAt: Timestamp, updatedAt: Timestamp) {
+    public init(
+        namespace: String, kind: MetadefKind, name: String, body: JSONObject, createdAt: Timestamp, updatedAt: Timestamp
+    ) {
         self.namespace = namespace
         self.kind = kind
         self.name = name

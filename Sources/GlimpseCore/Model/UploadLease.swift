@@ -1,10 +1,10 @@
+import OpenStackEncoding
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-
-import OpenStackEncoding
 
 /// An upload in progress, as the metadata store records it: which process runs it, where
 /// its data is being written, and until when it counts as alive. The process renews the
@@ -23,8 +23,10 @@ public struct UploadLease: Sendable, Hashable {
     /// Bytes the client announced, if it did.
     public var expected: Int?
 
-    public init(imageId: String, owner: String, storeId: String, pendingLocation: String, expiresAt: Timestamp,
-                received: Int = 0, expected: Int? = nil) {
+    public init(
+        imageId: String, owner: String, storeId: String, pendingLocation: String, expiresAt: Timestamp,
+        received: Int = 0, expected: Int? = nil
+    ) {
         self.imageId = imageId
         self.owner = owner
         self.storeId = storeId

@@ -98,7 +98,8 @@ public struct ByteStream: AsyncSequence, Sendable {
     let pull: @Sendable () async throws -> ByteBuffer?
     let onCancel: @Sendable () -> Void
 
-    public init(pull: @escaping @Sendable () async throws -> ByteBuffer?, onCancel: @escaping @Sendable () -> Void = {}) {
+    public init(pull: @escaping @Sendable () async throws -> ByteBuffer?, onCancel: @escaping @Sendable () -> Void = {})
+    {
         self.pull = pull
         self.onCancel = onCancel
     }

@@ -15,7 +15,9 @@ struct ComputeRoutes {
     static let metadataLimit = 128
 
     func add(to router: Router<GlimpseRequestContext>) {
-        let routes = APIRoutes(middleware: [TokenAuthenticator(validator: validator), RequireIdentity(), ComputeMiddleware()])
+        let routes = APIRoutes(middleware: [
+            TokenAuthenticator(validator: validator), RequireIdentity(), ComputeMiddleware(),
+        ])
         routes.resource("/", open: [(.get, versions)])
         routes.resource("/v2.1", open: [(.get, version("v2.1"))])
         routes.resource("/v2", open: [(.get, version("v2.0"))])
@@ -23,8 +25,12 @@ struct ComputeRoutes {
             routes.resource(RouterPath(base + "/images"), [(.get, list(detail: false))])
             routes.resource(RouterPath(base + "/images/detail"), [(.get, list(detail: true))])
             routes.resource(RouterPath(base + "/images/:id"), [(.get, show), (.delete, delete)])
-            routes.resource(RouterPath(base + "/images/:id/metadata"), [(.get, metadata), (.post, mergeMetadata), (.put, replaceMetadata)])
-            routes.resource(RouterPath(base + "/images/:id/metadata/:key"), [(.get, metadataItem), (.put, setMetadataItem), (.delete, deleteMetadataItem)])
+            routes.resource(
+                RouterPath(base + "/images/:id/metadata"),
+                [(.get, metadata), (.post, mergeMetadata), (.put, replaceMetadata)])
+            routes.resource(
+                RouterPath(base + "/images/:id/metadata/:key"),
+                [(.get, metadataItem), (.put, setMetadataItem), (.delete, deleteMetadataItem)])
         }
         routes.add(to: router, at: "/compute")
     }
@@ -36,12 +42,21 @@ struct ComputeRoutes {
             "version": current ? "\(maxVersion.0).\(maxVersion.1)" : "", "min_version": current ? "2.1" : "",
             "updated": current ? "2013-07-23T11:33:21Z" : "2011-01-21T11:33:21Z",
             "links": [["rel": "self", "href": .string("\(base)/compute/\(current ? "v2.1" : "v2")/")]],
-            "media-types": [["base": "application/json", "type": .string("application/vnd.openstack.compute+json;version=\(current ? "2.1" : "2")")]],
+            "media-types": [
+                [
+                    "base": "application/json",
+                    "type": .string("application/vnd.openstack.compute+json;version=\(current ? "2.1" : "2")"),
+                ]
+            ],
         ]
     }
 
     @Sendable func versions(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        .json(["versions": [Self.versionObject("v2.0", base: context.baseURL), Self.versionObject("v2.1", base: context.baseURL)]])
+        .json([
+            "versions": [
+                Self.versionObject("v2.0", base: context.baseURL), Self.versionObject("v2.1", base: context.baseURL),
+            ]
+        ])
     }
 
     func version(_ id: String) -> Handler {
@@ -65,21 +80,33 @@ struct ComputeRoutes {
         func image(_ id: String) -> JSONValue {
             [
                 ["rel": "self", "href": .string(prefix + "/images/" + id)],
-                ["rel": "bookmark", "href": .string(base + "/compute" + (project.map { "/" + $0 } ?? "") + "/images/" + id)],
-                ["rel": "alternate", "type": "application/vnd.openstack.image", "href": .string(base + "/images/" + id)],
+                [
+                    "rel": "bookmark",
+                    "href": .string(base + "/compute" + (project.map { "/" + $0 } ?? "") + "/images/" + id),
+                ],
+                [
+                    "rel": "alternate", "type": "application/vnd.openstack.image",
+                    "href": .string(base + "/images/" + id),
+                ],
             ]
         }
         func server(_ id: String) -> JSONValue {
             [
                 ["rel": "self", "href": .string(prefix + "/servers/" + id)],
-                ["rel": "bookmark", "href": .string(base + "/compute" + (project.map { "/" + $0 } ?? "") + "/servers/" + id)],
+                [
+                    "rel": "bookmark",
+                    "href": .string(base + "/compute" + (project.map { "/" + $0 } ?? "") + "/servers/" + id),
+                ],
             ]
         }
     }
 
     @Sendable func show(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let image = try await show(context.parameters.decoded("id"), try context.principal())
-        return .json(["image": try await detail(image, links(request, context), progress: try await images.uploadProgress(of: [image]))])
+        return .json([
+            "image": try await detail(
+                image, links(request, context), progress: try await images.uploadProgress(of: [image]))
+        ])
     }
 
     @Sendable func delete(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
@@ -126,7 +153,9 @@ struct ComputeRoutes {
                     let statuses = Self.statusMap[value.uppercased()] ?? []
                     r.conditions.append(.oneOf(.status, statuses.isEmpty ? ["-"] : statuses.map(\.rawValue)))
                 case "changes-since":
-                    guard let t = Timestamp(iso8601: value) else { throw ServiceError.badRequest("Invalid changes-since value") }
+                    guard let t = Timestamp(iso8601: value) else {
+                        throw ServiceError.badRequest("Invalid changes-since value")
+                    }
                     r.includeDeleted = true
                     r.conditions.append(.time(.updatedAt, .gte, t))
                 case "server":
@@ -155,14 +184,25 @@ struct ComputeRoutes {
             let progress = detail ? try await images.uploadProgress(of: page.images) : [:]
             var items: [JSONValue] = []
             for image in page.images {
-                items.append(detail ? try await self.detail(image, links, progress: progress)
-                                    : ["id": .string(image.id), "name": .optionalString(image.name), "links": links.image(image.id)])
+                items.append(
+                    detail
+                        ? try await self.detail(image, links, progress: progress)
+                        : [
+                            "id": .string(image.id), "name": .optionalString(image.name),
+                            "links": links.image(image.id),
+                        ])
             }
             var body: JSONObject = ["images": .array(items)]
             if page.hasMore, let last = page.images.last {
                 let params = query.filter { $0.0 != "marker" } + [("marker", last.id)]
-                body["images_links"] = [["rel": "next", "href": .string(links.prefix + "/images" + (detail ? "/detail" : "") + "?"
-                                                                          + URLCoding.encodeQuery(params))]]
+                body["images_links"] = [
+                    [
+                        "rel": "next",
+                        "href": .string(
+                            links.prefix + "/images" + (detail ? "/detail" : "") + "?"
+                                + URLCoding.encodeQuery(params)),
+                    ]
+                ]
             }
             return .json(.object(body))
         }
@@ -193,7 +233,8 @@ struct ComputeRoutes {
         var o: JSONObject = [
             "id": .string(image.id), "name": .optionalString(image.name),
             "minRam": .number(JSONNumber(image.minRam)), "minDisk": .number(JSONNumber(image.minDisk)),
-            "metadata": .object(metadata), "created": .string(image.createdAt.iso8601), "updated": .string(image.updatedAt.iso8601),
+            "metadata": .object(metadata), "created": .string(image.createdAt.iso8601),
+            "updated": .string(image.updatedAt.iso8601),
             "status": .string(status), "progress": .number(JSONNumber(progress)),
             "OS-EXT-IMG-SIZE:size": .number(JSONNumber(image.size ?? 0)), "links": links.image(image.id),
         ]
@@ -240,7 +281,8 @@ struct ComputeRoutes {
         if replace {
             ops += image.properties.filter { given[$0.key] == nil }.map { PatchOperation(.remove, $0.key) }
         }
-        let count = replace ? given.count : image.properties.count + given.filter { image.properties[$0.key] == nil }.count
+        let count =
+            replace ? given.count : image.properties.count + given.filter { image.properties[$0.key] == nil }.count
         if count > Self.metadataLimit { throw ServiceError.forbidden("Image metadata limit exceeded") }
         let updated = try await update(id, ops, p)
         return .json(["metadata": .object(replace ? given : Self.metadata(of: updated))])
@@ -289,7 +331,8 @@ struct ComputeRoutes {
                 throw .badRequest("Invalid metadata key: '\(m.key)' is an image attribute, not metadata.")
             }
             guard case .string(let v) = m.value, v.unicodeScalars.count <= 255 else {
-                throw .badRequest("Invalid metadata value for '\(m.key)': a string of at most 255 characters is expected.")
+                throw .badRequest(
+                    "Invalid metadata value for '\(m.key)': a string of at most 255 characters is expected.")
             }
         }
     }
@@ -309,12 +352,15 @@ struct ComputeRoutes {
 struct ComputeMiddleware: RouterMiddleware {
     typealias Context = GlimpseRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let p = try context.principal()
         try Self.checkMicroversion(request)
         if let project = context.parameters.get("project").map({ URLCoding.decode($0) }), project != p.projectId {
             throw ServiceError.badRequest(
-                "Malformed request URL: URL's project_id '\(project)' doesn't match Context's project_id '\(p.projectId ?? "None")'")
+                "Malformed request URL: URL's project_id '\(project)' doesn't match Context's project_id '\(p.projectId ?? "None")'"
+            )
         }
         var response = try await next(request, context)
         response.headers[.openStackAPIVersion] = "compute 2.1"
@@ -333,8 +379,11 @@ struct ComputeMiddleware: RouterMiddleware {
         let nums = requested.split(separator: ".").compactMap { Int($0) }
         let max = ComputeRoutes.maxVersion
         guard nums.count == 2, nums[0] == 2, nums[1] >= 1, (nums[0], nums[1]) <= max else {
-            throw ServiceError(.notAcceptable, explanation:
-                "Version \(requested) is not supported by the API. Minimum is 2.1 and maximum is \(max.0).\(max.1).")
+            throw ServiceError(
+                .notAcceptable,
+                explanation:
+                    "Version \(requested) is not supported by the API. Minimum is 2.1 and maximum is \(max.0).\(max.1)."
+            )
         }
     }
 }

@@ -29,16 +29,19 @@ struct Catalog: Sendable {
 
     /// The v3 form: `[{type, name, id, endpoints: [{id, interface, region, region_id, url}]}]`.
     func v3(base: String, project: String?) -> JSONValue {
-        .array(services.map { s in
-            [
-                "type": .string(s.type), "name": .string(s.name), "id": .string(Self.stableId(s.type)),
-                "endpoints": .array(Self.interfaces.map { i in
-                    [
-                        "id": .string(Self.stableId(s.type, i)), "interface": .string(i), "region": .string(region),
-                        "region_id": .string(region), "url": .string(s.path(base, project)),
-                    ]
-                }),
-            ]
-        })
+        .array(
+            services.map { s in
+                [
+                    "type": .string(s.type), "name": .string(s.name), "id": .string(Self.stableId(s.type)),
+                    "endpoints": .array(
+                        Self.interfaces.map { i in
+                            [
+                                "id": .string(Self.stableId(s.type, i)), "interface": .string(i),
+                                "region": .string(region),
+                                "region_id": .string(region), "url": .string(s.path(base, project)),
+                            ]
+                        }),
+                ]
+            })
     }
 }

@@ -10,48 +10,62 @@ extension IdentityRoutes {
 
     @Sendable func listDomains(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let list = try await keystone.listDomains(name: request.query("name"), by: try context.principal())
-        return .json(["domains": .array(list.map { domainJSON($0, context) }), "links": collectionLinks(context, "domains")])
+        return .json([
+            "domains": .array(list.map { domainJSON($0, context) }), "links": collectionLinks(context, "domains"),
+        ])
     }
 
     @Sendable func createDomain(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
         let d = try await request.jsonBody(context)["domain"] ?? [:]
-        let domain = try await keystone.createDomain(name: try Self.requireName(d), description: d["description"]?.stringValue ?? "",
-                                                     enabled: d["enabled"]?.boolValue ?? true, by: p)
+        let domain = try await keystone.createDomain(
+            name: try Self.requireName(d), description: d["description"]?.stringValue ?? "",
+            enabled: d["enabled"]?.boolValue ?? true, by: p)
         return .json(["domain": domainJSON(domain, context)], status: .created)
     }
 
     @Sendable func showDomain(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        .json(["domain": domainJSON(try await keystone.domain(context.parameters.decoded("id"), by: try context.principal()), context)])
+        .json([
+            "domain": domainJSON(
+                try await keystone.domain(context.parameters.decoded("id"), by: try context.principal()), context)
+        ])
     }
 
     // MARK: Projects
 
     @Sendable func listProjects(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        let list = try await keystone.listProjects(domainId: request.query("domain_id"), name: request.query("name"),
-                                                   by: try context.principal())
-        return .json(["projects": .array(list.map { projectJSON($0, context) }), "links": collectionLinks(context, "projects")])
+        let list = try await keystone.listProjects(
+            domainId: request.query("domain_id"), name: request.query("name"),
+            by: try context.principal())
+        return .json([
+            "projects": .array(list.map { projectJSON($0, context) }), "links": collectionLinks(context, "projects"),
+        ])
     }
 
     @Sendable func createProject(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
         let b = try await request.jsonBody(context)["project"] ?? [:]
         let project = try await keystone.createProject(
-            name: try Self.requireName(b), domainId: b["domain_id"]?.stringValue, description: b["description"]?.stringValue ?? "",
+            name: try Self.requireName(b), domainId: b["domain_id"]?.stringValue,
+            description: b["description"]?.stringValue ?? "",
             enabled: b["enabled"]?.boolValue ?? true, by: p)
         return .json(["project": projectJSON(project, context)], status: .created)
     }
 
     @Sendable func showProject(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        .json(["project": projectJSON(try await keystone.project(context.parameters.decoded("id"), by: try context.principal()), context)])
+        .json([
+            "project": projectJSON(
+                try await keystone.project(context.parameters.decoded("id"), by: try context.principal()), context)
+        ])
     }
 
     @Sendable func updateProject(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
         let b = try await request.jsonBody(context)["project"] ?? [:]
-        let project = try await keystone.updateProject(context.parameters.decoded("id"), name: b["name"]?.stringValue,
-                                                       description: b["description"]?.stringValue,
-                                                       enabled: b["enabled"]?.boolValue, by: p)
+        let project = try await keystone.updateProject(
+            context.parameters.decoded("id"), name: b["name"]?.stringValue,
+            description: b["description"]?.stringValue,
+            enabled: b["enabled"]?.boolValue, by: p)
         return .json(["project": projectJSON(project, context)])
     }
 
@@ -68,8 +82,10 @@ extension IdentityRoutes {
     @Sendable func listGrants(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let (project, user, _) = grantPath(context)
         let roles = try await keystone.grants(userId: user, projectId: project, by: try context.principal())
-        return .json(["roles": .array(roles.map { roleJSON($0, context) }),
-                      "links": collectionLinks(context, "projects/\(project)/users/\(user)/roles")])
+        return .json([
+            "roles": .array(roles.map { roleJSON($0, context) }),
+            "links": collectionLinks(context, "projects/\(project)/users/\(user)/roles"),
+        ])
     }
 
     @Sendable func checkGrant(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
@@ -105,19 +121,24 @@ extension IdentityRoutes {
     }
 
     @Sendable func listUsers(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        let list = try await keystone.listUsers(domainId: request.query("domain_id"), name: request.query("name"),
-                                                by: try context.principal())
+        let list = try await keystone.listUsers(
+            domainId: request.query("domain_id"), name: request.query("name"),
+            by: try context.principal())
         return .json(["users": .array(list.map { userJSON($0, context) }), "links": collectionLinks(context, "users")])
     }
 
     @Sendable func createUser(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
-        let user = try await keystone.createUser(Self.userFields(try await request.jsonBody(context)["user"] ?? [:]), by: p)
+        let user = try await keystone.createUser(
+            Self.userFields(try await request.jsonBody(context)["user"] ?? [:]), by: p)
         return .json(["user": userJSON(user, context)], status: .created)
     }
 
     @Sendable func showUser(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        .json(["user": userJSON(try await keystone.user(context.parameters.decoded("id"), by: try context.principal()), context)])
+        .json([
+            "user": userJSON(
+                try await keystone.user(context.parameters.decoded("id"), by: try context.principal()), context)
+        ])
     }
 
     @Sendable func updateUser(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
@@ -135,15 +156,18 @@ extension IdentityRoutes {
     @Sendable func userProjects(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let id = context.parameters.decoded("id")
         let list = try await keystone.userProjects(id, by: try context.principal())
-        return .json(["projects": .array(list.map { projectJSON($0, context) }),
-                      "links": collectionLinks(context, "users/\(id)/projects")])
+        return .json([
+            "projects": .array(list.map { projectJSON($0, context) }),
+            "links": collectionLinks(context, "users/\(id)/projects"),
+        ])
     }
 
     /// `POST /v3/users/{id}/password`: proven by the old password, not a token.
     @Sendable func changePassword(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let b = try await request.jsonBody(context)["user"] ?? [:]
         guard let original = b["original_password"]?.stringValue, let new = b["password"]?.stringValue else {
-            throw ServiceError.badRequest("Invalid input for field 'user': 'original_password' and 'password' are required")
+            throw ServiceError.badRequest(
+                "Invalid input for field 'user': 'original_password' and 'password' are required")
         }
         try await keystone.changePassword(context.parameters.decoded("id"), original: original, new: new, by: nil)
         return .empty()
@@ -159,12 +183,16 @@ extension IdentityRoutes {
     @Sendable func createRole(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
         let b = try await request.jsonBody(context)["role"] ?? [:]
-        let role = try await keystone.createRole(name: try Self.requireName(b), description: b["description"]?.stringValue, by: p)
+        let role = try await keystone.createRole(
+            name: try Self.requireName(b), description: b["description"]?.stringValue, by: p)
         return .json(["role": roleJSON(role, context)], status: .created)
     }
 
     @Sendable func showRole(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        .json(["role": roleJSON(try await keystone.role(context.parameters.decoded("id"), by: try context.principal()), context)])
+        .json([
+            "role": roleJSON(
+                try await keystone.role(context.parameters.decoded("id"), by: try context.principal()), context)
+        ])
     }
 
     @Sendable func deleteRole(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
@@ -174,7 +202,8 @@ extension IdentityRoutes {
 
     @Sendable func roleAssignments(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let list = try await keystone.roleAssignments(
-            userId: request.query("user.id"), projectId: request.query("scope.project.id"), roleId: request.query("role.id"),
+            userId: request.query("user.id"), projectId: request.query("scope.project.id"),
+            roleId: request.query("role.id"),
             by: try context.principal())
         let names = request.queryItems.contains { $0.0 == "include_names" && $0.1 != "false" && $0.1 != "0" }
         var items: [JSONValue] = []
@@ -195,8 +224,11 @@ extension IdentityRoutes {
             }
             items.append([
                 "user": .object(user), "scope": ["project": .object(project)], "role": .object(role),
-                "links": ["assignment": .string(context.baseURL
-                    + "/identity/v3/projects/\(a.projectId)/users/\(a.userId)/roles/\(a.roleId)")],
+                "links": [
+                    "assignment": .string(
+                        context.baseURL
+                            + "/identity/v3/projects/\(a.projectId)/users/\(a.userId)/roles/\(a.roleId)")
+                ],
             ])
         }
         return .json(["role_assignments": .array(items), "links": collectionLinks(context, "role_assignments")])
@@ -208,22 +240,32 @@ extension IdentityRoutes {
             let services = catalog.v3(base: context.baseURL, project: nil).arrayValue ?? []
             switch kind {
             case "services":
-                return .json(["services": .array(services.map { s in
-                    ["id": s["id"] ?? nil, "type": s["type"] ?? nil, "name": s["name"] ?? nil, "enabled": true, "description": ""]
-                }), "links": collectionLinks(context, kind)])
+                return .json([
+                    "services": .array(
+                        services.map { s in
+                            [
+                                "id": s["id"] ?? nil, "type": s["type"] ?? nil, "name": s["name"] ?? nil,
+                                "enabled": true, "description": "",
+                            ]
+                        }), "links": collectionLinks(context, kind),
+                ])
             case "endpoints":
                 var out: [JSONValue] = []
                 for s in services {
                     for e in s["endpoints"]?.arrayValue ?? [] {
-                        out.append(["id": e["id"] ?? nil, "interface": e["interface"] ?? nil, "region": e["region"] ?? nil,
-                                    "region_id": e["region_id"] ?? nil, "url": e["url"] ?? nil, "service_id": s["id"] ?? nil,
-                                    "enabled": true])
+                        out.append([
+                            "id": e["id"] ?? nil, "interface": e["interface"] ?? nil, "region": e["region"] ?? nil,
+                            "region_id": e["region_id"] ?? nil, "url": e["url"] ?? nil, "service_id": s["id"] ?? nil,
+                            "enabled": true,
+                        ])
                     }
                 }
                 return .json(["endpoints": .array(out), "links": collectionLinks(context, kind)])
             default:
-                return .json(["regions": [["id": .string(catalog.region), "description": "", "parent_region_id": nil]],
-                              "links": collectionLinks(context, kind)])
+                return .json([
+                    "regions": [["id": .string(catalog.region), "description": "", "parent_region_id": nil]],
+                    "links": collectionLinks(context, kind),
+                ])
             }
         }
     }

@@ -19,8 +19,9 @@ struct IdentityRoutes {
         routes.resource("/", open: [(.get, versions), (.head, versions)])
         routes.resource("/v3", open: [(.get, versionV3), (.head, versionV3)])
         // Getting a token needs none; changing one's password needs the old one instead.
-        routes.resource("/v3/auth/tokens", open: [(.post, issueToken)],
-                        [(.get, validateToken), (.head, validateToken), (.delete, revokeToken)])
+        routes.resource(
+            "/v3/auth/tokens", open: [(.post, issueToken)],
+            [(.get, validateToken), (.head, validateToken), (.delete, revokeToken)])
         routes.resource("/v3/auth/catalog", [(.get, authCatalog), (.head, authCatalog)])
         routes.resource("/v3/auth/projects", [(.get, authProjects), (.head, authProjects)])
         routes.resource("/v3/auth/domains", [(.get, authEmpty("domains")), (.head, authEmpty("domains"))])
@@ -30,8 +31,9 @@ struct IdentityRoutes {
         routes.resource("/v3/projects", [(.get, listProjects), (.post, createProject)])
         routes.resource("/v3/projects/:id", [(.get, showProject), (.patch, updateProject), (.delete, deleteProject)])
         routes.resource("/v3/projects/:id/users/:user/roles", [(.get, listGrants)])
-        routes.resource("/v3/projects/:id/users/:user/roles/:role",
-                        [(.get, checkGrant), (.head, checkGrant), (.put, grant), (.delete, revokeGrant)])
+        routes.resource(
+            "/v3/projects/:id/users/:user/roles/:role",
+            [(.get, checkGrant), (.head, checkGrant), (.put, grant), (.delete, revokeGrant)])
         routes.resource("/v3/users", [(.get, listUsers), (.post, createUser)])
         routes.resource("/v3/users/:id", [(.get, showUser), (.patch, updateUser), (.delete, deleteUser)])
         routes.resource("/v3/users/:id/projects", [(.get, userProjects)])
@@ -70,14 +72,16 @@ struct IdentityRoutes {
     @Sendable func issueToken(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let auth = try Self.parseAuth(try await request.jsonBody(context, limit: 64 << 10))
         let (token, info) = try await keystone.authenticate(auth)
-        var response = Response.json(tokenBody(info, context, withCatalog: request.query("nocatalog") == nil), status: .created)
+        var response = Response.json(
+            tokenBody(info, context, withCatalog: request.query("nocatalog") == nil), status: .created)
         response.headers[.subjectToken] = token
         return response
     }
 
     /// The `X-Subject-Token` of a token request, if it names a valid token.
     func subject(_ request: Request) async throws -> (String, TokenInfo) {
-        guard let subject = request.headers[.subjectToken], let info = try await keystone.validate(token: subject) else {
+        guard let subject = request.headers[.subjectToken], let info = try await keystone.validate(token: subject)
+        else {
             throw ServiceError.notFound("Could not find token.")
         }
         return (subject, info)
@@ -98,14 +102,19 @@ struct IdentityRoutes {
 
     @Sendable func authCatalog(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let info = try context.tokenInfo()
-        return .json(["catalog": catalog.v3(base: context.baseURL, project: info.project?.id),
-                      "links": link(context, "auth/catalog")])
+        return .json([
+            "catalog": catalog.v3(base: context.baseURL, project: info.project?.id),
+            "links": link(context, "auth/catalog"),
+        ])
     }
 
     @Sendable func authProjects(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let info = try context.tokenInfo()
         let projects = try await keystone.userProjects(info.user.id, by: info.principal)
-        return .json(["projects": .array(projects.map { projectJSON($0, context) }), "links": collectionLinks(context, "auth/projects")])
+        return .json([
+            "projects": .array(projects.map { projectJSON($0, context) }),
+            "links": collectionLinks(context, "auth/projects"),
+        ])
     }
 
     func authEmpty(_ name: String) -> Handler {
@@ -124,7 +133,9 @@ struct IdentityRoutes {
     /// Reads a v3 auth body: password (user by id, or name + domain) or token, and an
     /// optional project scope (by id, or name + domain).
     static func parseAuth(_ body: JSONValue) throws(ServiceError) -> AuthRequest {
-        guard let auth = body["auth"], let identity = auth["identity"] else { throw invalid("'identity' is a required property") }
+        guard let auth = body["auth"], let identity = auth["identity"] else {
+            throw invalid("'identity' is a required property")
+        }
         guard let methods = identity["methods"]?.arrayValue?.compactMap(\.stringValue), !methods.isEmpty else {
             throw invalid("'methods' is a required property")
         }
@@ -141,7 +152,9 @@ struct IdentityRoutes {
                 throw invalid("'id' or 'name' is required in user")
             }
         } else if methods.contains("token") {
-            guard let id = identity["token"]?["id"]?.stringValue else { throw invalid("'id' is a required property in token") }
+            guard let id = identity["token"]?["id"]?.stringValue else {
+                throw invalid("'id' is a required property in token")
+            }
             method = .token(id)
         } else {
             throw ServiceError.unauthorized("The request you have made requires authentication.")
@@ -199,7 +212,8 @@ struct IdentityRoutes {
 
     func domainJSON(_ d: Domain, _ context: GlimpseRequestContext) -> JSONValue {
         [
-            "id": .string(d.id), "name": .string(d.name), "description": .string(d.description), "enabled": .bool(d.enabled),
+            "id": .string(d.id), "name": .string(d.name), "description": .string(d.description),
+            "enabled": .bool(d.enabled),
             "tags": [], "options": [:], "links": link(context, "domains/" + d.id),
         ]
     }
@@ -225,7 +239,8 @@ struct IdentityRoutes {
 
     func roleJSON(_ r: Role, _ context: GlimpseRequestContext) -> JSONValue {
         var o: JSONObject = [
-            "id": .string(r.id), "name": .string(r.name), "domain_id": nil, "options": [:], "links": link(context, "roles/" + r.id),
+            "id": .string(r.id), "name": .string(r.name), "domain_id": nil, "options": [:],
+            "links": link(context, "roles/" + r.id),
         ]
         if let d = r.description { o["description"] = .string(d) }
         return .object(o)

@@ -23,7 +23,8 @@ extension IdentityRoutes {
     func addV2(to routes: APIRoutes) {
         routes.resource("/v2.0", open: [(.get, versionV2Document), (.head, versionV2Document)])
         routes.resource("/v2.0/tokens", open: [(.post, issueTokenV2)])
-        routes.resource("/v2.0/tokens/:token", [(.get, validateTokenV2), (.head, validateTokenV2), (.delete, revokeTokenV2)])
+        routes.resource(
+            "/v2.0/tokens/:token", [(.get, validateTokenV2), (.head, validateTokenV2), (.delete, revokeTokenV2)])
         routes.resource("/v2.0/tenants", [(.get, tenants)])
     }
 
@@ -32,16 +33,20 @@ extension IdentityRoutes {
     }
 
     @Sendable func issueTokenV2(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        let (token, info) = try await keystone.authenticate(try Self.parseV2Auth(try await request.jsonBody(context, limit: 64 << 10)))
+        let (token, info) = try await keystone.authenticate(
+            try Self.parseV2Auth(try await request.jsonBody(context, limit: 64 << 10)))
         return .json(accessBody(token: token, info, context))
     }
 
     @Sendable func validateTokenV2(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let id = context.parameters.decoded("token")
         guard try context.principal().isAdmin else {
-            throw ServiceError.forbidden("You are not authorized to perform the requested action: identity:validate_token.")
+            throw ServiceError.forbidden(
+                "You are not authorized to perform the requested action: identity:validate_token.")
         }
-        guard let info = try await keystone.validate(token: id) else { throw ServiceError.notFound("Could not find token: \(id).") }
+        guard let info = try await keystone.validate(token: id) else {
+            throw ServiceError.notFound("Could not find token: \(id).")
+        }
         if let belongsTo = request.query("belongsTo"), info.project?.id != belongsTo {
             throw ServiceError.notFound("Could not find token: \(id).")
         }
@@ -53,7 +58,8 @@ extension IdentityRoutes {
         let caller = try context.tokenInfo()
         let target = try await keystone.validate(token: id)
         guard caller.principal.isAdmin || caller.record.hash == target?.record.hash else {
-            throw ServiceError.forbidden("You are not authorized to perform the requested action: identity:revoke_token.")
+            throw ServiceError.forbidden(
+                "You are not authorized to perform the requested action: identity:revoke_token.")
         }
         try await keystone.revoke(token: id)
         return .empty()
@@ -65,7 +71,9 @@ extension IdentityRoutes {
         return .json(["tenants": .array(projects.map(tenantJSON)), "tenants_links": []])
     }
 
-    static func invalidV2(_ message: String) -> ServiceError { .badRequest("Invalid input for field 'auth': \(message)") }
+    static func invalidV2(_ message: String) -> ServiceError {
+        .badRequest("Invalid input for field 'auth': \(message)")
+    }
 
     /// `{"auth": {"passwordCredentials": {"username", "password"}, "tenantId" | "tenantName"}}`
     /// or `{"auth": {"token": {"id"}, …}}`. v2.0 knows no domains: users and projects are
@@ -74,7 +82,9 @@ extension IdentityRoutes {
         guard let auth = body["auth"], auth.objectValue != nil else { throw invalidV2("'auth' is a required property") }
         let method: AuthMethod
         if let credentials = auth["passwordCredentials"] {
-            guard let password = credentials["password"]?.stringValue else { throw invalidV2("'password' is a required property") }
+            guard let password = credentials["password"]?.stringValue else {
+                throw invalidV2("'password' is a required property")
+            }
             if let name = credentials["username"]?.stringValue {
                 method = .password(.name(name, domain: .id(Domain.default.id)), password: password)
             } else if let id = credentials["userId"]?.stringValue {
@@ -97,7 +107,10 @@ extension IdentityRoutes {
     }
 
     func tenantJSON(_ p: Project) -> JSONValue {
-        ["id": .string(p.id), "name": .string(p.name), "description": .string(p.description), "enabled": .bool(p.enabled)]
+        [
+            "id": .string(p.id), "name": .string(p.name), "description": .string(p.description),
+            "enabled": .bool(p.enabled),
+        ]
     }
 
     /// The v2.0 `access` document: token, catalog (compute URLs carry the tenant id),
@@ -105,34 +118,40 @@ extension IdentityRoutes {
     func accessBody(token: String, _ info: TokenInfo, _ context: GlimpseRequestContext) -> JSONValue {
         var tokenObject: JSONObject = [
             "id": .string(token), "issued_at": .string(info.record.issuedAt.iso8601Microseconds),
-            "expires": .string(info.record.expiresAt.iso8601), "audit_ids": .array(info.record.auditIds.map { .string($0) }),
+            "expires": .string(info.record.expiresAt.iso8601),
+            "audit_ids": .array(info.record.auditIds.map { .string($0) }),
         ]
         var catalogJSON: [JSONValue] = []
         if let project = info.project {
             tokenObject["tenant"] = tenantJSON(project)
             for service in catalog.services {
-                let url = service.type == "compute"
+                let url =
+                    service.type == "compute"
                     ? context.baseURL + "/compute/v2/" + project.id
                     : service.path(context.baseURL, project.id).replacingAll("/identity/v3", with: "/identity/v2.0")
                 catalogJSON.append([
                     "type": .string(service.type), "name": .string(service.name),
-                    "endpoints": [[
-                        "id": .string(Catalog.stableId(service.type, "v2.0")), "region": .string(catalog.region),
-                        "publicURL": .string(url), "internalURL": .string(url), "adminURL": .string(url),
-                        "tenantId": .string(project.id),
-                    ]],
+                    "endpoints": [
+                        [
+                            "id": .string(Catalog.stableId(service.type, "v2.0")), "region": .string(catalog.region),
+                            "publicURL": .string(url), "internalURL": .string(url), "adminURL": .string(url),
+                            "tenantId": .string(project.id),
+                        ]
+                    ],
                     "endpoints_links": [],
                 ])
             }
         }
-        return ["access": [
-            "token": .object(tokenObject),
-            "serviceCatalog": .array(catalogJSON),
-            "user": [
-                "id": .string(info.user.id), "name": .string(info.user.name), "username": .string(info.user.name),
-                "roles": .array(info.roles.map { ["name": .string($0.name)] }), "roles_links": [],
-            ],
-            "metadata": ["is_admin": 0, "roles": .array(info.roles.map { .string($0.id) })],
-        ]]
+        return [
+            "access": [
+                "token": .object(tokenObject),
+                "serviceCatalog": .array(catalogJSON),
+                "user": [
+                    "id": .string(info.user.id), "name": .string(info.user.name), "username": .string(info.user.name),
+                    "roles": .array(info.roles.map { ["name": .string($0.name)] }), "roles_links": [],
+                ],
+                "metadata": ["is_admin": 0, "roles": .array(info.roles.map { .string($0.id) })],
+            ]
+        ]
     }
 }

@@ -24,13 +24,15 @@ extension ImageRoutes {
 
     @Sendable func addTag(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
-        try await images.addTag(try Self.imageId(context), context.parameters.decoded("tag"), by: try context.principal())
+        try await images.addTag(
+            try Self.imageId(context), context.parameters.decoded("tag"), by: try context.principal())
         return .glanceEmpty()
     }
 
     @Sendable func removeTag(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
-        try await images.removeTag(try Self.imageId(context), context.parameters.decoded("tag"), by: try context.principal())
+        try await images.removeTag(
+            try Self.imageId(context), context.parameters.decoded("tag"), by: try context.principal())
         return .glanceEmpty()
     }
 }

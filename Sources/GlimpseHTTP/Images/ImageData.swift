@@ -19,7 +19,8 @@ extension ImageRoutes {
         let id = try Self.imageId(context)
         let contentType = request.headers[.contentType] ?? ""
         if contentType.split(separator: ";").first?.trimming(" ").lowercased() != "application/octet-stream" {
-            throw ServiceError(.unsupportedMediaType(contentType: contentType), detail: "Invalid content type \(contentType)")
+            throw ServiceError(
+                .unsupportedMediaType(contentType: contentType), detail: "Invalid content type \(contentType)")
         }
         var declared: Int?
         if let sizeHeader = request.headers[.imageSize] {
@@ -30,13 +31,16 @@ extension ImageRoutes {
         }
         let contentLength = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, let contentLength, declared != contentLength {
-            throw ServiceError.badRequest("The x-openstack-image-size header (\(declared)) does not match the Content-Length (\(contentLength)).")
+            throw ServiceError.badRequest(
+                "The x-openstack-image-size header (\(declared)) does not match the Content-Length (\(contentLength)).")
         }
         let willRead = { await request.sendContinueIfExpected(context) }
         if stage {
-            try await images.stage(id, body: request.body, declaredSize: declared ?? contentLength, by: p, willRead: willRead)
+            try await images.stage(
+                id, body: request.body, declaredSize: declared ?? contentLength, by: p, willRead: willRead)
         } else {
-            try await images.upload(id, body: request.body, declaredSize: declared ?? contentLength, by: p, willRead: willRead)
+            try await images.upload(
+                id, body: request.body, declaredSize: declared ?? contentLength, by: p, willRead: willRead)
         }
         return .glanceEmpty()
     }
@@ -44,7 +48,9 @@ extension ImageRoutes {
     @Sendable func download(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
         let id = try Self.imageId(context)
-        guard let source = try await images.data(id, by: try context.principal()) else { return Response(status: .noContent) }
+        guard let source = try await images.data(id, by: try context.principal()) else {
+            return Response(status: .noContent)
+        }
         let size = source.size
         var headers: HTTPFields = [.contentType: "application/octet-stream"]
         if let md5 = source.image.checksum { headers[.contentMD5] = md5 }
@@ -64,20 +70,23 @@ extension ImageRoutes {
         }
         let stream = try await source.open(range: range)
         let logger = context.logger
-        return Response(status: status, headers: headers, body: ResponseBody(contentLength: length) { writer in
-            var sent = 0
-            do {
-                for try await chunk in stream {
-                    sent += chunk.readableBytes
-                    try await writer.write(chunk)
+        return Response(
+            status: status, headers: headers,
+            body: ResponseBody(contentLength: length) { writer in
+                var sent = 0
+                do {
+                    for try await chunk in stream {
+                        sent += chunk.readableBytes
+                        try await writer.write(chunk)
+                    }
+                    try await writer.finish(nil)
+                } catch {
+                    stream.cancel()
+                    logger.warning(
+                        "download interrupted", metadata: ["image_id": "\(id)", "sent": "\(sent)", "error": "\(error)"])
+                    throw error
                 }
-                try await writer.finish(nil)
-            } catch {
-                stream.cancel()
-                logger.warning("download interrupted", metadata: ["image_id": "\(id)", "sent": "\(sent)", "error": "\(error)"])
-                throw error
-            }
-        })
+            })
     }
 }
 
@@ -89,11 +98,16 @@ enum ByteRange {
         s = String(s.dropFirst(5)).trimming(" =")
         if isContentRange, let slash = s.firstIndex(of: "/") { s = String(s[..<slash]) }
         if s.contains(",") {
-            throw .badRequest("Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead.")
+            throw .badRequest(
+                "Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead."
+            )
         }
         let parts = s.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimming(" ") }
-        let unsatisfiable = ServiceError(.rangeNotSatisfiable,
-                                         detail: "Invalid start position in Range header. Start position MUST be in the inclusive range [0, \(max(0, size - 1))].")
+        let unsatisfiable = ServiceError(
+            .rangeNotSatisfiable,
+            detail:
+                "Invalid start position in Range header. Start position MUST be in the inclusive range [0, \(max(0, size - 1))]."
+        )
         guard parts.count == 2 else { throw unsatisfiable }
         if parts[0].isEmpty {
             guard let n = Int(parts[1]), n > 0 else { throw unsatisfiable }

@@ -18,10 +18,12 @@ extension ImageRoutes {
 
     @Sendable func importInfo(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
-        return .json(["import-methods": [
-            "description": "Import methods available.", "type": "array",
-            "value": .array(images.config.importMethods.map { .string($0) }),
-        ]])
+        return .json([
+            "import-methods": [
+                "description": "Import methods available.", "type": "array",
+                "value": .array(images.config.importMethods.map { .string($0) }),
+            ]
+        ])
     }
 
     func storeJSON(_ store: any BlobStore) -> JSONObject {
@@ -53,11 +55,13 @@ extension ImageRoutes {
         let usage = try await images.usage(of: project)
         func mib(_ bytes: Int) -> JSONValue { .number(JSONNumber((bytes + (1 << 20) - 1) >> 20)) }
         let quota = images.config.userStorageQuota
-        return .json(["usage": [
-            "image_size_total": ["limit": quota > 0 ? mib(quota) : -1, "usage": mib(usage.bytes)],
-            "image_stage_total": ["limit": -1, "usage": 0],
-            "image_count_total": ["limit": -1, "usage": .number(JSONNumber(usage.images))],
-            "image_count_uploading": ["limit": -1, "usage": .number(JSONNumber(usage.uploading))],
-        ]])
+        return .json([
+            "usage": [
+                "image_size_total": ["limit": quota > 0 ? mib(quota) : -1, "usage": mib(usage.bytes)],
+                "image_stage_total": ["limit": -1, "usage": 0],
+                "image_count_total": ["limit": -1, "usage": .number(JSONNumber(usage.images))],
+                "image_count_uploading": ["limit": -1, "usage": .number(JSONNumber(usage.uploading))],
+            ]
+        ])
     }
 }

@@ -5,7 +5,8 @@ import Hummingbird
 extension ImageRoutes {
     @Sendable func members(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
-        return .json(ImageJSON.members(try await images.members(try Self.imageId(context), by: try context.principal())))
+        return .json(
+            ImageJSON.members(try await images.members(try Self.imageId(context), by: try context.principal())))
     }
 
     @Sendable func addMember(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
@@ -16,19 +17,23 @@ extension ImageRoutes {
 
     @Sendable func member(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
-        let member = try await images.member(try Self.imageId(context), context.parameters.decoded("member"), by: try context.principal())
+        let member = try await images.member(
+            try Self.imageId(context), context.parameters.decoded("member"), by: try context.principal())
         return .json(ImageJSON.member(member))
     }
 
     @Sendable func updateMember(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
         let (id, member) = (try Self.imageId(context), context.parameters.decoded("member"))
-        return .json(ImageJSON.member(try await images.updateMember(id, member, body: try await request.jsonBody(context), by: p)))
+        return .json(
+            ImageJSON.member(
+                try await images.updateMember(id, member, body: try await request.jsonBody(context), by: p)))
     }
 
     @Sendable func removeMember(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
-        try await images.removeMember(try Self.imageId(context), context.parameters.decoded("member"), by: try context.principal())
+        try await images.removeMember(
+            try Self.imageId(context), context.parameters.decoded("member"), by: try context.principal())
         return .glanceEmpty()
     }
 }

@@ -41,7 +41,8 @@ extension ImageRoutes {
         guard let dialect = PatchDialect(contentType: contentType) else {
             throw ServiceError(
                 .unsupportedMediaType(contentType: contentType),
-                detail: "Image PATCH expects Content-Type one of: \(PatchDialect.v20MediaType), \(PatchDialect.v21MediaType)",
+                detail:
+                    "Image PATCH expects Content-Type one of: \(PatchDialect.v20MediaType), \(PatchDialect.v21MediaType)",
                 headers: [("Accept-Patch", "\(PatchDialect.v20MediaType), \(PatchDialect.v21MediaType)")])
         }
         let ops = try dialect.parse(try await request.jsonBody(context))

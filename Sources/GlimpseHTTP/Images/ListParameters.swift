@@ -40,17 +40,22 @@ enum ListParameters {
                     throw .badRequest("Invalid visibility value: \(value)")
                 }
             case "member_status":
-                guard let s = ListScope.MemberStatusFilter(rawValue: value) else { throw .badRequest("Invalid status: \(value)") }
+                guard let s = ListScope.MemberStatusFilter(rawValue: value) else {
+                    throw .badRequest("Invalid status: \(value)")
+                }
                 r.memberStatus = s
             case "os_hidden":
                 switch value.lowercased() {
                 case "true": r.hidden = true
                 case "false": r.hidden = false
-                default: throw .badRequest("Invalid value '\(value)' for 'os_hidden' filter. Valid values are 'true' or 'false'.")
+                default:
+                    throw .badRequest(
+                        "Invalid value '\(value)' for 'os_hidden' filter. Valid values are 'true' or 'false'.")
                 }
             case "protected":
                 guard value == "true" || value == "false" else {
-                    throw .badRequest("Invalid value '\(value)' for 'protected' filter. Valid values are 'true' or 'false'.")
+                    throw .badRequest(
+                        "Invalid value '\(value)' for 'protected' filter. Valid values are 'true' or 'false'.")
                 }
                 r.conditions.append(.flag(.isProtected, value == "true"))
             case "tag": tags.append(value)
@@ -64,11 +69,17 @@ enum ListParameters {
                 } else if let column = plainColumns[name] {
                     r.conditions.append(.oneOf(column, [value]))
                 } else if let column = numericColumns[name] {
-                    guard let n = Int(value) else { throw .badRequest("Unable to filter on a non-numeric value for \(name).") }
+                    guard let n = Int(value) else {
+                        throw .badRequest("Unable to filter on a non-numeric value for \(name).")
+                    }
                     r.conditions.append(.atLeast(column, n))
                     r.conditions.append(.atMost(column, n))
-                } else if name.hasSuffix("_min") || name.hasSuffix("_max"), let column = numericColumns[String(name.dropLast(4))] {
-                    guard let n = Int(value) else { throw .badRequest("Unable to filter on a range with a non-numeric value.") }
+                } else if name.hasSuffix("_min") || name.hasSuffix("_max"),
+                    let column = numericColumns[String(name.dropLast(4))]
+                {
+                    guard let n = Int(value) else {
+                        throw .badRequest("Unable to filter on a range with a non-numeric value.")
+                    }
                     r.conditions.append(name.hasSuffix("_min") ? .atLeast(column, n) : .atMost(column, n))
                 } else {
                     r.conditions.append(.property(name, value))
@@ -134,7 +145,9 @@ enum ListParameters {
 
     static func sortColumn(_ key: String) throws(ServiceError) -> ImageColumn {
         guard let c = ImageColumn(rawValue: key), SortKey.allowed.contains(c) else {
-            throw .badRequest("Invalid sort key: \(key). It must be one of the following: name, status, container_format, disk_format, size, id, created_at, updated_at.")
+            throw .badRequest(
+                "Invalid sort key: \(key). It must be one of the following: name, status, container_format, disk_format, size, id, created_at, updated_at."
+            )
         }
         return c
     }

@@ -11,7 +11,8 @@ extension ImageRoutes {
 
     /// `/healthcheck`.
     @Sendable func healthcheck(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        Response(status: .ok, headers: [.contentType: "text/plain; charset=UTF-8"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(string: "OK")))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; charset=UTF-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: "OK")))
     }
 }

@@ -16,7 +16,8 @@ struct MetadefRoutes {
     func add(to routes: APIRoutes) {
         routes.resource("/metadefs/resource_types", [(.get, resourceTypes)])
         routes.resource("/metadefs/namespaces", [(.get, namespaces), (.post, createNamespace)])
-        routes.resource("/metadefs/namespaces/:ns", [(.get, namespace), (.put, updateNamespace), (.delete, deleteNamespace)])
+        routes.resource(
+            "/metadefs/namespaces/:ns", [(.get, namespace), (.put, updateNamespace), (.delete, deleteNamespace)])
         for (path, kind) in Self.collections {
             let collection = "/metadefs/namespaces/:ns/" + path
             var handlers: [(HTTPRequest.Method, Handler)] = [(.get, items(kind)), (.post, create(kind))]
@@ -25,28 +26,42 @@ struct MetadefRoutes {
             let member = RouterPath(collection + "/:name")
             switch kind {
             case .resourceType: routes.resource(member, [(.delete, deleteItem(kind))])
-            case .tag: routes.resource(member, [(.get, item(kind)), (.put, updateItem(kind)), (.post, createTag), (.delete, deleteItem(kind))])
-            default: routes.resource(member, [(.get, item(kind)), (.put, updateItem(kind)), (.delete, deleteItem(kind))])
+            case .tag:
+                routes.resource(
+                    member,
+                    [(.get, item(kind)), (.put, updateItem(kind)), (.post, createTag), (.delete, deleteItem(kind))])
+            default:
+                routes.resource(member, [(.get, item(kind)), (.put, updateItem(kind)), (.delete, deleteItem(kind))])
             }
         }
     }
 
     @Sendable func resourceTypes(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let types = try await metadefs.resourceTypes(by: try context.principal())
-        return .json(["resource_types": .array(types.map { t in
-            ["name": .string(t.name), "created_at": .string(t.createdAt.iso8601), "updated_at": .string(t.updatedAt.iso8601)]
-        })])
+        return .json([
+            "resource_types": .array(
+                types.map { t in
+                    [
+                        "name": .string(t.name), "created_at": .string(t.createdAt.iso8601),
+                        "updated_at": .string(t.updatedAt.iso8601),
+                    ]
+                })
+        ])
     }
 
     @Sendable func namespaces(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let query = request.queryItems
         let list = try await metadefs.namespaces(
             visibility: query.last { $0.0 == "visibility" }?.1,
-            resourceTypes: query.filter { $0.0 == "resource_types" }.flatMap { $0.1.split(separator: ",").map(String.init) },
+            resourceTypes: query.filter { $0.0 == "resource_types" }.flatMap {
+                $0.1.split(separator: ",").map(String.init)
+            },
             by: try context.principal())
         var out: [JSONValue] = []
         for ns in list { out.append(try await namespaceJSON(ns, detail: false)) }
-        return .json(["namespaces": .array(out), "first": "/v2/metadefs/namespaces", "schema": "/v2/schemas/metadefs/namespaces"])
+        return .json([
+            "namespaces": .array(out), "first": "/v2/metadefs/namespaces", "schema": "/v2/schemas/metadefs/namespaces",
+        ])
     }
 
     @Sendable func createNamespace(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
@@ -62,7 +77,8 @@ struct MetadefRoutes {
 
     @Sendable func updateNamespace(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
-        let ns = try await metadefs.updateNamespace(context.parameters.decoded("ns"), try await request.jsonBody(context), by: p)
+        let ns = try await metadefs.updateNamespace(
+            context.parameters.decoded("ns"), try await request.jsonBody(context), by: p)
         return .json(try await namespaceJSON(ns, detail: false))
     }
 
@@ -111,7 +127,8 @@ struct MetadefRoutes {
         { request, context in
             let p = try context.principal()
             let (ns, name) = (context.parameters.decoded("ns"), context.parameters.decoded("name"))
-            return .json(itemJSON(try await metadefs.updateItem(ns, kind, name, try await request.jsonBody(context), by: p)))
+            return .json(
+                itemJSON(try await metadefs.updateItem(ns, kind, name, try await request.jsonBody(context), by: p)))
         }
     }
 
@@ -191,7 +208,9 @@ struct MetadefRoutes {
         if !associations.isEmpty { o["resource_type_associations"] = .array(associations.map(itemJSON)) }
         if detail {
             let properties = try await metadefs.store.metadefItems(ns.namespace, .property)
-            if !properties.isEmpty { o["properties"] = listJSON(.property, properties, namespace: ns.namespace)["properties"] }
+            if !properties.isEmpty {
+                o["properties"] = listJSON(.property, properties, namespace: ns.namespace)["properties"]
+            }
             let objects = try await metadefs.store.metadefItems(ns.namespace, .object)
             if !objects.isEmpty { o["objects"] = .array(objects.map(itemJSON)) }
             let tags = try await metadefs.store.metadefItems(ns.namespace, .tag)
@@ -229,13 +248,25 @@ struct MetadefRoutes {
                 .init(stringLiteral: key): ["type": "array", "items": item],
                 "first": ["type": "string"], "next": ["type": "string"], "schema": ["type": "string"],
             ],
-            "links": [["rel": "first", "href": "{first}"], ["rel": "next", "href": "{next}"], ["rel": "describedby", "href": "{schema}"]],
+            "links": [
+                ["rel": "first", "href": "{first}"], ["rel": "next", "href": "{next}"],
+                ["rel": "describedby", "href": "{schema}"],
+            ],
         ]
     }
 
     static let timestamps: [(String, JSONValue)] = [
-        ("created_at", ["type": "string", "readOnly": true, "description": "Date and time of creation", "format": "date-time"]),
-        ("updated_at", ["type": "string", "readOnly": true, "description": "Date and time of the last modification", "format": "date-time"]),
+        (
+            "created_at",
+            ["type": "string", "readOnly": true, "description": "Date and time of creation", "format": "date-time"]
+        ),
+        (
+            "updated_at",
+            [
+                "type": "string", "readOnly": true, "description": "Date and time of the last modification",
+                "format": "date-time",
+            ]
+        ),
     ]
 
     static func withTimestamps(_ props: JSONObject) -> JSONValue {
@@ -247,9 +278,18 @@ struct MetadefRoutes {
     static let association: JSONValue = [
         "name": "resource_type_association",
         "properties": withTimestamps([
-            "name": ["type": "string", "maxLength": 80, "description": "Resource type names should be aligned with Heat resource types"],
-            "prefix": ["type": "string", "maxLength": 80, "description": "Prefix of the properties of this namespace in the resource"],
-            "properties_target": ["type": "string", "maxLength": 80, "description": "Some resource types allow more than one key/value pair per instance"],
+            "name": [
+                "type": "string", "maxLength": 80,
+                "description": "Resource type names should be aligned with Heat resource types",
+            ],
+            "prefix": [
+                "type": "string", "maxLength": 80,
+                "description": "Prefix of the properties of this namespace in the resource",
+            ],
+            "properties_target": [
+                "type": "string", "maxLength": 80,
+                "description": "Some resource types allow more than one key/value pair per instance",
+            ],
         ]),
         "required": ["name"], "additionalProperties": false,
     ]
@@ -283,9 +323,16 @@ struct MetadefRoutes {
         "name": "namespace",
         "properties": withTimestamps([
             "namespace": ["type": "string", "maxLength": 80, "description": "The unique namespace text."],
-            "display_name": ["type": "string", "maxLength": 80, "description": "The user friendly name for the namespace."],
-            "description": ["type": "string", "maxLength": 500, "description": "Provides a user friendly description of the namespace."],
-            "visibility": ["type": "string", "enum": ["public", "private"], "description": "Scope of namespace accessibility."],
+            "display_name": [
+                "type": "string", "maxLength": 80, "description": "The user friendly name for the namespace.",
+            ],
+            "description": [
+                "type": "string", "maxLength": 500,
+                "description": "Provides a user friendly description of the namespace.",
+            ],
+            "visibility": [
+                "type": "string", "enum": ["public", "private"], "description": "Scope of namespace accessibility.",
+            ],
             "protected": ["type": "boolean", "description": "If true, namespace will not be deletable."],
             "owner": ["type": "string", "maxLength": 255, "description": "Owner of the namespace."],
             "schema": ["type": "string", "readOnly": true], "self": ["type": "string", "readOnly": true],
@@ -307,8 +354,14 @@ struct MetadefRoutes {
         "object": object,
         "objects": collection("objects", object, key: "objects"),
         "property": property,
-        "properties": ["name": "properties", "properties": ["properties": ["type": "object", "additionalProperties": propertyDefinition]],
-                       "links": [["rel": "first", "href": "{first}"], ["rel": "next", "href": "{next}"], ["rel": "describedby", "href": "{schema}"]]],
+        "properties": [
+            "name": "properties",
+            "properties": ["properties": ["type": "object", "additionalProperties": propertyDefinition]],
+            "links": [
+                ["rel": "first", "href": "{first}"], ["rel": "next", "href": "{next}"],
+                ["rel": "describedby", "href": "{schema}"],
+            ],
+        ],
         "tag": tag,
         "tags": collection("tags", tag, key: "tags"),
     ]

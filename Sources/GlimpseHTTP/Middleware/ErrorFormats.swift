@@ -2,8 +2,8 @@ import GlimpseCore
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import OpenStackJSON
 import OpenStackEncoding
+import OpenStackJSON
 
 /// Maps every `ServiceError` kind to its HTTP status: the one place this happens.
 extension ServiceError.Kind {
@@ -41,7 +41,8 @@ extension ServiceError.Kind {
     /// WebOb's stock explanation of the status.
     var stockExplanation: String {
         switch self {
-        case .badRequest: "The server could not comply with the request since it is either malformed or otherwise incorrect."
+        case .badRequest:
+            "The server could not comply with the request since it is either malformed or otherwise incorrect."
         case .unauthorized:
             "This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required."
         case .forbidden: "Access was denied to this resource."
@@ -67,12 +68,15 @@ enum ErrorFormat {
     case glance, keystone, nova
 
     func response(_ error: ServiceError, request: Request, baseURL: String) -> Response {
-        var response = switch self {
-        case .glance: Self.glance(error, accept: request.headers[.accept], method: request.method.rawValue)
-        case .keystone: Self.keystone(error, authURL: baseURL + "/identity")
-        case .nova: Self.nova(error)
+        var response =
+            switch self {
+            case .glance: Self.glance(error, accept: request.headers[.accept], method: request.method.rawValue)
+            case .keystone: Self.keystone(error, authURL: baseURL + "/identity")
+            case .nova: Self.nova(error)
+            }
+        if case .methodNotAllowed(let allowed) = error.kind {
+            response.headers[.allow] = allowed.joined(separator: ", ")
         }
-        if case .methodNotAllowed(let allowed) = error.kind { response.headers[.allow] = allowed.joined(separator: ", ") }
         for (name, value) in error.headers {
             if let field = HTTPField.Name(name) { response.headers[field] = value }
         }
@@ -97,9 +101,11 @@ enum ErrorFormat {
         func esc(_ s: String) -> String { escape ? htmlEscape(s) : s }
         switch error.kind {
         case .unsupportedMediaType(let contentType):
-            return "The request media type \(esc(contentType)) is not supported by this server.\n<br /><br />\n" + esc(error.detail ?? "")
+            return "The request media type \(esc(contentType)) is not supported by this server.\n<br /><br />\n"
+                + esc(error.detail ?? "")
         case .methodNotAllowed:
-            return "The method \(esc(method)) is not allowed for this resource. <br /><br />\n" + esc(error.detail ?? "")
+            return "The method \(esc(method)) is not allowed for this resource. <br /><br />\n"
+                + esc(error.detail ?? "")
         default:
             let explanation = error.explanation ?? error.kind.stockExplanation
             return esc(explanation) + "<br /><br />\n" + esc(error.detail ?? "") + "\n\n"
@@ -113,7 +119,8 @@ enum ErrorFormat {
         switch media(accept: accept) {
         case .html:
             headers[.contentType] = "text/html; charset=UTF-8"
-            text = "<html>\n <head>\n  <title>\(kind.statusLine)</title>\n </head>\n <body>\n  <h1>\(kind.statusLine)</h1>\n  "
+            text =
+                "<html>\n <head>\n  <title>\(kind.statusLine)</title>\n </head>\n <body>\n  <h1>\(kind.statusLine)</h1>\n  "
                 + glanceBody(for: error, method: method, escape: true) + "\n </body>\n</html>"
         case .json:
             headers[.contentType] = "application/json"
@@ -157,14 +164,19 @@ enum ErrorFormat {
     /// `{"error": {"code": 404, "message": …, "title": "Not Found"}}`.
     static func keystone(_ error: ServiceError, authURL: String) -> Response {
         let kind = error.kind
-        let message = error.explanation.map { e in error.detail.map { "\(e) \($0)" } ?? e } ?? error.detail ?? kind.stockExplanation
+        let message =
+            error.explanation.map { e in error.detail.map { "\(e) \($0)" } ?? e } ?? error.detail
+            ?? kind.stockExplanation
         let doc: JSONValue = [
-            "error": ["code": .number(JSONNumber(Int(kind.status.code))), "message": .string(message),
-                      "title": .string(kind.status.reasonPhrase)],
+            "error": [
+                "code": .number(JSONNumber(Int(kind.status.code))), "message": .string(message),
+                "title": .string(kind.status.reasonPhrase),
+            ]
         ]
         var headers: HTTPFields = [.contentType: "application/json"]
         if kind == .unauthorized { headers[.wwwAuthenticate] = "Keystone uri=\"\(authURL)\"" }
-        return Response(status: kind.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: doc.serialized())))
+        return Response(
+            status: kind.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: doc.serialized())))
     }
 
     // MARK: Nova
@@ -193,10 +205,11 @@ enum ErrorFormat {
             .init(stringLiteral: novaName(error.kind)): [
                 "code": .number(JSONNumber(Int(error.kind.status.code))),
                 "message": .string(message.isEmpty ? error.kind.stockExplanation : message),
-            ],
+            ]
         ]
-        return Response(status: error.kind.status, headers: [.contentType: "application/json"],
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: doc.serialized())))
+        return Response(
+            status: error.kind.status, headers: [.contentType: "application/json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: doc.serialized())))
     }
 }
 

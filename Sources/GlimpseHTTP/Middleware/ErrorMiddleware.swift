@@ -16,7 +16,9 @@ struct ErrorMiddleware: RouterMiddleware {
         return .glance
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let format = Self.format(forPath: request.uri.path)
         do {
             let response = try await next(request, context)
@@ -27,18 +29,20 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             return response
         } catch is AuthenticationRequired {
-            return ErrorFormat.keystone(.unauthorized("The request you have made requires authentication."),
-                                        authURL: context.baseURL + "/identity")
+            return ErrorFormat.keystone(
+                .unauthorized("The request you have made requires authentication."),
+                authURL: context.baseURL + "/identity")
         } catch let error as ServiceError {
             if error.kind == .internalError { context.logger.error("request failed", metadata: ["error": "\(error)"]) }
             return format.response(error, request: request, baseURL: context.baseURL)
         } catch let error as HTTPError {
-            let kind: ServiceError.Kind = switch error.status.code {
-            case 400: .badRequest
-            case 404: .notFound
-            case 413: .payloadTooLarge
-            default: .internalError
-            }
+            let kind: ServiceError.Kind =
+                switch error.status.code {
+                case 400: .badRequest
+                case 404: .notFound
+                case 413: .payloadTooLarge
+                default: .internalError
+                }
             return format.response(ServiceError(kind, detail: error.body), request: request, baseURL: context.baseURL)
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])

@@ -19,7 +19,9 @@ struct MetricsMiddleware: RouterMiddleware {
         bytesOut = Counter(label: "glimpse_http_response_body_bytes_total", factory: factory)
     }
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let start = ContinuousClock.now
         let path = request.uri.path
         let isUpload = request.method == .put && (path.hasSuffix("/file") || path.hasSuffix("/stage"))
@@ -28,27 +30,33 @@ struct MetricsMiddleware: RouterMiddleware {
         var request = request
         if request.hasBody {
             let counter = bytesIn
-            request.body = RequestBody(asyncSequence: request.body.map { buffer in
-                counter.increment(by: buffer.readableBytes)
-                return buffer
-            })
+            request.body = RequestBody(
+                asyncSequence: request.body.map { buffer in
+                    counter.increment(by: buffer.readableBytes)
+                    return buffer
+                })
         }
         var response = try await next(request, context)
         let route = context.endpointPath ?? "unmatched"
         let method = request.method.rawValue
-        Counter(label: "glimpse_http_requests_total",
-                dimensions: [("method", method), ("route", route), ("status", String(response.status.code))],
-                factory: factory).increment()
-        Timer(label: "glimpse_http_request_duration_seconds", dimensions: [("method", method), ("route", route)],
-              preferredDisplayUnit: .seconds, factory: factory)
-            .recordInterval(since: start)
+        Counter(
+            label: "glimpse_http_requests_total",
+            dimensions: [("method", method), ("route", route), ("status", String(response.status.code))],
+            factory: factory
+        ).increment()
+        Timer(
+            label: "glimpse_http_request_duration_seconds", dimensions: [("method", method), ("route", route)],
+            preferredDisplayUnit: .seconds, factory: factory
+        )
+        .recordInterval(since: start)
         let body = response.body
         let counter = bytesOut
         response.body = ResponseBody(contentLength: body.contentLength) { writer in
-            try await body.write(writer.map { buffer in
-                counter.increment(by: buffer.readableBytes)
-                return buffer
-            })
+            try await body.write(
+                writer.map { buffer in
+                    counter.increment(by: buffer.readableBytes)
+                    return buffer
+                })
         }
         return response
     }

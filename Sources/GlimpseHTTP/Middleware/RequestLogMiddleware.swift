@@ -13,7 +13,9 @@ struct RequestLogMiddleware: RouterMiddleware {
     /// Used when the request names no usable host.
     let defaultBaseURL: String
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let start = ContinuousClock.now
         var context = context
         context.requestId = Self.requestId(from: request.headers[.requestId])
@@ -28,8 +30,9 @@ struct RequestLogMiddleware: RouterMiddleware {
         }
         let elapsed = ContinuousClock.now - start
         let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        context.logger.info("\(request.method.rawValue) \(request.uri.path) \(response.status.code)",
-                            metadata: ["ms": .stringConvertible((ms * 10).rounded() / 10)])
+        context.logger.info(
+            "\(request.method.rawValue) \(request.uri.path) \(response.status.code)",
+            metadata: ["ms": .stringConvertible((ms * 10).rounded() / 10)])
         return response
     }
 
@@ -37,7 +40,7 @@ struct RequestLogMiddleware: RouterMiddleware {
     /// characters), else a new one.
     static func requestId(from header: String?) -> String {
         if let header, !header.isEmpty, header.count <= 64,
-           header.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 && $0.value < 127 })
+            header.unicodeScalars.allSatisfy({ $0.isASCII && $0.value > 32 && $0.value < 127 })
         {
             return header.hasPrefix("req-") ? header : "req-" + header
         }
@@ -48,7 +51,7 @@ struct RequestLogMiddleware: RouterMiddleware {
     func baseURL(_ request: Request) -> String {
         if let publicURL { return publicURL }
         if let host = request.head.authority, !host.isEmpty,
-           host.unicodeScalars.allSatisfy({ $0.isASCII && $0 != "/" && $0 != " " && $0 != "@" })
+            host.unicodeScalars.allSatisfy({ $0.isASCII && $0 != "/" && $0 != " " && $0 != "@" })
         {
             return "http://" + host
         }

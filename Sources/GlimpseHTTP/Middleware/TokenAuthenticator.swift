@@ -22,9 +22,12 @@ struct KeystoneTokenAuthenticator: RouterMiddleware {
     typealias Context = GlimpseRequestContext
     let keystone: KeystoneService
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         var context = context
-        if let token = request.headers[.authToken], !token.isEmpty, let info = try await keystone.validate(token: token) {
+        if let token = request.headers[.authToken], !token.isEmpty, let info = try await keystone.validate(token: token)
+        {
             context.token = info
             context.identity = info.principal
         }
@@ -37,7 +40,9 @@ struct KeystoneTokenAuthenticator: RouterMiddleware {
 struct RequireIdentity: RouterMiddleware {
     typealias Context = GlimpseRequestContext
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         guard context.identity != nil else { throw AuthenticationRequired() }
         return try await next(request, context)
     }

@@ -13,7 +13,9 @@ struct VersionMiddleware: RouterMiddleware {
     /// First path segments that lead to a route.
     static let routed: Set<String> = ["", "v2", "versions", "healthcheck", "identity", "compute"]
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         guard APIRoutes.methods.contains(request.method) else { throw ServiceError(.notImplemented) }
         let path = request.uri.path
         let first = path.dropFirst().prefix { $0 != "/" }
@@ -44,8 +46,11 @@ enum ImageVersions {
 
     static func document(baseURL: String) -> JSONValue {
         let href = JSONValue.string(baseURL + "/v2/")
-        return ["versions": .array(all.map { v in
-            ["id": .string(v.id), "status": .string(v.status), "links": [["rel": "self", "href": href]]]
-        })]
+        return [
+            "versions": .array(
+                all.map { v in
+                    ["id": .string(v.id), "status": .string(v.status), "links": [["rel": "self", "href": href]]]
+                })
+        ]
     }
 }

@@ -20,8 +20,10 @@ public struct APIConfiguration: Sendable {
     /// Where request metrics go; none are recorded when nil.
     public var metrics: (any MetricsFactory)?
 
-    public init(images: ImageService, metadefs: MetadefService, tokens: any TokenValidator, keystone: KeystoneService?,
-                region: String, publicURL: String?, defaultBaseURL: String, metrics: (any MetricsFactory)?) {
+    public init(
+        images: ImageService, metadefs: MetadefService, tokens: any TokenValidator, keystone: KeystoneService?,
+        region: String, publicURL: String?, defaultBaseURL: String, metrics: (any MetricsFactory)?
+    ) {
         self.images = images
         self.metadefs = metadefs
         self.tokens = tokens
@@ -49,7 +51,7 @@ public struct GlimpseResponder: HTTPResponder {
         ComputeRoutes(images: configuration.images, validator: configuration.tokens).add(to: router)
 
         var front: [any MiddlewareProtocol<Request, Response, Context>] = [
-            RequestLogMiddleware(publicURL: configuration.publicURL, defaultBaseURL: configuration.defaultBaseURL),
+            RequestLogMiddleware(publicURL: configuration.publicURL, defaultBaseURL: configuration.defaultBaseURL)
         ]
         if let metrics = configuration.metrics { front.append(MetricsMiddleware(factory: metrics)) }
         front += [ErrorMiddleware(), VersionMiddleware()]

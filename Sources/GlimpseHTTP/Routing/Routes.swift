@@ -22,8 +22,10 @@ struct APIRoutes {
     }
 
     /// Routes `path`: `handlers` behind the middleware, `open` handlers without it.
-    func resource(_ path: RouterPath, open openHandlers: [(HTTPRequest.Method, Handler)] = [],
-                  _ handlers: [(HTTPRequest.Method, Handler)] = []) {
+    func resource(
+        _ path: RouterPath, open openHandlers: [(HTTPRequest.Method, Handler)] = [],
+        _ handlers: [(HTTPRequest.Method, Handler)] = []
+    ) {
         for (method, handler) in openHandlers { open.on(path, method: method, use: handler) }
         for (method, handler) in handlers { authenticated.on(path, method: method, use: handler) }
         let present = Set((openHandlers + handlers).map(\.0))

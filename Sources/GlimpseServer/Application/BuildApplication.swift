@@ -18,15 +18,19 @@ public func buildApplication(
     if config.metricsPort > 0 {
         let registry = PrometheusCollectorRegistry()
         metrics = PrometheusMetricsFactory(registry: registry)
-        metricsServer = metricsApplication(registry, host: config.host, port: config.metricsPort, logger: components.logger)
+        metricsServer = metricsApplication(
+            registry, host: config.host, port: config.metricsPort, logger: components.logger)
     }
-    let responder = GlimpseResponder(APIConfiguration(
-        images: components.images, metadefs: components.metadefs, tokens: components.tokens, keystone: components.keystone,
-        region: config.region, publicURL: config.publicURL, defaultBaseURL: "http://\(config.host):\(config.port)",
-        metrics: metrics))
+    let responder = GlimpseResponder(
+        APIConfiguration(
+            images: components.images, metadefs: components.metadefs, tokens: components.tokens,
+            keystone: components.keystone,
+            region: config.region, publicURL: config.publicURL, defaultBaseURL: "http://\(config.host):\(config.port)",
+            metrics: metrics))
     var app = Application(
         responder: responder,
-        configuration: ApplicationConfiguration(address: .hostname(config.host, port: config.port), serverName: "glimpse"),
+        configuration: ApplicationConfiguration(
+            address: .hostname(config.host, port: config.port), serverName: "glimpse"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: components.logger)
     app.beforeServerStarts { try await components.prepare() }
@@ -43,11 +47,15 @@ public func buildApplication(
 }
 
 /// `GET /metrics` in Prometheus's text format, on a port of its own.
-func metricsApplication(_ registry: PrometheusCollectorRegistry, host: String, port: Int, logger: Logger) -> some ApplicationProtocol {
+func metricsApplication(
+    _ registry: PrometheusCollectorRegistry, host: String, port: Int, logger: Logger
+) -> some ApplicationProtocol {
     let router = Router()
     router.get("/metrics") { _, _ -> Response in
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
     }
-    return Application(router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port)), logger: logger)
+    return Application(
+        router: router, configuration: ApplicationConfiguration(address: .hostname(host, port: port)), logger: logger)
 }

@@ -65,25 +65,30 @@ public final class Components: Sendable {
         pools.start()
         self.pools = pools
         do {
-            metadata = switch config.metadataBackend {
-            case .sqlite: try SQLiteMetadataStore(path: config.databasePath)
-            case .memory: MemoryMetadataStore()
-            }
-            blobs = try BlobStores(try config.enabledBackends.map { try Self.blobStore($0.id, $0.type, config, pools) },
-                                   defaultId: config.defaultBackend)
+            metadata =
+                switch config.metadataBackend {
+                case .sqlite: try SQLiteMetadataStore(path: config.databasePath)
+                case .memory: MemoryMetadataStore()
+                }
+            blobs = try BlobStores(
+                try config.enabledBackends.map { try Self.blobStore($0.id, $0.type, config, pools) },
+                defaultId: config.defaultBackend)
         } catch {
             lock?.release()
             throw error
         }
-        images = ImageService(store: metadata, blobs: blobs, config: config.image, clock: config.clock, hashing: pools.cpu,
-                              logger: logger)
-        keystone = KeystoneService(store: metadata, config: config.identity, clock: config.clock, hashing: pools.cpu,
-                                   logger: logger)
+        images = ImageService(
+            store: metadata, blobs: blobs, config: config.image, clock: config.clock, hashing: pools.cpu,
+            logger: logger)
+        keystone = KeystoneService(
+            store: metadata, config: config.identity, clock: config.clock, hashing: pools.cpu,
+            logger: logger)
         metadefs = MetadefService(store: metadata)
     }
 
     /// One image data store of `enabled_backends`, with its options.
-    static func blobStore(_ id: String, _ type: String, _ config: ServerConfig, _ pools: Pools) throws -> any BlobStore {
+    static func blobStore(_ id: String, _ type: String, _ config: ServerConfig, _ pools: Pools) throws -> any BlobStore
+    {
         var options = config.storeOptions[id] ?? [:]
         func take(_ key: String) -> String? { options.removeValue(forKey: key) }
         let store: any BlobStore
@@ -95,7 +100,8 @@ public final class Components: Sendable {
         case "memory":
             store = MemoryBlobStore(id: id)
         default:
-            throw ServerConfig.ConfigError(description: "image store '\(id)': unknown type '\(type)' (known: file, memory)")
+            throw ServerConfig.ConfigError(
+                description: "image store '\(id)': unknown type '\(type)' (known: file, memory)")
         }
         if let unknown = options.keys.sorted().first {
             throw ServerConfig.ConfigError(description: "image store '\(id)': unknown option '\(unknown)'")
@@ -178,9 +184,10 @@ public final class Components: Sendable {
     /// setting if nil), uploads whose process died, and stored data nothing refers to. Safe
     /// while the server runs and uploads are in progress.
     public func purge(olderThan age: Int64? = nil) async throws -> PurgeReport {
-        PurgeReport(tombstones: try await images.purgeDeleted(olderThan: age),
-                    abandonedUploads: try await images.reclaimAbandonedUploads(),
-                    orphans: try await images.sweepOrphans())
+        PurgeReport(
+            tombstones: try await images.purgeDeleted(olderThan: age),
+            abandonedUploads: try await images.reclaimAbandonedUploads(),
+            orphans: try await images.sweepOrphans())
     }
 
     /// Releases the stores, the threads and the data directory's lock. For processes that run

@@ -1,12 +1,13 @@
+import GlimpseCore
+import GlimpseIdentity
+import Logging
+import OpenStackEncoding
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import GlimpseCore
-import GlimpseIdentity
-import Logging
-import OpenStackEncoding
 
 /// Everything `glimpse serve` can be told. Sources, strongest first: command-line flags,
 /// `GLIMPSE_*` environment variables, the config file, the defaults below.
@@ -66,7 +67,9 @@ public struct ServerConfig: Sendable {
     }
 
     static func int(_ key: String, _ v: String) throws -> Int {
-        guard let n = Int(v.replacingUnderscores()) else { throw ConfigError(description: "\(key): '\(v)' is not an integer") }
+        guard let n = Int(v.replacingUnderscores()) else {
+            throw ConfigError(description: "\(key): '\(v)' is not an integer")
+        }
         return n
     }
 
@@ -95,11 +98,15 @@ public struct ServerConfig: Sendable {
             c.adminPassword = v
         },
         Setting(key: "log_level", help: "trace, debug, info, notice, warning, error or critical") { c, v in
-            guard let l = Logger.Level(rawValue: v.lowercased()) else { throw ConfigError(description: "log_level: unknown level '\(v)'") }
+            guard let l = Logger.Level(rawValue: v.lowercased()) else {
+                throw ConfigError(description: "log_level: unknown level '\(v)'")
+            }
             c.logLevel = l
         },
         Setting(key: "log_format", help: "text or json") { c, v in
-            guard let f = LogFormat(rawValue: v.lowercased()) else { throw ConfigError(description: "log_format: use text or json") }
+            guard let f = LogFormat(rawValue: v.lowercased()) else {
+                throw ConfigError(description: "log_format: use text or json")
+            }
             c.logFormat = f
         },
         Setting(key: "token_lifetime", help: "Token lifetime in seconds") { c, v in
@@ -114,27 +121,37 @@ public struct ServerConfig: Sendable {
         Setting(key: "user_storage_quota", help: "Bytes of image data per project (0 = unlimited)") { c, v in
             c.image.userStorageQuota = try int("user_storage_quota", v)
         },
-        Setting(key: "require_format_match", help: "Refuse data that does not match its disk_format (true/false)") { c, v in
+        Setting(key: "require_format_match", help: "Refuse data that does not match its disk_format (true/false)") {
+            c, v in
             c.image.requireFormatMatch = try bool("require_format_match", v)
         },
-        Setting(key: "disk_formats", help: "Accepted disk formats, comma-separated") { c, v in c.image.diskFormats = list(v) },
+        Setting(key: "disk_formats", help: "Accepted disk formats, comma-separated") { c, v in
+            c.image.diskFormats = list(v)
+        },
         Setting(key: "container_formats", help: "Accepted container formats, comma-separated") { c, v in
             c.image.containerFormats = list(v)
         },
-        Setting(key: "deleted_image_retention", help: "Seconds deleted images stay visible to compute changes-since") { c, v in
+        Setting(key: "deleted_image_retention", help: "Seconds deleted images stay visible to compute changes-since") {
+            c, v in
             c.image.deletedImageRetention = Int64(try int("deleted_image_retention", v))
         },
         Setting(key: "default_page_size", help: "Images per page when the client sets no limit") { c, v in
             c.image.defaultPageSize = try int("default_page_size", v)
         },
-        Setting(key: "max_page_size", help: "Largest page of images") { c, v in c.image.maxPageSize = try int("max_page_size", v) },
-        Setting(key: "metadata_backend", help: "Where metadata lives: sqlite (in data_dir) or memory (kept by nothing)") { c, v in
+        Setting(key: "max_page_size", help: "Largest page of images") { c, v in
+            c.image.maxPageSize = try int("max_page_size", v)
+        },
+        Setting(key: "metadata_backend", help: "Where metadata lives: sqlite (in data_dir) or memory (kept by nothing)")
+        { c, v in
             guard let b = MetadataBackend(rawValue: v.lowercased()) else {
                 throw ConfigError(description: "metadata_backend: use sqlite or memory")
             }
             c.metadataBackend = b
         },
-        Setting(key: "enabled_backends", help: "Image data stores as id:type, comma-separated (types: file, memory) [local:file]") { c, v in
+        Setting(
+            key: "enabled_backends",
+            help: "Image data stores as id:type, comma-separated (types: file, memory) [local:file]"
+        ) { c, v in
             c.enabledBackends = try list(v).map { item in
                 let parts = item.split(separator: ":", maxSplits: 1).map(String.init)
                 guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
@@ -149,17 +166,21 @@ public struct ServerConfig: Sendable {
         Setting(key: "metrics_port", help: "Serve Prometheus metrics at GET /metrics on this port (0: off)") { c, v in
             c.metricsPort = try int("metrics_port", v)
         },
-        Setting(key: "upload_lease_seconds", help: "Seconds an upload counts as alive without news from its process") { c, v in
+        Setting(key: "upload_lease_seconds", help: "Seconds an upload counts as alive without news from its process") {
+            c, v in
             c.image.uploadLeaseSeconds = Int64(max(1, try int("upload_lease_seconds", v)))
         },
-        Setting(key: "orphan_grace_seconds", help: "Age of unreferenced stored data before the orphan sweep removes it") { c, v in
+        Setting(key: "orphan_grace_seconds", help: "Age of unreferenced stored data before the orphan sweep removes it")
+        { c, v in
             c.image.orphanGraceSeconds = Int64(max(0, try int("orphan_grace_seconds", v)))
         },
     ]
 
     /// Builds the configuration from the defaults, a config file (if given), the environment
     /// and explicit overrides (flags), in that order.
-    public static func load(file: String?, environment: [String: String], overrides: [String: String]) throws -> ServerConfig {
+    public static func load(
+        file: String?, environment: [String: String], overrides: [String: String]
+    ) throws -> ServerConfig {
         var config = ServerConfig()
         var values: [String: String] = [:]
         if let file {
@@ -201,7 +222,9 @@ public struct ServerConfig: Sendable {
         }
         var out: [String: String] = [:]
         var section = ""
-        for (i, raw) in String(decoding: text, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (i, raw) in String(decoding: text, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            .enumerated()
+        {
             let line = raw.trimming(" \t\r")
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("["), line.hasSuffix("]") {
@@ -214,7 +237,9 @@ public struct ServerConfig: Sendable {
             }
             let key = line[..<eq].trimming(" \t")
             var value = line[line.index(after: eq)...].trimming(" \t")
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
+                value = String(value.dropFirst().dropLast())
+            }
             out[section + key] = value
         }
         return out

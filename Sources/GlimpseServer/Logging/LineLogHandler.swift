@@ -1,12 +1,13 @@
+import GlimpseCore
+import Logging
+import OpenStackEncoding
+import OpenStackJSON
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import GlimpseCore
-import Logging
-import OpenStackJSON
-import OpenStackEncoding
 
 /// Structured logs, one line per event on stderr: `key=value` text or JSON objects.
 public struct LineLogHandler: LogHandler {

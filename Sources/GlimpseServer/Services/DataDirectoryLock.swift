@@ -1,9 +1,10 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
 
 /// The lock a server holds on its data directory: a second `glimpse serve` on the same
 /// directory is refused rather than sharing the embedded stores. (`glimpse admin` commands

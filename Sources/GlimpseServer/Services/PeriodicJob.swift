@@ -11,8 +11,10 @@ struct PeriodicJob: Service {
     let job: @Sendable () async throws -> Void
 
     /// - Parameter after: the wait before the first run (none by default).
-    init(name: String, every: Duration, after: Duration = .zero, logger: Logger,
-         job: @escaping @Sendable () async throws -> Void) {
+    init(
+        name: String, every: Duration, after: Duration = .zero, logger: Logger,
+        job: @escaping @Sendable () async throws -> Void
+    ) {
         self.name = name
         self.every = every
         self.after = after

@@ -1,7 +1,7 @@
 import Foundation
 import NIOHTTP1
-import OpenStackJSON
 import OpenStackEncoding
+import OpenStackJSON
 
 /// An image as the compute API shows it (`/images/detail`).
 public struct ComputeImage: Sendable, Hashable, Codable {
@@ -71,8 +71,10 @@ public struct ComputeImageFilter: Sendable, Hashable {
     public var minDisk: Int?
     public var minRam: Int?
 
-    public init(name: String? = nil, status: ComputeImage.Status? = nil, server: String? = nil, changesSince: Date? = nil,
-                type: ImageType? = nil, minDisk: Int? = nil, minRam: Int? = nil) {
+    public init(
+        name: String? = nil, status: ComputeImage.Status? = nil, server: String? = nil, changesSince: Date? = nil,
+        type: ImageType? = nil, minDisk: Int? = nil, minRam: Int? = nil
+    ) {
         self.name = name
         self.status = status
         self.server = server
@@ -110,7 +112,9 @@ public final class ComputeServiceV2: Sendable {
     }
 
     /// Every image matching the filter, following `images_links` across pages.
-    public func listImages(detailed: Bool = true, filters: ComputeImageFilter = ComputeImageFilter(), pageSize: Int? = nil) -> ComputeImageList {
+    public func listImages(
+        detailed: Bool = true, filters: ComputeImageFilter = ComputeImageFilter(), pageSize: Int? = nil
+    ) -> ComputeImageList {
         var query = filters.queryItems
         if let pageSize { query.append(("limit", String(pageSize))) }
         return ComputeImageList(service: self, path: detailed ? "images/detail" : "images", query: query)
@@ -118,17 +122,21 @@ public final class ComputeServiceV2: Sendable {
 
     public func image(_ id: String) async throws -> ComputeImage {
         let r = try await transport.send(ServiceRequest(.GET, try await url("images/" + URLCoding.quotePath(id))))
-        guard let image = try r.json()["image"] else { throw OpenStackError(.invalidResponse, "no image in the response") }
+        guard let image = try r.json()["image"] else {
+            throw OpenStackError(.invalidResponse, "no image in the response")
+        }
         return try ComputeImage(json: image)
     }
 
     public func delete(_ id: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/" + URLCoding.quotePath(id)), expected: [204]))
+        _ = try await transport.send(
+            ServiceRequest(.DELETE, try await url("images/" + URLCoding.quotePath(id)), expected: [204]))
     }
 
     /// The image's metadata (custom properties).
     public func metadata(_ id: String) async throws -> [String: String] {
-        let r = try await transport.send(ServiceRequest(.GET, try await url("images/\(URLCoding.quotePath(id))/metadata")))
+        let r = try await transport.send(
+            ServiceRequest(.GET, try await url("images/\(URLCoding.quotePath(id))/metadata")))
         return Self.strings(try r.json()["metadata"])
     }
 
@@ -143,8 +151,10 @@ public final class ComputeServiceV2: Sendable {
     }
 
     public func deleteMetadata(_ id: String, key: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/\(URLCoding.quotePath(id))/metadata/\(URLCoding.quotePath(key))"),
-                                                    expected: [204]))
+        _ = try await transport.send(
+            ServiceRequest(
+                .DELETE, try await url("images/\(URLCoding.quotePath(id))/metadata/\(URLCoding.quotePath(key))"),
+                expected: [204]))
     }
 
     func writeMetadata(_ id: String, _ items: [String: String], method: HTTPMethod) async throws -> [String: String] {
@@ -184,8 +194,9 @@ public struct ComputeImageList: AsyncSequence, Sendable {
 
     public func makeAsyncIterator() -> AsyncIterator {
         let (service, path, query) = (service, path, query)
-        let pages = Paginator(first: { try await service.page(try await service.url(path, query: query)) },
-                              follow: { try await service.page($0) })
+        let pages = Paginator(
+            first: { try await service.page(try await service.url(path, query: query)) },
+            follow: { try await service.page($0) })
         return AsyncIterator(items: PaginatedItems(pages: pages, maxItems: nil).makeAsyncIterator())
     }
 

@@ -18,8 +18,10 @@ public struct CloudConfig: Sendable, Hashable {
         var paths: [String] = []
         if let explicit = environment["OS_CLIENT_CONFIG_FILE"] { paths.append(explicit) }
         let home = environment["HOME"] ?? NSHomeDirectory()
-        paths += [FileManager.default.currentDirectoryPath + "/clouds.yaml", home + "/.config/openstack/clouds.yaml",
-                  "/etc/openstack/clouds.yaml"]
+        paths += [
+            FileManager.default.currentDirectoryPath + "/clouds.yaml", home + "/.config/openstack/clouds.yaml",
+            "/etc/openstack/clouds.yaml",
+        ]
         return paths
     }
 
@@ -47,7 +49,9 @@ public struct CloudConfig: Sendable, Hashable {
             }
             return flat
         }
-        throw OpenStackError(.configuration, "cloud '\(name)' not found in \(searchPaths(environment: environment).joined(separator: ", "))")
+        throw OpenStackError(
+            .configuration,
+            "cloud '\(name)' not found in \(searchPaths(environment: environment).joined(separator: ", "))")
     }
 
     /// The `clouds:` mapping of a file. Scalars are kept as written (`project_id: 0123`
@@ -88,7 +92,9 @@ public struct CloudConfig: Sendable, Hashable {
         let authType = s["auth_type"]?.lowercased() ?? ""
         if let id = s["application_credential_id"], let secret = s["application_credential_secret"] {
             user = .applicationCredential(id: id, secret: secret)
-        } else if let name = s["application_credential_name"], let secret = s["application_credential_secret"], let owner = s["username"] {
+        } else if let name = s["application_credential_name"], let secret = s["application_credential_secret"],
+            let owner = s["username"]
+        {
             user = .applicationCredentialName(name, user: owner, userDomain: domain("user"), secret: secret)
         } else if let token = s["token"], authType.contains("token") || s["password"] == nil {
             user = .token(token)
@@ -101,7 +107,8 @@ public struct CloudConfig: Sendable, Hashable {
                 throw OpenStackError(.configuration, "no user: set OS_USERNAME or OS_USER_ID")
             }
         } else {
-            throw OpenStackError(.configuration, "no credentials: set OS_PASSWORD, OS_TOKEN or an application credential")
+            throw OpenStackError(
+                .configuration, "no credentials: set OS_PASSWORD, OS_TOKEN or an application credential")
         }
         var scope = Scope.unscoped
         if let id = s["project_id"] ?? s["tenant_id"] {
@@ -109,7 +116,8 @@ public struct CloudConfig: Sendable, Hashable {
         } else if let name = s["project_name"] ?? s["tenant_name"] {
             scope = .project(name: name, domain: domain("project"))
         }
-        let interfaceText = (s["interface"] ?? s["endpoint_type"] ?? "public").lowercased().replacingOccurrences(of: "url", with: "")
+        let interfaceText = (s["interface"] ?? s["endpoint_type"] ?? "public").lowercased().replacingOccurrences(
+            of: "url", with: "")
         guard let interface = Interface(rawValue: interfaceText) else {
             throw OpenStackError(.configuration, "unknown interface '\(interfaceText)' (public, internal or admin)")
         }

@@ -39,12 +39,18 @@ public struct OpenStackError: Error, Sendable, CustomStringConvertible {
     /// The connection failed before an answer (worth another try).
     let connectionFailed: Bool
 
-    public init(_ kind: Kind, _ message: String, status: Int? = nil, requestID: String? = nil, method: String? = nil, url: String? = nil) {
+    public init(
+        _ kind: Kind, _ message: String, status: Int? = nil, requestID: String? = nil, method: String? = nil,
+        url: String? = nil
+    ) {
         self.init(kind, message, status: status, requestID: requestID, method: method, url: url, retryAfter: nil)
     }
 
-    init(_ kind: Kind, _ message: String, status: Int? = nil, requestID: String? = nil, method: String? = nil, url: String? = nil,
-         retryAfter: String?, connectionFailed: Bool = false) {
+    init(
+        _ kind: Kind, _ message: String, status: Int? = nil, requestID: String? = nil, method: String? = nil,
+        url: String? = nil,
+        retryAfter: String?, connectionFailed: Bool = false
+    ) {
         self.kind = kind
         self.message = message
         self.status = status

@@ -27,7 +27,9 @@ final class ServiceEndpoint: Sendable {
         if let override {
             url = override
         } else {
-            guard let tokens else { throw OpenStackError(.configuration, "no endpoint for \(type): give one or an auth URL") }
+            guard let tokens else {
+                throw OpenStackError(.configuration, "no endpoint for \(type): give one or an auth URL")
+            }
             url = try await tokens.token().catalog.url(type: type, name: name, region: region, interface: interface)
         }
         while url.hasSuffix("/") { url.removeLast() }

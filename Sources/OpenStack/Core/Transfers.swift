@@ -1,8 +1,8 @@
 import Crypto
-import OpenStackEncoding
 import Foundation
 import NIOCore
 import NIOPosix
+import OpenStackEncoding
 import Synchronization
 
 /// Where upload data comes from: `.file(path)`, `.bytes(array)` or `.stream(sequence, length:)`.
@@ -22,7 +22,8 @@ public struct UploadSource: Sendable {
     /// Bytes in memory.
     public static func bytes(_ bytes: [UInt8]) -> UploadSource { UploadSource(kind: .bytes(bytes)) }
     /// Any byte stream; `length` is sent as the image size when known. Read once.
-    public static func stream<S: AsyncSequence & Sendable>(_ sequence: S, length: Int64?) -> UploadSource where S.Element == ByteBuffer {
+    public static func stream<S: AsyncSequence & Sendable>(_ sequence: S, length: Int64?) -> UploadSource
+    where S.Element == ByteBuffer {
         UploadSource(kind: .stream({ UploadSource.erase(sequence) }, length: length))
     }
 
@@ -95,7 +96,9 @@ final class FileChunkReader: Sendable {
 
     init(path: String, offset: Int64) throws {
         fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw OpenStackError(.configuration, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw OpenStackError(.configuration, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
         self.offset = Mutex(offset)
     }
 

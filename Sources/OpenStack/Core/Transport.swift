@@ -84,11 +84,14 @@ struct ServiceResponse: Sendable {
         do {
             return try JSONValue.parse(body)
         } catch {
-            throw OpenStackError(.invalidResponse, "the response is not JSON: \(error)", status: status, requestID: requestID)
+            throw OpenStackError(
+                .invalidResponse, "the response is not JSON: \(error)", status: status, requestID: requestID)
         }
     }
 
-    var requestID: String? { headers.first(name: "x-openstack-request-id") ?? headers.first(name: "x-compute-request-id") }
+    var requestID: String? {
+        headers.first(name: "x-openstack-request-id") ?? headers.first(name: "x-compute-request-id")
+    }
 }
 
 /// One step between a service call and the HTTP client: it may change the request, send it
@@ -125,7 +128,8 @@ final class Transport: Sendable {
     func send(_ request: ServiceRequest) async throws -> ServiceResponse {
         let response = try await execute(request)
         let body = try await response.body.collect(upTo: 256 << 20)
-        return ServiceResponse(status: Int(response.status.code), headers: response.headers, body: Array(body.readableBytesView))
+        return ServiceResponse(
+            status: Int(response.status.code), headers: response.headers, body: Array(body.readableBytesView))
     }
 
     /// Sends a request and returns as soon as the response head arrives; the caller streams the body.
@@ -156,7 +160,8 @@ final class Transport: Sendable {
         case .upload(let source, let contentType):
             r.headers.replaceOrAdd(name: "Content-Type", value: contentType)
             let stream = try await source.chunks()
-            let counted = ProgressSequence(base: stream, total: source.length, progress: request.progress, digests: request.digests)
+            let counted = ProgressSequence(
+                base: stream, total: source.length, progress: request.progress, digests: request.digests)
             if let length = source.length {
                 r.headers.replaceOrAdd(name: "x-openstack-image-size", value: String(length))
                 r.body = .stream(counted, length: .known(length))
@@ -175,17 +180,20 @@ final class Transport: Sendable {
             throw CancellationError()
         } catch {
             if case .upload(let source, _) = request.body, !source.isReplayable {
-                throw OpenStackError(.uploadInterrupted, "the upload stream failed and cannot be sent again: \(error)",
-                                     method: request.method.rawValue, url: request.url)
+                throw OpenStackError(
+                    .uploadInterrupted, "the upload stream failed and cannot be sent again: \(error)",
+                    method: request.method.rawValue, url: request.url)
             }
-            throw OpenStackError(.transport, Self.describe(error), method: request.method.rawValue, url: request.url,
-                                 retryAfter: nil, connectionFailed: Self.isConnectionError(error))
+            throw OpenStackError(
+                .transport, Self.describe(error), method: request.method.rawValue, url: request.url,
+                retryAfter: nil, connectionFailed: Self.isConnectionError(error))
         }
         let status = Int(response.status.code)
         if request.expected.contains(status) { return response }
         let body = try? await response.body.collect(upTo: 1 << 20)
-        throw Self.httpError(status: status, headers: response.headers, body: body.map { Array($0.readableBytesView) } ?? [],
-                             method: request.method.rawValue, url: request.url)
+        throw Self.httpError(
+            status: status, headers: response.headers, body: body.map { Array($0.readableBytesView) } ?? [],
+            method: request.method.rawValue, url: request.url)
     }
 
     static func isConnectionError(_ error: any Error) -> Bool {
@@ -203,17 +211,22 @@ final class Transport: Sendable {
 
     /// Builds the error for an unexpected status from whatever the body holds: Glance's
     /// HTML, plain text or JSON, Keystone's and Nova's JSON.
-    static func httpError(status: Int, headers: HTTPHeaders, body: [UInt8], method: String, url: String) -> OpenStackError {
+    static func httpError(
+        status: Int, headers: HTTPHeaders, body: [UInt8], method: String, url: String
+    ) -> OpenStackError {
         let requestID = headers.first(name: "x-openstack-request-id") ?? headers.first(name: "x-compute-request-id")
-        return OpenStackError(OpenStackError.kind(forStatus: status), errorMessage(body) ?? "HTTP \(status)", status: status,
-                              requestID: requestID, method: method, url: url, retryAfter: headers.first(name: "Retry-After"))
+        return OpenStackError(
+            OpenStackError.kind(forStatus: status), errorMessage(body) ?? "HTTP \(status)", status: status,
+            requestID: requestID, method: method, url: url, retryAfter: headers.first(name: "Retry-After"))
     }
 
     static func errorMessage(_ body: [UInt8]) -> String? {
         guard !body.isEmpty else { return nil }
         if let json = try? JSONValue.parse(body) {
             if let m = json["message"]?.stringValue { return clean(m) }
-            if let obj = json.objectValue, obj.count == 1, let inner = obj.members.first?.value, let m = inner["message"]?.stringValue {
+            if let obj = json.objectValue, obj.count == 1, let inner = obj.members.first?.value,
+                let m = inner["message"]?.stringValue
+            {
                 return clean(m)
             }
             if let m = json["error"]?["message"]?.stringValue { return clean(m) }
@@ -255,11 +268,18 @@ struct RetryMiddleware: TransportMiddleware {
             do {
                 return try await next(request)
             } catch let error as OpenStackError {
-                let retryable = error.status.map { RetryPolicy.retryableStatuses.contains($0) } ?? error.connectionFailed
-                guard retryable, request.idempotent, request.body.isReplayable, attempt < policy.maxAttempts else { throw error }
+                let retryable =
+                    error.status.map { RetryPolicy.retryableStatuses.contains($0) } ?? error.connectionFailed
+                guard retryable, request.idempotent, request.body.isReplayable, attempt < policy.maxAttempts else {
+                    throw error
+                }
                 let delay = policy.delay(attempt: attempt, retryAfter: error.retryAfter)
-                logger.debug("retrying", metadata: ["status": "\(error.status.map(String.init) ?? "none")",
-                                                    "attempt": "\(attempt)", "delay": "\(delay)"])
+                logger.debug(
+                    "retrying",
+                    metadata: [
+                        "status": "\(error.status.map(String.init) ?? "none")",
+                        "attempt": "\(attempt)", "delay": "\(delay)",
+                    ])
                 try await Task.sleep(for: delay)
             }
         }

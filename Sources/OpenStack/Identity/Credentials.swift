@@ -34,7 +34,9 @@ public struct Scope: Sendable, Hashable {
     /// A project by id.
     public static func project(id: String) -> Scope { Scope(kind: .projectId(id)) }
     /// A project by name within a domain.
-    public static func project(name: String, domain: Domain = .default) -> Scope { Scope(kind: .projectName(name, domain)) }
+    public static func project(name: String, domain: Domain = .default) -> Scope {
+        Scope(kind: .projectName(name, domain))
+    }
     /// No project: identity calls only. (Application credentials carry their own scope.)
     public static let unscoped = Scope(kind: .unscoped)
 }

@@ -39,8 +39,10 @@ actor TokenManager {
     private var renewal: Task<Token, any Error>?
     private var version: IdentityVersion?
 
-    init(authURL: String, credential: UserCredential, scope: Scope, client: HTTPClient, logger: Logger,
-         refreshAhead: Duration = .seconds(600)) {
+    init(
+        authURL: String, credential: UserCredential, scope: Scope, client: HTTPClient, logger: Logger,
+        refreshAhead: Duration = .seconds(600)
+    ) {
         self.authURL = authURL.hasSuffix("/") ? String(authURL.dropLast()) : authURL
         self.credential = credential
         self.scope = scope
@@ -109,7 +111,9 @@ actor TokenManager {
             let doc = try r.json()
             let values = doc["versions"]?["values"]?.arrayValue ?? doc["versions"]?.arrayValue ?? []
             func href(_ prefix: String) -> String? {
-                guard let v = values.first(where: { $0["id"]?.stringValue?.hasPrefix(prefix) == true }) else { return nil }
+                guard let v = values.first(where: { $0["id"]?.stringValue?.hasPrefix(prefix) == true }) else {
+                    return nil
+                }
                 let link = v["links"]?.arrayValue?.first { $0["rel"] == "self" }?["href"]?.stringValue
                 return link.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             }
@@ -136,44 +140,68 @@ actor TokenManager {
         var identity: JSONObject
         switch credential {
         case .id(let id, let password):
-            identity = ["methods": ["password"], "password": ["user": ["id": .string(id), "password": .string(password)]]]
+            identity = [
+                "methods": ["password"], "password": ["user": ["id": .string(id), "password": .string(password)]],
+            ]
         case .name(let name, let domain, let password):
-            identity = ["methods": ["password"], "password": ["user": [
-                "name": .string(name), "domain": Self.domain(domain), "password": .string(password)]]]
+            identity = [
+                "methods": ["password"],
+                "password": [
+                    "user": [
+                        "name": .string(name), "domain": Self.domain(domain), "password": .string(password),
+                    ]
+                ],
+            ]
         case .token(let token):
             identity = ["methods": ["token"], "token": ["id": .string(token)]]
         case .applicationCredential(let id, let secret):
-            identity = ["methods": ["application_credential"], "application_credential": ["id": .string(id), "secret": .string(secret)]]
+            identity = [
+                "methods": ["application_credential"],
+                "application_credential": ["id": .string(id), "secret": .string(secret)],
+            ]
         case .applicationCredentialName(let name, let user, let domain, let secret):
-            identity = ["methods": ["application_credential"], "application_credential": [
-                "name": .string(name), "secret": .string(secret), "user": ["name": .string(user), "domain": Self.domain(domain)]]]
+            identity = [
+                "methods": ["application_credential"],
+                "application_credential": [
+                    "name": .string(name), "secret": .string(secret),
+                    "user": ["name": .string(user), "domain": Self.domain(domain)],
+                ],
+            ]
         }
         var auth: JSONObject = ["identity": .object(identity)]
         switch scope.kind {
         case .projectId(let id): auth["scope"] = ["project": ["id": .string(id)]]
-        case .projectName(let name, let domain): auth["scope"] = ["project": ["name": .string(name), "domain": Self.domain(domain)]]
+        case .projectName(let name, let domain):
+            auth["scope"] = ["project": ["name": .string(name), "domain": Self.domain(domain)]]
         case .unscoped: break
         }
         let r = try await call(.POST, base + "/auth/tokens", body: ["auth": .object(auth)], expected: [201, 200])
         guard let value = r.headers.first(name: "X-Subject-Token") else {
-            throw OpenStackError(.invalidResponse, "the token response has no X-Subject-Token header", requestID: r.requestID)
+            throw OpenStackError(
+                .invalidResponse, "the token response has no X-Subject-Token header", requestID: r.requestID)
         }
         let t = try r.json()["token"]
-        guard let expires = t?["expires_at"]?.stringValue.flatMap(parseDate), let userId = t?["user"]?["id"]?.stringValue else {
-            throw OpenStackError(.invalidResponse, "the token response lacks expires_at or user", requestID: r.requestID)
+        guard let expires = t?["expires_at"]?.stringValue.flatMap(parseDate),
+            let userId = t?["user"]?["id"]?.stringValue
+        else {
+            throw OpenStackError(
+                .invalidResponse, "the token response lacks expires_at or user", requestID: r.requestID)
         }
         logger.debug("authenticated", metadata: ["user_id": "\(userId)", "expires_at": "\(expires)"])
-        return Token(value: value, expiresAt: expires, userId: userId, userName: t?["user"]?["name"]?.stringValue,
-                     projectId: t?["project"]?["id"]?.stringValue, projectName: t?["project"]?["name"]?.stringValue,
-                     roles: t?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [],
-                     catalog: ServiceCatalog.v3(t?["catalog"]))
+        return Token(
+            value: value, expiresAt: expires, userId: userId, userName: t?["user"]?["name"]?.stringValue,
+            projectId: t?["project"]?["id"]?.stringValue, projectName: t?["project"]?["name"]?.stringValue,
+            roles: t?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [],
+            catalog: ServiceCatalog.v3(t?["catalog"]))
     }
 
     private func authenticateV2(_ base: String) async throws -> Token {
         var auth: JSONObject
         switch credential {
-        case .id(let id, let password): auth = ["passwordCredentials": ["userId": .string(id), "password": .string(password)]]
-        case .name(let name, _, let password): auth = ["passwordCredentials": ["username": .string(name), "password": .string(password)]]
+        case .id(let id, let password):
+            auth = ["passwordCredentials": ["userId": .string(id), "password": .string(password)]]
+        case .name(let name, _, let password):
+            auth = ["passwordCredentials": ["username": .string(name), "password": .string(password)]]
         case .token(let token): auth = ["token": ["id": .string(token)]]
         case .applicationCredential, .applicationCredentialName:
             throw OpenStackError(.configuration, "application credentials need identity v3")
@@ -186,17 +214,20 @@ actor TokenManager {
         let r = try await call(.POST, base + "/tokens", body: ["auth": .object(auth)], expected: [200, 201])
         let access = try r.json()["access"]
         guard let value = access?["token"]?["id"]?.stringValue,
-              let expires = access?["token"]?["expires"]?.stringValue.flatMap(parseDate),
-              let userId = access?["user"]?["id"]?.stringValue
+            let expires = access?["token"]?["expires"]?.stringValue.flatMap(parseDate),
+            let userId = access?["user"]?["id"]?.stringValue
         else { throw OpenStackError(.invalidResponse, "the v2.0 token response is incomplete", requestID: r.requestID) }
-        return Token(value: value, expiresAt: expires, userId: userId, userName: access?["user"]?["name"]?.stringValue,
-                     projectId: access?["token"]?["tenant"]?["id"]?.stringValue,
-                     projectName: access?["token"]?["tenant"]?["name"]?.stringValue,
-                     roles: access?["user"]?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [],
-                     catalog: ServiceCatalog.v2(access?["serviceCatalog"]))
+        return Token(
+            value: value, expiresAt: expires, userId: userId, userName: access?["user"]?["name"]?.stringValue,
+            projectId: access?["token"]?["tenant"]?["id"]?.stringValue,
+            projectName: access?["token"]?["tenant"]?["name"]?.stringValue,
+            roles: access?["user"]?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [],
+            catalog: ServiceCatalog.v2(access?["serviceCatalog"]))
     }
 
-    private func call(_ method: HTTPMethod, _ url: String, body: JSONValue?, expected: Set<Int>) async throws -> ServiceResponse {
+    private func call(
+        _ method: HTTPMethod, _ url: String, body: JSONValue?, expected: Set<Int>
+    ) async throws -> ServiceResponse {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Accept", value: "application/json")
@@ -213,9 +244,9 @@ actor TokenManager {
         let bytes = Array(try await response.body.collect(upTo: 32 << 20).readableBytesView)
         let status = Int(response.status.code)
         guard expected.contains(status) else {
-            throw Transport.httpError(status: status, headers: response.headers, body: bytes, method: method.rawValue, url: url)
+            throw Transport.httpError(
+                status: status, headers: response.headers, body: bytes, method: method.rawValue, url: url)
         }
         return ServiceResponse(status: status, headers: response.headers, body: bytes)
     }
 }
-

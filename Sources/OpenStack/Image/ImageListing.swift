@@ -12,7 +12,11 @@ public struct ImageFilter: Sendable, Hashable {
             switch self {
             case .equals(let v): v.contains(":") ? "eq:" + v : v
             case .oneOf(let vs):
-                "in:" + vs.map { $0.contains(",") || $0.contains("\"") ? "\"" + $0.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : $0 }
+                "in:"
+                    + vs.map {
+                        $0.contains(",") || $0.contains("\"")
+                            ? "\"" + $0.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : $0
+                    }
                     .joined(separator: ",")
             }
         }
@@ -65,11 +69,15 @@ public struct ImageFilter: Sendable, Hashable {
     /// Custom property equals value.
     public var properties: [String: String]
 
-    public init(id: Match? = nil, name: Match? = nil, status: Match? = nil, diskFormat: Match? = nil, containerFormat: Match? = nil,
-                visibility: VisibilityScope? = nil, memberStatus: MemberStatusScope? = nil, owner: String? = nil,
-                tags: [String] = [], sizeMin: Int64? = nil, sizeMax: Int64? = nil, isProtected: Bool? = nil, isHidden: Bool? = nil,
-                createdAt: DateComparison? = nil, updatedAt: DateComparison? = nil, checksum: String? = nil,
-                osHashValue: String? = nil, properties: [String: String] = [:]) {
+    public init(
+        id: Match? = nil, name: Match? = nil, status: Match? = nil, diskFormat: Match? = nil,
+        containerFormat: Match? = nil,
+        visibility: VisibilityScope? = nil, memberStatus: MemberStatusScope? = nil, owner: String? = nil,
+        tags: [String] = [], sizeMin: Int64? = nil, sizeMax: Int64? = nil, isProtected: Bool? = nil,
+        isHidden: Bool? = nil,
+        createdAt: DateComparison? = nil, updatedAt: DateComparison? = nil, checksum: String? = nil,
+        osHashValue: String? = nil, properties: [String: String] = [:]
+    ) {
         self.id = id
         self.name = name
         self.status = status
@@ -173,12 +181,15 @@ public struct ImagePages: AsyncSequence, Sendable {
 
     var paginator: Paginator<Image> {
         let (service, query) = (service, firstQuery)
-        return Paginator(first: { try Self.page(try await service.getJSON("images", query: query)) },
-                         follow: { try Self.page(try await service.getJSON(link: $0)) })
+        return Paginator(
+            first: { try Self.page(try await service.getJSON("images", query: query)) },
+            follow: { try Self.page(try await service.getJSON(link: $0)) })
     }
 
     static func page(_ response: JSONValue) throws -> Page<Image> {
-        Page(items: try (response["images"]?.arrayValue ?? []).map { try Image(json: $0) }, next: response["next"]?.stringValue)
+        Page(
+            items: try (response["images"]?.arrayValue ?? []).map { try Image(json: $0) },
+            next: response["next"]?.stringValue)
     }
 
     public struct AsyncIterator: AsyncIteratorProtocol {

@@ -3,15 +3,17 @@ import OpenStackJSON
 
 /// An open set of string values: known ones are constants, unknown ones still decode.
 public protocol OpenStringValue: RawRepresentable, Hashable, Sendable, Codable, ExpressibleByStringLiteral,
-    CustomStringConvertible where RawValue == String
-{
+    CustomStringConvertible
+where RawValue == String {
     init(rawValue: String)
 }
 
 extension OpenStringValue {
     public init(stringLiteral value: String) { self.init(rawValue: value) }
     public var description: String { rawValue }
-    public init(from decoder: any Decoder) throws { self.init(rawValue: try decoder.singleValueContainer().decode(String.self)) }
+    public init(from decoder: any Decoder) throws {
+        self.init(rawValue: try decoder.singleValueContainer().decode(String.self))
+    }
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         try c.encode(rawValue)
@@ -261,9 +263,11 @@ public struct ImageCreate: Sendable, Hashable {
     /// Custom properties, any JSON value.
     public var properties: JSONObject
 
-    public init(name: String? = nil, id: String? = nil, diskFormat: DiskFormat? = nil, containerFormat: ContainerFormat? = nil,
-                visibility: ImageVisibility? = nil, tags: [String] = [], minDisk: Int? = nil, minRam: Int? = nil,
-                isProtected: Bool? = nil, isHidden: Bool? = nil, owner: String? = nil, properties: JSONObject = [:]) {
+    public init(
+        name: String? = nil, id: String? = nil, diskFormat: DiskFormat? = nil, containerFormat: ContainerFormat? = nil,
+        visibility: ImageVisibility? = nil, tags: [String] = [], minDisk: Int? = nil, minRam: Int? = nil,
+        isProtected: Bool? = nil, isHidden: Bool? = nil, owner: String? = nil, properties: JSONObject = [:]
+    ) {
         self.name = name
         self.id = id
         self.diskFormat = diskFormat
@@ -326,8 +330,10 @@ public enum ImagePatch: Sendable, Hashable {
         var ops: [ImagePatch] = []
         let a = old.json.objectValue ?? [:]
         let b = new.json.objectValue ?? [:]
-        let writable = ["name", "visibility", "protected", "os_hidden", "min_disk", "min_ram", "disk_format",
-                        "container_format", "tags", "owner"]
+        let writable = [
+            "name", "visibility", "protected", "os_hidden", "min_disk", "min_ram", "disk_format",
+            "container_format", "tags", "owner",
+        ]
         for key in writable where a[key] != b[key] {
             if let v = b[key] { ops.append(.replace(key, v)) }
         }

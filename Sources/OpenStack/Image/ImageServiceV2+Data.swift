@@ -4,8 +4,8 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import OpenStackJSON
 import OpenStackEncoding
+import OpenStackJSON
 
 /// Image data: streamed uploads and downloads, always verified.
 extension ImageServiceV2 {
@@ -14,21 +14,27 @@ extension ImageServiceV2 {
     /// recorded (`os_hash_value`, `checksum`, `size`); a difference throws `.checksumMismatch`.
     /// - Returns: the image after the upload.
     @discardableResult
-    public func uploadData(_ id: String, from source: UploadSource,
-                           progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws -> Image {
+    public func uploadData(
+        _ id: String, from source: UploadSource,
+        progress: (@Sendable (TransferProgress) -> Void)? = nil
+    ) async throws -> Image {
         let sent = try await send(id, "file", source, progress)
         return try await verifyUpload(id, sent: sent)
     }
 
     /// Stages data for an interoperable import (`PUT /v2/images/{id}/stage`).
-    public func stageData(_ id: String, from source: UploadSource,
-                          progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws {
+    public func stageData(
+        _ id: String, from source: UploadSource,
+        progress: (@Sendable (TransferProgress) -> Void)? = nil
+    ) async throws {
         _ = try await send(id, "stage", source, progress)
     }
 
     /// Starts an import (`POST /v2/images/{id}/import`), e.g. `glance-direct` after staging or
     /// `web-download` with a URI. Wait for `active` with ``waitForStatus(_:_:timeout:interval:failOn:onPoll:)``.
-    public func importImage(_ id: String, method: String = "glance-direct", uri: String? = nil, stores: [String]? = nil) async throws {
+    public func importImage(
+        _ id: String, method: String = "glance-direct", uri: String? = nil, stores: [String]? = nil
+    ) async throws {
         var m: JSONObject = ["name": .string(method)]
         if let uri { m["uri"] = .string(uri) }
         var body: JSONObject = ["method": .object(m)]
@@ -37,7 +43,9 @@ extension ImageServiceV2 {
     }
 
     /// Sends data; returns the digests of what was sent.
-    func send(_ id: String, _ what: String, _ source: UploadSource, _ progress: (@Sendable (TransferProgress) -> Void)?) async throws -> DigestSink {
+    func send(
+        _ id: String, _ what: String, _ source: UploadSource, _ progress: (@Sendable (TransferProgress) -> Void)?
+    ) async throws -> DigestSink {
         // A long transfer should not start with a token about to expire.
         _ = try await transport.tokens?.token(minValidity: .seconds(900))
         var r = ServiceRequest(.PUT, try await url("images/\(URLCoding.quotePath(id))/\(what)"), expected: [204])
@@ -53,10 +61,12 @@ extension ImageServiceV2 {
         let image = try await getImage(id)
         let sent = sink.finalize()
         if let size = image.size, size != sent.count {
-            throw OpenStackError(.checksumMismatch, "the server stored \(size) bytes of image \(id); \(sent.count) were sent")
+            throw OpenStackError(
+                .checksumMismatch, "the server stored \(size) bytes of image \(id); \(sent.count) were sent")
         }
         if image.osHashAlgo == "sha512", let value = image.osHashValue, value != sent.sha512 {
-            throw OpenStackError(.checksumMismatch, "SHA-512 of image \(id) differs: server \(value), sent \(sent.sha512)")
+            throw OpenStackError(
+                .checksumMismatch, "SHA-512 of image \(id) differs: server \(value), sent \(sent.sha512)")
         }
         if let checksum = image.checksum, checksum != sent.md5 {
             throw OpenStackError(.checksumMismatch, "MD5 of image \(id) differs: server \(checksum), sent \(sent.md5)")
@@ -69,11 +79,13 @@ extension ImageServiceV2 {
     /// they differ, so data is never delivered as complete unless it is verified.
     public func downloadData(_ id: String) async throws -> ImageData {
         let image = try await getImage(id)
-        let response = try await transport.execute({
-            var r = ServiceRequest(.GET, try await url("images/\(URLCoding.quotePath(id))/file"), expected: [200, 204])
-            r.headers = [("Accept", "application/octet-stream")]
-            return r
-        }())
+        let response = try await transport.execute(
+            {
+                var r = ServiceRequest(
+                    .GET, try await url("images/\(URLCoding.quotePath(id))/file"), expected: [200, 204])
+                r.headers = [("Accept", "application/octet-stream")]
+                return r
+            }())
         if response.status == .noContent {
             throw OpenStackError(.notFound, "image \(id) has no data (status \(image.status))")
         }
@@ -88,8 +100,10 @@ extension ImageServiceV2 {
     /// first); a corrupt result is deleted.
     /// - Returns: the image whose data was written.
     @discardableResult
-    public func download(_ id: String, to path: String, resume: Bool = true,
-                         progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws -> Image {
+    public func download(
+        _ id: String, to path: String, resume: Bool = true,
+        progress: (@Sendable (TransferProgress) -> Void)? = nil
+    ) async throws -> Image {
         _ = try await transport.tokens?.token(minValidity: .seconds(900))
         let image = try await getImage(id)
         var expected = try Expected(image: image, contentMD5: nil)
@@ -102,7 +116,8 @@ extension ImageServiceV2 {
         } else {
             try file.truncate()
         }
-        var request = ServiceRequest(.GET, try await url("images/\(URLCoding.quotePath(id))/file"), expected: [200, 204, 206])
+        var request = ServiceRequest(
+            .GET, try await url("images/\(URLCoding.quotePath(id))/file"), expected: [200, 204, 206])
         request.headers = [("Accept", "application/octet-stream")]
         let total = image.size
         if have > 0 {
@@ -121,7 +136,8 @@ extension ImageServiceV2 {
         } else if response.status == .partialContent {
             let range = response.headers.first(name: "Content-Range") ?? ""
             guard range.hasPrefix("bytes \(have)-") else {
-                throw OpenStackError(.invalidResponse, "the server answered the resume from byte \(have) with '\(range)'")
+                throw OpenStackError(
+                    .invalidResponse, "the server answered the resume from byte \(have) with '\(range)'")
             }
         }
         var written = have
@@ -140,7 +156,9 @@ extension ImageServiceV2 {
         return try await finish(file, expected, partial, path, image)
     }
 
-    func finish(_ file: PartialFile, _ expected: Expected, _ partial: String, _ path: String, _ image: Image) async throws -> Image {
+    func finish(
+        _ file: PartialFile, _ expected: Expected, _ partial: String, _ path: String, _ image: Image
+    ) async throws -> Image {
         do {
             try expected.verify(imageId: image.id)
         } catch {
@@ -149,7 +167,8 @@ extension ImageServiceV2 {
         }
         try await file.sync()
         guard rename(partial, path) == 0 else {
-            throw OpenStackError(.configuration, "cannot move \(partial) to \(path): \(String(cString: strerror(errno)))")
+            throw OpenStackError(
+                .configuration, "cannot move \(partial) to \(path): \(String(cString: strerror(errno)))")
         }
         return image
     }
@@ -171,7 +190,8 @@ struct Expected: Sendable {
         case ("sha256", let v?): (digest, name, value) = (SHA256(), "SHA256", v)
         default:
             guard let md5 = image.checksum ?? contentMD5 else {
-                throw OpenStackError(.checksumMismatch, "image \(image.id) has no recorded digest; its data cannot be verified")
+                throw OpenStackError(
+                    .checksumMismatch, "image \(image.id) has no recorded digest; its data cannot be verified")
             }
             (digest, name, value) = (Insecure.MD5(), "MD5", md5)
         }
@@ -234,7 +254,9 @@ final class PartialFile: Sendable {
     init(path: String, keep: Bool) throws {
         self.path = path
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (keep ? 0 : O_TRUNC), 0o644)
-        guard fd >= 0 else { throw OpenStackError(.configuration, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw OpenStackError(.configuration, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     deinit { close(fd) }
@@ -273,7 +295,8 @@ final class PartialFile: Sendable {
                     let n = write(fd, b.baseAddress! + done, b.count - done)
                     if n < 0 {
                         if errno == EINTR { continue }
-                        throw OpenStackError(.configuration, "cannot write \(path): \(String(cString: strerror(errno)))")
+                        throw OpenStackError(
+                            .configuration, "cannot write \(path): \(String(cString: strerror(errno)))")
                     }
                     done += n
                 }
@@ -290,4 +313,3 @@ final class PartialFile: Sendable {
 
     func remove() throws { unlink(path) }
 }
-

@@ -2,8 +2,8 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-import OpenStackJSON
 import OpenStackEncoding
+import OpenStackJSON
 
 /// The image service (Glance v2 API): images, their data, tags, members, schemas.
 ///
@@ -21,7 +21,7 @@ public final class ImageServiceV2: Sendable {
     func root() async throws -> String {
         var url = try await endpoint.url()
         if let r = url.range(of: "/v2", options: .backwards), !url[r.upperBound...].contains("/"),
-           url[r.upperBound...].allSatisfy({ $0.isNumber || $0 == "." })
+            url[r.upperBound...].allSatisfy({ $0.isNumber || $0 == "." })
         {
             url = String(url[..<r.lowerBound])
         }
@@ -46,8 +46,10 @@ public final class ImageServiceV2: Sendable {
         return try await transport.send(ServiceRequest(.GET, target)).json()
     }
 
-    func sendJSON(_ method: HTTPMethod, _ path: String, _ body: JSONValue?, contentType: String = "application/json",
-                  expected: Set<Int> = [200]) async throws -> ServiceResponse {
+    func sendJSON(
+        _ method: HTTPMethod, _ path: String, _ body: JSONValue?, contentType: String = "application/json",
+        expected: Set<Int> = [200]
+    ) async throws -> ServiceResponse {
         var r = ServiceRequest(method, try await url(path), expected: expected)
         if let body { r.body = .bytes(body.serialized(), contentType: contentType) }
         return try await transport.send(r)
@@ -62,8 +64,10 @@ public final class ImageServiceV2: Sendable {
     }
 
     /// Creates an image and uploads its data, verified; deletes the image if the upload fails.
-    public func createImage(_ options: ImageCreate, data: UploadSource,
-                            progress: (@Sendable (TransferProgress) -> Void)? = nil) async throws -> Image {
+    public func createImage(
+        _ options: ImageCreate, data: UploadSource,
+        progress: (@Sendable (TransferProgress) -> Void)? = nil
+    ) async throws -> Image {
         let image = try await createImage(options)
         do {
             return try await uploadData(image.id, from: data, progress: progress)
@@ -79,12 +83,15 @@ public final class ImageServiceV2: Sendable {
     ///   - pageSize: images per request (`limit`); the server's default if nil.
     ///   - maxItems: stop after this many images.
     ///   - marker: start after the image with this id.
-    public func listImages(_ filter: ImageFilter = ImageFilter(), sort: [ImageSort] = [], pageSize: Int? = nil,
-                           maxItems: Int? = nil, after marker: String? = nil) -> ImageList {
+    public func listImages(
+        _ filter: ImageFilter = ImageFilter(), sort: [ImageSort] = [], pageSize: Int? = nil,
+        maxItems: Int? = nil, after marker: String? = nil
+    ) -> ImageList {
         var query = filter.queryItems
         if let marker { query.append(("marker", marker)) }
         if !sort.isEmpty {
-            query.append(("sort", sort.map { "\($0.key.rawValue):\($0.ascending ? "asc" : "desc")" }.joined(separator: ",")))
+            query.append(
+                ("sort", sort.map { "\($0.key.rawValue):\($0.ascending ? "asc" : "desc")" }.joined(separator: ",")))
         }
         if let pageSize { query.append(("limit", String(pageSize))) }
         return ImageList(service: self, firstQuery: query, maxItems: maxItems)
@@ -100,7 +107,9 @@ public final class ImageServiceV2: Sendable {
             return try await getImage(nameOrId)
         } catch let e as OpenStackError where e.kind == .notFound {
             let matches = try await listImages(ImageFilter(name: .equals(nameOrId)), maxItems: 2).collect()
-            guard let first = matches.first else { throw OpenStackError(.notFound, "no image with the id or name '\(nameOrId)'") }
+            guard let first = matches.first else {
+                throw OpenStackError(.notFound, "no image with the id or name '\(nameOrId)'")
+            }
             guard matches.count == 1 else {
                 throw OpenStackError(.conflict, "more than one image is named '\(nameOrId)'; use the id")
             }
@@ -110,8 +119,9 @@ public final class ImageServiceV2: Sendable {
 
     /// Applies JSON-Patch changes in one request (all or nothing).
     public func update(_ id: String, _ changes: [ImagePatch]) async throws -> Image {
-        let r = try await sendJSON(.PATCH, "images/" + URLCoding.quotePath(id), .array(changes.map(\.json)),
-                                   contentType: "application/openstack-images-v2.1-json-patch")
+        let r = try await sendJSON(
+            .PATCH, "images/" + URLCoding.quotePath(id), .array(changes.map(\.json)),
+            contentType: "application/openstack-images-v2.1-json-patch")
         return try Image(json: try r.json())
     }
 
@@ -124,25 +134,36 @@ public final class ImageServiceV2: Sendable {
     }
 
     public func delete(_ id: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/" + URLCoding.quotePath(id)), expected: [204]))
+        _ = try await transport.send(
+            ServiceRequest(.DELETE, try await url("images/" + URLCoding.quotePath(id)), expected: [204]))
     }
 
     public func deactivate(_ id: String) async throws {
-        _ = try await transport.send(ServiceRequest(.POST, try await url("images/\(URLCoding.quotePath(id))/actions/deactivate"),
-                                                    idempotent: true, expected: [204]))
+        _ = try await transport.send(
+            ServiceRequest(
+                .POST, try await url("images/\(URLCoding.quotePath(id))/actions/deactivate"),
+                idempotent: true, expected: [204]))
     }
 
     public func reactivate(_ id: String) async throws {
-        _ = try await transport.send(ServiceRequest(.POST, try await url("images/\(URLCoding.quotePath(id))/actions/reactivate"),
-                                                    idempotent: true, expected: [204]))
+        _ = try await transport.send(
+            ServiceRequest(
+                .POST, try await url("images/\(URLCoding.quotePath(id))/actions/reactivate"),
+                idempotent: true, expected: [204]))
     }
 
     public func addTag(_ id: String, _ tag: String) async throws {
-        _ = try await transport.send(ServiceRequest(.PUT, try await url("images/\(URLCoding.quotePath(id))/tags/\(URLCoding.quotePath(tag))"), expected: [204]))
+        _ = try await transport.send(
+            ServiceRequest(
+                .PUT, try await url("images/\(URLCoding.quotePath(id))/tags/\(URLCoding.quotePath(tag))"),
+                expected: [204]))
     }
 
     public func removeTag(_ id: String, _ tag: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/\(URLCoding.quotePath(id))/tags/\(URLCoding.quotePath(tag))"), expected: [204]))
+        _ = try await transport.send(
+            ServiceRequest(
+                .DELETE, try await url("images/\(URLCoding.quotePath(id))/tags/\(URLCoding.quotePath(tag))"),
+                expected: [204]))
     }
 
     // MARK: Waiting
@@ -150,9 +171,11 @@ public final class ImageServiceV2: Sendable {
     /// Polls until the image reaches `status`. Throws `.failedStatus` if it reaches one of
     /// `failOn` (or disappears, unless `status` is `deleted`), and `.timedOut` when time runs out.
     @discardableResult
-    public func waitForStatus(_ id: String, _ status: ImageStatus, timeout: Duration = .seconds(600),
-                              interval: Duration = .seconds(1), failOn: Set<ImageStatus> = [.killed, .deleted],
-                              onPoll: (@Sendable (Image) -> Void)? = nil) async throws -> Image? {
+    public func waitForStatus(
+        _ id: String, _ status: ImageStatus, timeout: Duration = .seconds(600),
+        interval: Duration = .seconds(1), failOn: Set<ImageStatus> = [.killed, .deleted],
+        onPoll: (@Sendable (Image) -> Void)? = nil
+    ) async throws -> Image? {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var last = "unknown"
@@ -163,7 +186,8 @@ public final class ImageServiceV2: Sendable {
                 last = image.status.rawValue
                 if image.status == status { return image }
                 if failOn.contains(image.status) {
-                    throw OpenStackError(.failedStatus, "image \(id) reached status \(image.status) while waiting for \(status)")
+                    throw OpenStackError(
+                        .failedStatus, "image \(id) reached status \(image.status) while waiting for \(status)")
                 }
             } catch let e as OpenStackError where e.kind == .notFound {
                 if status == .deleted { return nil }
@@ -179,26 +203,36 @@ public final class ImageServiceV2: Sendable {
     // MARK: Members
 
     public func addMember(_ id: String, project: String) async throws -> ImageMember {
-        try ImageMember(json: try await sendJSON(.POST, "images/\(URLCoding.quotePath(id))/members", ["member": .string(project)]).json())
+        try ImageMember(
+            json: try await sendJSON(.POST, "images/\(URLCoding.quotePath(id))/members", ["member": .string(project)])
+                .json())
     }
 
     public func members(_ id: String) async throws -> [ImageMember] {
-        try (try await getJSON("images/\(URLCoding.quotePath(id))/members")["members"]?.arrayValue ?? []).map { try ImageMember(json: $0) }
+        try (try await getJSON("images/\(URLCoding.quotePath(id))/members")["members"]?.arrayValue ?? []).map {
+            try ImageMember(json: $0)
+        }
     }
 
     public func member(_ id: String, project: String) async throws -> ImageMember {
-        try ImageMember(json: try await getJSON("images/\(URLCoding.quotePath(id))/members/\(URLCoding.quotePath(project))"))
+        try ImageMember(
+            json: try await getJSON("images/\(URLCoding.quotePath(id))/members/\(URLCoding.quotePath(project))"))
     }
 
     /// Accepts, rejects or resets a share (as the member project).
     public func updateMember(_ id: String, project: String, status: MemberStatus) async throws -> ImageMember {
-        try ImageMember(json: try await sendJSON(.PUT, "images/\(URLCoding.quotePath(id))/members/\(URLCoding.quotePath(project))",
-                                                 ["status": .string(status.rawValue)]).json())
+        try ImageMember(
+            json: try await sendJSON(
+                .PUT, "images/\(URLCoding.quotePath(id))/members/\(URLCoding.quotePath(project))",
+                ["status": .string(status.rawValue)]
+            ).json())
     }
 
     public func removeMember(_ id: String, project: String) async throws {
-        _ = try await transport.send(ServiceRequest(.DELETE, try await url("images/\(URLCoding.quotePath(id))/members/\(URLCoding.quotePath(project))"),
-                                                    expected: [204]))
+        _ = try await transport.send(
+            ServiceRequest(
+                .DELETE, try await url("images/\(URLCoding.quotePath(id))/members/\(URLCoding.quotePath(project))"),
+                expected: [204]))
     }
 
     // MARK: Discovery
@@ -223,11 +257,12 @@ public final class ImageServiceV2: Sendable {
 
     /// Major and highest minor version the image API offers, e.g. (2, 15).
     public func apiVersion() async throws -> (major: Int, minor: Int) {
-        let r = try await transport.send({
-            var r = ServiceRequest(.GET, try await root() + "/", expected: [200, 300])
-            r.authenticated = false
-            return r
-        }())
+        let r = try await transport.send(
+            {
+                var r = ServiceRequest(.GET, try await root() + "/", expected: [200, 300])
+                r.authenticated = false
+                return r
+            }())
         let ids = (try r.json()["versions"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
         let versions = ids.compactMap { id -> (Int, Int)? in
             let parts = id.dropFirst().split(separator: ".").compactMap { Int($0) }

@@ -20,9 +20,12 @@ struct ComputeCommand: AsyncParsableCommand {
         return [
             "id": .string(i.id), "name": .optionalString(i.name), "status": .optionalString(i.status?.rawValue),
             "progress": i.progress.map { .number(JSONNumber($0)) } ?? .null,
-            "minDisk": i.minDisk.map { .number(JSONNumber($0)) } ?? .null, "minRam": i.minRam.map { .number(JSONNumber($0)) } ?? .null,
-            "size": i.size.map { .number(JSONNumber($0)) } ?? .null, "created": .optionalString(i.created.map(ImageCommand.iso)),
-            "updated": .optionalString(i.updated.map(ImageCommand.iso)), "server": .optionalString(i.serverId), "metadata": .object(meta),
+            "minDisk": i.minDisk.map { .number(JSONNumber($0)) } ?? .null,
+            "minRam": i.minRam.map { .number(JSONNumber($0)) } ?? .null,
+            "size": i.size.map { .number(JSONNumber($0)) } ?? .null,
+            "created": .optionalString(i.created.map(ImageCommand.iso)),
+            "updated": .optionalString(i.updated.map(ImageCommand.iso)), "server": .optionalString(i.serverId),
+            "metadata": .object(meta),
         ]
     }
 
@@ -43,25 +46,35 @@ struct ComputeCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReporting {
                 let compute = client.compute(try client.connect())
-                var f = ComputeImageFilter(name: name, status: status.map { ComputeImage.Status(rawValue: $0.uppercased()) },
-                                           server: server, minDisk: minDisk, minRam: minRam)
+                var f = ComputeImageFilter(
+                    name: name, status: status.map { ComputeImage.Status(rawValue: $0.uppercased()) },
+                    server: server, minDisk: minDisk, minRam: minRam)
                 if let changesSince {
-                    guard let d = Timestamp(iso8601: changesSince)?.date else { throw CLIError("--changes-since: not an ISO 8601 time") }
+                    guard let d = Timestamp(iso8601: changesSince)?.date else {
+                        throw CLIError("--changes-since: not an ISO 8601 time")
+                    }
                     f.changesSince = d
                 }
                 if let type {
-                    guard let t = ComputeImageFilter.ImageType(rawValue: type.uppercased()) else { throw CLIError("--type: BASE or SNAPSHOT") }
+                    guard let t = ComputeImageFilter.ImageType(rawValue: type.uppercased()) else {
+                        throw CLIError("--type: BASE or SNAPSHOT")
+                    }
                     f.type = t
                 }
                 var rows: [[JSONValue]] = []
                 for try await i in compute.listImages(detailed: detail, filters: f, pageSize: limit) {
-                    rows.append(detail
-                        ? [.string(i.id), .optionalString(i.name), .optionalString(i.status?.rawValue),
-                           i.progress.map { .number(JSONNumber($0)) } ?? .null, i.size.map { .number(JSONNumber($0)) } ?? .null,
-                           .optionalString(i.serverId)]
-                        : [.string(i.id), .optionalString(i.name)])
+                    rows.append(
+                        detail
+                            ? [
+                                .string(i.id), .optionalString(i.name), .optionalString(i.status?.rawValue),
+                                i.progress.map { .number(JSONNumber($0)) } ?? .null,
+                                i.size.map { .number(JSONNumber($0)) } ?? .null,
+                                .optionalString(i.serverId),
+                            ]
+                            : [.string(i.id), .optionalString(i.name)])
                 }
-                let text = try Output.list(detail ? ["ID", "Name", "Status", "Progress", "Size", "Server"] : ["ID", "Name"], rows, output)
+                let text = try Output.list(
+                    detail ? ["ID", "Name", "Status", "Progress", "Size", "Server"] : ["ID", "Name"], rows, output)
                 if !text.isEmpty { print(text) }
             }
         }
@@ -75,7 +88,9 @@ struct ComputeCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReporting {
-                print(try Output.record(ComputeCommand.fields(try await client.compute(try client.connect()).image(image)), output))
+                print(
+                    try Output.record(
+                        ComputeCommand.fields(try await client.compute(try client.connect()).image(image)), output))
             }
         }
     }

@@ -1,14 +1,18 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import OpenStack
+import OpenStackEncoding
 
 /// `glimpse image …`: the image commands of `openstack image`, over the OpenStack SDK.
 struct ImageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "Manage images (like `openstack image`).",
-        subcommands: [Create.self, List.self, Show.self, Set.self, Unset.self, Delete.self, Save.self,
-                      AddGroup.self, RemoveGroup.self, MemberGroup.self])
+        subcommands: [
+            Create.self, List.self, Show.self, Set.self, Unset.self, Delete.self, Save.self,
+            AddGroup.self, RemoveGroup.self, MemberGroup.self,
+        ])
 
     /// The fields `openstack image show` prints, with the rest under `properties`.
     static func fields(_ image: Image) -> JSONObject {
@@ -49,7 +53,9 @@ struct ImageCommand: AsyncParsableCommand {
     static func parseProperties(_ items: [String]) throws -> JSONObject {
         var o = JSONObject()
         for item in items {
-            guard let eq = item.firstIndex(of: "=") else { throw CLIError("--property expects key=value, got '\(item)'") }
+            guard let eq = item.firstIndex(of: "=") else {
+                throw CLIError("--property expects key=value, got '\(item)'")
+            }
             o[String(item[..<eq])] = .string(String(item[item.index(after: eq)...]))
         }
         return o
@@ -93,7 +99,8 @@ struct ImageCommand: AsyncParsableCommand {
         @Option(help: "A tag (repeatable).") var tag: [String] = []
         @OptionGroup var protection: ProtectionFlags
         @Flag(help: "Hide from default listings (os_hidden).") var hidden = false
-        @Flag(help: "Use interoperable import (stage, then glance-direct) instead of a plain upload.") var `import` = false
+        @Flag(help: "Use interoperable import (stage, then glance-direct) instead of a plain upload.") var `import` =
+            false
         @Flag(help: "Show a progress bar (default when stderr is a terminal).") var progress = false
         @OptionGroup var visibility: VisibilityFlags
 
@@ -101,8 +108,10 @@ struct ImageCommand: AsyncParsableCommand {
             try await runReporting {
                 let images = client.images(try client.connect())
                 let options = ImageCreate(
-                    name: name, id: id, diskFormat: DiskFormat(rawValue: diskFormat), containerFormat: ContainerFormat(rawValue: containerFormat),
-                    visibility: visibility.visibility, tags: tag, minDisk: minDisk, minRam: minRam, isProtected: protection.value,
+                    name: name, id: id, diskFormat: DiskFormat(rawValue: diskFormat),
+                    containerFormat: ContainerFormat(rawValue: containerFormat),
+                    visibility: visibility.visibility, tags: tag, minDisk: minDisk, minRam: minRam,
+                    isProtected: protection.value,
                     isHidden: hidden ? true : nil, properties: try ImageCommand.parseProperties(property))
                 var image = try await images.createImage(options)
                 if let file {
@@ -129,7 +138,8 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List images (every page, filtered and sorted by the server).")
+        static let configuration = CommandConfiguration(
+            abstract: "List images (every page, filtered and sorted by the server).")
         @OptionGroup var client: ClientOptions
         @OptionGroup var output: OutputOptions
         @OptionGroup var visibility: VisibilityFlags
@@ -156,34 +166,53 @@ struct ImageCommand: AsyncParsableCommand {
                 filter.tags = tag
                 filter.owner = project
                 filter.isHidden = hidden ? true : nil
-                filter.visibility = all ? .all : visibility.visibility.map { ImageFilter.VisibilityScope(rawValue: $0.rawValue) ?? .all }
+                filter.visibility =
+                    all
+                    ? .all : visibility.visibility.map { ImageFilter.VisibilityScope(rawValue: $0.rawValue) ?? .all }
                 filter.memberStatus = try memberStatus.map {
-                    guard let m = ImageFilter.MemberStatusScope(rawValue: $0) else { throw CLIError("--member-status: accepted, pending, rejected or all") }
+                    guard let m = ImageFilter.MemberStatusScope(rawValue: $0) else {
+                        throw CLIError("--member-status: accepted, pending, rejected or all")
+                    }
                     return m
                 }
-                for m in try ImageCommand.parseProperties(property) { filter.properties[m.key] = m.value.stringValue ?? m.value.jsonString }
+                for m in try ImageCommand.parseProperties(property) {
+                    filter.properties[m.key] = m.value.stringValue ?? m.value.jsonString
+                }
                 let sortKeys = try sort.split(separator: ",").map { item -> ImageSort in
                     let parts = item.split(separator: ":")
-                    guard let key = ImageSort.Key(rawValue: String(parts[0])) else { throw CLIError("cannot sort by '\(parts[0])'") }
+                    guard let key = ImageSort.Key(rawValue: String(parts[0])) else {
+                        throw CLIError("cannot sort by '\(parts[0])'")
+                    }
                     return ImageSort(key, ascending: parts.count < 2 || parts[1] != "desc")
                 }
                 var query = images.listImages(filter, sort: sortKeys, pageSize: limit, maxItems: limit ?? maxItems)
                 if let marker {
                     let start = try await images.findImage(marker).id
-                    query = images.listImages(filter, sort: sortKeys, pageSize: limit, maxItems: limit ?? maxItems, after: start)
+                    query = images.listImages(
+                        filter, sort: sortKeys, pageSize: limit, maxItems: limit ?? maxItems, after: start)
                 }
-                let headers = long
-                    ? ["ID", "Name", "Disk Format", "Container Format", "Size", "Checksum", "Status", "Visibility", "Protected",
-                       "Project", "Hash Algorithm", "Hash Value", "Tags"]
+                let headers =
+                    long
+                    ? [
+                        "ID", "Name", "Disk Format", "Container Format", "Size", "Checksum", "Status", "Visibility",
+                        "Protected",
+                        "Project", "Hash Algorithm", "Hash Value", "Tags",
+                    ]
                     : ["ID", "Name", "Status"]
                 var rows: [[JSONValue]] = []
                 for try await i in query {
-                    rows.append(long
-                        ? [.string(i.id), .optionalString(i.name), .optionalString(i.diskFormat?.rawValue), .optionalString(i.containerFormat?.rawValue),
-                           i.size.map { .number(JSONNumber($0)) } ?? .null, .optionalString(i.checksum), .string(i.status.rawValue),
-                           .string(i.visibility.rawValue), .bool(i.isProtected), .optionalString(i.owner), .optionalString(i.osHashAlgo),
-                           .optionalString(i.osHashValue), .array(i.tags.map { .string($0) })]
-                        : [.string(i.id), .optionalString(i.name), .string(i.status.rawValue)])
+                    rows.append(
+                        long
+                            ? [
+                                .string(i.id), .optionalString(i.name), .optionalString(i.diskFormat?.rawValue),
+                                .optionalString(i.containerFormat?.rawValue),
+                                i.size.map { .number(JSONNumber($0)) } ?? .null, .optionalString(i.checksum),
+                                .string(i.status.rawValue),
+                                .string(i.visibility.rawValue), .bool(i.isProtected), .optionalString(i.owner),
+                                .optionalString(i.osHashAlgo),
+                                .optionalString(i.osHashValue), .array(i.tags.map { .string($0) }),
+                            ]
+                            : [.string(i.id), .optionalString(i.name), .string(i.status.rawValue)])
                 }
                 let text = try Output.list(headers, rows, output)
                 if !text.isEmpty { print(text) }
@@ -213,7 +242,8 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change an image's attributes, properties, tags, state or membership.")
+        static let configuration = CommandConfiguration(
+            abstract: "Change an image's attributes, properties, tags, state or membership.")
         @OptionGroup var client: ClientOptions
         @Argument(help: "Image id or name.") var image: String
         @Option(help: "New name.") var name: String?
@@ -250,14 +280,17 @@ struct ImageCommand: AsyncParsableCommand {
                 if let v = visibility.visibility { ops.append(.replace("visibility", .string(v.rawValue))) }
                 for m in try ImageCommand.parseProperties(property) { ops.append(.add(m.key, m.value)) }
                 let newTags = tag.filter { !current.tags.contains($0) }
-                if !newTags.isEmpty { ops.append(.replace("tags", .array((current.tags + newTags).map { .string($0) }))) }
+                if !newTags.isEmpty {
+                    ops.append(.replace("tags", .array((current.tags + newTags).map { .string($0) })))
+                }
                 if !ops.isEmpty { _ = try await images.update(current.id, ops) }
                 if deactivate { try await images.deactivate(current.id) }
                 if activate { try await images.reactivate(current.id) }
                 if accept || reject || pending {
                     var member = project
                     if member == nil { member = try await os.token().projectId }
-                    _ = try await images.updateMember(current.id, project: member ?? "", status: accept ? .accepted : reject ? .rejected : .pending)
+                    _ = try await images.updateMember(
+                        current.id, project: member ?? "", status: accept ? .accepted : reject ? .rejected : .pending)
                 }
             }
         }
@@ -281,7 +314,8 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete images (ids or names); keeps going past failures.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete images (ids or names); keeps going past failures.")
         @OptionGroup var client: ClientOptions
         @Argument(help: "Image ids or names.") var images: [String]
 
@@ -331,11 +365,13 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     struct AddGroup: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "add", abstract: "Share an image.", subcommands: [AddProject.self])
+        static let configuration = CommandConfiguration(
+            commandName: "add", abstract: "Share an image.", subcommands: [AddProject.self])
     }
 
     struct AddProject: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "project", abstract: "Share an image with a project.")
+        static let configuration = CommandConfiguration(
+            commandName: "project", abstract: "Share an image with a project.")
         @OptionGroup var client: ClientOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "Image id or name.") var image: String
@@ -351,11 +387,13 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     struct RemoveGroup: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Stop sharing an image.", subcommands: [RemoveProject.self])
+        static let configuration = CommandConfiguration(
+            commandName: "remove", abstract: "Stop sharing an image.", subcommands: [RemoveProject.self])
     }
 
     struct RemoveProject: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "project", abstract: "Stop sharing an image with a project.")
+        static let configuration = CommandConfiguration(
+            commandName: "project", abstract: "Stop sharing an image with a project.")
         @OptionGroup var client: ClientOptions
         @Argument(help: "Image id or name.") var image: String
         @Argument(help: "Project id.") var project: String
@@ -369,17 +407,21 @@ struct ImageCommand: AsyncParsableCommand {
     }
 
     struct MemberGroup: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "member", abstract: "Image members.", subcommands: [MemberList.self])
+        static let configuration = CommandConfiguration(
+            commandName: "member", abstract: "Image members.", subcommands: [MemberList.self])
 
         static func fields(_ m: ImageMember) -> JSONObject {
-            ["created_at": .optionalString(m.createdAt.map(ImageCommand.iso)), "image_id": .string(m.imageId),
-             "member_id": .string(m.memberId), "schema": "/v2/schemas/member", "status": .string(m.status.rawValue),
-             "updated_at": .optionalString(m.updatedAt.map(ImageCommand.iso))]
+            [
+                "created_at": .optionalString(m.createdAt.map(ImageCommand.iso)), "image_id": .string(m.imageId),
+                "member_id": .string(m.memberId), "schema": "/v2/schemas/member", "status": .string(m.status.rawValue),
+                "updated_at": .optionalString(m.updatedAt.map(ImageCommand.iso)),
+            ]
         }
     }
 
     struct MemberList: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the projects an image is shared with.")
+        static let configuration = CommandConfiguration(
+            commandName: "list", abstract: "List the projects an image is shared with.")
         @OptionGroup var client: ClientOptions
         @OptionGroup var output: OutputOptions
         @Argument(help: "Image id or name.") var image: String
@@ -388,8 +430,9 @@ struct ImageCommand: AsyncParsableCommand {
             try await runReporting {
                 let images = client.images(try client.connect())
                 let members = try await images.members(try await images.findImage(image).id)
-                let text = try Output.list(["Image ID", "Member ID", "Status"],
-                                           members.map { [.string($0.imageId), .string($0.memberId), .string($0.status.rawValue)] }, output)
+                let text = try Output.list(
+                    ["Image ID", "Member ID", "Status"],
+                    members.map { [.string($0.imageId), .string($0.memberId), .string($0.status.rawValue)] }, output)
                 if !text.isEmpty { print(text) }
             }
         }
@@ -407,9 +450,6 @@ struct StandardInput: AsyncSequence, Sendable {
     }
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator() }
 }
-
-import NIOCore
-import OpenStackEncoding
 
 /// Runs a command body; errors become one line on stderr (with the request id) and exit 1.
 func runReporting(_ body: () async throws -> Void) async throws {

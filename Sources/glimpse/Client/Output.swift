@@ -8,12 +8,15 @@ enum Output {
         let (h, r) = try select(headers, rows, options.columns)
         switch options.format {
         case .json:
-            let objects: [JSONValue] = r.map { row in .object(JSONObject(zip(h, row).map { JSONObject.Member(key: $0, value: $1) })) }
+            let objects: [JSONValue] = r.map { row in
+                .object(JSONObject(zip(h, row).map { JSONObject.Member(key: $0, value: $1) }))
+            }
             return json(.array(objects), indent: !options.noindent)
         case .yaml:
             if r.isEmpty { return "[]" }
             return r.map { row in
-                zip(h, row).enumerated().map { i, pair in (i == 0 ? "- " : "  ") + yamlEntry(pair.0, pair.1, indent: 2) }.joined(separator: "\n")
+                zip(h, row).enumerated().map { i, pair in (i == 0 ? "- " : "  ") + yamlEntry(pair.0, pair.1, indent: 2)
+                }.joined(separator: "\n")
             }.joined(separator: "\n")
         case .value:
             return r.map { $0.map(plain).joined(separator: " ") }.joined(separator: "\n")
@@ -30,7 +33,9 @@ enum Output {
         let row = r.first ?? []
         switch options.format {
         case .json:
-            return json(.object(JSONObject(zip(h, row).map { JSONObject.Member(key: $0, value: $1) })), indent: !options.noindent)
+            return json(
+                .object(JSONObject(zip(h, row).map { JSONObject.Member(key: $0, value: $1) })),
+                indent: !options.noindent)
         case .yaml:
             return zip(h, row).map { yamlEntry($0, $1, indent: 0) }.joined(separator: "\n")
         case .value:
@@ -40,10 +45,13 @@ enum Output {
         }
     }
 
-    static func select(_ headers: [String], _ rows: [[JSONValue]], _ wanted: [String]) throws -> ([String], [[JSONValue]]) {
+    static func select(
+        _ headers: [String], _ rows: [[JSONValue]], _ wanted: [String]
+    ) throws -> ([String], [[JSONValue]]) {
         guard !wanted.isEmpty else { return (headers, rows) }
         let idx = try wanted.map { w -> Int in
-            guard let i = headers.firstIndex(of: w) ?? headers.firstIndex(where: { $0.lowercased() == w.lowercased() }) else {
+            guard let i = headers.firstIndex(of: w) ?? headers.firstIndex(where: { $0.lowercased() == w.lowercased() })
+            else {
                 throw CLIError("no column '\(w)'; columns are: \(headers.joined(separator: ", "))")
             }
             return i
@@ -59,7 +67,8 @@ enum Output {
         case .bool(let b): b ? "True" : "False"
         case .number(let n): n.text
         case .array(let a): a.map(plain).joined(separator: ", ")
-        case .object(let o): o.members.sorted { $0.key < $1.key }.map { "\($0.key)='\(plain($0.value))'" }.joined(separator: ", ")
+        case .object(let o):
+            o.members.sorted { $0.key < $1.key }.map { "\($0.key)='\(plain($0.value))'" }.joined(separator: ", ")
         }
     }
 
@@ -98,9 +107,11 @@ enum Output {
         let pad = String(repeating: " ", count: indent)
         switch value {
         case .array(let a) where !a.isEmpty:
-            return yamlScalar(key) + ":\n" + a.map { pad + "- " + yamlInline($0, indent: indent + 2) }.joined(separator: "\n")
+            return yamlScalar(key) + ":\n"
+                + a.map { pad + "- " + yamlInline($0, indent: indent + 2) }.joined(separator: "\n")
         case .object(let o) where !o.isEmpty:
-            return yamlScalar(key) + ":\n" + o.members.sorted { $0.key < $1.key }
+            return yamlScalar(key) + ":\n"
+                + o.members.sorted { $0.key < $1.key }
                 .map { pad + "  " + yamlEntry($0.key, $0.value, indent: indent + 2) }.joined(separator: "\n")
         default:
             return yamlScalar(key) + ": " + yamlInline(value, indent: indent)
@@ -113,8 +124,14 @@ enum Output {
         case .bool(let b): b ? "true" : "false"
         case .number(let n): n.text
         case .string(let s): yamlScalar(s)
-        case .array(let a): a.isEmpty ? "[]" : "[" + a.map { yamlInline($0, indent: indent) }.joined(separator: ", ") + "]"
-        case .object(let o): o.isEmpty ? "{}" : "{" + o.members.map { yamlScalar($0.key) + ": " + yamlInline($0.value, indent: indent) }.joined(separator: ", ") + "}"
+        case .array(let a):
+            a.isEmpty ? "[]" : "[" + a.map { yamlInline($0, indent: indent) }.joined(separator: ", ") + "]"
+        case .object(let o):
+            o.isEmpty
+                ? "{}"
+                : "{"
+                    + o.members.map { yamlScalar($0.key) + ": " + yamlInline($0.value, indent: indent) }.joined(
+                        separator: ", ") + "}"
         }
     }
 
@@ -123,7 +140,9 @@ enum Output {
         let specials: Set<String> = ["", "~", "null", "true", "false", "yes", "no", "on", "off"]
         let looksNumeric = Double(s) != nil || s.hasPrefix("0x") || s.hasPrefix("0o")
         let looksTime = s.count >= 10 && s.prefix(10).allSatisfy { $0.isNumber || $0 == "-" } && s.contains("-")
-        let bad = s.contains(": ") || s.contains(" #") || s.hasSuffix(":") || s.first.map { "-?:,[]{}#&*!|>'\"%@`".contains($0) || $0 == " " } ?? true
+        let bad =
+            s.contains(": ") || s.contains(" #") || s.hasSuffix(":")
+            || s.first.map { "-?:,[]{}#&*!|>'\"%@`".contains($0) || $0 == " " } ?? true
             || s.last == " " || s.contains("\n") || s.contains("\t")
         if !specials.contains(s.lowercased()), !looksNumeric, !looksTime, !bad { return s }
         if s.contains("\n") || s.contains("\t") { return JSONValue.string(s).jsonString }
@@ -135,7 +154,8 @@ enum Output {
         var widths = headers.map(\.count)
         for row in rows {
             for (i, cell) in row.enumerated() {
-                widths[i] = max(widths[i], cell.split(separator: "\n", omittingEmptySubsequences: false).map(\.count).max() ?? 0)
+                widths[i] = max(
+                    widths[i], cell.split(separator: "\n", omittingEmptySubsequences: false).map(\.count).max() ?? 0)
             }
         }
         let rule = "+" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "+") + "+"
@@ -143,10 +163,11 @@ enum Output {
             let split = cells.map { $0.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) }
             let height = split.map(\.count).max() ?? 1
             return (0..<height).map { h in
-                "| " + split.enumerated().map { i, lines in
-                    let t = h < lines.count ? lines[h] : ""
-                    return t + String(repeating: " ", count: widths[i] - t.count)
-                }.joined(separator: " | ") + " |"
+                "| "
+                    + split.enumerated().map { i, lines in
+                        let t = h < lines.count ? lines[h] : ""
+                        return t + String(repeating: " ", count: widths[i] - t.count)
+                    }.joined(separator: " | ") + " |"
             }.joined(separator: "\n")
         }
         return ([rule, line(headers), rule] + rows.map(line) + [rule]).joined(separator: "\n")
