@@ -53,50 +53,22 @@ log "physical limits"
 "$PY" "$HERE/physical.py" "$WORK/disk-probe" --out "$RESULTS/physical.json" >&2
 rm -rf "$WORK/disk-probe"
 
-SERVER_PID=""
-stop_glimpse() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-}
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 cleanup() {
   stop_glimpse
   if [ -z "${SKIP_GLANCE:-}" ]; then GLANCE_HOME="${GLANCE_HOME:-$WORK/glance}" GLANCE_PORT="$GLANCE_PORT" "$SHARED/bench/stop-glance.sh" >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
-# start_glimpse DATA_DIR: starts the release server, waits for it, sets SERVER_PID and
-# STARTUP (seconds from exec to the first answered request).
-start_glimpse() {
-  local data="$1"
-  local t0=$EPOCHREALTIME
-  GLIMPSE_ADMIN_PASSWORD="$PASSWORD" "$GLIMPSE" serve --data-dir "$data" --port "$PORT" --log-level warning \
-    >"$WORK/glimpse.log" 2>&1 &
-  SERVER_PID=$!
-  until curl -s -o /dev/null "http://127.0.0.1:$PORT/"; do
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/glimpse.log" >&2; exit 1; }
-    sleep 0.005
-  done
-  STARTUP=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
-}
-
-glimpse_token() {
-  curl -s -D - -o /dev/null -H 'Content-Type: application/json' "http://127.0.0.1:$PORT/identity/v3/auth/tokens" -d '{
-    "auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "admin",
-      "domain": {"id": "default"}, "password": "'"$PASSWORD"'"}}},
-      "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}' |
-    awk 'tolower($1) == "x-subject-token:" { sub(/\r$/, "", $2); print $2 }'
-}
-
 PHASES="${PHASES:-versions,create,seed,show,list25,list1000,list25fs,list1000fs,patch,upload,download}"
 
 log "Glimpse: cold start on an empty data directory"
 rm -rf "$WORK/glimpse-data"
-start_glimpse "$WORK/glimpse-data"
+start_glimpse "$GLIMPSE" "$WORK/glimpse-data"
 cold_new=$STARTUP
 stop_glimpse
-start_glimpse "$WORK/glimpse-data"
+start_glimpse "$GLIMPSE" "$WORK/glimpse-data"
 cold=$STARTUP
 printf '{"seconds": %.3f, "seconds_new_data_dir": %.3f, "note": "exec to the first answered GET /, existing and new data directory"}\n' \
   "$cold" "$cold_new" >"$RESULTS/coldstart.json"
@@ -127,7 +99,7 @@ fi
 if [ -z "${SKIP_4G:-}" ]; then
   log "Glimpse: 4 GiB upload and download (peak RSS)"
   rm -rf "$WORK/glimpse-data"
-  start_glimpse "$WORK/glimpse-data"
+  start_glimpse "$GLIMPSE" "$WORK/glimpse-data"
   TOKEN="$(glimpse_token)"
   python3 "$HERE/bench.py" --base "http://127.0.0.1:$PORT" --token "$TOKEN" --server-pid "$SERVER_PID" \
     --phases upload,download --upload-size 4GiB --download-concurrency 1 --out "$RESULTS/glimpse-4g.json" >&2
@@ -142,10 +114,10 @@ if [ -z "${SKIP_SCALING:-}" ]; then
     rm -rf "$WORK/glimpse-data"
     # A first start creates the data directory and the admin; the seed goes straight
     # into the store; the measured server starts on the seeded catalog.
-    start_glimpse "$WORK/glimpse-data"
+    start_glimpse "$GLIMPSE" "$WORK/glimpse-data"
     stop_glimpse
     "$GLIMPSE" admin seed --data-dir "$WORK/glimpse-data" --count "$n" >&2
-    start_glimpse "$WORK/glimpse-data"
+    start_glimpse "$GLIMPSE" "$WORK/glimpse-data"
     TOKEN="$(glimpse_token)"
     python3 "$HERE/scaling.py" --base "http://127.0.0.1:$PORT" --token "$TOKEN" --server-pid "$SERVER_PID" \
       --images "$n" --out "$RESULTS/scaling-$n.json" >&2

@@ -220,7 +220,7 @@ extension MemoryMetadataStore: ImageStore {
         state.withLock { s in
             (s.members[imageId]?.values.map { $0 } ?? []).sorted { a, b in
                 if a.createdAt != b.createdAt { return a.createdAt < b.createdAt }
-                return SortOrder.compare(.text(a.memberId), .text(b.memberId)) < 0
+                return SortValue.text(a.memberId) < SortValue.text(b.memberId)
             }
         }
     }
@@ -339,52 +339,13 @@ extension MemoryMetadataStore: ImageStore {
     }
 }
 
-/// Sorting as the SQL stores sort: nullable text as `''`, nullable numbers as 0, text by
-/// bytes (SQLite's BINARY, PostgreSQL's `C` collation), ties broken by the next key.
+/// Sorting as the SQL stores sort: by each key's `SortValue`, ties broken by the next key.
 enum SortOrder {
-    enum Key: Sendable {
-        case text(String)
-        case number(Int64)
-    }
-
-    static func key(_ column: ImageColumn, _ image: Image) -> Key {
-        switch column {
-        case .id: .text(image.id)
-        case .name: .text(image.name ?? "")
-        case .status: .text(image.status.rawValue)
-        case .visibility: .text(image.visibility.rawValue)
-        case .owner: .text(image.owner ?? "")
-        case .diskFormat: .text(image.diskFormat ?? "")
-        case .containerFormat: .text(image.containerFormat ?? "")
-        case .checksum: .text(image.checksum ?? "")
-        case .osHashValue: .text(image.osHashValue ?? "")
-        case .size: .number(Int64(image.size ?? 0))
-        case .virtualSize: .number(Int64(image.virtualSize ?? 0))
-        case .minDisk: .number(Int64(image.minDisk))
-        case .minRam: .number(Int64(image.minRam))
-        case .isProtected: .number(image.isProtected ? 1 : 0)
-        case .osHidden: .number(image.osHidden ? 1 : 0)
-        case .createdAt: .number(image.createdAt.microseconds)
-        case .updatedAt: .number(image.updatedAt.microseconds)
-        }
-    }
-
-    /// -1, 0 or 1.
-    static func compare(_ a: Key, _ b: Key) -> Int {
-        switch (a, b) {
-        case (.number(let x), .number(let y)): return x < y ? -1 : x > y ? 1 : 0
-        case (.text(let x), .text(let y)):
-            if x == y { return 0 }
-            return x.utf8.lexicographicallyPrecedes(y.utf8) ? -1 : 1
-        default: return 0
-        }
-    }
-
     /// Whether `a` comes strictly before `b` in the order of `sort`.
     static func precedes(_ a: Image, _ b: Image, _ sort: [SortKey]) -> Bool {
         for k in sort {
-            let c = compare(key(k.column, a), key(k.column, b))
-            if c != 0 { return k.ascending ? c < 0 : c > 0 }
+            let (x, y) = (a.sortValue(k.column), b.sortValue(k.column))
+            if x != y { return k.ascending ? x < y : y < x }
         }
         return false
     }

@@ -20,25 +20,10 @@ public enum ImageQueryBuilder {
     }
 
     /// The value an image has for a sort expression.
-    public static func sortValue(_ column: ImageColumn, of image: Image) -> SQLValue {
-        switch column {
-        case .id: .text(image.id)
-        case .name: .text(image.name ?? "")
-        case .status: .text(image.status.rawValue)
-        case .visibility: .text(image.visibility.rawValue)
-        case .owner: .text(image.owner ?? "")
-        case .size: .int(image.size ?? 0)
-        case .virtualSize: .int(image.virtualSize ?? 0)
-        case .diskFormat: .text(image.diskFormat ?? "")
-        case .containerFormat: .text(image.containerFormat ?? "")
-        case .checksum: .text(image.checksum ?? "")
-        case .osHashValue: .text(image.osHashValue ?? "")
-        case .minDisk: .int(image.minDisk)
-        case .minRam: .int(image.minRam)
-        case .isProtected: .bool(image.isProtected)
-        case .osHidden: .bool(image.osHidden)
-        case .createdAt: .int(image.createdAt.microseconds)
-        case .updatedAt: .int(image.updatedAt.microseconds)
+    static func sortValue(_ column: ImageColumn, of image: Image) -> SQLValue {
+        switch image.sortValue(column) {
+        case .text(let t): .text(t)
+        case .number(let n): .int(n)
         }
     }
 

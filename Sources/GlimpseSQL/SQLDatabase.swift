@@ -5,8 +5,6 @@
 /// together or not at all. The implementations keep blocking calls off Swift's cooperative
 /// threads.
 public protocol SQLDatabase: Sendable {
-    var dialect: SQLDialect { get }
-
     /// Runs queries on a connection; `body` must not write.
     func read<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
 

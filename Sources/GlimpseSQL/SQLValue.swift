@@ -11,14 +11,8 @@ public enum SQLValue: Sendable, Hashable {
     public static func optional(_ v: Int?) -> SQLValue { v.map { .int(Int64($0)) } ?? .null }
 }
 
-/// The differences between the SQL dialects the stores speak. Statements are written with
-/// `?` placeholders in both; a PostgreSQL connection numbers them.
-public enum SQLDialect: Sendable {
-    case sqlite
-    case postgres
-}
-
-/// SQL text with `?` placeholders and the values bound to them, built piece by piece.
+/// SQL text with `?` placeholders and the values bound to them, built piece by piece. (A
+/// PostgreSQL connection numbers the placeholders `$1`, `$2`… as it sends them.)
 public struct SQLStatement: Sendable {
     public private(set) var sql: String
     public private(set) var binds: [SQLValue]

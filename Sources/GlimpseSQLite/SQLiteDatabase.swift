@@ -16,10 +16,9 @@ import Synchronization
 /// their own rather than inside a commit (see `Checkpointer`).
 public final class SQLiteDatabase: SQLDatabase {
     public let path: String
-    public var dialect: SQLDialect { .sqlite }
     private let writer: SQLiteConnection
     private let writeLock = AsyncLock()
-    private let writeThread = BlockingExecutor(threads: 1)
+    private let writeThread: BlockingExecutor
     private let readThreads: BlockingExecutor
     let checkpointer: Checkpointer
     private let readers = Mutex<[SQLiteConnection]>([])
@@ -41,6 +40,8 @@ public final class SQLiteDatabase: SQLDatabase {
         checkpointer = try Checkpointer(path: path)
         checkpointer.attach(to: conn)
         writer = conn
+        // The threads start once the files are open, so that a failed open leaves none behind.
+        writeThread = BlockingExecutor(threads: 1)
         readThreads = BlockingExecutor(threads: readerThreads)
         maxIdleReaders = readerThreads * 2
     }
@@ -48,21 +49,19 @@ public final class SQLiteDatabase: SQLDatabase {
     /// Applies the migrations not yet applied (`PRAGMA user_version` counts them), in one
     /// transaction: another process opening the database meanwhile waits, then sees them all.
     public func migrate(_ migrations: [String]) async throws {
-        try await writeLock.withLock {
-            try await writeThread.run {
-                let version = try writer.scalar("PRAGMA user_version") ?? 0
-                guard version < Int64(migrations.count) else { return }
-                try writer.executeScript("BEGIN IMMEDIATE")
-                do {
-                    // Another process may have migrated while this one waited for the lock.
-                    let current = try writer.scalar("PRAGMA user_version") ?? 0
-                    for (i, m) in migrations.enumerated() where i >= Int(current) { try writer.executeScript(m) }
-                    try writer.executeScript("PRAGMA user_version = \(migrations.count)")
-                    try writer.executeScript("COMMIT")
-                } catch {
-                    try? writer.executeScript("ROLLBACK")
-                    throw error
-                }
+        try await onWriter {
+            let version = try writer.scalar("PRAGMA user_version") ?? 0
+            guard version < Int64(migrations.count) else { return }
+            try writer.executeScript("BEGIN IMMEDIATE")
+            do {
+                // Another process may have migrated while this one waited for the lock.
+                let current = try writer.scalar("PRAGMA user_version") ?? 0
+                for (i, m) in migrations.enumerated() where i >= Int(current) { try writer.executeScript(m) }
+                try writer.executeScript("PRAGMA user_version = \(migrations.count)")
+                try writer.executeScript("COMMIT")
+            } catch {
+                try? writer.executeScript("ROLLBACK")
+                throw error
             }
         }
     }
@@ -95,18 +94,25 @@ public final class SQLiteDatabase: SQLDatabase {
     @discardableResult
     public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
     {
-        try await writeLock.withLock {
-            try await writeThread.run {
-                try writer.execute("BEGIN IMMEDIATE")
-                do {
-                    let result = try await body(writer)
-                    try writer.execute("COMMIT")
-                    return result
-                } catch {
-                    _ = try? writer.execute("ROLLBACK")
-                    throw error
-                }
+        try await onWriter {
+            try writer.execute("BEGIN IMMEDIATE")
+            do {
+                let result = try await body(writer)
+                try writer.execute("COMMIT")
+                return result
+            } catch {
+                _ = try? writer.execute("ROLLBACK")
+                throw error
             }
+        }
+    }
+
+    /// Runs `body` on the writer thread, one at a time. The lock is taken and handed on on
+    /// that thread, so queued transactions follow each other there without a round trip
+    /// through the cooperative pool in between.
+    private func onWriter<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await writeThread.run {
+            try await writeLock.withLock { try await body() }
         }
     }
 

@@ -217,4 +217,6 @@ struct ImageLifecycleTests {
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif

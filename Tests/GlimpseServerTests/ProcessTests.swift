@@ -142,16 +142,3 @@ struct GlimpseProcess {
         process.waitUntilExit()
     }
 }
-
-/// HTTP to a server this process does not run.
-struct LiveClient: APIClient {
-    let port: Int
-    var base: String { "http://127.0.0.1:\(port)" }
-
-    func request(
-        _ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
-        chunked: Bool
-    ) async throws -> Reply {
-        try await TestServer.send(to: base, method, path, token: token, headers: headers, body: body, chunked: chunked)
-    }
-}

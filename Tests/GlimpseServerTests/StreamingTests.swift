@@ -9,6 +9,8 @@ import Testing
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Darwin)
+import Darwin
 #endif
 
 /// What needs a real socket: request and response bodies streamed in pieces, uploads held
@@ -147,83 +149,5 @@ struct StreamingTests {
             #expect(refused.interim.isEmpty)
             #expect(refused.final.hasPrefix("HTTP/1.1 409"))
         }
-    }
-}
-
-/// A minimal blocking HTTP/1.1 client that can wait for `100 Continue` before sending a body.
-/// Its calls block, so tests run them on threads of their own, away from the threads the
-/// server's tasks and file I/O need.
-enum RawHTTP {
-    static let pool: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 8)
-        pool.start()
-        return pool
-    }()
-
-    static func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await pool.runIfActive(body)
-    }
-
-    struct Exchange {
-        var interim = ""
-        var final = ""
-    }
-
-    static func connect(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestFailure("socket") }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard rc == 0 else {
-            close(fd)
-            throw TestFailure("connect")
-        }
-        return fd
-    }
-
-    static func exchange(port: Int, head: String, body: [UInt8]) throws -> Exchange {
-        let fd = try connect(port: port)
-        defer { close(fd) }
-        try send(fd, Array(head.utf8))
-        let first = try readResponseHead(fd)
-        var result = Exchange()
-        if first.hasPrefix("HTTP/1.1 100") {
-            result.interim = first
-            try send(fd, body)
-            result.final = try readResponseHead(fd)
-        } else {
-            result.final = first
-        }
-        return result
-    }
-
-    static func send(_ fd: Int32, _ bytes: [UInt8]) throws {
-        var done = 0
-        while done < bytes.count {
-            let n = bytes[done...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw TestFailure("send") }
-            done += n
-        }
-    }
-
-    /// Reads up to the end of a response head (`\r\n\r\n`).
-    static func readResponseHead(_ fd: Int32) throws -> String {
-        var out: [UInt8] = []
-        var byte: UInt8 = 0
-        while !(out.count >= 4 && out.suffix(4) == [13, 10, 13, 10]) {
-            let n = recv(fd, &byte, 1, 0)
-            guard n == 1 else { throw TestFailure("recv after \(String(decoding: out, as: UTF8.self))") }
-            out.append(byte)
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -101,3 +101,19 @@ public struct TestServer: APIClient {
         return Reply(status: Int(resp.status.code), headers: resp.headers, body: Array(buffer.readableBytesView))
     }
 }
+
+/// HTTP to a server on a loopback port that this process does not run (a `glimpse serve`
+/// process, the metrics port).
+public struct LiveClient: APIClient {
+    public let port: Int
+    public var base: String { "http://127.0.0.1:\(port)" }
+
+    public init(port: Int) { self.port = port }
+
+    public func request(
+        _ method: HTTPMethod, _ path: String, token: String?, headers: [(String, String)], body: [UInt8]?,
+        chunked: Bool
+    ) async throws -> Reply {
+        try await TestServer.send(to: base, method, path, token: token, headers: headers, body: body, chunked: chunked)
+    }
+}

@@ -14,12 +14,48 @@ public enum ImageColumn: String, Sendable, CaseIterable {
     case osHidden = "os_hidden"
     case createdAt = "created_at"
     case updatedAt = "updated_at"
+}
 
-    /// Whether the column holds integers (for `_min`/`_max` ranges).
-    public var isNumeric: Bool { [.size, .virtualSize, .minDisk, .minRam].contains(self) }
-    /// Whether the column may be NULL (sorted as `''` or 0).
-    public var isNullable: Bool {
-        [.name, .owner, .size, .virtualSize, .diskFormat, .containerFormat, .checksum, .osHashValue].contains(self)
+/// What an image sorts by in a column: text, or a number (sizes, times in microseconds,
+/// booleans as 0 and 1). A missing name, owner, format or checksum sorts as `''`, a missing
+/// size as 0, as Glance's marker logic treats NULL. Text compares by its UTF-8 bytes (the
+/// order of SQLite's BINARY and PostgreSQL's "C" collation).
+public enum SortValue: Sendable, Hashable, Comparable {
+    case text(String)
+    case number(Int64)
+
+    public static func < (a: SortValue, b: SortValue) -> Bool {
+        switch (a, b) {
+        case (.number(let x), .number(let y)): x < y
+        case (.text(let x), .text(let y)): x.utf8.lexicographicallyPrecedes(y.utf8)
+        case (.number, .text): true
+        case (.text, .number): false
+        }
+    }
+}
+
+extension Image {
+    /// The value this image sorts by in `column`.
+    public func sortValue(_ column: ImageColumn) -> SortValue {
+        switch column {
+        case .id: .text(id)
+        case .name: .text(name ?? "")
+        case .status: .text(status.rawValue)
+        case .visibility: .text(visibility.rawValue)
+        case .owner: .text(owner ?? "")
+        case .size: .number(Int64(size ?? 0))
+        case .virtualSize: .number(Int64(virtualSize ?? 0))
+        case .diskFormat: .text(diskFormat ?? "")
+        case .containerFormat: .text(containerFormat ?? "")
+        case .checksum: .text(checksum ?? "")
+        case .osHashValue: .text(osHashValue ?? "")
+        case .minDisk: .number(Int64(minDisk))
+        case .minRam: .number(Int64(minRam))
+        case .isProtected: .number(isProtected ? 1 : 0)
+        case .osHidden: .number(osHidden ? 1 : 0)
+        case .createdAt: .number(createdAt.microseconds)
+        case .updatedAt: .number(updatedAt.microseconds)
+        }
     }
 }
 

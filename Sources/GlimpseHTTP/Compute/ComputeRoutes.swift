@@ -228,8 +228,7 @@ struct ComputeRoutes {
 
     func detail(_ image: Image, _ links: Links, progress uploads: [String: Int]) async throws -> JSONValue {
         let (status, progress) = statusAndProgress(image, uploads)
-        var metadata = JSONObject()
-        for m in image.properties { metadata[m.key] = Self.metadataValue(m.value) }
+        let metadata = Self.metadata(of: image)
         var o: JSONObject = [
             "id": .string(image.id), "name": .optionalString(image.name),
             "minRam": .number(JSONNumber(image.minRam)), "minDisk": .number(JSONNumber(image.minDisk)),

@@ -62,21 +62,24 @@ public final class Components: Sendable {
         }
         self.lock = lock
         let pools = Pools()
-        pools.start()
         self.pools = pools
         do {
+            // The blob stores first: they start no threads, so nothing is left running if one
+            // of them, or the metadata store after them, cannot open.
+            blobs = try BlobStores(
+                try config.enabledBackends.map { try Self.blobStore($0.id, $0.type, config, pools) },
+                defaultId: config.defaultBackend)
             metadata =
                 switch config.metadataBackend {
                 case .sqlite: try SQLiteMetadataStore(path: config.databasePath)
                 case .memory: MemoryMetadataStore()
                 }
-            blobs = try BlobStores(
-                try config.enabledBackends.map { try Self.blobStore($0.id, $0.type, config, pools) },
-                defaultId: config.defaultBackend)
         } catch {
             lock?.release()
             throw error
         }
+        // The threads start once the stores are open, so that a failed open leaves none behind.
+        pools.start()
         images = ImageService(
             store: metadata, blobs: blobs, config: config.image, clock: config.clock, hashing: pools.cpu,
             logger: logger)
