@@ -146,6 +146,34 @@ struct ImageServiceTests {
         #expect(left == [kept, young, leased])
     }
 
+    @Test("reads and deletes go to the store an image's data is in, not the default one")
+    func storeRegistry() async throws {
+        let f = try ServiceFixture()
+        let image = try await f.createImage()
+        try await f.service.upload(image.id, body: [ByteBuffer(bytes: [1, 2, 3])].async, declaredSize: 3, by: f.admin)
+        #expect(try await f.store.image(id: image.id)?.storeId == "local")
+        // The same catalog served with another default store.
+        let other = MemoryBlobStore(id: "other")
+        let service = ImageService(
+            store: f.store, blobs: try BlobStores([f.blobs, other], defaultId: "other"), clock: f.clock,
+            hashing: ServiceFixture.pool, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let source = try #require(try await service.data(image.id, by: f.admin))
+        var bytes: [UInt8] = []
+        for try await chunk in try await source.open() { bytes += chunk.readableBytesView }
+        #expect(bytes == [1, 2, 3])
+        let next = try await service.create(["disk_format": "raw", "container_format": "bare"], by: f.admin)
+        try await service.upload(next.id, body: [ByteBuffer(bytes: [4])].async, declaredSize: 1, by: f.admin)
+        #expect(try await f.store.image(id: next.id)?.storeId == "other")
+        try await service.delete(image.id, by: f.admin)
+        #expect(try await f.blobs.inventory(after: nil, limit: 10).isEmpty)
+        #expect(try await other.inventory(after: nil, limit: 10).count == 1)
+        // A store that is no longer configured is an error, not a silent miss.
+        let alone = ImageService(
+            store: f.store, blobs: try BlobStores([f.blobs]), clock: f.clock, hashing: ServiceFixture.pool,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        await #expect(throws: ServiceError.self) { try await alone.data(next.id, by: f.admin) }
+    }
+
     @Test("a property quota refuses a huge body before applying it")
     func propertyQuota() async throws {
         let f = try ServiceFixture()

@@ -251,4 +251,21 @@ struct ErrorTests {
         }
     }
 
+    @Test("several stores: all listed, the default named, new data in the default, create names them all")
+    func severalStores() async throws {
+        try await TestApp.with({
+            $0.enabledBackends = [("fast", "memory"), ("bulk", "memory")]
+            $0.defaultBackend = "bulk"
+        }) { s in
+            let t = try await s.adminToken()
+            let stores = try await s.request(.GET, "/v2/info/stores", token: t).json["stores"]
+            #expect(stores == [["id": "fast", "default": "false"], ["id": "bulk", "default": "true"]])
+            let created = try await s.json(
+                .POST, "/v2/images", token: t, ["disk_format": "raw", "container_format": "bare"])
+            #expect(created.header("OpenStack-image-store-ids") == "fast,bulk")
+            let id = try created.json["id"]?.stringValue ?? ""
+            #expect(try await s.upload(id, token: t, [1, 2, 3]).status == 204)
+            #expect(try await s.request(.GET, "/v2/images/\(id)", token: t).json["stores"] == "bulk")
+        }
+    }
 }
