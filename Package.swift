@@ -32,6 +32,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // MARK: Shared by the server and the SDK
@@ -88,6 +90,26 @@ let package = Package(
             dependencies: ["CSQLite", "GlimpseCore", "GlimpseSQL"] + nio,
             swiftSettings: strict
         ),
+        // The metadata store at scale: PostgreSQL, shared by every API node.
+        .target(
+            name: "GlimpsePostgres",
+            dependencies: [
+                "GlimpseCore", "GlimpseSQL", "OpenStackEncoding",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ] + nio,
+            swiftSettings: strict
+        ),
+        // Tokens validated by the cloud's Keystone (through the SDK), cached as keystonemiddleware does.
+        .target(
+            name: "GlimpseKeystoneAuth",
+            dependencies: [
+                "GlimpseCore", "OpenStack", "OpenStackEncoding", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Metadata and image data in memory: for tests and throw-away servers.
         .target(
             name: "GlimpseMemoryStores",
@@ -123,9 +145,10 @@ let package = Package(
         .target(
             name: "GlimpseServer",
             dependencies: [
-                "GlimpseCore", "GlimpseIdentity", "GlimpseHTTP", "GlimpseSQLite", "GlimpseMemoryStores",
-                "GlimpseBlobStores",
-                "OpenStackEncoding", "OpenStackJSON",
+                "GlimpseCore", "GlimpseIdentity", "GlimpseHTTP", "GlimpseSQLite", "GlimpsePostgres",
+                "GlimpseKeystoneAuth", "GlimpseMemoryStores", "GlimpseBlobStores", "OpenStack", "OpenStackEncoding",
+                "OpenStackJSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -177,16 +200,17 @@ let package = Package(
         .testTarget(
             name: "GlimpseStoreTests",
             dependencies: [
-                "GlimpseCore", "GlimpseIdentity", "GlimpseSQL", "GlimpseSQLite", "GlimpseMemoryStores",
-                "GlimpseBlobStores",
-                "OpenStackEncoding", "OpenStackJSON",
+                "GlimpseCore", "GlimpseIdentity", "GlimpseSQL", "GlimpseSQLite", "GlimpsePostgres",
+                "GlimpseMemoryStores", "GlimpseBlobStores", "GlimpseTestSupport", "OpenStackEncoding", "OpenStackJSON",
+                .product(name: "Logging", package: "swift-log"),
             ] + nio
         ),
         // Servers for the tests: the application without a socket, or on an ephemeral port.
         .target(
             name: "GlimpseTestSupport",
             dependencies: [
-                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackEncoding", "OpenStackJSON",
+                "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "GlimpsePostgres", "GlimpseSQL", "OpenStackEncoding",
+                "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

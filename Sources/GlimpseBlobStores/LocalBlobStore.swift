@@ -111,6 +111,18 @@ public final class LocalBlobStore: BlobStore {
         return Int(s.f_bavail) * Int(s.f_frsize)
     }
 
+    /// The directory for pending data can be written to.
+    public func checkHealth() async throws {
+        let tmp = self.tmp
+        try await pool.runIfActive {
+            guard access(tmp, W_OK) == 0 else {
+                throw ServiceError(
+                    .serviceUnavailable, explanation: "\(tmp) cannot be written to: \(String(cString: strerror(errno)))"
+                )
+            }
+        }
+    }
+
     public func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
         let root = self.root
         return try await pool.runIfActive {

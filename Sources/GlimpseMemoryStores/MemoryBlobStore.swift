@@ -52,6 +52,8 @@ public final class MemoryBlobStore: BlobStore {
 
     public func freeSpace() async -> Int? { nil }
 
+    public func checkHealth() async throws {}
+
     public func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
         objects.withLock { objects in
             objects.keys.filter { marker == nil || marker!.utf8.lexicographicallyPrecedes($0.utf8) }

@@ -36,6 +36,11 @@ public final class MemoryMetadataStore: Sendable {
 
 extension MemoryMetadataStore: MetadataStore {
     public func migrate() async throws {}
+    public func schemaStatus() async throws -> SchemaStatus { SchemaStatus(backend: "memory", applied: 0, known: 0) }
+    public func ping() async throws {}
+    public func withLock<T: Sendable>(
+        _ name: String, wait: Bool, _ body: @Sendable () async throws -> T
+    ) async throws -> T? { try await body() }
     public func close() async throws {}
 }
 

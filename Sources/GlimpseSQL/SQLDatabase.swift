@@ -12,9 +12,19 @@ public protocol SQLDatabase: Sendable {
     @discardableResult
     func withTransaction<T: Sendable>(_ body: @Sendable (any SQLConnection) async throws -> T) async throws -> T
 
+    /// The engine's name, as `SchemaStatus` reports it.
+    var backend: String { get }
+
     /// Applies the schema steps (in the database's own dialect) not yet applied; processes
     /// migrating at once apply each step once.
     func migrate(_ migrations: [String]) async throws
+
+    /// How many schema steps have been applied.
+    func schemaVersion() async throws -> Int
+
+    /// Runs `body` holding a lock no other process on this database holds at the same time
+    /// (see `MetadataStore.withLock`).
+    func withLock<T: Sendable>(_ name: String, wait: Bool, _ body: @Sendable () async throws -> T) async throws -> T?
 
     /// Finishes the work in progress and releases connections and threads.
     func close() async throws

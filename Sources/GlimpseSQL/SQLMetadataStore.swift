@@ -34,6 +34,17 @@ public final class SQLMetadataStore<Database: SQLDatabase>: Sendable {
 
 extension SQLMetadataStore: MetadataStore {
     public func migrate() async throws { try await db.migrate(migrations) }
+
+    public func schemaStatus() async throws -> SchemaStatus {
+        SchemaStatus(backend: db.backend, applied: try await db.schemaVersion(), known: migrations.count)
+    }
+
+    public func ping() async throws { _ = try await db.read { c in try await c.query("SELECT 1") } }
+
+    public func withLock<T: Sendable>(
+        _ name: String, wait: Bool, _ body: @Sendable () async throws -> T
+    ) async throws -> T? { try await db.withLock(name, wait: wait, body) }
+
     public func close() async throws { try await db.close() }
 }
 

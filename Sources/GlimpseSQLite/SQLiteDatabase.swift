@@ -66,6 +66,14 @@ public final class SQLiteDatabase: SQLDatabase {
         }
     }
 
+    public var backend: String { "sqlite" }
+
+    /// One server uses a database file (the data directory's lock sees to it): the lock is
+    /// that process's alone, and `body` runs at once.
+    public func withLock<T: Sendable>(
+        _ name: String, wait: Bool, _ body: @Sendable () async throws -> T
+    ) async throws -> T? { try await body() }
+
     /// The number of migrations applied.
     public func schemaVersion() async throws -> Int {
         try await read { c in

@@ -17,7 +17,62 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Maintain a deployment's stores (works while the server runs, uploads included).",
-        subcommands: [SetPassword.self, Purge.self, Seed.self])
+        subcommands: [Database.self, SetPassword.self, Purge.self, Seed.self])
+
+    struct Database: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "db", abstract: "The metadata database's schema.",
+            subcommands: [Migrate.self, Status.self])
+
+        struct Migrate: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Bring the schema up to date (servers also do this as they start; nodes take turns).")
+            @OptionGroup var options: ServerOptions
+
+            func run() async throws {
+                let config = try options.load()
+                let components = try Components(config, logger: options.logger(config), exclusive: false)
+                do {
+                    let before = try await components.metadata.schemaStatus()
+                    try await components.metadata.withLock("prepare", wait: true) {
+                        try await components.metadata.migrate()
+                    }
+                    let after = try await components.metadata.schemaStatus()
+                    try await components.close()
+                    print(
+                        before.applied == after.applied
+                            ? "The \(after.backend) schema is up to date (\(after.applied) of \(after.known) steps)."
+                            : "Migrated the \(after.backend) schema from step \(before.applied) to \(after.applied).")
+                } catch {
+                    try? await components.close()
+                    throw error
+                }
+            }
+        }
+
+        struct Status: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract: "Show how many schema steps the database has and how many this build knows; exit 1 if behind."
+            )
+            @OptionGroup var options: ServerOptions
+
+            func run() async throws {
+                let config = try options.load()
+                let components = try Components(config, logger: options.logger(config), exclusive: false)
+                let status: SchemaStatus
+                do {
+                    status = try await components.metadata.schemaStatus()
+                    try await components.close()
+                } catch {
+                    try? await components.close()
+                    throw error
+                }
+                print("backend: \(status.backend)\napplied: \(status.applied)\nknown: \(status.known)")
+                print(status.isCurrent ? "status: up to date" : "status: behind (run `glimpse admin db migrate`)")
+                if !status.isCurrent { throw ExitCode(1) }
+            }
+        }
+    }
 
     struct Purge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -61,7 +116,11 @@ struct AdminCommand: AsyncParsableCommand {
                 pw = readLine(strippingNewline: true)
             }
             guard let pw, !pw.isEmpty else { throw ValidationError("no password given") }
-            try await components.keystone.setPassword(userName: user, password: pw)
+            guard let keystone = components.keystone else {
+                try await components.close()
+                throw ValidationError("identity is the cloud's Keystone: set passwords there")
+            }
+            try await keystone.setPassword(userName: user, password: pw)
             try await components.close()
             print("Password of \(user) changed.")
         }

@@ -45,8 +45,8 @@ struct ServerOptions: ParsableArguments {
             overrides[String(s[..<eq])] = String(s[s.index(after: eq)...])
         }
         var environment: [String: String] = [:]
-        for s in ServerConfig.settings {
-            if let v = getenv(s.environmentName) { environment[s.environmentName] = String(cString: v) }
+        for name in ServerConfig.settings.flatMap(\.environmentNames) {
+            if let v = getenv(name) { environment[name] = String(cString: v) }
         }
         do {
             return try ServerConfig.load(

@@ -235,7 +235,8 @@ struct IdentityTests {
             let hash = user?.passwordHash ?? ""
             #expect(hash.hasPrefix("pbkdf2-sha512$"))
             #expect(!hash.contains(adminPassword))
-            let other = try await s.components.keystone.config.passwordHasher.hash(adminPassword, on: .singleton)
+            let other = try await #require(s.components.keystone).config.passwordHasher.hash(
+                adminPassword, on: .singleton)
             #expect(other != hash)  // a fresh salt each time
         }
     }

@@ -66,4 +66,47 @@ struct ConfigurationTests {
             _ = try Components(config, logger: TestServer.logger, exclusive: false)
         } throws: { "\($0)".contains("the default store 'other' is not configured") }
     }
+
+    @Test("database_url selects PostgreSQL; secrets come from the environment or from files")
+    func databaseAndSecrets() throws {
+        let url = "postgres://glimpse:s3cret@db:5432/glimpse"
+        let fromEnv = try ServerConfig.load(file: nil, environment: ["GLIMPSE_DATABASE_URL": url], overrides: [:])
+        #expect(fromEnv.metadataBackend == .postgresql && fromEnv.databaseURL == url)
+        #expect(try ServerConfig.load(file: nil, environment: [:], overrides: [:]).metadataBackend == .sqlite)
+        let fromFiles = try withFile(url + "\n") { path in
+            try ServerConfig.load(
+                file: nil, environment: ["GLIMPSE_KEYSTONE_SERVICE_PASSWORD_FILE": path],
+                overrides: [
+                    "database_url_file": path, "identity": "keystone", "keystone_url": "http://ks:5000/v3/",
+                    "keystone_service_user": "glance", "keystone_member_roles": "Member, creator",
+                ])
+        }
+        #expect(fromFiles.databaseURL == url && fromFiles.metadataBackend == .postgresql)
+        #expect(fromFiles.identityMode == .keystone && fromFiles.keystone.url == "http://ks:5000/v3")
+        #expect(fromFiles.keystone.servicePassword == url && fromFiles.keystone.serviceProject == "service")
+        #expect(fromFiles.keystone.memberRoles == ["member", "creator"])
+    }
+
+    @Test("settings that cannot work together are refused")
+    func conflicts() throws {
+        let cases: [([String: String], String)] = [
+            (["metadata_backend": "postgresql"], "metadata_backend postgresql needs database_url"),
+            (["metadata_backend": "sqlite", "database_url": "postgres://u@h/d"], "metadata_backend is sqlite"),
+            (["identity": "keystone"], "identity keystone needs keystone_url"),
+            (["identity": "ldap"], "identity: use builtin or keystone"),
+            (["database_url_file": "/nonexistent/secret"], "database_url_file: cannot read /nonexistent/secret"),
+        ]
+        for (overrides, message) in cases {
+            #expect {
+                _ = try ServerConfig.load(file: nil, environment: [:], overrides: overrides)
+            } throws: { "\($0)".contains(message) }
+        }
+        var config = ServerConfig()
+        config.metadataBackend = .postgresql
+        config.databaseURL = "postgres://nobody@db/glimpse?sslmode=sometimes"
+        config.enabledBackends = [("local", "memory")]
+        #expect {
+            _ = try Components(config, logger: TestServer.logger, exclusive: false)
+        } throws: { "\($0)".contains("sslmode must be") }
+    }
 }

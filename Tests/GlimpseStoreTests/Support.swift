@@ -1,7 +1,11 @@
 import GlimpseCore
 import GlimpseIdentity
 import GlimpseMemoryStores
+import GlimpsePostgres
+import GlimpseSQL
 import GlimpseSQLite
+import GlimpseTestSupport
+import Logging
 import OpenStackEncoding
 import OpenStackJSON
 import Testing
@@ -12,22 +16,35 @@ import Glibc
 import Darwin
 #endif
 
-/// The metadata stores every contract test runs against.
+/// The metadata stores every contract test runs against: memory, SQLite, and PostgreSQL
+/// when `GLIMPSE_TEST_DATABASE_URL` names a database (`.ci/run` starts one).
 enum MetadataBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case memory, sqlite
+    case memory, sqlite, postgresql
     var testDescription: String { rawValue }
+
+    /// The backends this run can reach.
+    static var available: [MetadataBackend] { PostgresTestDatabase.url == nil ? [.memory, .sqlite] : allCases }
 
     /// Runs `body` with a new, migrated store, closed afterwards.
     func with<T: Sendable>(_ body: (any MetadataStore & IdentityStore) async throws -> T) async throws -> T {
-        let dir = tempDir()
-        defer { _ = system("rm -rf '\(dir)'") }
-        let store: any MetadataStore & IdentityStore =
-            switch self {
-            case .memory: MemoryMetadataStore()
-            case .sqlite: try SQLiteMetadataStore(path: dir + "/test.db")
+        switch self {
+        case .memory: return try await Self.run(MemoryMetadataStore(), body)
+        case .sqlite:
+            let dir = tempDir()
+            defer { _ = system("rm -rf '\(dir)'") }
+            return try await Self.run(try SQLiteMetadataStore(path: dir + "/test.db"), body)
+        case .postgresql:
+            return try await PostgresTestDatabase.withSchema { settings in
+                try await Self.run(try PostgresMetadataStore(settings, logger: Logger(label: "test")), body)
             }
-        try await store.migrate()
+        }
+    }
+
+    private static func run<T: Sendable>(
+        _ store: any MetadataStore & IdentityStore, _ body: (any MetadataStore & IdentityStore) async throws -> T
+    ) async throws -> T {
         do {
+            try await store.migrate()
             let result = try await body(store)
             try await store.close()
             return result

@@ -22,6 +22,10 @@ public protocol BlobStore: Sendable {
     /// Bytes free for new data, if the backend can tell.
     func freeSpace() async -> Int?
 
+    /// Returns once the store has shown it can take new data; throws, saying why, if it
+    /// cannot (health checks).
+    func checkHealth() async throws
+
     /// The objects the store holds, committed or pending, in location order after `marker`,
     /// at most `limit`: the inventory a page at a time, for the orphan sweep.
     func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob]

@@ -90,6 +90,8 @@ public struct ImageUsage: Sendable, Equatable {
 public enum StoreError: Error, Sendable, Equatable {
     /// A row with this key exists.
     case duplicate
+    /// The database cannot be reached (the API answers 503: another node may serve).
+    case unavailable(String)
 }
 
 /// Everything the metadata store of a deployment keeps: images, metadata definitions, and
@@ -97,6 +99,34 @@ public enum StoreError: Error, Sendable, Equatable {
 public protocol MetadataStore: ImageStore, MetadefStore {
     /// Brings the schema up to date; safe to run while other processes use the database.
     func migrate() async throws
+    /// The schema steps the database has and those this build knows.
+    func schemaStatus() async throws -> SchemaStatus
+    /// Returns once the database has answered a query; throws if it cannot (health checks).
+    func ping() async throws
+    /// Runs `body` while holding the lock `name`, which no other process on this database
+    /// can hold at the same time: one node of a deployment runs a job or the bootstrap at a
+    /// time. With `wait: false`, returns nil at once, without running `body`, when another
+    /// process holds the lock. Stores only one process uses run `body` directly.
+    func withLock<T: Sendable>(_ name: String, wait: Bool, _ body: @Sendable () async throws -> T) async throws -> T?
     /// Releases the database's connections and threads; no call may follow.
     func close() async throws
+}
+
+/// Where a database's schema stands.
+public struct SchemaStatus: Sendable, Equatable {
+    /// The database engine (`sqlite`, `postgresql`, `memory`).
+    public var backend: String
+    /// Schema steps applied to the database.
+    public var applied: Int
+    /// Schema steps this build knows; `migrate()` applies the difference.
+    public var known: Int
+
+    public init(backend: String, applied: Int, known: Int) {
+        self.backend = backend
+        self.applied = applied
+        self.known = known
+    }
+
+    /// Whether `migrate()` has nothing to do.
+    public var isCurrent: Bool { applied >= known }
 }

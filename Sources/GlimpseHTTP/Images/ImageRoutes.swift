@@ -8,6 +8,7 @@ struct ImageRoutes {
     let images: ImageService
     let metadefs: MetadefService
     let validator: any TokenValidator
+    let health: HealthChecks
 
     func add(to router: Router<GlimpseRequestContext>) {
         let root = APIRoutes(middleware: [])

@@ -9,6 +9,8 @@ import Logging
 /// answered 500.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = GlimpseRequestContext
+    /// The cloud's Keystone, named in 401s; the built-in identity's URL if nil.
+    let identityURL: String?
 
     static func format(forPath path: String) -> ErrorFormat {
         if path == "/identity" || path.hasPrefix("/identity/") { return .keystone }
@@ -31,10 +33,13 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch is AuthenticationRequired {
             return ErrorFormat.keystone(
                 .unauthorized("The request you have made requires authentication."),
-                authURL: context.baseURL + "/identity")
+                authURL: identityURL ?? context.baseURL + "/identity")
         } catch let error as ServiceError {
             if error.kind == .internalError { context.logger.error("request failed", metadata: ["error": "\(error)"]) }
             return format.response(error, request: request, baseURL: context.baseURL)
+        } catch StoreError.unavailable(let reason) {
+            context.logger.error("database unavailable", metadata: ["error": "\(reason)"])
+            return format.response(.init(.serviceUnavailable), request: request, baseURL: context.baseURL)
         } catch let error as HTTPError {
             let kind: ServiceError.Kind =
                 switch error.status.code {

@@ -11,6 +11,8 @@ public struct APIConfiguration: Sendable {
     public var tokens: any TokenValidator
     /// The built-in identity, served under `/identity` when the deployment uses it.
     public var keystone: KeystoneService?
+    /// The cloud's Keystone, when it issues the tokens (401s name it).
+    public var identityURL: String?
     /// The region the catalog names.
     public var region: String
     /// The URL clients reach the server at, when not the `Host` they used (behind a proxy).
@@ -19,11 +21,16 @@ public struct APIConfiguration: Sendable {
     public var defaultBaseURL: String
     /// Where request metrics go; none are recorded when nil.
     public var metrics: (any MetricsFactory)?
+    /// What `/healthcheck` probes.
+    public var health: HealthChecks
 
     public init(
         images: ImageService, metadefs: MetadefService, tokens: any TokenValidator, keystone: KeystoneService?,
-        region: String, publicURL: String?, defaultBaseURL: String, metrics: (any MetricsFactory)?
+        identityURL: String? = nil, region: String, publicURL: String?, defaultBaseURL: String,
+        metrics: (any MetricsFactory)?, health: HealthChecks = HealthChecks([])
     ) {
+        self.identityURL = identityURL
+        self.health = health
         self.images = images
         self.metadefs = metadefs
         self.tokens = tokens
@@ -43,8 +50,10 @@ public struct GlimpseResponder: HTTPResponder {
 
     public init(_ configuration: APIConfiguration) {
         let router = Router(context: Context.self)
-        ImageRoutes(images: configuration.images, metadefs: configuration.metadefs, validator: configuration.tokens)
-            .add(to: router)
+        ImageRoutes(
+            images: configuration.images, metadefs: configuration.metadefs, validator: configuration.tokens,
+            health: configuration.health
+        ).add(to: router)
         if let keystone = configuration.keystone {
             IdentityRoutes(keystone: keystone, catalog: Catalog(region: configuration.region)).add(to: router)
         }
@@ -54,7 +63,7 @@ public struct GlimpseResponder: HTTPResponder {
             RequestLogMiddleware(publicURL: configuration.publicURL, defaultBaseURL: configuration.defaultBaseURL)
         ]
         if let metrics = configuration.metrics { front.append(MetricsMiddleware(factory: metrics)) }
-        front += [ErrorMiddleware(), VersionMiddleware()]
+        front += [ErrorMiddleware(identityURL: configuration.identityURL), VersionMiddleware()]
         var chain: any HTTPResponder<Context> = router.buildResponder()
         for middleware in front.reversed() { chain = Wrapped(middleware: middleware, next: chain) }
         self.chain = chain

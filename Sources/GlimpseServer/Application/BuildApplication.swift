@@ -24,9 +24,9 @@ public func buildApplication(
     let responder = GlimpseResponder(
         APIConfiguration(
             images: components.images, metadefs: components.metadefs, tokens: components.tokens,
-            keystone: components.keystone,
+            keystone: components.keystone, identityURL: config.identityMode == .keystone ? config.keystone.url : nil,
             region: config.region, publicURL: config.publicURL, defaultBaseURL: "http://\(config.host):\(config.port)",
-            metrics: metrics))
+            metrics: metrics, health: components.health))
     var app = Application(
         responder: responder,
         configuration: ApplicationConfiguration(

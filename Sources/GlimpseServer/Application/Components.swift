@@ -1,11 +1,15 @@
+import AsyncHTTPClient
 import GlimpseBlobStores
 import GlimpseCore
 import GlimpseIdentity
+import GlimpseKeystoneAuth
 import GlimpseMemoryStores
+import GlimpsePostgres
 import GlimpseSQLite
 import Logging
 import NIOCore
 import NIOPosix
+import OpenStack
 import OpenStackEncoding
 import ServiceLifecycle
 import Synchronization
@@ -24,10 +28,13 @@ public final class Components: Sendable {
     public let blobs: BlobStores
     public let images: ImageService
     public let metadefs: MetadefService
-    public let keystone: KeystoneService
-    /// Turns a token into the caller.
-    public var tokens: any TokenValidator { keystone }
+    /// The built-in identity; nil when the cloud's Keystone issues the tokens.
+    public let keystone: KeystoneService?
+    /// Turns a token into the caller: the built-in identity, or the cloud's Keystone.
+    public let tokens: any TokenValidator
     let pools: Pools
+    /// The HTTP client that asks the cloud's Keystone, if it does.
+    let keystoneClient: HTTPClient?
     let lock: DataDirectoryLock?
     private let created = Mutex<Bootstrap?>(nil)
 
@@ -50,31 +57,36 @@ public final class Components: Sendable {
     }
 
     /// Opens the stores `config` names.
-    /// - Parameter exclusive: hold the data directory's lock (`glimpse serve`), so that a
-    ///   second server on it is refused with a clear message.
+    /// - Parameter exclusive: hold the data directory's lock (`glimpse serve` on SQLite), so
+    ///   that a second server on the same database file is refused with a clear message.
+    ///   (Servers on PostgreSQL share their database by design.)
     public init(_ config: ServerConfig, logger: Logger, exclusive: Bool) throws {
         self.config = config
         self.logger = logger
         var lock: DataDirectoryLock?
         if config.metadataBackend == .sqlite || config.enabledBackends.contains(where: { $0.type == "file" }) {
             try LocalBlobStore.makeDirectory(config.dataDir)
-            if exclusive { lock = try DataDirectoryLock(directory: config.dataDir) }
+            if exclusive, config.metadataBackend == .sqlite { lock = try DataDirectoryLock(directory: config.dataDir) }
         }
         self.lock = lock
         let pools = Pools()
         self.pools = pools
+        var external: (client: HTTPClient, validator: KeystoneTokenValidator)?
         do {
-            // The blob stores first: they start no threads, so nothing is left running if one
-            // of them, or the metadata store after them, cannot open.
+            if config.identityMode == .keystone { external = try Self.keystoneValidator(config, logger: logger) }
+            // The blob stores before the database: they start no threads, so nothing is left
+            // running if one of them, or the metadata store after them, cannot open.
             blobs = try BlobStores(
                 try config.enabledBackends.map { try Self.blobStore($0.id, $0.type, config, pools) },
                 defaultId: config.defaultBackend)
             metadata =
                 switch config.metadataBackend {
                 case .sqlite: try SQLiteMetadataStore(path: config.databasePath)
+                case .postgresql: try PostgresMetadataStore(try Self.postgresSettings(config), logger: logger)
                 case .memory: MemoryMetadataStore()
                 }
         } catch {
+            try? external?.client.syncShutdown()
             lock?.release()
             throw error
         }
@@ -83,10 +95,57 @@ public final class Components: Sendable {
         images = ImageService(
             store: metadata, blobs: blobs, config: config.image, clock: config.clock, hashing: pools.cpu,
             logger: logger)
-        keystone = KeystoneService(
-            store: metadata, config: config.identity, clock: config.clock, hashing: pools.cpu,
-            logger: logger)
+        if let external {
+            keystone = nil
+            keystoneClient = external.client
+            tokens = external.validator
+        } else {
+            let keystone = KeystoneService(
+                store: metadata, config: config.identity, clock: config.clock, hashing: pools.cpu,
+                logger: logger)
+            self.keystone = keystone
+            keystoneClient = nil
+            tokens = keystone
+        }
         metadefs = MetadefService(store: metadata)
+    }
+
+    static func postgresSettings(_ config: ServerConfig) throws -> PostgresSettings {
+        do {
+            return try PostgresSettings(url: config.databaseURL ?? "")
+        } catch {
+            throw ServerConfig.ConfigError(description: error.description)
+        }
+    }
+
+    /// Token validation by the cloud's Keystone, as the configured service user, and the
+    /// HTTP client it asks through (to shut down with the components).
+    static func keystoneValidator(
+        _ config: ServerConfig, logger: Logger
+    ) throws -> (client: HTTPClient, validator: KeystoneTokenValidator) {
+        let k = config.keystone
+        guard let url = k.url, let user = k.serviceUser, let password = k.servicePassword else {
+            throw ServerConfig.ConfigError(description: "identity keystone needs keystone_url and a service user")
+        }
+        // Short timeouts: a request waits for Keystone, and a Keystone that does not answer
+        // makes it fail (503) rather than hang.
+        var http = HTTPClient.Configuration()
+        http.timeout = .init(connect: .seconds(3), read: .seconds(10))
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        do {
+            let cloud = try OpenStack(
+                authURL: url, user: .name(user, domain: .name(k.serviceUserDomain), password: password),
+                scope: .project(name: k.serviceProject, domain: .name(k.serviceProjectDomain)), httpClient: client,
+                retry: RetryPolicy(maxAttempts: 2), logger: logger)
+            let validator = KeystoneTokenValidator(
+                identity: cloud.identityV3(), cacheTime: k.tokenCacheTime,
+                roleMap: .init(admin: k.adminRoles, member: k.memberRoles, reader: k.readerRoles),
+                clock: config.clock, logger: logger)
+            return (client, validator)
+        } catch {
+            try? client.syncShutdown()
+            throw ServerConfig.ConfigError(description: "keystone_url: \(error)")
+        }
     }
 
     /// One image data store of `enabled_backends`, with its options.
@@ -112,6 +171,23 @@ public final class Components: Sendable {
         return store
     }
 
+    /// What `/healthcheck` probes: the metadata database and every image store.
+    public var health: HealthChecks {
+        let metadata = self.metadata
+        var probes = [
+            HealthChecks.Probe(name: "database", kind: "database", backend: config.metadataBackend.rawValue) {
+                try await metadata.ping()
+            }
+        ]
+        for store in blobs.all {
+            probes.append(
+                HealthChecks.Probe(name: store.id, kind: "store", backend: store.type) {
+                    try await store.checkHealth()
+                })
+        }
+        return HealthChecks(probes)
+    }
+
     /// What the first start of a deployment created.
     public struct Bootstrap: Sendable {
         /// The admin password, when the admin user was created by this start.
@@ -124,15 +200,24 @@ public final class Components: Sendable {
     /// admin user, project and roles and the metadata definitions their resource types.
     /// Safe to run while other processes use the stores. Returns the admin's credentials if
     /// this run created the admin user.
+    ///
+    /// Nodes of a deployment starting at once take turns (under the store's `prepare`
+    /// lock): the first creates, the others find. With the cloud's Keystone there is no admin
+    /// to create.
     @discardableResult
     public func prepare() async throws -> Bootstrap? {
-        try await metadata.migrate()
-        let generated = config.adminPassword == nil
-        let password = config.adminPassword ?? Identifiers.randomHex(bytes: 12)
-        let createdAdmin = try await keystone.bootstrap(adminPassword: password)
-        try await metadefs.seed()
-        let bootstrap = createdAdmin ? Bootstrap(adminPassword: password, generated: generated) : nil
-        if let bootstrap { created.withLock { $0 = bootstrap } }
+        let (metadata, metadefs, keystone, config) = (self.metadata, self.metadefs, self.keystone, self.config)
+        let bootstrap = try await metadata.withLock("prepare", wait: true) { () async throws -> Bootstrap? in
+            try await metadata.migrate()
+            try await metadefs.seed()
+            guard let keystone else { return nil }
+            let generated = config.adminPassword == nil
+            let password = config.adminPassword ?? Identifiers.randomHex(bytes: 12)
+            let createdAdmin = try await keystone.bootstrap(adminPassword: password)
+            return createdAdmin ? Bootstrap(adminPassword: password, generated: generated) : nil
+        }
+        guard let bootstrap = bootstrap ?? nil else { return nil }
+        created.withLock { $0 = bootstrap }
         return bootstrap
     }
 
@@ -142,25 +227,39 @@ public final class Components: Sendable {
     /// The background work of a server: purging expired tokens and old tombstones, undoing
     /// uploads whose process died, sweeping orphaned data; and, last to stop, the release of
     /// the stores and threads once everything else has stopped.
+    ///
+    /// Each job runs under the store's lock of its name: of the nodes sharing a database,
+    /// one runs it at a time, and the others skip that round.
     public var services: [any Service] {
-        let (images, keystone, config) = (self.images, self.keystone, self.config)
+        let (images, keystone, config, metadata) = (self.images, self.keystone, self.config, self.metadata)
         let leaseCheck = Duration.seconds(max(1, config.image.uploadLeaseSeconds / 2))
+        func job(
+            _ name: String, every: Duration, after: Duration, _ work: @escaping @Sendable () async throws -> Void
+        ) -> PeriodicJob {
+            PeriodicJob(name: name, every: every, after: after, logger: logger) {
+                _ = try await metadata.withLock(name, wait: false) { try await work() }
+            }
+        }
         // The jobs start once the server is prepared (a new database has its schema by then).
-        return [
+        var services: [any Service] = [
             Closing(components: self),
-            PeriodicJob(name: "token-purge", every: .seconds(3600), after: .seconds(60), logger: logger) {
-                _ = try await keystone.purgeExpiredTokens()
+            job("deleted-image-purge", every: .seconds(3600), after: .seconds(60)) {
+                _ = try await images.purgeDeleted()
             },
-            PeriodicJob(name: "deleted-image-purge", every: .seconds(3600), after: .seconds(60), logger: logger) {
-                try await images.purgeDeleted()
+            job("abandoned-upload-reclaim", every: leaseCheck, after: leaseCheck) {
+                _ = try await images.reclaimAbandonedUploads()
             },
-            PeriodicJob(name: "abandoned-upload-reclaim", every: leaseCheck, after: leaseCheck, logger: logger) {
-                try await images.reclaimAbandonedUploads()
-            },
-            PeriodicJob(name: "orphan-sweep", every: .seconds(86_400), after: .seconds(3600), logger: logger) {
-                try await images.sweepOrphans()
+            job("orphan-sweep", every: .seconds(86_400), after: .seconds(3600)) {
+                _ = try await images.sweepOrphans()
             },
         ]
+        if let keystone {
+            services.append(
+                job("token-purge", every: .seconds(3600), after: .seconds(60)) {
+                    _ = try await keystone.purgeExpiredTokens()
+                })
+        }
+        return services
     }
 
     /// Opens the stores beside whatever else uses them (a running server included) and
@@ -196,6 +295,7 @@ public final class Components: Sendable {
     /// Releases the stores, the threads and the data directory's lock. For processes that run
     /// no service group (`glimpse admin`); a server does this as its last service stops.
     public func close() async throws {
+        try await keystoneClient?.shutdown()
         try await metadata.close()
         try await pools.shutdown()
         lock?.release()

@@ -25,6 +25,13 @@ public struct ServerConfig: Sendable {
     public var logFormat = LogFormat.text
     /// Where image metadata (and the built-in identity) lives.
     public var metadataBackend = MetadataBackend.sqlite
+    /// The PostgreSQL database (`postgres://USER:PASSWORD@HOST:PORT/DB?sslmode=…`) when
+    /// `metadataBackend` is `.postgresql`. A secret: never logged.
+    public var databaseURL: String?
+    /// Who issues and checks tokens: the built-in identity, or the cloud's Keystone.
+    public var identityMode = IdentityMode.builtin
+    /// The cloud's Keystone, when `identityMode` is `.keystone`.
+    public var keystone = KeystoneSettings()
     /// The image data stores, `id:type`, in the order `/v2/info/stores` lists them.
     public var enabledBackends: [(id: String, type: String)] = [("local", "file")]
     /// The store new image data goes to; the first enabled one if nil.
@@ -43,8 +50,39 @@ public struct ServerConfig: Sendable {
     public enum MetadataBackend: String, Sendable {
         /// SQLite in the data directory: the embedded default.
         case sqlite
+        /// PostgreSQL at `databaseURL`: shared by several API nodes.
+        case postgresql
         /// In memory: nothing is kept when the process ends (tests, demos).
         case memory
+    }
+
+    public enum IdentityMode: String, Sendable {
+        /// The built-in Keystone subset at `/identity`, on the metadata store.
+        case builtin
+        /// The cloud's Keystone validates every token; `/identity` is not served.
+        case keystone
+    }
+
+    /// How Glimpse reaches the cloud's Keystone, as keystonemiddleware's `[keystone_authtoken]`.
+    public struct KeystoneSettings: Sendable {
+        /// Keystone's v3 endpoint, e.g. `http://keystone:5000/v3`.
+        public var url: String?
+        /// The service user that validates tokens (it needs the `service` or `admin` role).
+        public var serviceUser: String?
+        /// A secret: never logged.
+        public var servicePassword: String?
+        public var serviceProject = "service"
+        public var serviceUserDomain = "Default"
+        public var serviceProjectDomain = "Default"
+        /// Seconds a validated token is trusted without asking Keystone again (a revoked
+        /// token keeps working at most this long).
+        public var tokenCacheTime = 300
+        /// Keystone roles that count as Glimpse's admin, member and reader.
+        public var adminRoles = ["admin"]
+        public var memberRoles = ["member", "_member_"]
+        public var readerRoles = ["reader"]
+
+        public init() {}
     }
 
     public init() {}
@@ -54,12 +92,28 @@ public struct ServerConfig: Sendable {
 
     /// One setting: its key in the config file (`key = value`), which is also its environment
     /// variable (`GLIMPSE_KEY`) and flag (`--key`).
+    /// A secret setting (a password, a URL with one) may also come from a file:
+    /// `KEY_file = /path` (`GLIMPSE_KEY_FILE`) reads it from there, trailing newline dropped.
     public struct Setting: Sendable {
         public let key: String
         public let help: String
+        public let secret: Bool
         let apply: @Sendable (inout ServerConfig, String) throws -> Void
 
-        public var environmentName: String { "GLIMPSE_" + key.uppercased() }
+        init(
+            key: String, help: String, secret: Bool = false,
+            apply: @escaping @Sendable (inout ServerConfig, String) throws -> Void
+        ) {
+            self.key = key
+            self.help = help
+            self.secret = secret
+            self.apply = apply
+        }
+
+        /// The keys this setting is read from: its own, and `KEY_file` for a secret.
+        public var keys: [String] { secret ? [key, key + "_file"] : [key] }
+        /// The environment variables it is read from (`GLIMPSE_KEY`).
+        public var environmentNames: [String] { keys.map { "GLIMPSE_" + $0.uppercased() } }
     }
 
     public struct ConfigError: Error, CustomStringConvertible {
@@ -94,7 +148,8 @@ public struct ServerConfig: Sendable {
             c.publicURL = v.isEmpty ? nil : String(v.reversed().drop(while: { $0 == "/" }).reversed())
         },
         Setting(key: "region", help: "Region name in the service catalog") { c, v in c.region = v },
-        Setting(key: "admin_password", help: "Password of the bootstrap admin (new data directory only)") { c, v in
+        Setting(key: "admin_password", help: "Password of the bootstrap admin (new data directory only)", secret: true)
+        { c, v in
             c.adminPassword = v
         },
         Setting(key: "log_level", help: "trace, debug, info, notice, warning, error or critical") { c, v in
@@ -141,12 +196,60 @@ public struct ServerConfig: Sendable {
         Setting(key: "max_page_size", help: "Largest page of images") { c, v in
             c.image.maxPageSize = try int("max_page_size", v)
         },
-        Setting(key: "metadata_backend", help: "Where metadata lives: sqlite (in data_dir) or memory (kept by nothing)")
-        { c, v in
+        Setting(
+            key: "metadata_backend",
+            help: "Where metadata lives: sqlite (in data_dir), postgresql (at database_url) or memory (kept by nothing)"
+        ) { c, v in
             guard let b = MetadataBackend(rawValue: v.lowercased()) else {
-                throw ConfigError(description: "metadata_backend: use sqlite or memory")
+                throw ConfigError(description: "metadata_backend: use sqlite, postgresql or memory")
             }
             c.metadataBackend = b
+        },
+        Setting(
+            key: "database_url", help: "PostgreSQL for the metadata: postgres://USER:PASSWORD@HOST:PORT/DB[?sslmode=…]",
+            secret: true
+        ) { c, v in
+            c.databaseURL = v.isEmpty ? nil : v
+        },
+        Setting(
+            key: "identity", help: "builtin (Keystone subset at /identity) or keystone (the cloud's, at keystone_url)"
+        ) { c, v in
+            guard let mode = IdentityMode(rawValue: v.lowercased()) else {
+                throw ConfigError(description: "identity: use builtin or keystone")
+            }
+            c.identityMode = mode
+        },
+        Setting(key: "keystone_url", help: "The cloud's Keystone v3 endpoint, e.g. http://keystone:5000/v3") { c, v in
+            c.keystone.url = v.isEmpty ? nil : String(v.reversed().drop(while: { $0 == "/" }).reversed())
+        },
+        Setting(key: "keystone_service_user", help: "Service user that validates tokens") { c, v in
+            c.keystone.serviceUser = v
+        },
+        Setting(key: "keystone_service_password", help: "Its password", secret: true) { c, v in
+            c.keystone.servicePassword = v
+        },
+        Setting(key: "keystone_service_project", help: "Its project [service]") { c, v in
+            c.keystone.serviceProject = v
+        },
+        Setting(key: "keystone_service_user_domain", help: "Its user's domain name [Default]") { c, v in
+            c.keystone.serviceUserDomain = v
+        },
+        Setting(key: "keystone_service_project_domain", help: "Its project's domain name [Default]") { c, v in
+            c.keystone.serviceProjectDomain = v
+        },
+        Setting(
+            key: "token_cache_time", help: "Seconds a token Keystone validated is trusted without asking again [300]"
+        ) { c, v in
+            c.keystone.tokenCacheTime = max(0, try int("token_cache_time", v))
+        },
+        Setting(key: "keystone_admin_roles", help: "Keystone roles with Glimpse's admin rights [admin]") { c, v in
+            c.keystone.adminRoles = list(v).map { $0.lowercased() }
+        },
+        Setting(key: "keystone_member_roles", help: "Keystone roles with member rights [member, _member_]") { c, v in
+            c.keystone.memberRoles = list(v).map { $0.lowercased() }
+        },
+        Setting(key: "keystone_reader_roles", help: "Keystone roles with reader rights [reader]") { c, v in
+            c.keystone.readerRoles = list(v).map { $0.lowercased() }
         },
         Setting(
             key: "enabled_backends",
@@ -187,13 +290,19 @@ public struct ServerConfig: Sendable {
             values.merge(try parseFile(file)) { $1 }
         }
         for s in settings {
-            if let v = environment[s.environmentName] { values[s.key] = v }
+            for (key, name) in zip(s.keys, s.environmentNames) {
+                if let v = environment[name] { values[key] = v }
+            }
         }
         values.merge(overrides) { $1 }
         for (key, value) in values.sorted(by: { $0.key < $1.key }) {
             if let dot = key.firstIndex(of: ".") {
                 // `store.option`: an option of the image store `store`.
                 config.storeOptions[String(key[..<dot]), default: [:]][String(key[key.index(after: dot)...])] = value
+                continue
+            }
+            if key.hasSuffix("_file"), let s = settings.first(where: { $0.secret && $0.key + "_file" == key }) {
+                try s.apply(&config, try readSecret(value, for: key))
                 continue
             }
             guard let s = settings.first(where: { $0.key == key }) else {
@@ -204,27 +313,46 @@ public struct ServerConfig: Sendable {
         for store in config.storeOptions.keys where !config.enabledBackends.contains(where: { $0.id == store }) {
             throw ConfigError(description: "options for image store '\(store)', which enabled_backends does not name")
         }
+        try config.resolve(explicitBackend: values["metadata_backend"] != nil)
         return config
+    }
+
+    /// Derives what follows from the settings together, and refuses combinations that
+    /// cannot work.
+    mutating func resolve(explicitBackend: Bool) throws {
+        if databaseURL != nil, !explicitBackend { metadataBackend = .postgresql }
+        switch (metadataBackend, databaseURL) {
+        case (.postgresql, nil):
+            throw ConfigError(description: "metadata_backend postgresql needs database_url")
+        case (.sqlite, _?), (.memory, _?):
+            throw ConfigError(
+                description: "database_url is set, but metadata_backend is \(metadataBackend.rawValue)")
+        default: break
+        }
+        if identityMode == .keystone {
+            for (key, value) in [
+                ("keystone_url", keystone.url), ("keystone_service_user", keystone.serviceUser),
+                ("keystone_service_password", keystone.servicePassword),
+            ] where value?.isEmpty ?? true {
+                throw ConfigError(description: "identity keystone needs \(key)")
+            }
+        }
+    }
+
+    /// The content of a secret's file, without its trailing newline.
+    static func readSecret(_ path: String, for key: String) throws -> String {
+        guard let text = try? readFile(path) else { throw ConfigError(description: "\(key): cannot read \(path)") }
+        return String(text.reversed().drop(while: { $0 == "\n" || $0 == "\r" }).reversed())
     }
 
     /// Reads `key = value` lines; `#` and `;` start comments. Keys under a `[section]`
     /// header are options of the image store of that id (`[local]` → `local.path`), except
     /// in `[DEFAULT]` and `[glimpse]`, which hold the settings themselves.
     static func parseFile(_ path: String) throws -> [String: String] {
-        guard let f = fopen(path, "r") else { throw ConfigError(description: "cannot read config file \(path)") }
-        defer { fclose(f) }
-        var text: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = fread(&buf, 1, buf.count, f)
-            if n <= 0 { break }
-            text += buf[0..<n]
-        }
+        guard let text = try? readFile(path) else { throw ConfigError(description: "cannot read config file \(path)") }
         var out: [String: String] = [:]
         var section = ""
-        for (i, raw) in String(decoding: text, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-            .enumerated()
-        {
+        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = raw.trimming(" \t\r")
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("["), line.hasSuffix("]") {
@@ -244,6 +372,20 @@ public struct ServerConfig: Sendable {
         }
         return out
     }
+}
+
+/// A whole (small) text file.
+func readFile(_ path: String) throws -> String {
+    guard let f = fopen(path, "r") else { throw ServerConfig.ConfigError(description: "cannot read \(path)") }
+    defer { fclose(f) }
+    var text: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = fread(&buf, 1, buf.count, f)
+        if n <= 0 { break }
+        text += buf[0..<n]
+    }
+    return String(decoding: text, as: UTF8.self)
 }
 
 extension String {

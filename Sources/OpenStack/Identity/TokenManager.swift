@@ -11,10 +11,48 @@ public struct Token: Sendable, Hashable {
     public let expiresAt: Date
     public let userId: String
     public let userName: String?
+    public let userDomainId: String?
     public let projectId: String?
     public let projectName: String?
+    public let projectDomainId: String?
+    /// Role names.
     public let roles: [String]
     public let catalog: ServiceCatalog
+
+    /// A v3 token document (`{"token": {…}}`'s inner object) for the token `value`.
+    init(v3 t: JSONValue?, value: String, requestID: String?) throws {
+        guard let expires = t?["expires_at"]?.stringValue.flatMap(parseDate),
+            let userId = t?["user"]?["id"]?.stringValue
+        else {
+            throw OpenStackError(.invalidResponse, "the token response lacks expires_at or user", requestID: requestID)
+        }
+        self.value = value
+        expiresAt = expires
+        self.userId = userId
+        userName = t?["user"]?["name"]?.stringValue
+        userDomainId = t?["user"]?["domain"]?["id"]?.stringValue
+        projectId = t?["project"]?["id"]?.stringValue
+        projectName = t?["project"]?["name"]?.stringValue
+        projectDomainId = t?["project"]?["domain"]?["id"]?.stringValue
+        roles = t?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        catalog = ServiceCatalog.v3(t?["catalog"])
+    }
+
+    init(
+        value: String, expiresAt: Date, userId: String, userName: String?, projectId: String?, projectName: String?,
+        roles: [String], catalog: ServiceCatalog
+    ) {
+        self.value = value
+        self.expiresAt = expiresAt
+        self.userId = userId
+        self.userName = userName
+        userDomainId = nil
+        self.projectId = projectId
+        self.projectName = projectName
+        projectDomainId = nil
+        self.roles = roles
+        self.catalog = catalog
+    }
 }
 
 /// Which Keystone API an auth URL speaks.
@@ -180,19 +218,9 @@ actor TokenManager {
             throw OpenStackError(
                 .invalidResponse, "the token response has no X-Subject-Token header", requestID: r.requestID)
         }
-        let t = try r.json()["token"]
-        guard let expires = t?["expires_at"]?.stringValue.flatMap(parseDate),
-            let userId = t?["user"]?["id"]?.stringValue
-        else {
-            throw OpenStackError(
-                .invalidResponse, "the token response lacks expires_at or user", requestID: r.requestID)
-        }
-        logger.debug("authenticated", metadata: ["user_id": "\(userId)", "expires_at": "\(expires)"])
-        return Token(
-            value: value, expiresAt: expires, userId: userId, userName: t?["user"]?["name"]?.stringValue,
-            projectId: t?["project"]?["id"]?.stringValue, projectName: t?["project"]?["name"]?.stringValue,
-            roles: t?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [],
-            catalog: ServiceCatalog.v3(t?["catalog"]))
+        let token = try Token(v3: try r.json()["token"], value: value, requestID: r.requestID)
+        logger.debug("authenticated", metadata: ["user_id": "\(token.userId)", "expires_at": "\(token.expiresAt)"])
+        return token
     }
 
     private func authenticateV2(_ base: String) async throws -> Token {

@@ -1,0 +1,162 @@
+/// The PostgreSQL schema, as an ordered list of migrations (`glimpse_schema` counts those
+/// applied). Steps are only ever added. Text compares and sorts byte by byte (`COLLATE "C"`),
+/// as in SQLite, whatever the database's locale: pages and markers come out the same on
+/// both stores.
+enum PostgresSchema {
+    static let migrations: [String] = [
+        """
+        CREATE TABLE images (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            name TEXT COLLATE "C",
+            status TEXT COLLATE "C" NOT NULL,
+            visibility TEXT COLLATE "C" NOT NULL,
+            owner TEXT COLLATE "C",
+            size BIGINT,
+            virtual_size BIGINT,
+            disk_format TEXT COLLATE "C",
+            container_format TEXT COLLATE "C",
+            checksum TEXT COLLATE "C",
+            os_hash_algo TEXT COLLATE "C",
+            os_hash_value TEXT COLLATE "C",
+            min_disk BIGINT NOT NULL DEFAULT 0,
+            min_ram BIGINT NOT NULL DEFAULT 0,
+            protected BOOLEAN NOT NULL DEFAULT FALSE,
+            os_hidden BOOLEAN NOT NULL DEFAULT FALSE,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            deleted_at BIGINT,
+            properties TEXT NOT NULL DEFAULT '{}',
+            tags TEXT NOT NULL DEFAULT '[]',
+            location TEXT COLLATE "C",
+            store_id TEXT COLLATE "C",
+            revision BIGINT NOT NULL DEFAULT 0
+        );
+        -- Listing: the default order, per owner, per visibility; and lookups by name.
+        CREATE INDEX images_created ON images (created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_owner_created ON images (owner, created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_visibility_created ON images (visibility, created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_name ON images (COALESCE(name, ''), created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_deleted ON images (deleted_at) WHERE deleted_at IS NOT NULL;
+        -- The compute API's changes-since lists live and deleted images by update time.
+        CREATE INDEX images_updated ON images (updated_at);
+        -- The orphan sweep asks which stored objects images still refer to.
+        CREATE INDEX images_location ON images (location) WHERE location IS NOT NULL;
+
+        CREATE TABLE image_tags (
+            image_id TEXT COLLATE "C" NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            tag TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (image_id, tag)
+        );
+        CREATE INDEX image_tags_tag ON image_tags (tag, image_id);
+
+        CREATE TABLE image_properties (
+            image_id TEXT COLLATE "C" NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            name TEXT COLLATE "C" NOT NULL,
+            value TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (image_id, name)
+        );
+        CREATE INDEX image_properties_name_value ON image_properties (name, value, image_id);
+
+        CREATE TABLE image_members (
+            image_id TEXT COLLATE "C" NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            member TEXT COLLATE "C" NOT NULL,
+            status TEXT COLLATE "C" NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (image_id, member)
+        );
+        CREATE INDEX image_members_member ON image_members (member, status, image_id);
+
+        -- Uploads in progress: which process runs each, where its data is being written, and
+        -- until when it counts as alive.
+        CREATE TABLE upload_leases (
+            image_id TEXT COLLATE "C" PRIMARY KEY REFERENCES images (id) ON DELETE CASCADE,
+            owner TEXT COLLATE "C" NOT NULL,
+            store_id TEXT COLLATE "C" NOT NULL,
+            pending_location TEXT COLLATE "C" NOT NULL,
+            expires_at BIGINT NOT NULL,
+            received BIGINT NOT NULL DEFAULT 0,
+            expected BIGINT
+        );
+        CREATE INDEX upload_leases_expires ON upload_leases (expires_at);
+        CREATE INDEX upload_leases_pending ON upload_leases (store_id, pending_location);
+
+        CREATE TABLE domains (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            name TEXT COLLATE "C" NOT NULL UNIQUE,
+            description TEXT NOT NULL DEFAULT '',
+            enabled BOOLEAN NOT NULL DEFAULT TRUE
+        );
+        CREATE TABLE projects (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            name TEXT COLLATE "C" NOT NULL,
+            domain_id TEXT COLLATE "C" NOT NULL REFERENCES domains (id),
+            description TEXT NOT NULL DEFAULT '',
+            enabled BOOLEAN NOT NULL DEFAULT TRUE,
+            UNIQUE (domain_id, name)
+        );
+        CREATE TABLE users (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            name TEXT COLLATE "C" NOT NULL,
+            domain_id TEXT COLLATE "C" NOT NULL REFERENCES domains (id),
+            password_hash TEXT,
+            enabled BOOLEAN NOT NULL DEFAULT TRUE,
+            default_project_id TEXT COLLATE "C",
+            email TEXT,
+            description TEXT,
+            UNIQUE (domain_id, name)
+        );
+        CREATE TABLE roles (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            name TEXT COLLATE "C" NOT NULL UNIQUE,
+            description TEXT
+        );
+        CREATE TABLE role_assignments (
+            user_id TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            project_id TEXT COLLATE "C" NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+            role_id TEXT COLLATE "C" NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+            PRIMARY KEY (user_id, project_id, role_id)
+        );
+        CREATE INDEX role_assignments_project ON role_assignments (project_id);
+        CREATE TABLE tokens (
+            hash TEXT COLLATE "C" PRIMARY KEY,
+            user_id TEXT COLLATE "C" NOT NULL,
+            project_id TEXT COLLATE "C",
+            role_ids TEXT NOT NULL,
+            methods TEXT NOT NULL,
+            issued_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL,
+            audit_ids TEXT NOT NULL
+        );
+        CREATE INDEX tokens_user ON tokens (user_id);
+        CREATE INDEX tokens_project ON tokens (project_id);
+        CREATE INDEX tokens_expires ON tokens (expires_at);
+
+        CREATE TABLE metadef_namespaces (
+            namespace TEXT COLLATE "C" PRIMARY KEY,
+            display_name TEXT,
+            description TEXT,
+            visibility TEXT COLLATE "C" NOT NULL,
+            protected BOOLEAN NOT NULL DEFAULT FALSE,
+            owner TEXT COLLATE "C",
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE TABLE metadef_resource_types (
+            name TEXT COLLATE "C" PRIMARY KEY,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE TABLE metadef_items (
+            namespace TEXT COLLATE "C" NOT NULL
+                REFERENCES metadef_namespaces (namespace) ON DELETE CASCADE ON UPDATE CASCADE,
+            kind TEXT COLLATE "C" NOT NULL,
+            name TEXT COLLATE "C" NOT NULL,
+            body TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL,
+            PRIMARY KEY (namespace, kind, name)
+        );
+        """
+    ]
+}

@@ -1,0 +1,39 @@
+import NIOHTTP1
+
+/// The identity service (Keystone v3), for what a service does with other users' tokens.
+public struct IdentityServiceV3: Sendable {
+    let transport: Transport
+    let endpoint: ServiceEndpoint
+
+    /// What Keystone knows of `token` (`GET /v3/auth/tokens` with `X-Subject-Token`): its
+    /// user, project, roles and expiry; nil if the token is unknown, expired or revoked.
+    /// The connection's own token must be allowed to validate others (the `service` or
+    /// `admin` role).
+    public func validate(token: String) async throws -> Token? {
+        var request = ServiceRequest(.GET, try await endpoint.url() + "/auth/tokens")
+        request.headers = [("X-Subject-Token", token)]
+        let response: ServiceResponse
+        do {
+            response = try await transport.send(request)
+        } catch let error as OpenStackError where error.status == 404 {
+            return nil
+        }
+        return try Token(v3: try response.json()["token"], value: token, requestID: response.requestID)
+    }
+}
+
+extension OpenStack {
+    /// The identity service (Keystone v3): the auth URL when it ends in `/v3`, else the
+    /// catalog's `identity` endpoint.
+    public func identityV3(interface: Interface? = nil, endpoint: String? = nil) -> IdentityServiceV3 {
+        let v3 = authURL.flatMap { url in
+            let trimmed = url.hasSuffix("/") ? String(url.dropLast()) : url
+            return trimmed.hasSuffix("/v3") ? trimmed : nil
+        }
+        return IdentityServiceV3(
+            transport: transport,
+            endpoint: ServiceEndpoint(
+                type: "identity", name: nil, region: region, interface: interface ?? self.interface,
+                override: endpoint ?? v3, tokens: tokens))
+    }
+}

@@ -1,0 +1,82 @@
+import GlimpseCore
+import GlimpseServer
+import GlimpseTestSupport
+import Testing
+
+/// `identity = keystone`: tokens come from another Keystone (here a second Glimpse's
+/// built-in one, which answers `GET /v3/auth/tokens` as Keystone does).
+@Suite("The cloud's Keystone")
+struct ExternalKeystoneTests {
+    /// A server whose tokens `keystone` issues, validated as the `admin` service user.
+    func delegating(
+        to keystone: TestServer, clock: ManualClock = ManualClock(), cacheTime: Int = 60,
+        _ body: @Sendable @escaping (TestApp) async throws -> Void
+    ) async throws {
+        try await TestApp.with({
+            $0.identityMode = .keystone
+            $0.keystone.url = keystone.base + "/identity/v3"
+            $0.keystone.serviceUser = "admin"
+            $0.keystone.servicePassword = adminPassword
+            $0.keystone.serviceProject = "admin"
+            $0.keystone.tokenCacheTime = cacheTime
+            $0.clock = clock
+        }) { app in try await body(app) }
+    }
+
+    @Test("tokens are validated by Keystone: project, roles, no built-in identity, 401s name Keystone")
+    func validation() async throws {
+        try await TestServer.with { keystone in
+            let admin = try await keystone.adminToken()
+            let demo = try await keystone.makeUser("demo", project: "demo", admin: admin)
+            let reader = try await keystone.makeUser("viewer", project: "demo", role: "reader", admin: admin)
+            try await delegating(to: keystone) { app in
+                let created = try await app.createImage(demo.token, ["name": "x", "disk_format": "raw"])
+                #expect(created["owner"]?.stringValue == demo.projectId)
+                let list = try await app.request(.GET, "/v2/images", token: reader.token)
+                #expect(try list.status == 200 && list.json["images"]?.arrayValue?.count == 1)
+                let refused = try await app.json(.POST, "/v2/images", token: reader.token, ["name": "y"])
+                #expect(refused.status == 403)
+
+                let none = try await app.request(.GET, "/v2/images", token: nil)
+                #expect(none.status == 401)
+                #expect(none.header("WWW-Authenticate") == "Keystone uri=\"\(keystone.base)/identity/v3\"")
+                #expect(try await app.request(.GET, "/v2/images", token: "not-a-token").status == 401)
+                // The built-in identity is not served, nor bootstrapped.
+                #expect(try await app.request(.GET, "/identity/v3", token: nil).status == 404)
+                #expect(try await app.components.metadata.user(name: "admin", domainId: "default") == nil)
+            }
+        }
+    }
+
+    @Test("a revoked token works until its cached answer is older than token_cache_time")
+    func revocation() async throws {
+        try await TestServer.with { keystone in
+            let admin = try await keystone.adminToken()
+            let demo = try await keystone.makeUser("demo", project: "demo", admin: admin)
+            let clock = ManualClock()
+            try await delegating(to: keystone, clock: clock, cacheTime: 30) { app in
+                #expect(try await app.request(.GET, "/v2/images", token: demo.token).status == 200)
+                let revoke = try await keystone.request(
+                    .DELETE, "/identity/v3/auth/tokens", token: admin, headers: [("X-Subject-Token", demo.token)])
+                #expect(revoke.status == 204)
+                #expect(try await app.request(.GET, "/v2/images", token: demo.token).status == 200)
+                clock.advance(seconds: 31)
+                #expect(try await app.request(.GET, "/v2/images", token: demo.token).status == 401)
+            }
+        }
+    }
+
+    @Test("Keystone unreachable: 503, not 401")
+    func unreachable() async throws {
+        let port = try RawHTTP.freePort()
+        try await TestApp.with({
+            $0.identityMode = .keystone
+            $0.keystone.url = "http://127.0.0.1:\(port)/v3"
+            $0.keystone.serviceUser = "glance"
+            $0.keystone.servicePassword = "secret"
+        }) { app in
+            let r = try await app.request(.GET, "/v2/images", token: "some-token")
+            #expect(r.status == 503)
+        }
+    }
+}
