@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Runs the real OpenStack clients against a freshly started Glimpse server:
+# Runs the real OpenStack clients against Glimpse:
 #   - ../shared/conformance/run-all.sh  (openstack CLI, openstacksdk, python-glanceclient)
 #   - scripts/cli-compare.sh (glimpse image list/show against openstack image list/show)
 #   - ../shared/conformance/run-tempest-image.sh (Tempest's image API tests)
 # Prints each suite's "N passed, N failed" and exits non-zero if any check failed.
+#
+#   scripts/conformance.sh           against a freshly started server on SQLite and its
+#                                    built-in identity
+#   scripts/conformance.sh cluster   through the load balancer of `scripts/cluster.sh`
+#                                    (two nodes on PostgreSQL, the cloud's Keystone),
+#                                    started if it is not running (it is left running)
 #
 # Environment:
 #   GLIMPSE_BIN     the glimpse binary            [.build/debug/glimpse, built if missing]
@@ -11,6 +17,8 @@
 #   CONFORMANCE     directory of the scripts      [../shared/conformance]
 #   PORT            port for the server           [a free one from 19300]
 #   SUITES          which to run: "clients cli tempest" [all]
+#   CHAOS=1         (cluster) kill -9 each node in turn while the suites run, and start
+#                   it again: no test may fail because of it
 set -u -o pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -29,30 +37,62 @@ if [ ! -x "$HARNESS_VENV/bin/tempest" ] || [ ! -x "$HARNESS_VENV/bin/openstack" 
   "$HARNESS_VENV/bin/pip" install -q python-openstackclient openstacksdk python-glanceclient tempest || exit 2
 fi
 
-port_free() { ! (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT="${PORT:-19300}"
-while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
-
 DATA="$(mktemp -d /tmp/glimpse-conformance.XXXXXX)"
 LOG="$DATA/server.log"
-ADMIN_PASSWORD="conformance-admin-$$"
-# Tempest and the smoke tests upload random bytes as qcow2/vhd, as the reference run with
-# Glance did (require_image_format_match = false there too).
-GLIMPSE_ADMIN_PASSWORD="$ADMIN_PASSWORD" "$GLIMPSE_BIN" serve --port "$PORT" --data-dir "$DATA/data" \
-  --set require_format_match=false >"$DATA/stdout" 2>"$LOG" &
-SERVER=$!
-cleanup() { kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; rm -rf "$DATA"; }
+MODE="${1:-single}"
+CHAOS_PID=""
+cleanup() {
+  [ -n "$CHAOS_PID" ] && kill "$CHAOS_PID" 2>/dev/null
+  [ -n "${SERVER:-}" ] && { kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null; }
+  rm -rf "$DATA"
+}
 trap cleanup EXIT
-for _ in $(seq 1 100); do
-  curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
-  sleep 0.1
-done
-curl -s -o /dev/null "http://127.0.0.1:$PORT/" || { echo "server did not start"; cat "$LOG"; exit 2; }
 
-AUTH="http://127.0.0.1:$PORT/identity/v3"
-OS_AUTH_URL="$AUTH" OS_USERNAME=admin OS_PASSWORD="$ADMIN_PASSWORD" OS_PROJECT_NAME=admin \
-OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default \
+if [ "$MODE" = cluster ]; then
+  # Tempest and the smoke tests upload random bytes as qcow2/vhd, as the reference run with
+  # Glance did (require_image_format_match = false there too).
+  CLUSTER_SETTINGS="require_format_match = false" GLIMPSE_BIN="$GLIMPSE_BIN" "$ROOT/scripts/cluster.sh" up \
+    > "$DATA/admin.env" || exit 2
+  # shellcheck disable=SC1091
+  source "$DATA/admin.env"
+  AUTH="$OS_AUTH_URL"
+  LOG="${ENGINES_DIR:-${TMPDIR:-/tmp}/glimpse-engines}/cluster/node1/server.log"
+  ADMIN_ENV=(OS_USERNAME="$OS_USERNAME" OS_PASSWORD="$OS_PASSWORD" OS_PROJECT_NAME="$OS_PROJECT_NAME")
+else
+  port_free() { ! (echo > "/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+  PORT="${PORT:-19300}"
+  while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
+  ADMIN_PASSWORD="conformance-admin-$$"
+  GLIMPSE_ADMIN_PASSWORD="$ADMIN_PASSWORD" "$GLIMPSE_BIN" serve --port "$PORT" --data-dir "$DATA/data" \
+    --set require_format_match=false >"$DATA/stdout" 2>"$LOG" &
+  SERVER=$!
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
+    sleep 0.1
+  done
+  curl -s -o /dev/null "http://127.0.0.1:$PORT/" || { echo "server did not start"; cat "$LOG"; exit 2; }
+  AUTH="http://127.0.0.1:$PORT/identity/v3"
+  ADMIN_ENV=(OS_USERNAME=admin OS_PASSWORD="$ADMIN_PASSWORD" OS_PROJECT_NAME=admin)
+fi
+
+env OS_AUTH_URL="$AUTH" "${ADMIN_ENV[@]}" OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default \
   "$HARNESS_VENV/bin/python" "$CONFORMANCE/provision-tempest-accounts.py" secretpass || exit 2
+
+if [ "$MODE" = cluster ] && [ "${CHAOS:-0}" = 1 ]; then
+  # Until the suites end, every 8 s one node dies as a crash would (kill -9), and comes
+  # back 3 s later: the other node serves meanwhile.
+  (
+    n=1
+    while true; do
+      sleep "${CHAOS_INTERVAL:-8}"
+      "$ROOT/scripts/cluster.sh" kill-node "$n" 2>/dev/null && echo "== chaos $(date +%T): node $n killed"
+      sleep 3
+      "$ROOT/scripts/cluster.sh" start-node "$n" >/dev/null 2>&1 && echo "== chaos $(date +%T): node $n back"
+      n=$((3 - n))
+    done
+  ) &
+  CHAOS_PID=$!
+fi
 
 export OS_AUTH_URL="$AUTH" OS_IDENTITY_API_VERSION=3 OS_REGION_NAME=RegionOne \
        OS_USERNAME=tempest-member OS_PASSWORD=secretpass OS_PROJECT_NAME=tempest-project \
@@ -77,6 +117,23 @@ if [[ " $SUITES " == *" tempest "* ]]; then
   echo "$out" | grep -E "^\{0\}|passed, |FAILED" | grep -v " ok$" | tail -40
   summary+=("tempest (run-tempest-image.sh): $(echo "$out" | tail -1)")
   [ $rc -eq 0 ] || status=1
+fi
+if [ "$MODE" = cluster ]; then
+  # After any crash, an upload the dead node was receiving goes back to `queued` once its
+  # lease (60 s) runs out: nothing may stay in saving or uploading longer.
+  if [ -n "$CHAOS_PID" ]; then
+    kill "$CHAOS_PID"; wait "$CHAOS_PID" 2>/dev/null; CHAOS_PID=""
+    for n in 1 2; do "$ROOT/scripts/cluster.sh" start-node "$n" >/dev/null 2>&1; done
+  fi
+  sleep 65
+  stuck="$(env OS_AUTH_URL="$AUTH" "${ADMIN_ENV[@]}" "$HARNESS_VENV/bin/openstack" image list --long -f value \
+    -c ID -c Status | awk '$2 == "saving" || $2 == "uploading" || $2 == "importing"')"
+  if [ -z "$stuck" ]; then
+    summary+=("after the suites: no image left receiving data")
+  else
+    summary+=("after the suites: images still receiving data: $stuck"); status=1
+  fi
+  "$ROOT/scripts/cluster.sh" status
 fi
 echo
 echo "== conformance summary"

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Registers Glimpse as a cloud's image service in Keystone: the `glance` service (type
+# `image`) and its public, internal and admin endpoints, as Glance's installation guide
+# does. Run again with another URL to move the endpoints. Needs the `openstack` CLI and a
+# Keystone admin's OS_* variables.
+# Usage: keystone-register.sh IMAGE_API_URL [REGION]
+#   e.g. keystone-register.sh https://images.example.com RegionOne
+set -euo pipefail
+URL="${1:?usage: $0 IMAGE_API_URL [REGION]}"; REGION="${2:-${OS_REGION_NAME:-RegionOne}}"
+OPENSTACK="${OPENSTACK:-openstack}"
+service="$("$OPENSTACK" service list -f value -c ID -c Type | awk '$2 == "image" { print $1; exit }')"
+if [ -z "$service" ]; then
+  service="$("$OPENSTACK" service create --name glance --description "OpenStack Image (Glimpse)" -f value -c id image)"
+fi
+for interface in public internal admin; do
+  endpoint="$("$OPENSTACK" endpoint list --service "$service" --interface "$interface" --region "$REGION" -f value -c ID | head -1)"
+  if [ -z "$endpoint" ]; then
+    "$OPENSTACK" endpoint create --region "$REGION" "$service" "$interface" "$URL" >/dev/null
+  else
+    "$OPENSTACK" endpoint set --url "$URL" "$endpoint"
+  fi
+done
+echo "image service $service: $URL ($REGION)"
