@@ -4,6 +4,7 @@
 #   postgres.sh up     start it (created on first use) and make sure the database and its
 #                      owner exist; prints the database's URL
 #   postgres.sh down   stop it; PG_PURGE=1 also deletes its data
+#   postgres.sh installed  exit 0 if PostgreSQL is installed (installing it if it can)
 # Env: PG_PORT (15432) PG_DB (glimpse) PG_USER (glimpse) PG_PASSWORD (glimpse)
 #      PG_FAST (1: fsync off — test data only) PG_DIR ($ENGINES_DIR/postgres)
 # Several databases can share one cluster: run `up` again with another PG_DB.
@@ -16,12 +17,19 @@ PG_BIN="${PG_BIN:-$(bin)}"
 # PostgreSQL refuses to run as root: as root, run it as the package's postgres user.
 if [ "$(id -u)" = 0 ]; then AS=(runuser -u postgres --); else AS=(); fi
 
+installed() {
+  [ -n "$PG_BIN" ] || { apt_install postgresql && PG_BIN="$(bin)"; }
+  [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ]
+}
+
 up() {
-  if [ -z "$PG_BIN" ]; then apt_install postgresql; PG_BIN="$(bin)"; fi
+  installed || { log "PostgreSQL is not installed and cannot be"; exit 1; }
   if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
   fi
   mkdir -p "$PG_DIR" "$SOCK"; chmod 755 "$PG_DIR"
+  # The server's user must reach its directory through the engines' directory.
+  chmod o+x "$ENGINES_DIR"
   [ "$(id -u)" = 0 ] && chown postgres "$PG_DIR" "$SOCK"
   if [ ! -s "$DATA/PG_VERSION" ]; then
     log "initdb $DATA"
@@ -58,5 +66,6 @@ down() {
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+  installed) installed ;;
+  *) echo "usage: $0 up|down|installed" >&2; exit 2 ;;
 esac
