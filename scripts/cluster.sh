@@ -87,7 +87,7 @@ CONF
   local backends=""; for p in "${NODE_PORTS[@]}"; do backends+="127.0.0.1:$p "; done
   running "$ENGINES_DIR/haproxy/haproxy.pid" || remember haproxy
   LB_PORT="$LB_PORT" LB_BACKENDS="$backends" "$ROOT/scripts/engines/haproxy.sh" up >/dev/null
-  (eval "$(admin_env)"; OPENSTACK="$ENGINES_DIR/keystone-venv/bin/openstack" \
+  (eval "$(admin_env)"; OPENSTACK="${KEYSTONE_VENV:-$ENGINES_DIR/keystone-venv}/bin/openstack" \
     "$ROOT/scripts/keystone-register.sh" "$LB_URL" RegionOne >&2)
   # Keystone's workers cache the catalog: new tokens name the image endpoint at once.
   "$ROOT/scripts/engines/keystone.sh" reload

@@ -14,7 +14,8 @@ source "$(dirname "$0")/lib.sh"
 KEYSTONE_DIR="${KEYSTONE_DIR:-$ENGINES_DIR/keystone}"; VENV="${KEYSTONE_VENV:-$ENGINES_DIR/keystone-venv}"
 PORT="${KEYSTONE_PORT:-15001}"; ADMIN_PASSWORD="${KEYSTONE_ADMIN_PASSWORD:-admin}"
 URL="http://127.0.0.1:$PORT"; CONF="$KEYSTONE_DIR/keystone.conf"; PIDFILE="$KEYSTONE_DIR/gunicorn.pid"
-export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::DeprecationWarning}"
+# Keystone warns about eventlet at every start.
+export PYTHONWARNINGS=ignore
 
 up() {
   if [ ! -x "$VENV/bin/keystone-manage" ] || [ ! -x "$VENV/bin/gunicorn" ]; then
