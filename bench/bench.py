@@ -266,9 +266,9 @@ def _children_map():
     return kids
 
 
-def _tree(root):
+def _tree(roots):
     kids = _children_map()
-    out, stack = [], [root]
+    out, stack = [], list(roots)
     while stack:
         p = stack.pop()
         out.append(p)
@@ -285,13 +285,15 @@ def _proc_total_busy():
 
 
 class Sampler:
-    """Samples RSS (sum over the process tree) and CPU of a server process tree."""
+    """Samples RSS and CPU summed over the process trees of the server's root pids (several
+    for a deployment: API nodes, database, load balancer)."""
 
-    def __init__(self, pid, interval=0.25):
-        self.pid = pid
+    def __init__(self, pids, interval=0.25):
+        self.pids = list(pids or [])
+        self.pid = self.pids[0] if self.pids else None
         self.interval = interval
         self.lock = threading.Lock()
-        self.tree = _tree(pid) if pid else []
+        self.tree = _tree(self.pids) if self.pids else []
         self.tree_t = time.time()
         self.peak = 0
         self.last = 0
@@ -308,7 +310,7 @@ class Sampler:
         for p in self.tree:
             try:
                 _, cpu, ccpu, _ = _read_stat(p)
-                tot += cpu + (ccpu if p == self.pid else 0)
+                tot += cpu + (ccpu if p in self.pids else 0)
             except (OSError, IndexError, ValueError):
                 pass
         return tot
@@ -325,7 +327,7 @@ class Sampler:
     def _run(self):
         while not self.stop_ev.wait(self.interval):
             if time.time() - self.tree_t > 2.0:
-                self.tree = _tree(self.pid)
+                self.tree = _tree(self.pids)
                 self.tree_t = time.time()
             r = self.rss()
             with self.lock:
@@ -373,10 +375,10 @@ class Bench:
         if a.token:
             self.headers["X-Auth-Token"] = a.token
         self.headers.setdefault("Accept", "application/json")
-        pid = a.server_pid
-        if not pid and a.server_pidfile:
-            pid = int(open(a.server_pidfile).read().strip())
-        self.sampler = Sampler(pid) if pid else Sampler(None)
+        pids = list(a.server_pid)
+        if a.server_pidfile:
+            pids.append(int(open(a.server_pidfile).read().strip()))
+        self.sampler = Sampler(pids)
         self.results = {}
         self.run_id = uuid.uuid4().hex[:8]
         self.created = []       # ids created by create phases (this run)
@@ -774,7 +776,7 @@ class Bench:
         meta = {"base": a.base, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "run_id": self.run_id, "phases": phases, "concurrency": self.conc,
                 "cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg(),
-                "python": sys.version.split()[0], "server_pid": self.sampler.pid,
+                "python": sys.version.split()[0], "server_pids": self.sampler.pids,
                 "args": {k: v for k, v in vars(a).items() if k not in ("token", "header")},
                 "header_names": sorted(self.headers)}
         for p in phases:
@@ -830,7 +832,8 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=300.0,
                     help="cap per measured phase/level; ops done so far are reported")
     ap.add_argument("--timeout", type=float, default=600.0)
-    ap.add_argument("--server-pid", type=int, help="server (master) pid on this machine")
+    ap.add_argument("--server-pid", type=int, action="append", default=[],
+                    help="server (master) pid on this machine; repeat to sum several processes' trees")
     ap.add_argument("--server-pidfile")
     ap.add_argument("--out", help="also write the JSON summary here")
     a = ap.parse_args()

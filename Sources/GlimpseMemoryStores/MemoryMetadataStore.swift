@@ -116,7 +116,7 @@ extension MemoryMetadataStore: ImageStore {
         return Array(sorted.prefix(query.limit))
     }
 
-    /// Which rows a caller may see, as `ImageQueryBuilder.appendScope` says in SQL.
+    /// Which rows a caller may see, as `ImageQueryBuilder.scopeBranches` says in SQL.
     static func inScope(_ image: Image, _ scope: ListScope, members: [String: [String: ImageMember]]) -> Bool {
         if scope.includeDeleted {
             guard image.status != .killed, image.status != .pendingDelete else { return false }

@@ -90,7 +90,7 @@ public final class PostgresDatabase: SQLDatabase {
     }
 
     static func migrate(_ migrations: [String], on c: PostgresSQLConnection, lockKey key: Int64) async throws {
-        try await c.query("SELECT pg_advisory_xact_lock(?)", [.int(key)])
+        _ = try await c.query("SELECT pg_advisory_xact_lock(?)", [.int(key)])
         try await c.run(
             "CREATE TABLE IF NOT EXISTS glimpse_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
         let applied = Int(try await c.query("SELECT COALESCE(MAX(version), 0) FROM glimpse_schema").first?.int(0) ?? 0)

@@ -69,8 +69,9 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the image service (Glance v2 API, Keystone v3 subset, compute images API).",
         discussion: """
-            Settings (config file keys; environment GLIMPSE_<KEY>; flags --<key> or --set key=value):
-            \(ServerConfig.settings.map { "  \($0.key): \($0.help)" }.joined(separator: "\n"))
+            Settings (config file keys; environment GLIMPSE_<KEY>; flags --<key> or --set key=value). \
+            A secret (*) can be read from a file instead: <key>_file = PATH (GLIMPSE_<KEY>_FILE).
+            \(ServerConfig.settings.map { "  \($0.key)\($0.secret ? " (*)" : ""): \($0.help)" }.joined(separator: "\n"))
             """)
 
     @OptionGroup var options: ServerOptions

@@ -106,6 +106,27 @@ struct MetadataStoreContract {
             #expect(try await ids(p1, [.propertyAbsent("os")]) == [2])
             #expect(try await ids(p1, [.oneOf(.name, ["a", "c"])]) == [3, 2])
             #expect(try await ids(p1, [.time(.createdAt, .gt, Timestamp(seconds: 1))]) == [3, 2])
+            // A project's scope (public, its own, shared with it) pages as one list.
+            let pending = ListScope(projectId: "p1", isAdmin: false, memberStatus: .pending)
+            var scoped: [Int] = []
+            var after: Image?
+            for _ in 0..<10 {
+                let page = try await ids(pending, limit: 1, marker: after)
+                if page.isEmpty { break }
+                scoped += page
+                after = try await store.image(id: uuid(page.last!))
+            }
+            #expect(scoped == [5, 3, 2, 1])
+            #expect(try await ids(pending, sort: [SortKey(.name, ascending: true)], limit: 3) == [2, 1, 3])
+            // Size bounds leave out images without a size, whatever the bound.
+            var sized = try #require(try await store.image(id: uuid(3)))
+            sized.size = 100
+            _ = try await store.updateImage(sized)
+            #expect(try await ids(p1, [.atLeast(.size, 0)]) == [3])
+            #expect(try await ids(p1, [.atLeast(.size, 50)]) == [3])
+            #expect(try await ids(p1, [.atLeast(.size, 101)]) == [])
+            #expect(try await ids(p1, [.atMost(.size, 100)]) == [3])
+            #expect(try await ids(p1, [.atMost(.size, 0)]) == [])
             // name asc (NULL first), paged two at a time with markers.
             let admin = ListScope(projectId: "admin", isAdmin: true, visibility: .all)
             let sort = [SortKey(.name, ascending: true)]

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Real OpenStack Glance 33 (PyPI, in a venv) under uWSGI on 127.0.0.1, as devstack runs it,
+# for side-by-side benchmarks.
+#   bench/glance.sh up     install (once, 1–2 min), write its configuration, start it
+#   bench/glance.sh down   stop it (GLANCE_WIPE=1 also deletes its images and SQLite database)
+# Env: GLANCE_HOME ($TMPDIR/glimpse-glance) GLANCE_PORT (9494) GLANCE_PROCESSES (2)
+#      GLANCE_THREADS (1) GLANCE_HTTP (http: a connection per request as devstack; http11:
+#      keep-alive) GLANCE_VERSION (glance==33.0.0)
+#      GLANCE_DATABASE_URL (default SQLite in GLANCE_HOME; e.g.
+#        postgresql+psycopg2://user:pass@127.0.0.1:5432/glance — psycopg2 is installed for it)
+#      GLANCE_AUTH: headers (default: no token check; the identity comes from the headers
+#        X-Identity-Status: Confirmed, X-Project-Id, X-User-Id, X-Roles, policy enforced)
+#        or keystone (keystonemiddleware against KEYSTONE_URL with the service user
+#        GLANCE_SERVICE_USER/GLANCE_SERVICE_PASSWORD of project service; tokens cached in
+#        each worker as keystonemiddleware does without memcached)
+set -euo pipefail
+GH="${GLANCE_HOME:-${TMPDIR:-/tmp}/glimpse-glance}"
+PORT="${GLANCE_PORT:-9494}"
+AUTH="${GLANCE_AUTH:-headers}"
+VENV="$GH/venv"; ETC="$GH/etc"; STATE="$GH/state"; DATA="$GH/data"; LOGS="$GH/logs"
+PIDFILE="$STATE/uwsgi.pid"
+DB_URL="${GLANCE_DATABASE_URL:-sqlite:///$STATE/glance.sqlite}"
+
+answers() { curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$PORT/" 2>/dev/null | grep -q '^300$'; }
+
+up() {
+  if [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && answers; then
+    echo "glance already running on 127.0.0.1:$PORT"; return 0
+  fi
+  if [ ! -x "$VENV/bin/uwsgi" ] || ! "$VENV/bin/python" -c 'import glance, psycopg2' 2>/dev/null; then
+    echo "pip install ${GLANCE_VERSION:-glance==33.0.0} uwsgi psycopg2-binary into $VENV" >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q "${GLANCE_VERSION:-glance==33.0.0}" uwsgi==2.0.31 psycopg2-binary
+  fi
+  mkdir -p "$ETC" "$STATE/locks" "$DATA/images" "$DATA/staging" "$DATA/tasks" "$LOGS"
+  cat > "$ETC/glance-api.conf" <<CONF
+[DEFAULT]
+log_file = $LOGS/glance-api.log
+enabled_backends = fs:file
+limit_param_default = 25
+api_limit_max = 1000
+image_size_cap = 1099511627776
+node_staging_uri = file://$DATA/staging
+enabled_import_methods = [glance-direct,web-download,copy-image]
+[database]
+connection = $DB_URL
+[glance_store]
+default_backend = fs
+[fs]
+filesystem_store_datadir = $DATA/images
+[os_glance_staging_store]
+filesystem_store_datadir = $DATA/staging
+[os_glance_tasks_store]
+filesystem_store_datadir = $DATA/tasks
+[oslo_concurrency]
+lock_path = $STATE/locks
+[paste_deploy]
+config_file = $ETC/glance-api-paste.ini
+CONF
+  case "$AUTH" in
+    headers) echo "flavor = headers" >> "$ETC/glance-api.conf" ;;
+    keystone) cat >> "$ETC/glance-api.conf" <<CONF
+flavor = keystone
+[keystone_authtoken]
+www_authenticate_uri = ${KEYSTONE_URL:?KEYSTONE_URL}
+auth_url = $KEYSTONE_URL
+auth_type = password
+user_domain_id = default
+project_domain_id = default
+project_name = service
+username = ${GLANCE_SERVICE_USER:-glance}
+password = ${GLANCE_SERVICE_PASSWORD:-glance-secret}
+service_token_roles_required = true
+CONF
+    ;;
+    *) echo "GLANCE_AUTH must be headers or keystone" >&2; exit 2 ;;
+  esac
+  # The wheel's paste file, plus a pipeline that trusts the identity headers (Glance's
+  # context middleware without keystonemiddleware in front).
+  "$VENV/bin/python" - "$VENV/etc/glance/glance-api-paste.ini" "$ETC/glance-api-paste.ini" "$STATE/healthcheck_disable" <<'PY'
+import sys
+src, dst, disable = sys.argv[1:4]
+text = open(src).read()
+keystone = "keystone = cors http_proxy_to_wsgi versionnegotiation osprofiler authtoken context rootapp"
+text = text.replace(keystone, keystone + "\nheaders = cors http_proxy_to_wsgi versionnegotiation osprofiler context rootapp", 1)
+text = text.replace("/etc/glance/healthcheck_disable", disable)
+text += "\n[composite:glance-api-headers]\npaste.composite_factory = glance.api:root_app_factory\n/: api\n/healthcheck: healthcheck\n"
+open(dst, "w").write(text)
+PY
+  cat > "$ETC/uwsgi.ini" <<INI
+[uwsgi]
+$([ "${GLANCE_HTTP:-http}" = http11 ] && echo http11-socket || echo http-socket) = 127.0.0.1:$PORT
+module = glance.wsgi.api:application
+virtualenv = $VENV
+env = OS_GLANCE_CONFIG_DIR=$ETC
+master = true
+processes = ${GLANCE_PROCESSES:-2}
+threads = ${GLANCE_THREADS:-1}
+enable-threads = true
+lazy-apps = true
+thunder-lock = true
+die-on-term = true
+hook-master-start = unix_signal:15 gracefully_kill_them_all
+buffer-size = 65535
+http-auto-chunked = true
+http-chunked-input = true
+http-raw-body = true
+socket-timeout = 30
+listen = 100
+pidfile = $PIDFILE
+daemonize = $LOGS/uwsgi.log
+need-app = true
+INI
+  # Glance's own schema migrations (idempotent).
+  OS_GLANCE_CONFIG_DIR="$ETC" "$VENV/bin/glance-manage" --config-file "$ETC/glance-api.conf" db_sync \
+    >"$LOGS/db_sync.log" 2>&1 || { tail -20 "$LOGS/db_sync.log" >&2; exit 1; }
+  rm -f "$PIDFILE"
+  "$VENV/bin/uwsgi" --ini "$ETC/uwsgi.ini"
+  for _ in $(seq 240); do
+    if answers; then echo "glance up on http://127.0.0.1:$PORT (pid $(cat "$PIDFILE"), database ${DB_URL%%:*}, auth $AUTH)"; return 0; fi
+    sleep 0.5
+  done
+  tail -30 "$LOGS/uwsgi.log" "$LOGS/glance-api.log" >&2 || true
+  exit 1
+}
+
+down() {
+  if [ -s "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    local pid; pid="$(cat "$PIDFILE")"
+    kill -TERM "$pid"
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null || true
+    pkill -KILL -f "uwsgi --ini $ETC/uwsgi.ini" 2>/dev/null || true
+  fi
+  rm -f "$PIDFILE"
+  [ "${GLANCE_WIPE:-0}" = 1 ] && rm -rf "$STATE/glance.sqlite" "$DATA"
+  return 0
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Times every list shape against a running Glimpse (a markdown table), or, with
+--postgres-log where PostgreSQL's auto_explain writes, prints each shape's plan as
+PostgreSQL ran it.
+
+usage: list_plans.py --base URL --admin-token T --member-token T [--postgres-log FILE] [--out FILE.json]
+Driven by bench/list-plans.sh, which seeds the catalog and sets auto_explain up.
+"""
+import argparse
+import http.client
+import json
+import os
+import time
+import urllib.parse
+
+# (who, title, query); {marker} is the image in the middle of the seeded catalog, {middle} its
+# creation time, {name} the name of the image a third of the way, {size} the median size.
+SHAPES = [
+    ("admin", "first page", "limit=25"),
+    ("admin", "page from the middle (marker)", "limit=25&marker={marker}"),
+    ("admin", "limit 1000", "limit=1000"),
+    ("admin", "sort=name:asc", "limit=25&sort=name:asc"),
+    ("admin", "sort=size:desc", "limit=25&sort=size:desc"),
+    ("admin", "status=queued, sort_key=updated_at desc", "limit=25&status=queued&sort_key=updated_at&sort_dir=desc"),
+    ("admin", "name=…", "limit=25&name={name}"),
+    ("admin", "os_hidden=true", "limit=25&os_hidden=true"),
+    ("admin", "os_distro=fedora (custom property)", "limit=25&os_distro=fedora"),
+    ("admin", "tag=group-3", "limit=25&tag=group-3"),
+    ("admin", "visibility=public", "limit=25&visibility=public"),
+    ("admin", "disk_format=qcow2", "limit=25&disk_format=qcow2"),
+    ("admin", "created_at=lt:{middle}", "limit=25&created_at=lt:{middle}"),
+    ("admin", "size_min=…, sort=size:asc", "limit=25&size_min={size}&sort=size:asc"),
+    ("member", "first page (another project)", "limit=25"),
+    ("member", "visibility=private, status=queued, sort_key=updated_at desc",
+     "limit=25&visibility=private&status=queued&sort_key=updated_at&sort_dir=desc"),
+    ("member", "visibility=shared", "limit=25&visibility=shared"),
+]
+
+
+def get(base, token, path):
+    u = urllib.parse.urlsplit(base)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=120)
+    t0 = time.perf_counter()
+    c.request("GET", path, headers={"X-Auth-Token": token, "Accept": "application/json"})
+    r = c.getresponse()
+    body = r.read()
+    ms = (time.perf_counter() - t0) * 1000
+    c.close()
+    if r.status != 200:
+        raise SystemExit("GET %s: %d %s" % (path, r.status, body[:300]))
+    return ms, json.loads(body)
+
+
+def plan_of(log, offset):
+    """The last plan auto_explain logged after OFFSET for a query on the images table."""
+    with open(log, errors="replace") as f:
+        f.seek(offset)
+        text = f.read()
+    blocks, current = [], None
+    for line in text.splitlines():
+        if line[:1].isdigit():  # a new log line (the prefix starts with the time)
+            current = [] if "plan:" in line else None
+            if current is not None:
+                blocks.append(current)
+        elif current is not None:
+            current.append(line.rstrip())
+    for block in reversed(blocks):
+        if any("FROM images i" in l for l in block):
+            start = next((k for k, l in enumerate(block) if "->" in l or l.strip().startswith("Limit")), 0)
+            return "\n".join(l.replace("\t", "  ").lstrip() if k == start else l.replace("\t", "  ")
+                             for k, l in enumerate(block[start:], start))
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", required=True)
+    ap.add_argument("--admin-token", required=True)
+    ap.add_argument("--member-token", required=True)
+    ap.add_argument("--images", type=int, required=True, help="how many images glimpse admin seed made")
+    ap.add_argument("--postgres-log")
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    tokens = {"admin": a.admin_token, "member": a.member_token}
+    _, found = get(a.base, a.admin_token, "/v2/images?name=seed-%d" % (a.images // 2))
+    middle = found["images"][0]
+    values = {"marker": middle["id"], "middle": urllib.parse.quote(middle["created_at"]),
+              "name": "seed-%d" % (a.images // 3), "size": (1 << 20) + a.images // 2}
+    results = []
+    for who, title, query in SHAPES:
+        path = "/v2/images?" + query.format(**values)
+        times = []
+        for _ in range(a.repeat):
+            ms, page = get(a.base, tokens[who], path)
+            times.append(ms)
+        plan = None
+        if a.postgres_log:
+            offset = os.path.getsize(a.postgres_log)
+            get(a.base, tokens[who], path)
+            time.sleep(0.3)
+            plan = plan_of(a.postgres_log, offset)
+        results.append({"who": who, "shape": title, "query": query, "best_ms": round(min(times), 2),
+                        "median_ms": round(sorted(times)[len(times) // 2], 2), "images": len(page["images"]),
+                        "plan": plan})
+    if a.out:
+        with open(a.out, "w") as f:
+            json.dump(results, f, indent=1)
+    if not a.postgres_log:
+        print("| caller | shape | images | best ms | median ms |")
+        print("|---|---|---|---|---|")
+        for r in results:
+            print("| %s | %s | %d | %.2f | %.2f |" % (r["who"], r["shape"], r["images"], r["best_ms"], r["median_ms"]))
+    for r in results:
+        if r["plan"]:
+            print("\n**%s — %s** (`%s`)\n\n```\n%s\n```" % (r["who"], r["shape"], r["query"], r["plan"]))
+
+
+if __name__ == "__main__":
+    main()
