@@ -299,7 +299,7 @@ class Sampler:
         self.last = 0
         self.stop_ev = threading.Event()
         self.th = None
-        if pid:
+        if self.pids:
             self.th = threading.Thread(target=self._run, daemon=True)
             self.th.start()
 

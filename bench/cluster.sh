@@ -5,7 +5,11 @@
 #   - then Glance 33 (uWSGI, two worker processes, keystonemiddleware) on the same
 #     PostgreSQL server and the same Keystone, behind the same HAProxy.
 # Both are driven by bench/bench.py through the balancer with a Keystone token (an admin of
-# project admin); CPU per operation sums the API processes, PostgreSQL and HAProxy.
+# project admin); CPU per operation sums the API processes, PostgreSQL and HAProxy. The
+# balancer runs without health checks here: Glance answers its /healthcheck with the same
+# busy workers, and checks that time out under load would take it out of service.
+# The writes (create, the catalog) come first, then ANALYZE, as autovacuum would have done
+# on a database in service, then the reads and PATCH.
 #
 #   bench/cluster.sh                      # results in bench/results/<date>-cluster
 #   CONCURRENCY="8 32" CATALOG=2000 bench/cluster.sh
@@ -19,7 +23,8 @@ ROOT="$(cd "$HERE/.." && pwd)"
 RESULTS="${RESULTS:-$HERE/results/$(date -u +%Y-%m-%d)-cluster}"
 WORK="${WORK:-${TMPDIR:-/tmp}/glimpse-cluster-bench}"
 CONCURRENCY="${CONCURRENCY:-8 32}"; CATALOG="${CATALOG:-2000}"; REPEAT="${REPEAT:-3}"
-PHASES="${PHASES:-versions,create,seed,show,list25,list1000,list25fs,patch,upload,download}"
+WRITE_PHASES="${WRITE_PHASES:-create,seed}"
+PHASES="${PHASES:-versions,seed,show,list25,list1000,list25fs,patch,upload,download}"
 BENCH_ARGS="${BENCH_ARGS:-}"
 mkdir -p "$RESULTS" "$WORK"
 RESULTS="$(cd "$RESULTS" && pwd)"
@@ -28,7 +33,7 @@ log() { printf '\n== %s\n' "$*" >&2; }
 # A private set of engines; PostgreSQL with fsync on, as in production.
 export ENGINES_DIR="$WORK/engines" PG_FAST=0
 export PG_PORT="${PG_PORT:-35432}" KEYSTONE_PORT="${KEYSTONE_PORT:-35001}"
-export LB_PORT="${LB_PORT:-38090}" LB_STATS_PORT="${LB_STATS_PORT:-38092}" NODE_PORTS="${NODE_PORTS:-38101 38102}"
+export LB_HEALTH_CHECKS=0 LB_PORT="${LB_PORT:-38090}" LB_STATS_PORT="${LB_STATS_PORT:-38092}" NODE_PORTS="${NODE_PORTS:-38101 38102}"
 GLANCE_PORT="${GLANCE_PORT:-38201}"
 export GLANCE_HOME="$WORK/glance"
 LB="http://127.0.0.1:$LB_PORT"
@@ -37,8 +42,9 @@ log "release build"
 (cd "$ROOT" && swift build -c release --product glimpse >&2)
 export GLIMPSE_BIN="$(cd "$ROOT" && swift build -c release --show-bin-path)/glimpse"
 
+GLANCE="$ROOT/scripts/engines/glance.sh"
 cleanup() {
-  "$HERE/glance.sh" down >/dev/null 2>&1 || true
+  "$GLANCE" down >/dev/null 2>&1 || true
   CLUSTER_PURGE=1 "$ROOT/scripts/cluster.sh" down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -52,16 +58,19 @@ keystone_token() {
     awk 'tolower($1) == "x-subject-token:" { sub(/\r$/, "", $2); print $2 }'
 }
 
-# bench NAME PID...: the load through the balancer, CPU summed over the PIDs' trees.
+# bench NAME DATABASE PID...: the load through the balancer, CPU summed over the PIDs' trees;
+# writes to NAME-writes.json, then reads to NAME.json.
 bench() {
-  local name="$1" pid args=(); shift
+  local name="$1" db="$2" pid args=(); shift 2
   for pid in "$@"; do args+=(--server-pid "$pid"); done
   local token; token="$(keystone_token)"
   [ -n "$token" ] || { echo "no token from Keystone" >&2; exit 1; }
+  args+=(--base "$LB" --token "$token" --concurrency "$(echo $CONCURRENCY | tr ' ' ,)" --catalog "$CATALOG")
   # shellcheck disable=SC2086
-  python3 "$HERE/bench.py" --base "$LB" --token "$token" "${args[@]}" --phases "$PHASES" \
-    --concurrency "$(echo $CONCURRENCY | tr ' ' ,)" --catalog "$CATALOG" --repeat "$REPEAT" \
-    --out "$RESULTS/$name.json" $BENCH_ARGS >&2
+  python3 "$HERE/bench.py" "${args[@]}" --phases "$WRITE_PHASES" --out "$RESULTS/$name-writes.json" $BENCH_ARGS >&2
+  psql -X -q -h "$ENGINES_DIR/postgres/sock" -p "$PG_PORT" -U postgres -d "$db" -c ANALYZE
+  # shellcheck disable=SC2086
+  python3 "$HERE/bench.py" "${args[@]}" --phases "$PHASES" --repeat "$REPEAT" --out "$RESULTS/$name.json" $BENCH_ARGS >&2
 }
 
 engine_pids() {
@@ -71,18 +80,18 @@ engine_pids() {
 
 log "Glimpse: two nodes on PostgreSQL behind HAProxy"
 "$ROOT/scripts/cluster.sh" up >/dev/null
-bench glimpse $(cat "$ENGINES_DIR"/cluster/node*/pid) $(engine_pids)
+bench glimpse glimpse_cluster $(cat "$ENGINES_DIR"/cluster/node*/pid) $(engine_pids)
 for f in "$ENGINES_DIR"/cluster/node*/pid; do kill "$(cat "$f")"; done
 
 if [ -z "${SKIP_GLANCE:-}" ]; then
   log "Glance 33: two uWSGI workers on PostgreSQL behind the same HAProxy"
   db_url="$(PG_DB=glance_bench "$ROOT/scripts/engines/postgres.sh" up)"
   GLANCE_PORT="$GLANCE_PORT" GLANCE_AUTH=keystone KEYSTONE_URL="http://127.0.0.1:$KEYSTONE_PORT/v3" \
-    GLANCE_DATABASE_URL="postgresql+psycopg2://${db_url#postgres://}" "$HERE/glance.sh" up >&2
+    GLANCE_DATABASE_URL="postgresql+psycopg2://${db_url#postgres://}" "$GLANCE" up >&2
   LB_BACKENDS="127.0.0.1:$GLANCE_PORT" "$ROOT/scripts/engines/haproxy.sh" up >/dev/null
   # The balancer's health check sees Glance before the load starts.
   for _ in $(seq 50); do curl -sf -o /dev/null "$LB/healthcheck" && break; sleep 0.2; done
-  bench glance "$(cat "$GLANCE_HOME/state/uwsgi.pid")" $(engine_pids)
+  bench glance glance_bench "$(cat "$GLANCE_HOME/state/uwsgi.pid")" $(engine_pids)
 fi
 
 log "report"

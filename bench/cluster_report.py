@@ -12,11 +12,17 @@ D = sys.argv[1]
 
 
 def load(name):
-    p = os.path.join(D, name)
-    return json.load(open(p))["results"] if os.path.exists(p) else {}
+    """The results of NAME-writes.json and NAME.json together."""
+    out = {}
+    for f in (name + "-writes.json", name + ".json"):
+        p = os.path.join(D, f)
+        if os.path.exists(p):
+            for op, levels in json.load(open(p))["results"].items():
+                out.setdefault(op, {}).update(levels)
+    return out
 
 
-glimpse, glance = load("glimpse.json"), load("glance.json")
+glimpse, glance = load("glimpse"), load("glance")
 OPS = [("versions", "GET /"), ("create", "create"), ("show", "show"), ("list25", "list, limit 25"),
        ("list1000", "list, limit 1000"), ("list25fs", "list 25, filter + sort"), ("patch", "PATCH")]
 
@@ -43,16 +49,15 @@ for op, title in OPS:
                                               fmt(ratio) + "×" if ratio else "–"))
 
 print()
-print("| 1 GiB through the balancer | Glimpse MiB/s | CPU s | peak RSS MB | Glance MiB/s | CPU s | peak RSS MB |")
-print("|---|---|---|---|---|---|---|")
+print("| 1 GiB through the balancer | Glimpse MiB/s | CPU s | Glance MiB/s | CPU s |")
+print("|---|---|---|---|---|")
 for key, title in (("upload", "upload"), ("c1", "download"), ("c4", "download ×4")):
     rows = []
     for res in (glimpse, glance):
         r = (res.get("upload") or {}).get("c1") if key == "upload" else (res.get("download") or {}).get(key)
         if not r:
-            rows += ["–"] * 3
+            rows += ["–"] * 2
             continue
         rate = r.get("mb_per_s") if key == "upload" else r.get("mb_per_s_aggregate")
-        cpu = r.get("server_cpu_s")
-        rows += [fmt(rate), fmt(cpu, 2), fmt(r.get("server_rss_peak_mb"))]
+        rows += [fmt(rate), fmt(r.get("server_cpu_s"), 2)]
     print("| %s | %s |" % (title, " | ".join(rows)))

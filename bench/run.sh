@@ -24,7 +24,6 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
-SHARED="${SHARED:-$ROOT/../shared}"
 STAMP="$(date -u +%Y-%m-%d)"
 RESULTS="${RESULTS:-$HERE/results/$STAMP}"
 WORK="${WORK:-${TMPDIR:-/tmp}/glimpse-bench}"
@@ -57,7 +56,7 @@ rm -rf "$WORK/disk-probe"
 . "$HERE/lib.sh"
 cleanup() {
   stop_glimpse
-  if [ -z "${SKIP_GLANCE:-}" ]; then GLANCE_HOME="${GLANCE_HOME:-$WORK/glance}" GLANCE_PORT="$GLANCE_PORT" "$SHARED/bench/stop-glance.sh" >/dev/null 2>&1 || true; fi
+  if [ -z "${SKIP_GLANCE:-}" ]; then GLANCE_HOME="${GLANCE_HOME:-$WORK/glance}" GLANCE_PORT="$GLANCE_PORT" "$ROOT/scripts/engines/glance.sh" down >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -86,14 +85,15 @@ rm -rf "$WORK/glimpse-data"
 if [ -z "${SKIP_GLANCE:-}" ]; then
   log "Glance: install (first time) and start on an empty data directory"
   export GLANCE_HOME="${GLANCE_HOME:-$WORK/glance}"
-  GLANCE_PORT="$GLANCE_PORT" GLANCE_RESET=1 "$SHARED/bench/start-glance.sh" >&2
+  GLANCE_PORT="$GLANCE_PORT" GLANCE_WIPE=1 "$ROOT/scripts/engines/glance.sh" down >&2
+  GLANCE_PORT="$GLANCE_PORT" "$ROOT/scripts/engines/glance.sh" up >&2
   log "Glance: API and 1 GiB transfers"
   # shellcheck disable=SC2086
   python3 "$HERE/bench.py" --base "http://127.0.0.1:$GLANCE_PORT" \
     -H 'X-Identity-Status: Confirmed' -H 'X-Project-Id: bench' -H 'X-User-Id: bench' -H 'X-Roles: admin,member,reader' \
     --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --phases "$PHASES" --repeat "$REPEAT" \
     --cold-download --out "$RESULTS/glance.json" $BENCH_ARGS >&2
-  GLANCE_PORT="$GLANCE_PORT" "$SHARED/bench/stop-glance.sh" >&2 || true
+  GLANCE_PORT="$GLANCE_PORT" "$ROOT/scripts/engines/glance.sh" down >&2 || true
 fi
 
 if [ -z "${SKIP_4G:-}" ]; then

@@ -62,10 +62,13 @@ public final class OpenStack: Sendable {
     }
 
     /// The HTTP client shared by connections that do not bring their own: idle timeouts
-    /// rather than overall deadlines, so long transfers are not cut short.
+    /// rather than overall deadlines, so long transfers are not cut short. A connection that
+    /// cannot be made fails at once (the transport's retry policy decides about retrying)
+    /// rather than after the connect timeout.
     public static let defaultHTTPClient: HTTPClient = {
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(30), read: .seconds(300), write: .seconds(300))
+        config.connectionPool.retryConnectionEstablishment = false
         config.decompression = .disabled
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }()

@@ -7,4 +7,8 @@ struct GlimpseCommand: AsyncParsableCommand {
         commandName: "glimpse",
         abstract: "An OpenStack-compatible image service (Glance v2 API, built-in Keystone) and its client.",
         subcommands: [ServeCommand.self, ImageCommand.self, ComputeCommand.self, AdminCommand.self])
+
+    static func main() async {
+        await main(ClientOptions.movingLeadingOptions(Array(CommandLine.arguments.dropFirst())))
+    }
 }

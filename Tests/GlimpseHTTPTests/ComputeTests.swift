@@ -72,6 +72,15 @@ struct ComputeTests {
                     == "\(s.base)/compute/v2/\(project)/images/\(id)")
             let wrong = try await s.request(.GET, "/compute/v2.1/0123456789abcdef0123456789abcdef/images", token: t)
             #expect(try wrong.status == 400 && wrong.json["badRequest"]?["code"] == 400)
+            // What this compute API does not serve (flavors, servers) is not found, whatever
+            // stands where a project id would.
+            for path in [
+                "/compute/v2.1/flavors/detail", "/compute/v2.1/servers", "/compute/v2.1/\(project)/flavors/detail",
+                "/compute/v2/\(project)/servers/detail",
+            ] {
+                let missing = try await s.request(.GET, path, token: t)
+                #expect(try missing.status == 404 && missing.json["itemNotFound"]?["code"] == 404, "\(path)")
+            }
             let newer = try await s.request(
                 .GET, "/compute/v2.1/images", token: t, headers: [("OpenStack-API-Version", "compute 2.60")])
             #expect(newer.status == 406)

@@ -228,6 +228,23 @@ struct AuthAndTransportTests {
         #expect(throws: OpenStackError.self) { try OpenStack(authURL: "keystone:5000", user: .token("t")) }
     }
 
+    @Test("an identity service that refuses the connection is reported as refused, once, in plain words")
+    func refused() async throws {
+        // A port nothing listens on: bound, then closed.
+        let port = try await TestServer.with { s in URL(string: s.base)!.port! }
+        let os = try OpenStack(
+            authURL: "http://127.0.0.1:\(port)/v3", user: .name("a", domain: .default, password: "p"),
+            scope: .project(name: "p"))
+        do {
+            _ = try await os.token()
+            Issue.record("no error")
+        } catch let e as OpenStackError {
+            #expect(e.message.contains("Connection refused"), "\(e.message)")
+            #expect(!e.message.contains("reset") && !e.message.contains("errno"), "\(e.message)")
+            #expect(e.message.filter { $0 == "(" }.count == e.message.filter { $0 == ")" }.count, "\(e.message)")
+        }
+    }
+
     @Test("settings from OS_* variables and clouds.yaml, as the openstack CLI reads them")
     func cloudConfig() throws {
         var env = [
@@ -273,6 +290,16 @@ struct AuthAndTransportTests {
         c = try CloudConfig.resolve(environment: env.merging(["OS_CLOUD": "apps"]) { $1 })
         #expect(c.user == .applicationCredential(id: "ac1", secret: "s3"))
         #expect(throws: OpenStackError.self) { try CloudConfig.resolve(cloud: "missing", environment: env) }
+        // OS_CLIENT_CONFIG_FILE naming one of the usual places: the error names it once.
+        let usual = dir + "/.config/openstack/clouds.yaml"
+        try FileManager.default.createDirectory(atPath: dir + "/.config/openstack", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: dir + "/clouds.yaml", toPath: usual)
+        do {
+            _ = try CloudConfig.resolve(cloud: "missing", environment: ["OS_CLIENT_CONFIG_FILE": usual, "HOME": dir])
+            Issue.record("no error")
+        } catch let e as OpenStackError {
+            #expect(e.message.components(separatedBy: usual).count == 2, "\(e.message)")
+        }
         #expect(throws: OpenStackError.self) { try CloudConfig.resolve(environment: [:]) }
     }
 

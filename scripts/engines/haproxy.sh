@@ -5,7 +5,8 @@
 #   haproxy.sh up     write the configuration and start (or reload) HAProxy
 #   haproxy.sh down   stop it
 # Env: LB_PORT (18090) LB_STATS_PORT (18092) LB_BACKENDS ("127.0.0.1:18101 127.0.0.1:18102")
-#      LB_DIR ($ENGINES_DIR/haproxy)
+#      LB_DIR ($ENGINES_DIR/haproxy) LB_HEALTH_CHECKS (1; 0: none — benchmarks of a backend
+#      whose health check waits behind busy workers, as Glance's does)
 source "$(dirname "$0")/lib.sh"
 LB_PORT="${LB_PORT:-18090}"; LB_STATS_PORT="${LB_STATS_PORT:-18092}"
 LB_BACKENDS="${LB_BACKENDS:-127.0.0.1:18101 127.0.0.1:18102}"
@@ -41,7 +42,7 @@ backend glimpse
     balance leastconn
     option httpchk GET /healthcheck
     http-check expect status 200
-    default-server check inter 1s fall 2 rise 1
+    default-server $([ "${LB_HEALTH_CHECKS:-1}" = 1 ] && echo "check inter 1s fall 2 rise 1")
 CONF
     local i=0 b
     for b in $LB_BACKENDS; do i=$((i + 1)); echo "    server node$i $b"; done

@@ -22,7 +22,9 @@ public struct CloudConfig: Sendable, Hashable {
             FileManager.default.currentDirectoryPath + "/clouds.yaml", home + "/.config/openstack/clouds.yaml",
             "/etc/openstack/clouds.yaml",
         ]
-        return paths
+        // OS_CLIENT_CONFIG_FILE may name one of the usual places: each file once.
+        var seen = Set<String>()
+        return paths.filter { seen.insert(URL(fileURLWithPath: $0).standardizedFileURL.path).inserted }
     }
 
     /// `cloud` (or `OS_CLOUD`) from clouds.yaml if named, otherwise the `OS_*` variables.

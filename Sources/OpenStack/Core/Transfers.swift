@@ -42,23 +42,29 @@ public struct UploadSource: Sendable {
         }
     }
 
+    /// The largest piece sent at once, and so the largest HTTP chunk of an upload whose length
+    /// is unknown. uWSGI, which serves Glance in most clouds, refuses a chunk of 1 MiB or
+    /// more (its default `chunked-input-limit` counts the framing too).
+    static let maxChunk = 256 << 10
+
+    /// The data in pieces of at most `maxChunk` bytes, whatever the source's own pieces.
     func chunks() async throws -> AnyByteChunks {
         switch kind {
         case .file(let path):
             let reader = try FileChunkReader(path: path, offset: 0)
-            return AnyByteChunks { try await reader.next() }
+            return AnyByteChunks { try await reader.next() }.bounded(by: Self.maxChunk)
         case .bytes(let bytes):
             let state = Mutex(0)
             return AnyByteChunks {
                 let start = state.withLock { s -> Int in
-                    defer { s += 1 << 20 }
+                    defer { s += Self.maxChunk }
                     return s
                 }
                 guard start < bytes.count else { return nil }
-                return ByteBuffer(bytes: bytes[start..<min(start + (1 << 20), bytes.count)])
+                return ByteBuffer(bytes: bytes[start..<min(start + Self.maxChunk, bytes.count)])
             }
         case .stream(let make, _):
-            return make()
+            return make().bounded(by: Self.maxChunk)
         }
     }
 
@@ -86,6 +92,27 @@ struct AnyByteChunks: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(pull: pull) }
+
+    /// The same bytes in pieces of at most `limit` bytes (slices, not copies), empty pieces
+    /// skipped.
+    func bounded(by limit: Int) -> AnyByteChunks {
+        let held = Mutex<ByteBuffer?>(nil)
+        let pull = self.pull
+        return AnyByteChunks {
+            var buffer = held.withLock { h -> ByteBuffer? in
+                defer { h = nil }
+                return h
+            }
+            while (buffer?.readableBytes ?? 0) == 0 {
+                guard let next = try await pull() else { return nil }
+                buffer = next
+            }
+            guard var rest = buffer, rest.readableBytes > limit else { return buffer }
+            let head = rest.readSlice(length: limit)
+            held.withLock { $0 = rest }
+            return head
+        }
+    }
 }
 
 /// Reads a file in chunks on NIO's blocking-I/O thread pool.

@@ -267,7 +267,9 @@ actor TokenManager {
         do {
             response = try await client.execute(request, timeout: .seconds(60), logger: logger)
         } catch {
-            throw OpenStackError(.transport, "\(error)", method: method.rawValue, url: url)
+            throw OpenStackError(
+                .transport, Transport.describe(error), method: method.rawValue, url: url, retryAfter: nil,
+                connectionFailed: Transport.isConnectionError(error))
         }
         let bytes = Array(try await response.body.collect(upTo: 32 << 20).readableBytesView)
         let status = Int(response.status.code)

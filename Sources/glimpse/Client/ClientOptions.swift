@@ -57,6 +57,22 @@ struct ClientOptions: ParsableArguments {
         return try OpenStack(cloud: cloud, environment: env)
     }
 
+    /// `openstack` takes its `--os-*` options before the command (`--os-cloud demo image
+    /// list`); they move after it, where each command reads them.
+    static func movingLeadingOptions(_ arguments: [String]) -> [String] {
+        var leading: [String] = []
+        var i = 0
+        while i < arguments.count, arguments[i].hasPrefix("--os-") {
+            let takesNext = !arguments[i].contains("=") && i + 1 < arguments.count
+            leading += arguments[i..<(takesNext ? i + 2 : i + 1)]
+            i += takesNext ? 2 : 1
+        }
+        guard !leading.isEmpty else { return arguments }
+        var rest = Array(arguments[i...])
+        rest.insert(contentsOf: leading, at: rest.firstIndex(of: "--") ?? rest.endIndex)
+        return rest
+    }
+
     func images(_ os: OpenStack) -> ImageServiceV2 { os.imagesV2(endpoint: imageURL) }
     func compute(_ os: OpenStack) -> ComputeServiceV2 { os.computeV2(endpoint: computeURL) }
 }

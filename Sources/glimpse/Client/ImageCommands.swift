@@ -43,7 +43,8 @@ struct ImageCommand: AsyncParsableCommand {
         o["updated_at"] = .optionalString(image.updatedAt.map(iso))
         o["virtual_size"] = image.virtualSize.map { .number(JSONNumber($0)) } ?? .null
         o["visibility"] = .string(image.visibility.rawValue)
-        return o
+        // `openstack image show` leaves out what has no value (a queued image's size).
+        return JSONObject(o.members.filter { $0.value != .null })
     }
 
     static func iso(_ d: Date) -> String {

@@ -19,10 +19,12 @@ enum Output {
                 }.joined(separator: "\n")
             }.joined(separator: "\n")
         case .value:
-            return r.map { $0.map(plain).joined(separator: " ") }.joined(separator: "\n")
+            return r.map { $0.map(python).joined(separator: " ") }.joined(separator: "\n")
         case .table:
-            // Like `openstack`, an empty listing prints nothing.
-            return r.isEmpty ? "" : table(h, r.map { $0.map(plain) })
+            // Like `openstack`, an empty listing prints nothing; a column whose first value is
+            // a number is aligned right.
+            guard let first = r.first else { return "" }
+            return table(h, r.map { $0.map(plain) }, alignRight: first.map(\.isNumber))
         }
     }
 
@@ -39,7 +41,7 @@ enum Output {
         case .yaml:
             return zip(h, row).map { yamlEntry($0, $1, indent: 0) }.joined(separator: "\n")
         case .value:
-            return row.map(plain).joined(separator: "\n")
+            return row.map(python).joined(separator: "\n")
         case .table:
             return table(["Field", "Value"], zip(h, row).map { [$0, plain($1)] })
         }
@@ -59,10 +61,11 @@ enum Output {
         return (idx.map { headers[$0] }, rows.map { row in idx.map { row[$0] } })
     }
 
-    /// A cell as text: strings bare, lists comma-joined, objects as `k='v', …`.
+    /// A table cell as `openstack` shows it: strings bare, lists comma-joined, objects as
+    /// `k='v', …`, a missing value as `None`.
     static func plain(_ v: JSONValue) -> String {
         switch v {
-        case .null: ""
+        case .null: "None"
         case .string(let s): s
         case .bool(let b): b ? "True" : "False"
         case .number(let n): n.text
@@ -70,6 +73,39 @@ enum Output {
         case .object(let o):
             o.members.sorted { $0.key < $1.key }.map { "\($0.key)='\(plain($0.value))'" }.joined(separator: ", ")
         }
+    }
+
+    /// A value as `-f value` prints it: what Python's `str` makes of the decoded JSON
+    /// (`None`, `True`, `['a', 'b']`, `{'k': 'v'}`), strings bare.
+    static func python(_ v: JSONValue) -> String {
+        if case .string(let s) = v { return s }
+        func repr(_ v: JSONValue) -> String {
+            switch v {
+            case .null: return "None"
+            case .bool(let b): return b ? "True" : "False"
+            case .number(let n): return n.text
+            case .string(let s):
+                // Python quotes with ' unless the text holds a ' and no ".
+                let quote: Character = s.contains("'") && !s.contains("\"") ? "\"" : "'"
+                var out = String(quote)
+                for c in s {
+                    switch c {
+                    case "\\": out += "\\\\"
+                    case quote: out += "\\" + String(c)
+                    case "\n": out += "\\n"
+                    case "\t": out += "\\t"
+                    case "\r": out += "\\r"
+                    default: out.append(c)
+                    }
+                }
+                return out + String(quote)
+            case .array(let a): return "[" + a.map(repr).joined(separator: ", ") + "]"
+            case .object(let o):
+                return "{" + o.members.map { repr(.string($0.key)) + ": " + repr($0.value) }.joined(separator: ", ")
+                    + "}"
+            }
+        }
+        return repr(v)
     }
 
     static func json(_ v: JSONValue, indent: Bool) -> String {
@@ -149,8 +185,9 @@ enum Output {
         return "'" + s.replacingOccurrences(of: "'", with: "''") + "'"
     }
 
-    /// A box-drawn table like cliff's.
-    static func table(_ headers: [String], _ rows: [[String]]) -> String {
+    /// A box-drawn table like cliff's; `alignRight` says which columns (headers too) are
+    /// aligned right.
+    static func table(_ headers: [String], _ rows: [[String]], alignRight: [Bool] = []) -> String {
         var widths = headers.map(\.count)
         for row in rows {
             for (i, cell) in row.enumerated() {
@@ -166,7 +203,8 @@ enum Output {
                 "| "
                     + split.enumerated().map { i, lines in
                         let t = h < lines.count ? lines[h] : ""
-                        return t + String(repeating: " ", count: widths[i] - t.count)
+                        let pad = String(repeating: " ", count: widths[i] - t.count)
+                        return i < alignRight.count && alignRight[i] ? pad + t : t + pad
                     }.joined(separator: " | ") + " |"
             }.joined(separator: "\n")
         }
@@ -178,4 +216,11 @@ enum Output {
 struct CLIError: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
+}
+
+extension JSONValue {
+    fileprivate var isNumber: Bool {
+        if case .number = self { return true }
+        return false
+    }
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Real OpenStack Glance 33 (PyPI, in a venv) under uWSGI on 127.0.0.1, as devstack runs it,
-# for side-by-side benchmarks.
-#   bench/glance.sh up     install (once, 1–2 min), write its configuration, start it
-#   bench/glance.sh down   stop it (GLANCE_WIPE=1 also deletes its images and SQLite database)
+# Real OpenStack Glance 33 (PyPI, in a venv) under uWSGI on 127.0.0.1, as devstack runs it:
+# the other side of the benchmarks, and the image service of the reference cloud the client
+# is tested against.
+#   glance.sh up     install (once, 1–2 min), write its configuration, start it
+#   glance.sh down   stop it (GLANCE_WIPE=1 also deletes its images and SQLite database)
 # Env: GLANCE_HOME ($TMPDIR/glimpse-glance) GLANCE_PORT (9494) GLANCE_PROCESSES (2)
 #      GLANCE_THREADS (1) GLANCE_HTTP (http: a connection per request as devstack; http11:
-#      keep-alive) GLANCE_VERSION (glance==33.0.0)
+#      keep-alive) GLANCE_VERSION (glance==33.0.0) GLANCE_VENV ($GLANCE_HOME/venv)
 #      GLANCE_DATABASE_URL (default SQLite in GLANCE_HOME; e.g.
 #        postgresql+psycopg2://user:pass@127.0.0.1:5432/glance — psycopg2 is installed for it)
 #      GLANCE_AUTH: headers (default: no token check; the identity comes from the headers
@@ -17,7 +18,7 @@ set -euo pipefail
 GH="${GLANCE_HOME:-${TMPDIR:-/tmp}/glimpse-glance}"
 PORT="${GLANCE_PORT:-9494}"
 AUTH="${GLANCE_AUTH:-headers}"
-VENV="$GH/venv"; ETC="$GH/etc"; STATE="$GH/state"; DATA="$GH/data"; LOGS="$GH/logs"
+VENV="${GLANCE_VENV:-$GH/venv}"; ETC="$GH/etc"; STATE="$GH/state"; DATA="$GH/data"; LOGS="$GH/logs"
 PIDFILE="$STATE/uwsgi.pid"
 DB_URL="${GLANCE_DATABASE_URL:-sqlite:///$STATE/glance.sqlite}"
 
