@@ -2,6 +2,7 @@
 # Runs the real OpenStack clients against Glimpse:
 #   - ../shared/conformance/run-all.sh  (openstack CLI, openstacksdk, python-glanceclient)
 #   - scripts/cli-compare.sh (glimpse image list/show against openstack image list/show)
+#   - scripts/client-e2e.sh (the glimpse client end to end)
 #   - ../shared/conformance/run-tempest-image.sh (Tempest's image API tests)
 # Prints each suite's "N passed, N failed" and exits non-zero if any check failed.
 #
@@ -16,7 +17,7 @@
 #   HARNESS_VENV    venv with the clients         [./.venv-conformance, created with pip if missing]
 #   CONFORMANCE     directory of the scripts      [../shared/conformance]
 #   PORT            port for the server           [a free one from 19300]
-#   SUITES          which to run: "clients cli tempest" [all]
+#   SUITES          which to run: "clients cli e2e tempest" [all]
 #   CHAOS=1         (cluster) kill -9 each node in turn while the suites run, and start
 #                   it again: no test may fail because of it
 set -u -o pipefail
@@ -25,7 +26,7 @@ cd "$ROOT"
 CONFORMANCE="${CONFORMANCE:-$ROOT/../shared/conformance}"
 GLIMPSE_BIN="${GLIMPSE_BIN:-$ROOT/.build/debug/glimpse}"
 export HARNESS_VENV="${HARNESS_VENV:-$ROOT/.venv-conformance}"
-SUITES="${SUITES:-clients cli tempest}"
+SUITES="${SUITES:-clients cli e2e tempest}"
 
 [ -d "$CONFORMANCE" ] || { echo "conformance scripts not found at $CONFORMANCE"; exit 2; }
 [ -x "$GLIMPSE_BIN" ] || swift build --product glimpse || exit 2
@@ -109,6 +110,13 @@ if [[ " $SUITES " == *" cli "* ]]; then
   out="$(GLIMPSE_BIN="$GLIMPSE_BIN" bash "$ROOT/scripts/cli-compare.sh" 2>&1)"; rc=$?
   echo "$out"
   summary+=("glimpse CLI vs openstack CLI (cli-compare.sh): $(echo "$out" | tail -1)")
+  [ $rc -eq 0 ] || status=1
+fi
+if [[ " $SUITES " == *" e2e "* ]]; then
+  out="$(GLIMPSE_BIN="$GLIMPSE_BIN" ALT_OS_USERNAME=tempest-alt ALT_OS_PASSWORD=secretpass \
+    ALT_OS_PROJECT_NAME=tempest-alt-project bash "$ROOT/scripts/client-e2e.sh" 2>&1)"; rc=$?
+  echo "$out"
+  summary+=("glimpse client end to end (client-e2e.sh): $(echo "$out" | tail -1)")
   [ $rc -eq 0 ] || status=1
 fi
 if [[ " $SUITES " == *" tempest "* ]]; then

@@ -16,10 +16,12 @@ struct ImageCommand: AsyncParsableCommand {
 
     /// The fields `openstack image show` prints, with the rest under `properties`.
     static func fields(_ image: Image) -> JSONObject {
-        var props = image.properties
-        props["os_hidden"] = .bool(image.isHidden)
+        // In `openstack image show`'s order: the hash and hidden flag, the custom
+        // properties as the server sent them, then the stores and locations.
+        var props: JSONObject = ["os_hidden": .bool(image.isHidden)]
         if let a = image.osHashAlgo { props["os_hash_algo"] = .string(a) }
         if let v = image.osHashValue { props["os_hash_value"] = .string(v) }
+        for m in image.properties.members where props[m.key] == nil { props[m.key] = m.value }
         if let s = image.stores { props["stores"] = .string(s) }
         if let d = image.directURL { props["direct_url"] = .string(d) }
         if let l = image.locations { props["locations"] = l }
@@ -153,8 +155,13 @@ struct ImageCommand: AsyncParsableCommand {
         @Option(help: "Custom property key=value (repeatable).") var property: [String] = []
         @Flag(help: "Only hidden images.") var hidden = false
         @Flag(help: "More columns.") var long = false
-        @Option(help: "Sort keys: key[:asc|desc],… (by the server).") var sort = "name:asc"
-        @Option(help: "Page size; with it only one page is shown, as with `openstack`.") var limit: Int?
+        @Option(
+            help: """
+                Sort keys: key[:asc|desc],…, applied by the server to the whole catalog (`openstack` \
+                sorts the page it fetched).
+                """) var sort = "name:asc"
+        @Option(help: "Page size; with it only the first page of the sorted catalog is shown, as with `openstack`.")
+        var limit: Int?
         @Option(help: "Start after this image (id or name).") var marker: String?
         @Option(help: "Show at most this many images.") var maxItems: Int?
 

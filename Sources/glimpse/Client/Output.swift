@@ -13,9 +13,11 @@ enum Output {
             }
             return json(.array(objects), indent: !options.noindent)
         case .yaml:
+            // As PyYAML writes them: the keys of each row sorted.
             if r.isEmpty { return "[]" }
             return r.map { row in
-                zip(h, row).enumerated().map { i, pair in (i == 0 ? "- " : "  ") + yamlEntry(pair.0, pair.1, indent: 2)
+                zip(h, row).sorted { $0.0 < $1.0 }.enumerated().map { i, pair in
+                    (i == 0 ? "- " : "  ") + yamlEntry(pair.0, pair.1, indent: 2)
                 }.joined(separator: "\n")
             }.joined(separator: "\n")
         case .value:
@@ -51,6 +53,7 @@ enum Output {
         _ headers: [String], _ rows: [[JSONValue]], _ wanted: [String]
     ) throws -> ([String], [[JSONValue]]) {
         guard !wanted.isEmpty else { return (headers, rows) }
+        // The columns asked for, in the listing's own order (as cliff keeps them).
         let idx = try wanted.map { w -> Int in
             guard let i = headers.firstIndex(of: w) ?? headers.firstIndex(where: { $0.lowercased() == w.lowercased() })
             else {
@@ -58,7 +61,8 @@ enum Output {
             }
             return i
         }
-        return (idx.map { headers[$0] }, rows.map { row in idx.map { row[$0] } })
+        let columns = Array(Set(idx)).sorted()
+        return (columns.map { headers[$0] }, rows.map { row in columns.map { row[$0] } })
     }
 
     /// A table cell as `openstack` shows it: strings bare, lists comma-joined, objects as
