@@ -6,7 +6,7 @@ import Testing
 @Suite("CLI output formats")
 struct OutputTests {
     let headers = ["ID", "Name", "Tags"]
-    let rows: [[JSONValue]] = [["a1", "first", ["x", "y"]], ["b2", nil, []]]
+    let rows: [[JSONValue]] = [["a1", "first", ["y", "x"]], ["b2", nil, []]]
 
     func options(_ format: OutputFormat, columns: [String] = []) throws -> OutputOptions {
         var args = ["-f", format.rawValue]
@@ -25,12 +25,12 @@ struct OutputTests {
                 | b2 | None  |      |
                 +----+-------+------+
                 """)
-        #expect(try Output.list(headers, rows, options(.value)) == "a1 first ['x', 'y']\nb2 None []")
+        #expect(try Output.list(headers, rows, options(.value)) == "a1 first ['y', 'x']\nb2 None []")
         #expect(
             try Output.list(headers, rows, options(.yaml))
-                == "- ID: a1\n  Name: first\n  Tags:\n  - x\n  - y\n- ID: b2\n  Name: null\n  Tags: []")
+                == "- ID: a1\n  Name: first\n  Tags:\n  - y\n  - x\n- ID: b2\n  Name: null\n  Tags: []")
         let json = try JSONValue.parse(Output.list(headers, rows, options(.json)))
-        #expect(json == [["ID": "a1", "Name": "first", "Tags": ["x", "y"]], ["ID": "b2", "Name": nil, "Tags": []]])
+        #expect(json == [["ID": "a1", "Name": "first", "Tags": ["y", "x"]], ["ID": "b2", "Name": nil, "Tags": []]])
         #expect(try Output.list(headers, [], options(.table)) == "")
         #expect(try Output.list(headers, rows, options(.value, columns: ["Name"])) == "first\nNone")
         #expect(throws: CLIError.self) { try Output.list(headers, rows, options(.table, columns: ["Nope"])) }

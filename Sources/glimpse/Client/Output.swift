@@ -65,15 +65,15 @@ enum Output {
         return (columns.map { headers[$0] }, rows.map { row in columns.map { row[$0] } })
     }
 
-    /// A table cell as `openstack` shows it: strings bare, lists comma-joined, objects as
-    /// `k='v', …`, a missing value as `None`.
+    /// A table cell as `openstack` shows it: strings bare, lists sorted and comma-joined,
+    /// objects as `k='v', …` by key, a missing value as `None`.
     static func plain(_ v: JSONValue) -> String {
         switch v {
         case .null: "None"
         case .string(let s): s
         case .bool(let b): b ? "True" : "False"
         case .number(let n): n.text
-        case .array(let a): a.map(plain).joined(separator: ", ")
+        case .array(let a): a.map(plain).sorted().joined(separator: ", ")
         case .object(let o):
             o.members.sorted { $0.key < $1.key }.map { "\($0.key)='\(plain($0.value))'" }.joined(separator: ", ")
         }
