@@ -167,6 +167,40 @@ struct IdentityTests {
         }
     }
 
+    @Test("only an admin, a service or the token's own user may validate or revoke it")
+    func subjectTokenPolicy() async throws {
+        try await TestApp.with { s in
+            let admin = try await s.adminToken()
+            let (alice, _) = try await s.makeUser("alice", project: "p-a", admin: admin)
+            let (bob, _) = try await s.makeUser("bob", project: "p-b", admin: admin)
+            #expect(
+                try await s.json(.POST, "/identity/v3/roles", token: admin, ["role": ["name": "service"]]).status == 201
+            )
+            let (service, _) = try await s.makeUser("svc", project: "service", role: "service", admin: admin)
+            for method in [HTTPMethod.GET, .HEAD, .DELETE] {
+                let r = try await s.request(
+                    method, "/identity/v3/auth/tokens", token: alice, headers: [("X-Subject-Token", bob)])
+                #expect(r.status == 403, "\(method)")
+            }
+            let refusal = try await s.request(
+                .GET, "/identity/v3/auth/tokens", token: alice, headers: [("X-Subject-Token", bob)])
+            #expect(
+                try refusal.json["error"]?["message"]
+                    == "You are not authorized to perform the requested action: identity:validate_token.")
+            for caller in [alice, service, admin] {
+                let own = try await s.request(
+                    .GET, "/identity/v3/auth/tokens", token: caller, headers: [("X-Subject-Token", alice)])
+                #expect(own.status == 200)
+            }
+            // Bob's token still works after Alice's attempt to revoke it; he may revoke his own.
+            #expect(try await s.request(.GET, "/v2/images", token: bob).status == 200)
+            let ownRevoke = try await s.request(
+                .DELETE, "/identity/v3/auth/tokens", token: bob, headers: [("X-Subject-Token", bob)])
+            #expect(ownRevoke.status == 204)
+            #expect(try await s.request(.GET, "/v2/images", token: bob).status == 401)
+        }
+    }
+
     @Test("tokens expire")
     func expiry() async throws {
         let clock = ManualClock()

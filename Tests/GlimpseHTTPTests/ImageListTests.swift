@@ -50,6 +50,7 @@ struct ImageListTests {
             #expect(try await list(s, t, "").sorted() == ["alpha", "beta", "delta:colon", "gamma"])
             #expect(try await list(s, t, "name=alpha") == ["alpha"])
             #expect(try await list(s, t, "name=in:alpha,beta").sorted() == ["alpha", "beta"])
+            #expect(try await list(s, t, "name=in:%22alpha%22,beta").sorted() == ["alpha", "beta"])
             #expect(try await list(s, t, "name=eq:delta:colon") == ["delta:colon"])
             #expect(try await list(s, t, "status=active").sorted() == ["alpha", "gamma"])
             #expect(try await list(s, t, "status=queued").sorted() == ["beta", "delta:colon"])
@@ -150,6 +151,9 @@ struct ImageListTests {
                     "Invalid value 'maybe' for 'os_hidden' filter. Valid values are 'true' or 'false'."
                 ),
                 ("name=foo:bar", "Unable to filter by unknown operator 'foo'."),
+                ("name=in:%22abc", "Invalid filter value \"abc. The quote is not closed."),
+                ("name=in:a%22b%22", "Invalid filter value a\"b\". There is no comma before opening quotation mark."),
+                ("name=in:%22a%22b", "Invalid filter value \"a\"b. There is no comma after closing quotation mark."),
                 ("changes-since=2020-01-01", "The \"changes-since\" filter is no longer available on v2."),
             ]
             for (query, message) in cases {

@@ -149,6 +149,20 @@ struct SharingTests {
             #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: reader).status == 403)
             #expect(try await s.request(.DELETE, "/v2/images/\(id)", token: reader).status == 403)
 
+            // A reader of a member project sees the share but may not accept or reject it.
+            let (bob, bobProject) = try await s.makeUser("bob", project: "p-bob", admin: admin)
+            let (bobReader, _) = try await s.makeUser("rob", project: "p-bob", role: "reader", admin: admin)
+            r = try await s.patch(id, token: alice, [["op": "replace", "path": "/visibility", "value": "shared"]])
+            #expect(r.status == 200)
+            r = try await s.json(.POST, "/v2/images/\(id)/members", token: alice, ["member": .string(bobProject)])
+            #expect(r.status == 200)
+            r = try await s.json(
+                .PUT, "/v2/images/\(id)/members/\(bobProject)", token: bobReader, ["status": "accepted"])
+            #expect(r.status == 403)
+            #expect(try await s.request(.GET, "/v2/images/\(id)/members/\(bobProject)", token: bobReader).status == 200)
+            r = try await s.json(.PUT, "/v2/images/\(id)/members/\(bobProject)", token: bob, ["status": "accepted"])
+            #expect(r.status == 200)
+
             // Admin may publicize and create for others.
             r = try await s.json(
                 .POST, "/v2/images", token: admin,

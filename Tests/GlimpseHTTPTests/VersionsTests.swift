@@ -34,4 +34,21 @@ struct VersionsTests {
             #expect(health.text == "OK")
         }
     }
+
+    @Test("transfer codings other than chunked are not implemented (RFC 9112), not read as plain data")
+    func transferCodings() async throws {
+        try await TestApp.with { s in
+            let t = try await s.adminToken()
+            for coding in ["gzip, chunked", "deflate", "chunked, chunked, gzip"] {
+                let r = try await s.request(
+                    .POST, "/v2/images", token: t, headers: [("Transfer-Encoding", coding)], body: Array("{}".utf8))
+                #expect(r.status == 501, "\(coding)")
+            }
+            let plain = try await s.request(
+                .POST, "/v2/images", token: t,
+                headers: [("Transfer-Encoding", "Chunked"), ("Content-Type", "application/json")],
+                body: Array("{}".utf8))
+            #expect(plain.status == 201)
+        }
+    }
 }

@@ -57,7 +57,8 @@ extension ImageService {
         return member
     }
 
-    /// `PUT /v2/images/{id}/members/{member}`: only the member itself (or an admin) decides.
+    /// `PUT /v2/images/{id}/members/{member}`: only the member itself (or an admin) decides,
+    /// with the member role (Glance's `modify_member`; a reader only looks).
     public func updateMember(
         _ id: String, _ memberId: String, body: JSONValue, by p: Principal
     ) async throws -> ImageMember {
@@ -72,7 +73,7 @@ extension ImageService {
         else {
             throw ServiceError.notFound("\(memberId) not found in the member list of the image \(id).")
         }
-        guard p.isAdmin || p.projectId == memberId else { throw ServiceError.policy("modify_member") }
+        guard p.isAdmin || (p.isMember && p.projectId == memberId) else { throw ServiceError.policy("modify_member") }
         member.status = status
         member.updatedAt = clock.now()
         guard try await store.updateMember(member) else {

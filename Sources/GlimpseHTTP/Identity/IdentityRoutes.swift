@@ -78,24 +78,32 @@ struct IdentityRoutes {
         return response
     }
 
-    /// The `X-Subject-Token` of a token request, if it names a valid token.
-    func subject(_ request: Request) async throws -> (String, TokenInfo) {
+    /// The `X-Subject-Token` of a token request, if it names a valid token the caller may
+    /// `action` (Keystone's rule: an admin, a service, or the token's own user).
+    func subject(
+        _ request: Request, _ context: GlimpseRequestContext, _ action: String
+    ) async throws -> (String, TokenInfo) {
         guard let subject = request.headers[.subjectToken], let info = try await keystone.validate(token: subject)
         else {
             throw ServiceError.notFound("Could not find token.")
+        }
+        let caller = try context.tokenInfo()
+        guard caller.principal.isAdmin || caller.principal.roles.contains("service") || caller.user.id == info.user.id
+        else {
+            throw ServiceError.forbidden("You are not authorized to perform the requested action: identity:\(action).")
         }
         return (subject, info)
     }
 
     @Sendable func validateToken(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        let (subject, info) = try await self.subject(request)
+        let (subject, info) = try await self.subject(request, context, "validate_token")
         var response = Response.json(tokenBody(info, context, withCatalog: request.query("nocatalog") == nil))
         response.headers[.subjectToken] = subject
         return response
     }
 
     @Sendable func revokeToken(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        let (subject, _) = try await self.subject(request)
+        let (subject, _) = try await self.subject(request, context, "revoke_token")
         try await keystone.revoke(token: subject)
         return .empty()
     }

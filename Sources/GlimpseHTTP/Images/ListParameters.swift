@@ -98,9 +98,29 @@ enum ListParameters {
         let rest = String(value[value.index(after: colon)...])
         switch op {
         case "eq": return [rest]
-        case "in": return splitQuoted(rest)
+        case "in":
+            try validateQuotes(rest)
+            return splitQuoted(rest)
         default: throw .badRequest("Unable to filter by unknown operator '\(op)'.")
         }
+    }
+
+    /// Glance's checks of a quoted list: a quote opens after a comma (or at the start),
+    /// closes before one (or at the end), and is closed.
+    static func validateQuotes(_ value: String) throws(ServiceError) {
+        let chars = Array(value)
+        var opening = true
+        for (i, c) in chars.enumerated() where c == "\"" {
+            if i > 0, chars[i - 1] == "\\" { continue }
+            if opening, i > 0, chars[i - 1] != "," {
+                throw .badRequest("Invalid filter value \(value). There is no comma before opening quotation mark.")
+            }
+            if !opening, i + 1 < chars.count, chars[i + 1] != "," {
+                throw .badRequest("Invalid filter value \(value). There is no comma after closing quotation mark.")
+            }
+            opening.toggle()
+        }
+        if !opening { throw .badRequest("Invalid filter value \(value). The quote is not closed.") }
     }
 
     /// Splits a comma list where items may be double-quoted (`\"` escapes a quote).

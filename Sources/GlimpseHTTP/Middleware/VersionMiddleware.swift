@@ -1,11 +1,13 @@
 import GlimpseCore
 import HTTPTypes
 import Hummingbird
+import OpenStackEncoding
 import OpenStackJSON
 
 /// Glance's version negotiation, before routing: `/v2.x/…` is served as `/v2/…`, and a path
 /// under no API the server knows (an unknown version) gets the version list (300). Methods
-/// no route uses get 501. As in Glance, an image API path with an empty segment (a trailing
+/// no route uses, and transfer codings other than `chunked` (RFC 9112: `gzip, chunked`
+/// would otherwise be read as plain data), get 501. As in Glance, an image API path with an empty segment (a trailing
 /// or doubled slash) names nothing (the router would ignore the empty segment).
 struct VersionMiddleware: RouterMiddleware {
     typealias Context = GlimpseRequestContext
@@ -17,6 +19,10 @@ struct VersionMiddleware: RouterMiddleware {
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         guard APIRoutes.methods.contains(request.method) else { throw ServiceError(.notImplemented) }
+        let codings = request.headers[values: .transferEncoding].flatMap { $0.split(separator: ",") }
+        guard codings.allSatisfy({ String($0).trimming(" \t").lowercased() == "chunked" }) else {
+            throw ServiceError(.notImplemented)
+        }
         let path = request.uri.path
         let first = path.dropFirst().prefix { $0 != "/" }
         let isImageAPI = first == "v2" || ImageVersions.aliases.contains(String(first))
