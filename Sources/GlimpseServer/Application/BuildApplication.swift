@@ -29,6 +29,8 @@ public func buildApplication(
             metrics: metrics, health: components.health))
     var app = Application(
         responder: responder,
+        // A half-sent request or a silent keep-alive connection does not hold a socket for good.
+        server: .http1(configuration: .init(idleTimeout: .seconds(config.clientIdleTimeout))),
         configuration: ApplicationConfiguration(
             address: .hostname(config.host, port: config.port), serverName: "glimpse"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },

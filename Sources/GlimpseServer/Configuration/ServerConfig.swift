@@ -40,6 +40,10 @@ public struct ServerConfig: Sendable {
     public var storeOptions: [String: [String: String]] = [:]
     /// Serve Prometheus metrics at `GET /metrics` on this port of `host` (0: off).
     public var metricsPort = 0
+    /// Seconds a connection may go without a byte while a request arrives (its head or a
+    /// gap in its body) or between requests, before the server closes it. A response being
+    /// sent is never cut.
+    public var clientIdleTimeout: Int64 = 60
     public var image = ImageServiceConfig()
     public var identity = IdentityConfig()
     /// The clock the services read (a test's own, or the system's).
@@ -268,6 +272,12 @@ public struct ServerConfig: Sendable {
         },
         Setting(key: "metrics_port", help: "Serve Prometheus metrics at GET /metrics on this port (0: off)") { c, v in
             c.metricsPort = try int("metrics_port", v)
+        },
+        Setting(
+            key: "client_idle_timeout",
+            help: "Seconds a client may send nothing mid-request or between requests before it is disconnected [60]"
+        ) { c, v in
+            c.clientIdleTimeout = Int64(max(1, try int("client_idle_timeout", v)))
         },
         Setting(key: "upload_lease_seconds", help: "Seconds an upload counts as alive without news from its process") {
             c, v in
