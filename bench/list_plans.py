@@ -66,9 +66,11 @@ def plan_of(log, offset):
             current.append(line.rstrip())
     for block in reversed(blocks):
         if any("FROM images i" in l for l in block):
-            start = next((k for k, l in enumerate(block) if "->" in l or l.strip().startswith("Limit")), 0)
-            return "\n".join(l.replace("\t", "  ").lstrip() if k == start else l.replace("\t", "  ")
-                             for k, l in enumerate(block[start:], start))
+            # The plan starts at its first node, after the query text; dedent it to there.
+            lines = [l.replace("\t", "  ") for l in block]
+            start = next(k for k, l in enumerate(lines) if l.lstrip().startswith(("Limit", "->")))
+            indent = len(lines[start]) - len(lines[start].lstrip())
+            return "\n".join(l[indent:] for l in lines[start:])
     return None
 
 

@@ -23,12 +23,13 @@ glance() {
     GLANCE_AUTH=keystone KEYSTONE_URL="$KEYSTONE_URL" GLANCE_SERVICE_PASSWORD=glance-secret \
     GLANCE_HTTP=http11 "$ROOT/scripts/engines/glance.sh" "$@"
 }
-# The openstack CLI as Keystone's admin.
-admin() {
+# as_admin CMD...: runs CMD with the OS_* variables of Keystone's admin.
+as_admin() {
   env -u OS_CLOUD OS_AUTH_URL="$KEYSTONE_URL" OS_IDENTITY_API_VERSION=3 OS_USERNAME=admin \
     OS_PASSWORD="${KEYSTONE_ADMIN_PASSWORD:-admin}" OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default \
-    OS_PROJECT_DOMAIN_NAME=Default PYTHONWARNINGS=ignore "$OPENSTACK" "$@"
+    OS_PROJECT_DOMAIN_NAME=Default PYTHONWARNINGS=ignore OPENSTACK="$OPENSTACK" "$@"
 }
+admin() { as_admin "$OPENSTACK" "$@"; }
 
 up() {
   mkdir -p "$REF_DIR"
@@ -36,14 +37,8 @@ up() {
   GLANCE_SERVICE_PASSWORD=glance-secret "$ROOT/scripts/engines/keystone.sh" up >/dev/null
   log "reference cloud: Glance 33 on 127.0.0.1:$GLANCE_PORT"
   glance up >&2
-  admin_register() {
-    env -u OS_CLOUD OS_AUTH_URL="$KEYSTONE_URL" OS_IDENTITY_API_VERSION=3 OS_USERNAME=admin \
-      OS_PASSWORD="${KEYSTONE_ADMIN_PASSWORD:-admin}" OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default \
-      OS_PROJECT_DOMAIN_NAME=Default PYTHONWARNINGS=ignore OPENSTACK="$OPENSTACK" \
-      "$ROOT/scripts/keystone-register.sh" "$@"
-  }
   admin region show "$REGION" >/dev/null 2>&1 || admin region create "$REGION" >/dev/null
-  admin_register "http://127.0.0.1:$GLANCE_PORT" "$REGION" >&2
+  as_admin "$ROOT/scripts/keystone-register.sh" "http://127.0.0.1:$GLANCE_PORT" "$REGION" >&2
   local user
   for user in demo alt; do
     admin project show "$user" >/dev/null 2>&1 || admin project create --domain default "$user" >/dev/null
