@@ -70,6 +70,10 @@ struct OutputTests {
                 size: 6
                 """)
         #expect(try Output.record(fields, options(.value, columns: ["size"])) == "6")
+        // Quoted only what YAML would read as a time: not an id that starts with digits.
+        #expect(Output.yamlScalar("10503451-6cc1-4587-a4e4-2e9d2139336d") == "10503451-6cc1-4587-a4e4-2e9d2139336d")
+        #expect(Output.yamlScalar("2026-12-01") == "'2026-12-01'")
+        #expect(Output.yamlScalar("2026-12-01 08:00:00") == "'2026-12-01 08:00:00'")
         let table = try Output.record(fields, options(.table))
         #expect(table.contains("| properties | e='', k='v'          |"))
     }

@@ -179,7 +179,12 @@ enum Output {
     static func yamlScalar(_ s: String) -> String {
         let specials: Set<String> = ["", "~", "null", "true", "false", "yes", "no", "on", "off"]
         let looksNumeric = Double(s) != nil || s.hasPrefix("0x") || s.hasPrefix("0o")
-        let looksTime = s.count >= 10 && s.prefix(10).allSatisfy { $0.isNumber || $0 == "-" } && s.contains("-")
+        // YAML 1.1's timestamp, as PyYAML resolves it (an id starting with digits is not one).
+        let looksTime =
+            s.wholeMatch(
+                of:
+                    /[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?/
+            ) != nil
         let bad =
             s.contains(": ") || s.contains(" #") || s.hasSuffix(":")
             || s.first.map { "-?:,[]{}#&*!|>'\"%@`".contains($0) || $0 == " " } ?? true
