@@ -125,6 +125,18 @@ let package = Package(
             dependencies: ["GlimpseCore", "OpenStackEncoding"] + nio,
             swiftSettings: strict
         ),
+        // Image data stores on the object stores clouds run: OpenStack Swift and S3 (SigV4 on
+        // swift-crypto), over HTTP.
+        .target(
+            name: "GlimpseObjectStores",
+            dependencies: [
+                "GlimpseCore", "OpenStack", "OpenStackEncoding", "OpenStackJSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ] + nio,
+            swiftSettings: strict
+        ),
         // HTTP: the image, metadefs, identity and compute APIs as route collections, and the
         // middleware around them.
         .target(
@@ -146,7 +158,8 @@ let package = Package(
             name: "GlimpseServer",
             dependencies: [
                 "GlimpseCore", "GlimpseIdentity", "GlimpseHTTP", "GlimpseSQLite", "GlimpsePostgres",
-                "GlimpseKeystoneAuth", "GlimpseMemoryStores", "GlimpseBlobStores", "OpenStack", "OpenStackEncoding",
+                "GlimpseKeystoneAuth", "GlimpseMemoryStores", "GlimpseBlobStores", "GlimpseObjectStores", "OpenStack",
+                "OpenStackEncoding",
                 "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -201,7 +214,10 @@ let package = Package(
             name: "GlimpseStoreTests",
             dependencies: [
                 "GlimpseCore", "GlimpseIdentity", "GlimpseSQL", "GlimpseSQLite", "GlimpsePostgres",
-                "GlimpseMemoryStores", "GlimpseBlobStores", "GlimpseTestSupport", "OpenStackEncoding", "OpenStackJSON",
+                "GlimpseMemoryStores", "GlimpseBlobStores", "GlimpseObjectStores", "GlimpseTestSupport",
+                "OpenStackEncoding",
+                "OpenStackJSON",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ] + nio
         ),
@@ -252,6 +268,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
+        ),
+        // Request signing and response parsing of the object stores, without an engine.
+        .testTarget(
+            name: "GlimpseObjectStoreTests",
+            dependencies: ["GlimpseObjectStores", "GlimpseCore", "OpenStack", "OpenStackEncoding"] + nio
         ),
         .testTarget(name: "GlimpseCLITests", dependencies: ["glimpse", "OpenStack"]),
     ]

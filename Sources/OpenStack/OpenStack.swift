@@ -80,6 +80,11 @@ public final class OpenStack: Sendable {
         return try await tokens.token(minValidity: minValidity)
     }
 
+    /// Forgets a token a service refused, so that the next `token()` authenticates again.
+    public func invalidate(token value: String) async {
+        await tokens?.invalidate(value)
+    }
+
     /// The image service (Glance v2).
     /// - Parameters:
     ///   - region: overrides the connection's region.

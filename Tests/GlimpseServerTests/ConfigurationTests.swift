@@ -67,6 +67,46 @@ struct ConfigurationTests {
         } throws: { "\($0)".contains("the default store 'other' is not configured") }
     }
 
+    @Test("store_url names the one store and stores several by URL; their mistakes are refused by name")
+    func storeURLs() throws {
+        let one = try ServerConfig.load(
+            file: nil, environment: ["GLIMPSE_STORE_URL": "swift://u:k@10.0.0.1:8080/auth/v1.0?container=img"],
+            overrides: [:])
+        #expect(one.enabledBackends.map(\.id) == ["swift"] && one.enabledBackends.map(\.type) == ["swift"])
+        #expect(one.storeOptions["swift"]?["url"] == "swift://u:k@10.0.0.1:8080/auth/v1.0?container=img")
+        let local = try ServerConfig.load(file: nil, environment: [:], overrides: ["store_url": "file:///srv/images"])
+        #expect(local.enabledBackends.map(\.id) == ["local"] && local.enabledBackends.map(\.type) == ["file"])
+
+        let several = try ServerConfig.load(
+            file: nil, environment: [:],
+            overrides: [
+                "stores": "fast=s3://a:b@h:1/bkt?region=r&path_style=true, cheap=memory://", "default_store": "cheap",
+            ])
+        #expect(several.enabledBackends.map(\.id) == ["fast", "cheap"])
+        #expect(several.enabledBackends.map(\.type) == ["s3", "memory"])
+        #expect(several.storeOptions["fast"]?["url"] == "s3://a:b@h:1/bkt?region=r&path_style=true")
+        #expect(several.defaultBackend == "cheap")
+
+        #expect {
+            _ = try ServerConfig.load(file: nil, environment: [:], overrides: ["store_url": "ftp://x/y"])
+        } throws: { "\($0)".contains("'ftp' is not a store URL scheme") }
+        #expect {
+            _ = try ServerConfig.load(file: nil, environment: [:], overrides: ["stores": "s3://a:secret@h/b"])
+        } throws: { "\($0)".contains("is not id=URL") && !"\($0)".contains("secret") }
+        let dir = TestServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = TestServer.configuration(dataDir: dir)
+        config.enabledBackends = [("objects", "s3")]
+        config.storeOptions["objects"] = ["url": "s3://a:secret@h:1/bkt?colour=blue"]
+        #expect {
+            _ = try Components(config, logger: TestServer.logger, exclusive: false)
+        } throws: { "\($0)".contains("image store 'objects': unknown option 'colour'") && !"\($0)".contains("secret") }
+        config.storeOptions["objects"] = [:]
+        #expect {
+            _ = try Components(config, logger: TestServer.logger, exclusive: false)
+        } throws: { "\($0)".contains("image store 'objects' of type s3 needs objects.url") }
+    }
+
     @Test("database_url selects PostgreSQL; secrets come from the environment or from files")
     func databaseAndSecrets() throws {
         let url = "postgres://glimpse:s3cret@db:5432/glimpse"

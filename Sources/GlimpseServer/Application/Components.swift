@@ -4,6 +4,7 @@ import GlimpseCore
 import GlimpseIdentity
 import GlimpseKeystoneAuth
 import GlimpseMemoryStores
+import GlimpseObjectStores
 import GlimpsePostgres
 import GlimpseSQLite
 import Logging
@@ -35,6 +36,8 @@ public final class Components: Sendable {
     let pools: Pools
     /// The HTTP client that asks the cloud's Keystone, if it does.
     let keystoneClient: HTTPClient?
+    /// The HTTP client of the Swift and S3 stores, if there are any.
+    let objectStoreClient: HTTPClient?
     let lock: DataDirectoryLock?
     private let created = Mutex<Bootstrap?>(nil)
 
@@ -72,12 +75,17 @@ public final class Components: Sendable {
         let pools = Pools()
         self.pools = pools
         var external: (client: HTTPClient, validator: KeystoneTokenValidator)?
+        let objectStoreClient =
+            config.enabledBackends.contains { ["swift", "s3"].contains($0.type) } ? ObjectHTTP.makeClient() : nil
+        self.objectStoreClient = objectStoreClient
         do {
             if config.identityMode == .keystone { external = try Self.keystoneValidator(config, logger: logger) }
             // The blob stores before the database: they start no threads, so nothing is left
             // running if one of them, or the metadata store after them, cannot open.
             blobs = try BlobStores(
-                try config.enabledBackends.map { try Self.blobStore($0.id, $0.type, config, pools) },
+                try config.enabledBackends.map {
+                    try Self.blobStore($0.id, $0.type, config, pools, objectStoreClient, logger)
+                },
                 defaultId: config.defaultBackend)
             metadata =
                 switch config.metadataBackend {
@@ -87,6 +95,7 @@ public final class Components: Sendable {
                 }
         } catch {
             try? external?.client.syncShutdown()
+            try? objectStoreClient?.syncShutdown()
             lock?.release()
             throw error
         }
@@ -148,22 +157,44 @@ public final class Components: Sendable {
         }
     }
 
-    /// One image data store of `enabled_backends`, with its options.
-    static func blobStore(_ id: String, _ type: String, _ config: ServerConfig, _ pools: Pools) throws -> any BlobStore
-    {
+    /// One image data store of `enabled_backends`, with its options; the Swift and S3
+    /// stores reach their engines through `client`.
+    static func blobStore(
+        _ id: String, _ type: String, _ config: ServerConfig, _ pools: Pools, _ client: HTTPClient?, _ logger: Logger
+    ) throws -> any BlobStore {
         var options = config.storeOptions[id] ?? [:]
         func take(_ key: String) -> String? { options.removeValue(forKey: key) }
+        func url() throws -> String {
+            guard let url = take("url") else {
+                throw ServerConfig.ConfigError(description: "image store '\(id)' of type \(type) needs \(id).url")
+            }
+            return url
+        }
         let store: any BlobStore
-        switch type {
-        case "file":
-            let path = take("path") ?? (id == "local" ? config.imagesPath : config.dataDir + "/stores/" + id)
-            let directIO = try take("direct_io").map { try ServerConfig.bool("\(id).direct_io", $0) } ?? true
-            store = try LocalBlobStore(root: path, id: id, pool: pools.io, directIO: directIO)
-        case "memory":
-            store = MemoryBlobStore(id: id)
-        default:
-            throw ServerConfig.ConfigError(
-                description: "image store '\(id)': unknown type '\(type)' (known: file, memory)")
+        do {
+            switch type {
+            case "file":
+                let fromURL = try take("url").map { try StoreURL($0).path }
+                let path =
+                    take("path") ?? fromURL ?? (id == "local" ? config.imagesPath : config.dataDir + "/stores/" + id)
+                let directIO = try take("direct_io").map { try ServerConfig.bool("\(id).direct_io", $0) } ?? true
+                store = try LocalBlobStore(root: path, id: id, pool: pools.io, directIO: directIO)
+            case "memory":
+                _ = take("url")
+                store = MemoryBlobStore(id: id)
+            case "swift":
+                store = try SwiftBlobStore(
+                    id: id, settings: try SwiftStoreSettings(url: try url()), client: client!, logger: logger)
+            case "s3":
+                store = S3BlobStore(
+                    id: id, settings: try S3StoreSettings(url: try url()), client: client!, hashing: pools.cpu,
+                    logger: logger)
+            default:
+                throw ServerConfig.ConfigError(
+                    description: "image store '\(id)': unknown type '\(type)' (known: file, swift, s3, memory)")
+            }
+        } catch let error as StoreURLError {
+            throw ServerConfig.ConfigError(description: "image store '\(id)': \(error)")
         }
         if let unknown = options.keys.sorted().first {
             throw ServerConfig.ConfigError(description: "image store '\(id)': unknown option '\(unknown)'")
@@ -296,6 +327,7 @@ public final class Components: Sendable {
     /// no service group (`glimpse admin`); a server does this as its last service stops.
     public func close() async throws {
         try await keystoneClient?.shutdown()
+        try await objectStoreClient?.shutdown()
         try await metadata.close()
         try await pools.shutdown()
         lock?.release()

@@ -139,6 +139,25 @@ public struct ServerConfig: Sendable {
         }
     }
 
+    /// The store type a store URL names by its scheme.
+    static func storeType(url: String) throws -> String {
+        let scheme: String
+        do {
+            scheme = try StoreURL(url).scheme
+        } catch {
+            throw ConfigError(description: error.description)
+        }
+        switch scheme.split(separator: "+").first ?? "" {
+        case "file": return "file"
+        case "memory": return "memory"
+        case "swift": return "swift"
+        case "s3": return "s3"
+        case "rbd": return "rbd"
+        default:
+            throw ConfigError(description: "'\(scheme)' is not a store URL scheme (file, swift, s3, rbd, memory)")
+        }
+    }
+
     static func list(_ v: String) -> [String] {
         v.split(separator: ",").map { $0.trimming(" ") }.filter { !$0.isEmpty }
     }
@@ -268,6 +287,33 @@ public struct ServerConfig: Sendable {
             }
         },
         Setting(key: "default_backend", help: "The store new image data goes to [the first enabled one]") { c, v in
+            c.defaultBackend = v.isEmpty ? nil : v
+        },
+        Setting(
+            key: "store_url",
+            help:
+                "The one image data store, by URL: file:///path, swift://, swift+keystone://, s3://, rbd:// [local files]",
+            secret: true
+        ) { c, v in
+            let type = try storeType(url: v)
+            let id = type == "file" ? "local" : type
+            c.enabledBackends = [(id, type)]
+            c.storeOptions[id, default: [:]]["url"] = v
+        },
+        Setting(
+            key: "stores", help: "Several image data stores, as id=URL, comma-separated (fast=rbd://…,cheap=s3://…)",
+            secret: true
+        ) { c, v in
+            c.enabledBackends = try list(v).map { item in
+                guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+                    throw ConfigError(description: "stores: '\(StoreURL.redacted(item))' is not id=URL")
+                }
+                let id = String(item[..<eq]), url = String(item[item.index(after: eq)...])
+                c.storeOptions[id, default: [:]]["url"] = url
+                return (id, try storeType(url: url))
+            }
+        },
+        Setting(key: "default_store", help: "The store of `stores` new image data goes to [the first]") { c, v in
             c.defaultBackend = v.isEmpty ? nil : v
         },
         Setting(key: "metrics_port", help: "Serve Prometheus metrics at GET /metrics on this port (0: off)") { c, v in

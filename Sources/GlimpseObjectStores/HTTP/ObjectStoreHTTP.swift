@@ -1,0 +1,74 @@
+import AsyncHTTPClient
+import GlimpseCore
+import NIOCore
+import NIOHTTP1
+import OpenStackEncoding
+
+/// A request an object store refused, or could not be sent to it.
+public struct ObjectStoreError: Error, CustomStringConvertible, Sendable {
+    /// The store's id.
+    public let store: String
+    /// What was asked, as `METHOD path` (no credentials, no query).
+    public let request: String
+    /// The HTTP status, if the store answered.
+    public let status: Int?
+    /// The store's own words (its error code and message), or the transport's.
+    public let message: String
+
+    public var description: String {
+        let answer = status.map { "\($0) " } ?? ""
+        return "store \(store): \(request): \(answer)\(message)"
+    }
+}
+
+/// HTTP plumbing the object stores share.
+public enum ObjectHTTP {
+    /// How much of an error body is kept for the message.
+    static let errorBodyLimit = 4096
+
+    /// An HTTP client for object stores: idle timeouts rather than deadlines, so that long
+    /// transfers are never cut short, and no decompression. Shut it down after the stores.
+    public static func makeClient() -> HTTPClient {
+        var config = HTTPClient.Configuration()
+        config.timeout = .init(connect: .seconds(10), read: .seconds(300), write: .seconds(300))
+        config.decompression = .disabled
+        config.connectionPool = .init(idleTimeout: .seconds(60))
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    /// Reads a whole (small) response body.
+    static func collect(_ response: HTTPClientResponse, limit: Int = 16 << 20) async throws -> ByteBuffer {
+        try await response.body.collect(upTo: limit)
+    }
+
+    /// Reads at most `errorBodyLimit` bytes of a response body and drops the rest.
+    static func errorText(_ response: HTTPClientResponse) async -> String {
+        var text = ByteBuffer()
+        do {
+            for try await chunk in response.body {
+                if text.readableBytes < errorBodyLimit {
+                    var c = chunk
+                    text.writeBuffer(&c)
+                }
+            }
+        } catch {}
+        let s = String(buffer: text)
+        return String(s.prefix(errorBodyLimit)).trimming(" \n\r\t")
+    }
+
+    /// A response body as a pull-driven `ByteStream`: the next chunk is read from the socket
+    /// only when the consumer asks for it.
+    static func stream(_ response: HTTPClientResponse) -> ByteStream {
+        let reader = ResponseReader(response.body.makeAsyncIterator())
+        return ByteStream(pull: { try await reader.next() })
+    }
+}
+
+/// The body iterator of one response, pulled by one consumer at a time.
+private final class ResponseReader: @unchecked Sendable {
+    private var iterator: HTTPClientResponse.Body.AsyncIterator
+
+    init(_ iterator: HTTPClientResponse.Body.AsyncIterator) { self.iterator = iterator }
+
+    func next() async throws -> ByteBuffer? { try await iterator.next() }
+}

@@ -1,0 +1,443 @@
+import AsyncHTTPClient
+import GlimpseCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import OpenStackEncoding
+import OpenStackJSON
+import Synchronization
+
+/// Image data in OpenStack Swift, through its native API.
+///
+/// Each upload is an object `<image id>-<random>` in the store's container; that name is
+/// both its pending and its committed location. Up to a megabyte is sent as one object.
+/// Beyond that the data streams into segments (`<container>_segments/<name>/00000001`, …)
+/// of `segmentSize` bytes, and `commit` writes a Static Large Object manifest under the
+/// name, so images over Swift's 5 GiB object limit work and reads (ranged ones too) go
+/// through the manifest. Until the manifest exists the segments are the pending object; a
+/// delete removes the manifest and every segment of the name.
+public final class SwiftBlobStore: BlobStore {
+    public let id: String
+    public let type = "swift"
+    let settings: SwiftStoreSettings
+    let session: SwiftSession
+    let client: HTTPClient
+    let logger: Logger
+    /// Whether the containers are known to exist.
+    private let containersReady = Mutex(false)
+
+    /// Data up to this size is sent as one object, without segments.
+    static let singleObjectLimit = 1 << 20
+
+    /// - Parameter client: the HTTP client to reach Swift (and Keystone) with.
+    public init(id: String, settings: SwiftStoreSettings, client: HTTPClient, logger: Logger) throws {
+        self.id = id
+        self.settings = settings
+        self.client = client
+        self.logger = logger
+        session = try SwiftSession(settings.auth, storageURL: settings.storageURL, client: client, logger: logger)
+    }
+
+    var container: String { settings.container }
+    var segmentContainer: String { settings.container + "_segments" }
+
+    public func makeWriter(imageId: String) async throws -> any BlobWriter {
+        try await ensureContainers()
+        let name = imageId + "-" + Identifiers.randomHex(bytes: 4)
+        guard Self.isObjectName(name) else { throw ServiceError.badRequest("bad image id for a Swift object") }
+        return SwiftObjectWriter(store: self, name: name)
+    }
+
+    public func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream {
+        let name = try objectName(location)
+        var headers: [(String, String)] = []
+        if let range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        let response = try await send(.GET, [container, name], headers: headers)
+        switch response.status.code {
+        case 200, 206:
+            return ObjectHTTP.stream(response)
+        case 404:
+            _ = await ObjectHTTP.errorText(response)
+            throw ServiceError.notFound("no object \(location) in store \(id)")
+        case 416:
+            _ = await ObjectHTTP.errorText(response)
+            throw ServiceError(.rangeNotSatisfiable, explanation: "Requested range not satisfiable")
+        default:
+            throw await failure(response, "GET \(container)/\(name)")
+        }
+    }
+
+    public func delete(location: String) async throws {
+        let name = try objectName(location)
+        let response = try await send(
+            .DELETE, [container, name], query: [("multipart-manifest", "delete")],
+            headers: [("Accept", "application/json")])
+        guard (200..<300).contains(response.status.code) || response.status.code == 404 else {
+            throw await failure(response, "DELETE \(container)/\(name)")
+        }
+        _ = await ObjectHTTP.errorText(response)
+        // Segments of an upload that never wrote its manifest, or that the manifest's
+        // delete left.
+        while true {
+            let segments = try await list(segmentContainer, prefix: name + "/", after: nil, limit: 1000)
+            for segment in segments {
+                guard let segmentName = segment["name"]?.stringValue else { continue }
+                let r = try await send(.DELETE, [segmentContainer, segmentName])
+                guard (200..<300).contains(r.status.code) || r.status.code == 404 else {
+                    throw await failure(r, "DELETE \(segmentContainer)/\(segmentName)")
+                }
+                _ = await ObjectHTTP.errorText(r)
+            }
+            if segments.count < 1000 { break }
+        }
+    }
+
+    public func freeSpace() async -> Int? { nil }
+
+    /// The image container answers (it is created if it is missing).
+    public func checkHealth() async throws {
+        let response = try await send(.HEAD, [container])
+        _ = await ObjectHTTP.errorText(response)
+        switch response.status.code {
+        case 200..<300: return
+        case 404:
+            containersReady.withLock { $0 = false }
+            try await ensureContainers()
+        default: throw await failure(response, "HEAD \(container)")
+        }
+    }
+
+    /// Committed objects from the image container, and pending ones — segments whose
+    /// manifest was never written — from the segment container, merged in name order.
+    public func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
+        let limit = max(1, limit)
+        let objects = try await list(container, prefix: nil, after: marker, limit: limit)
+        let committed = objects.compactMap { o -> (String, Timestamp)? in
+            guard let name = o["name"]?.stringValue, Self.isObjectName(name) else { return nil }
+            return (name, Self.timestamp(o["last_modified"]))
+        }
+        // One more than asked, as the subdirectory named after the marker comes back too.
+        let subdirs = try await list(segmentContainer, prefix: nil, after: marker, limit: limit + 1, delimiter: "/")
+        let uploads = subdirs.compactMap { $0["subdir"]?.stringValue.map { String($0.dropLast()) } }
+            .filter { name in Self.isObjectName(name) && marker.map { Self.before($0, name) } ?? true }
+        // Each list is complete up to its last name, and beyond it unless it was cut short.
+        let bound: String? = [
+            objects.count >= limit ? objects.last?["name"]?.stringValue : nil,
+            subdirs.count > limit ? uploads.last : nil,
+        ].compactMap { $0 }.min { Self.before($0, $1) }
+        let committedNames = Set(committed.map(\.0))
+        var blobs = committed.map { StoredBlob(location: $0.0, pending: false, modifiedAt: $0.1) }
+        for name in uploads where !committedNames.contains(name) && bound.map({ !Self.before($0, name) }) ?? true {
+            // The newest segment tells when the upload last wrote.
+            let newest = try await list(segmentContainer, prefix: name + "/", after: nil, limit: 1, reverse: true)
+            guard let segment = newest.first else { continue }
+            blobs.append(
+                StoredBlob(location: name, pending: true, modifiedAt: Self.timestamp(segment["last_modified"])))
+        }
+        blobs.sort { Self.before($0.location, $1.location) }
+        if let bound { blobs.removeAll { Self.before(bound, $0.location) } }
+        return Array(blobs.prefix(limit))
+    }
+
+    // MARK: Requests
+
+    /// A request body.
+    enum Body {
+        case none
+        case bytes(ByteBuffer)
+        case stream(BodyPipe)
+    }
+
+    /// Sends a request to the account; a refused token is replaced and the request sent
+    /// again, unless its body was a stream.
+    func send(
+        _ method: HTTPMethod, _ path: [String], query: [(String, String)] = [], headers: [(String, String)] = [],
+        body: Body = .none
+    ) async throws -> HTTPClientResponse {
+        let account = try await session.account()
+        let response = try await execute(method, path, query, headers, body, account)
+        guard response.status == .unauthorized, !body.isStream else { return response }
+        _ = await ObjectHTTP.errorText(response)
+        return try await execute(method, path, query, headers, body, try await session.account(refused: account.token))
+    }
+
+    private func execute(
+        _ method: HTTPMethod, _ path: [String], _ query: [(String, String)], _ headers: [(String, String)],
+        _ body: Body, _ account: SwiftAccount
+    ) async throws -> HTTPClientResponse {
+        var request = HTTPClientRequest(url: Self.url(account.storageURL, path, query))
+        request.method = method
+        request.headers.add(name: "X-Auth-Token", value: account.token)
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        switch body {
+        case .none: break
+        case .bytes(let bytes): request.body = .bytes(bytes)
+        case .stream(let pipe): request.body = .stream(pipe, length: .unknown)
+        }
+        do {
+            return try await client.execute(request, deadline: .distantFuture, logger: logger)
+        } catch {
+            throw ObjectStoreError(
+                store: id, request: "\(method) \(path.joined(separator: "/"))", status: nil, message: "\(error)")
+        }
+    }
+
+    /// Lists a container as JSON (empty if it does not exist).
+    func list(
+        _ container: String, prefix: String?, after marker: String?, limit: Int, delimiter: String? = nil,
+        reverse: Bool = false
+    ) async throws -> [JSONValue] {
+        var query = [("format", "json"), ("limit", String(limit))]
+        if let prefix { query.append(("prefix", prefix)) }
+        if let marker { query.append(("marker", marker)) }
+        if let delimiter { query.append(("delimiter", delimiter)) }
+        if reverse { query.append(("reverse", "true")) }
+        let response = try await send(.GET, [container], query: query)
+        switch response.status.code {
+        case 200:
+            return try JSONValue.parse(Array(buffer: try await ObjectHTTP.collect(response))).arrayValue ?? []
+        case 204, 404:
+            _ = await ObjectHTTP.errorText(response)
+            return []
+        default:
+            throw await failure(response, "GET \(container)")
+        }
+    }
+
+    /// Creates the image and segment containers once per process (PUT is idempotent).
+    func ensureContainers() async throws {
+        guard !containersReady.withLock({ $0 }) else { return }
+        for c in [container, segmentContainer] {
+            let response = try await send(.PUT, [c])
+            guard (200..<300).contains(response.status.code) else { throw await failure(response, "PUT \(c)") }
+            _ = await ObjectHTTP.errorText(response)
+        }
+        containersReady.withLock { $0 = true }
+    }
+
+    /// The error for a response that failed; a full store is the client's 413, as Glance
+    /// says it.
+    func failure(_ response: HTTPClientResponse, _ request: String) async -> any Error {
+        let text = await ObjectHTTP.errorText(response)
+        if response.status.code == 507 || response.status.code == 413 {
+            return ServiceError.tooLarge("Image storage media is full: \(text)")
+        }
+        return ObjectStoreError(store: id, request: request, status: Int(response.status.code), message: text)
+    }
+
+    // MARK: Names
+
+    func objectName(_ location: String) throws -> String {
+        guard Self.isObjectName(location) else { throw ObjectStoreError.badLocation(location, store: id) }
+        return location
+    }
+
+    /// The names this store gives: `<image id>-<hex>`, nothing that could reach another object.
+    static func isObjectName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 200 && !name.hasPrefix(".")
+            && name.utf8.allSatisfy { c in
+                (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "z")) || (c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z"))
+                    || (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || c == UInt8(ascii: "-")
+                    || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
+            }
+    }
+
+    static func url(_ base: String, _ path: [String], _ query: [(String, String)]) -> String {
+        var url = base.hasSuffix("/") ? String(base.dropLast()) : base
+        for part in path { url += "/" + URLCoding.quotePath(part) }
+        if !query.isEmpty {
+            url += "?" + query.map { URLCoding.quotePath($0) + "=" + URLCoding.quotePath($1) }.joined(separator: "&")
+        }
+        return url
+    }
+
+    static func before(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+
+    /// Swift's `last_modified` (`2026-12-01T10:00:00.123450`, UTC).
+    static func timestamp(_ value: JSONValue?) -> Timestamp {
+        value?.stringValue.flatMap { Timestamp(iso8601: $0) } ?? Timestamp(microseconds: 0)
+    }
+}
+
+extension SwiftBlobStore.Body {
+    var isStream: Bool {
+        if case .stream = self { return true }
+        return false
+    }
+}
+
+extension ObjectStoreError {
+    /// A location this store never gives.
+    static func badLocation(_ location: String, store: String) -> ObjectStoreError {
+        ObjectStoreError(store: store, request: "", status: nil, message: "not a location of this store: \(location)")
+    }
+}
+
+/// Writes one Swift object: the first megabyte is held back, so that a small image is one
+/// PUT; past it, segments stream one after another, each a chunked PUT the upload feeds
+/// as it goes. Used by one task at a time (the upload that made it).
+final class SwiftObjectWriter: BlobWriter, @unchecked Sendable {
+    let store: SwiftBlobStore
+    let name: String
+    var pendingLocation: String { name }
+
+    /// What is held back while the data might still fit in one object.
+    private var head = ByteBuffer()
+    private var segment: Segment?
+    /// The written segments, for the manifest.
+    private var manifest: [(path: String, etag: String, size: Int)] = []
+    private var closed = false
+    /// Whether any segment was started (and may have to be removed).
+    private var segmented = false
+
+    /// The segment being sent.
+    private struct Segment {
+        let index: Int
+        let pipe: BodyPipe
+        let request: Task<String, any Error>
+        var bytes = 0
+    }
+
+    init(store: SwiftBlobStore, name: String) {
+        self.store = store
+        self.name = name
+    }
+
+    func write(_ chunk: ByteBuffer) async throws {
+        guard !closed else { throw ObjectStoreError(store: store.id, request: "", status: nil, message: "closed") }
+        if segment == nil, manifest.isEmpty {
+            var c = chunk
+            head.writeBuffer(&c)
+            guard head.readableBytes > SwiftBlobStore.singleObjectLimit else { return }
+            let held = head
+            head = ByteBuffer()
+            try await stream(held)
+        } else {
+            try await stream(chunk)
+        }
+    }
+
+    /// Sends bytes into segments, starting and ending them at the segment size.
+    private func stream(_ bytes: ByteBuffer) async throws {
+        var bytes = bytes
+        while bytes.readableBytes > 0 {
+            if segment == nil {
+                segment = startSegment(manifest.count + 1)
+                segmented = true
+            }
+            let room = store.settings.segmentSize - segment!.bytes
+            let piece = bytes.readSlice(length: min(room, bytes.readableBytes))!
+            do {
+                try await segment!.pipe.send(piece)
+            } catch {
+                // The request ended early: its own error says why.
+                throw await requestError() ?? error
+            }
+            segment!.bytes += piece.readableBytes
+            if segment!.bytes == store.settings.segmentSize { try await finishSegment() }
+        }
+    }
+
+    private func requestError() async -> (any Error)? {
+        guard let segment else { return nil }
+        do {
+            _ = try await segment.request.value
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func startSegment(_ index: Int) -> Segment {
+        let pipe = BodyPipe()
+        let (store, path) = (store, [store.segmentContainer, name + "/" + Self.segmentName(index)])
+        let request = Task {
+            do {
+                let response = try await store.send(.PUT, path, body: .stream(pipe))
+                guard response.status.code == 201 else { throw await store.failure(response, "PUT \(path[1])") }
+                _ = await ObjectHTTP.errorText(response)
+                return response.headers.first(name: "Etag")?.trimming("\"") ?? ""
+            } catch {
+                pipe.close(error)
+                throw error
+            }
+        }
+        return Segment(index: index, pipe: pipe, request: request)
+    }
+
+    private func finishSegment() async throws {
+        guard let s = segment else { return }
+        segment = nil
+        s.pipe.finish()
+        let etag = try await s.request.value
+        manifest.append(("/\(store.segmentContainer)/\(name)/\(Self.segmentName(s.index))", etag, s.bytes))
+    }
+
+    static func segmentName(_ index: Int) -> String {
+        let digits = String(index)
+        return String(repeating: "0", count: max(0, 8 - digits.count)) + digits
+    }
+
+    func commit() async throws -> String {
+        guard !closed else { throw ObjectStoreError(store: store.id, request: "", status: nil, message: "closed") }
+        closed = true
+        do {
+            try await finishSegment()
+            let response: HTTPClientResponse
+            if manifest.isEmpty {
+                response = try await store.send(
+                    .PUT, [store.container, name], headers: [("Content-Type", "application/octet-stream")],
+                    body: .bytes(head))
+            } else {
+                var json = JSONWriter()
+                json.beginArray()
+                for part in manifest {
+                    json.beginObject()
+                    json.key("path")
+                    json.string(part.path)
+                    json.key("etag")
+                    json.string(part.etag)
+                    json.key("size_bytes")
+                    json.int(part.size)
+                    json.endObject()
+                }
+                json.endArray()
+                response = try await store.send(
+                    .PUT, [store.container, name], query: [("multipart-manifest", "put")],
+                    headers: [("Content-Type", "application/octet-stream")],
+                    body: .bytes(ByteBuffer(bytes: json.bytes)))
+            }
+            guard response.status.code == 201 else {
+                throw await store.failure(response, "PUT \(store.container)/\(name)")
+            }
+            _ = await ObjectHTTP.errorText(response)
+            return name
+        } catch {
+            await removeAll()
+            throw error
+        }
+    }
+
+    func abort() async {
+        closed = true
+        if let s = segment {
+            segment = nil
+            s.pipe.close(CancellationError())
+            s.request.cancel()
+            _ = try? await s.request.value
+        }
+        await removeAll()
+    }
+
+    private func removeAll() async {
+        head = ByteBuffer()
+        guard segmented else { return }
+        do {
+            try await store.delete(location: name)
+        } catch {
+            store.logger.warning(
+                "could not remove the segments of an abandoned upload; the orphan sweep will",
+                metadata: ["store": "\(store.id)", "object": "\(name)", "error": "\(error)"])
+        }
+    }
+}
