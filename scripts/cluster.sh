@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Glimpse at scale, on one machine: PostgreSQL, Keystone, two Glimpse API nodes sharing the
-# database and an image directory, and HAProxy in front of them, all on 127.0.0.1.
+# database and an image store (a directory, or the object store CLUSTER_STORE_URL names),
+# and HAProxy in front of them, all on 127.0.0.1.
 #   cluster.sh up            start everything (created on first use; running nodes are
 #                            restarted with the configuration as it is now); ends with
 #                            the OS_* lines of a Keystone admin, the catalog's image
@@ -12,7 +13,8 @@
 # Env: ENGINES_DIR ($TMPDIR/glimpse-engines) GLIMPSE_BIN (.build/debug/glimpse, built if
 #      missing) LB_PORT (18090) NODE_PORTS ("18101 18102") PG_PORT (15432) KEYSTONE_PORT
 #      (15001) CLUSTER_SETTINGS (more settings for the nodes' config file, `key = value`
-#      lines, e.g. "require_format_match = false")
+#      lines, e.g. "require_format_match = false") CLUSTER_STORE_URL (the nodes' image
+#      store, e.g. swift://…; a shared directory if unset)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/engines/lib.sh"
 CLUSTER_DIR="$ENGINES_DIR/cluster"
@@ -60,9 +62,10 @@ up() {
   GLANCE_SERVICE_PASSWORD=glance-secret "$ROOT/scripts/engines/keystone.sh" up >/dev/null
   # Secrets in files only the nodes read, never on a command line or in the config file.
   (umask 077; printf '%s\n' "$db_url?sslmode=disable" > "$CLUSTER_DIR/secrets/database-url"
-   printf '%s\n' glance-secret > "$CLUSTER_DIR/secrets/keystone-password")
+   printf '%s\n' glance-secret > "$CLUSTER_DIR/secrets/keystone-password"
+   printf '%s\n' "${CLUSTER_STORE_URL:-file://$CLUSTER_DIR/images}" > "$CLUSTER_DIR/secrets/store-url")
   cat > "$CONF" <<CONF
-# Written by scripts/cluster.sh: two nodes, one database, one image directory.
+# Written by scripts/cluster.sh: two nodes, one database, one image store.
 # docs/deploying.md explains each setting.
 [DEFAULT]
 public_url = $LB_URL
@@ -73,12 +76,9 @@ keystone_service_user = glance
 keystone_service_password_file = $CLUSTER_DIR/secrets/keystone-password
 keystone_service_project = service
 token_cache_time = 300
-enabled_backends = local:file
+# Shared by every node: an object store, or a directory (NFS or the like between machines).
+store_url_file = $CLUSTER_DIR/secrets/store-url
 ${CLUSTER_SETTINGS:-}
-
-[local]
-# Shared by every node (NFS or the like between machines).
-path = $CLUSTER_DIR/images
 CONF
   for n in $(seq ${#NODE_PORTS[@]}); do
     stop_pidfile "$CLUSTER_DIR/node$n/pid"
