@@ -138,6 +138,33 @@ struct BlobStoreContract {
         }
     }
 
+    @Test("reads held open by slow clients do not hold up another read", arguments: BlobBackend.available)
+    func manyOpenReads(_ backend: BlobBackend) async throws {
+        try await backend.with { store, _ in
+            let w = try await store.makeWriter(imageId: uuid(3))
+            try await w.write(ByteBuffer(repeating: 3, count: 3 << 20))
+            let location = try await w.commit()
+            // Twelve downloads whose clients stopped reading after the first chunk.
+            var held: [ByteStream.AsyncIterator] = []
+            for _ in 0..<12 {
+                var reader = try await store.read(location: location, range: nil).makeAsyncIterator()
+                #expect(try await reader.next() != nil)
+                held.append(reader)
+            }
+            let whole = try await withThrowingTaskGroup(of: Int?.self) { group in
+                group.addTask { try await Self.read(store, location).count }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(60))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? nil
+            }
+            #expect(whole == 3 << 20, "a thirteenth read waited for the twelve held open")
+            held.removeAll()
+        }
+    }
+
     @Test(
         "the inventory lists pending and committed objects in order, a page at a time", arguments: BlobBackend.available
     )

@@ -27,12 +27,15 @@ public enum ObjectHTTP {
     static let errorBodyLimit = 4096
 
     /// An HTTP client for object stores: idle timeouts rather than deadlines, so that long
-    /// transfers are never cut short, and no decompression. Shut it down after the stores.
+    /// transfers are never cut short; no decompression; and a connection per transfer,
+    /// however many there are (an upload or a download holds its connection from the first
+    /// byte to the last, so AsyncHTTPClient's default of 8 per host would queue the ninth).
+    /// Shut it down after the stores.
     public static func makeClient() -> HTTPClient {
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(10), read: .seconds(300), write: .seconds(300))
         config.decompression = .disabled
-        config.connectionPool = .init(idleTimeout: .seconds(60))
+        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 4096)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
