@@ -15,12 +15,12 @@ import Glibc
 import Darwin
 #endif
 
-/// The blob stores every contract test runs against: memory and local files always; Swift,
-/// S3 through Swift's s3api and S3 on Ceph RGW when their URLs are given
-/// (`GLIMPSE_TEST_SWIFT_URL`, `GLIMPSE_TEST_S3_URL`, `GLIMPSE_TEST_RGW_URL`; `.ci/run` starts
-/// the engines and sets them).
+/// The blob stores every contract test runs against: memory and local files always; Swift
+/// (signing in with tempauth, and with Keystone), S3 through Swift's s3api and S3 on Ceph RGW
+/// when their URLs are given (`GLIMPSE_TEST_SWIFT_URL`, `GLIMPSE_TEST_SWIFT_KEYSTONE_URL`,
+/// `GLIMPSE_TEST_S3_URL`, `GLIMPSE_TEST_RGW_URL`; `.ci/run` starts the engines and sets them).
 enum BlobBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case memory, files, filesBuffered, swift, s3, rgw
+    case memory, files, filesBuffered, swift, swiftKeystone, s3, rgw
     var testDescription: String { rawValue }
 
     /// The store URL of an object-store backend, from the environment.
@@ -28,6 +28,7 @@ enum BlobBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         let name =
             switch self {
             case .swift: "GLIMPSE_TEST_SWIFT_URL"
+            case .swiftKeystone: "GLIMPSE_TEST_SWIFT_KEYSTONE_URL"
             case .s3: "GLIMPSE_TEST_S3_URL"
             case .rgw: "GLIMPSE_TEST_RGW_URL"
             case .memory, .files, .filesBuffered: ""
@@ -41,7 +42,7 @@ enum BlobBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
     }
 
     /// Whether writes are held back in memory until they make a part (the object stores).
-    var buffersSmallWrites: Bool { [.swift, .s3, .rgw].contains(self) }
+    var buffersSmallWrites: Bool { [.swift, .swiftKeystone, .s3, .rgw].contains(self) }
 
     /// Runs `body` with an empty store: object stores get a container or bucket of their own,
     /// with 5 MiB segments or parts (so the tests cross several), emptied afterwards.
@@ -55,7 +56,7 @@ enum BlobBackend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         case .memory: store = MemoryBlobStore(id: "local")
         case .files: store = try LocalBlobStore(root: dir + "/images", directIO: true)
         case .filesBuffered: store = try LocalBlobStore(root: dir + "/images", directIO: false)
-        case .swift:
+        case .swift, .swiftKeystone:
             let http = ObjectHTTP.makeClient()
             client = http
             store = try SwiftBlobStore(

@@ -14,7 +14,9 @@
 #        accepted too (authtoken + keystoneauth, accounts AUTH_<project id>; tempauth's
 #        accounts are then TEMP_<name>), validated with the service user
 #        SWIFT_KEYSTONE_USER (glance) / SWIFT_KEYSTONE_PASSWORD ($GLANCE_SERVICE_PASSWORD or
-#        glance-secret) of project SWIFT_KEYSTONE_PROJECT (service), as keystone.sh creates
+#        glance-secret) of project SWIFT_KEYSTONE_PROJECT (service), as keystone.sh creates;
+#        the proxy is registered as the catalog's object-store endpoint (KEYSTONE_VENV's
+#        openstack CLI, as Keystone's admin) and `up` prints GLIMPSE_TEST_SWIFT_KEYSTONE_URL
 # tempauth users: test:tester / testing and glance:glance / glance (both account admins).
 source "$(dirname "$0")/lib.sh"
 SWIFT_DIR="${SWIFT_DIR:-$ENGINES_DIR/swift}"; SWIFT_PORT="${SWIFT_PORT:-18080}"
@@ -28,6 +30,23 @@ PACKAGES=(swift-proxy swift-account swift-container swift-object python3-swiftcl
 if [ "$(id -u)" = 0 ]; then SWIFT_USER=swift; else SWIFT_USER="$(id -un)"; fi
 # tempauth's accounts: with Keystone beside it, AUTH_ is Keystone's.
 if [ -n "$KEYSTONE_URL" ]; then TEMPAUTH_PREFIX=TEMP; else TEMPAUTH_PREFIX=AUTH; fi
+
+# With Keystone: this proxy as the catalog's object-store endpoint (once per port), so that
+# a Keystone user finds its account (AUTH_<project id>) there, as in a cloud.
+register_endpoint() {
+  local os="${KEYSTONE_VENV:-$ENGINES_DIR/keystone-venv}/bin/openstack"
+  local as_admin=(env OS_AUTH_URL="$KEYSTONE_URL" OS_IDENTITY_API_VERSION=3 OS_USERNAME=admin
+    OS_PASSWORD="${KEYSTONE_ADMIN_PASSWORD:-admin}" OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default
+    OS_PROJECT_DOMAIN_NAME=Default)
+  local url="http://127.0.0.1:$SWIFT_PORT/v1/AUTH_%(project_id)s" i
+  "${as_admin[@]}" "$os" endpoint list --service object-store -f value -c URL 2>/dev/null | grep -qxF "$url" && return 0
+  "${as_admin[@]}" "$os" service show object-store >/dev/null 2>&1 ||
+    "${as_admin[@]}" "$os" service create --name swift object-store >/dev/null
+  for i in public internal admin; do
+    "${as_admin[@]}" "$os" endpoint create --region RegionOne object-store "$i" "$url" >/dev/null
+  done
+  log "registered $url as the object-store endpoint"
+}
 
 installed() {
   local pkgs=("${PACKAGES[@]}")
@@ -209,6 +228,11 @@ up() {
   curl -sf -m 10 -o /dev/null -X PUT -H "X-Auth-Token: $token" "$url/glimpse" ||
     { log "cannot create the container glimpse"; exit 1; }
   echo "GLIMPSE_TEST_SWIFT_URL='swift://test%3Atester:testing@127.0.0.1:$SWIFT_PORT/auth/v1.0?container=glimpse'"
+  if [ -n "$KEYSTONE_URL" ]; then
+    register_endpoint
+    local k="${KEYSTONE_URL#*://}"
+    echo "GLIMPSE_TEST_SWIFT_KEYSTONE_URL='swift+keystone://${SWIFT_KEYSTONE_USER:-glance}:${SWIFT_KEYSTONE_PASSWORD:-${GLANCE_SERVICE_PASSWORD:-glance-secret}}@$k?project=${SWIFT_KEYSTONE_PROJECT:-service}&container=glimpse'"
+  fi
   echo "GLIMPSE_TEST_S3_URL='s3://test%3Atester:testing@127.0.0.1:$SWIFT_PORT/glimpse?region=us-east-1&path_style=true'"
 }
 
