@@ -187,6 +187,8 @@ struct ImageServiceTests {
             #expect(try await images.schema("image")["name"] == "image")
             #expect(try await images.importMethods() == ["glance-direct"])
             #expect(try await images.stores().first?.id == "local")
+            let detail = try await images.storeDetails()
+            #expect(detail.first?.id == "local" && detail.first?.isDefault == true && detail.first?.type != nil)
             #expect(try await images.apiVersion().major == 2)
 
             do {

@@ -342,3 +342,29 @@ public enum ImagePatch: Sendable, Hashable {
         return ops
     }
 }
+
+/// A data store of a multi-store cloud, as `/v2/info/stores[/detail]` describes it.
+public struct ImageStoreInfo: Sendable, Hashable {
+    public var id: String
+    public var description: String?
+    public var isDefault: Bool
+    public var isReadOnly: Bool
+    /// Detail only: the driver (`file`, `rbd`, `swift`, `s3`, …).
+    public var type: String?
+    /// Detail only: downloads prefer stores of higher weight.
+    public var weight: Int?
+    /// Detail only: driver settings the cloud shows.
+    public var properties: JSONObject?
+
+    init?(_ json: JSONValue) {
+        guard let id = json["id"]?.stringValue else { return nil }
+        self.id = id
+        description = json["description"]?.stringValue
+        // Glance writes these flags as the strings "true".
+        isDefault = json["default"] == "true" || json["default"] == true
+        isReadOnly = json["read-only"] == "true" || json["read-only"] == true
+        type = json["type"]?.stringValue
+        weight = json["weight"]?.intValue
+        properties = json["properties"]?.objectValue
+    }
+}

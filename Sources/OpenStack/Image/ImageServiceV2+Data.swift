@@ -13,12 +13,15 @@ extension ImageServiceV2 {
     /// when known. The bytes are hashed as they are sent and compared with what the server
     /// recorded (`os_hash_value`, `checksum`, `size`); a difference throws `.checksumMismatch`.
     /// - Returns: the image after the upload.
+    /// - Parameter store: the store to write to (`X-Image-Meta-Store`, multi-store clouds);
+    ///   the cloud's default store if nil.
     @discardableResult
     public func uploadData(
-        _ id: String, from source: UploadSource,
+        _ id: String, from source: UploadSource, store: String? = nil,
         progress: (@Sendable (TransferProgress) -> Void)? = nil
     ) async throws -> Image {
-        let sent = try await send(id, "file", source, progress)
+        let sent = try await send(
+            id, "file", source, progress, headers: store.map { [("X-Image-Meta-Store", $0)] } ?? [])
         return try await verifyUpload(id, sent: sent)
     }
 
@@ -30,25 +33,44 @@ extension ImageServiceV2 {
         _ = try await send(id, "stage", source, progress)
     }
 
-    /// Starts an import (`POST /v2/images/{id}/import`), e.g. `glance-direct` after staging or
-    /// `web-download` with a URI. Wait for `active` with ``waitForStatus(_:_:timeout:interval:failOn:onPoll:)``.
+    /// Starts an import (`POST /v2/images/{id}/import`): `glance-direct` after staging,
+    /// `web-download` with a URI, or `copy-image` to copy an active image's data into more
+    /// stores. Wait for `active` with ``waitForStatus(_:_:timeout:interval:failOn:onPoll:)``;
+    /// a copy's progress shows in the image's `stores` and `os_glance_importing_to_stores`.
+    /// - Parameters:
+    ///   - stores: the stores the data goes to (multi-store clouds).
+    ///   - allStores: every store instead of a list.
+    ///   - allStoresMustSucceed: fail the import if one store fails (the cloud's default if nil).
     public func importImage(
-        _ id: String, method: String = "glance-direct", uri: String? = nil, stores: [String]? = nil
+        _ id: String, method: String = "glance-direct", uri: String? = nil, stores: [String]? = nil,
+        allStores: Bool = false, allStoresMustSucceed: Bool? = nil
     ) async throws {
         var m: JSONObject = ["name": .string(method)]
         if let uri { m["uri"] = .string(uri) }
         var body: JSONObject = ["method": .object(m)]
         if let stores { body["stores"] = .array(stores.map { .string($0) }) }
+        if allStores { body["all_stores"] = true }
+        if let allStoresMustSucceed { body["all_stores_must_succeed"] = .bool(allStoresMustSucceed) }
         _ = try await sendJSON(.POST, "images/\(URLCoding.quotePath(id))/import", .object(body), expected: [202])
+    }
+
+    /// Removes an image's data from one store (`DELETE /v2/stores/{store}/{id}`); the copies
+    /// in other stores stay.
+    public func deleteFromStore(_ id: String, store: String) async throws {
+        let r = ServiceRequest(
+            .DELETE, try await url("stores/\(URLCoding.quotePath(store))/\(URLCoding.quotePath(id))"), expected: [204])
+        _ = try await transport.send(r)
     }
 
     /// Sends data; returns the digests of what was sent.
     func send(
-        _ id: String, _ what: String, _ source: UploadSource, _ progress: (@Sendable (TransferProgress) -> Void)?
+        _ id: String, _ what: String, _ source: UploadSource, _ progress: (@Sendable (TransferProgress) -> Void)?,
+        headers: [(String, String)] = []
     ) async throws -> DigestSink {
         // A long transfer should not start with a token about to expire.
         _ = try await transport.tokens?.token(minValidity: .seconds(900))
         var r = ServiceRequest(.PUT, try await url("images/\(URLCoding.quotePath(id))/\(what)"), expected: [204])
+        r.headers = headers
         r.body = .upload(source, contentType: "application/octet-stream")
         r.progress = progress
         let digests = DigestSink()

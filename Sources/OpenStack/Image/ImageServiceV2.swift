@@ -247,9 +247,14 @@ public final class ImageServiceV2: Sendable {
 
     /// The data stores (multi-store clouds), as `(id, isDefault)`.
     public func stores() async throws -> [(id: String, isDefault: Bool)] {
-        ((try await getJSON("info/stores"))["stores"]?.arrayValue ?? []).compactMap { s in
-            s["id"]?.stringValue.map { ($0, s["default"] == "true" || s["default"] == true) }
-        }
+        try await storeDetails(detail: false).map { ($0.id, $0.isDefault) }
+    }
+
+    /// The data stores (multi-store clouds); with `detail` (admins), their type, weight and
+    /// properties too (`GET /v2/info/stores/detail`).
+    public func storeDetails(detail: Bool = true) async throws -> [ImageStoreInfo] {
+        ((try await getJSON(detail ? "info/stores/detail" : "info/stores"))["stores"]?.arrayValue ?? []).compactMap(
+            ImageStoreInfo.init)
     }
 
     /// The project's usage and limits (`/v2/info/usage`).

@@ -10,8 +10,8 @@ struct ImageCommand: AsyncParsableCommand {
         commandName: "image",
         abstract: "Manage images (like `openstack image`).",
         subcommands: [
-            Create.self, List.self, Show.self, Set.self, Unset.self, Delete.self, Save.self,
-            AddGroup.self, RemoveGroup.self, MemberGroup.self,
+            Create.self, List.self, Show.self, Set.self, Unset.self, Delete.self, Save.self, Stage.self,
+            Import.self, AddGroup.self, RemoveGroup.self, MemberGroup.self, StoresGroup.self,
         ])
 
     /// The fields `openstack image show` prints, with the rest under `properties`.
@@ -105,6 +105,7 @@ struct ImageCommand: AsyncParsableCommand {
         @Flag(help: "Use interoperable import (stage, then glance-direct) instead of a plain upload.") var `import` =
             false
         @Flag(help: "Show a progress bar (default when stderr is a terminal).") var progress = false
+        @Option(help: "The store to upload to (multi-store clouds; the default store if not given).") var store: String?
         @OptionGroup var visibility: VisibilityFlags
 
         func run() async throws {
@@ -123,10 +124,11 @@ struct ImageCommand: AsyncParsableCommand {
                     do {
                         if self.import {
                             try await images.stageData(image.id, from: source, progress: bar.update)
-                            try await images.importImage(image.id)
+                            try await images.importImage(image.id, stores: store.map { [$0] })
                             image = try await images.waitForStatus(image.id, .active, timeout: .seconds(3600)) ?? image
                         } else {
-                            image = try await images.uploadData(image.id, from: source, progress: bar.update)
+                            image = try await images.uploadData(
+                                image.id, from: source, store: store, progress: bar.update)
                         }
                         bar.finish()
                     } catch {
@@ -323,8 +325,9 @@ struct ImageCommand: AsyncParsableCommand {
 
     struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Delete images (ids or names); keeps going past failures.")
+            abstract: "Delete images (ids or names), or their data in one store; keeps going past failures.")
         @OptionGroup var client: ClientOptions
+        @Option(help: "Delete only the data in this store (multi-store clouds).") var store: String?
         @Argument(help: "Image ids or names.") var images: [String]
 
         func run() async throws {
@@ -333,7 +336,12 @@ struct ImageCommand: AsyncParsableCommand {
                 var failed = 0
                 for name in images {
                     do {
-                        try await service.delete(try await service.findImage(name).id)
+                        let id = try await service.findImage(name).id
+                        if let store {
+                            try await service.deleteFromStore(id, store: store)
+                        } else {
+                            try await service.delete(id)
+                        }
                     } catch {
                         failed += 1
                         printError("Failed to delete image '\(name)': \(error)")
