@@ -1,5 +1,6 @@
 import GlimpseCore
 import OpenStack
+import OpenStackEncoding
 import Testing
 
 @testable import GlimpseObjectStores
@@ -69,5 +70,51 @@ struct StoreSettingsTests {
         for bad in ["", "../x", "a/b", ".hidden", "a b", "a%2Fb", String(repeating: "a", count: 201)] {
             #expect(!SwiftBlobStore.isObjectName(bad))
         }
+    }
+}
+
+@Suite("Object store inventory pages")
+struct InventoryPagesTests {
+    /// Two listings the engine pages by `enginePage`, merged as the stores merge them.
+    static func pages(
+        committed: [String], pending: [String], enginePage: Int, limit: Int
+    ) async throws -> [[String]] {
+        func slice(_ names: [String], after cursor: String?, _ n: Int) -> (names: [String], cut: String?) {
+            let rest = names.filter { name in cursor.map { InventoryPages.before($0, name) } ?? true }
+            let page = Array(rest.prefix(n))
+            return (page, rest.count > n ? page.last : nil)
+        }
+        var pages: [[String]] = []
+        var marker: String?
+        while true {
+            let page = try await InventoryPages.collect(after: marker, limit: limit) { cursor, n in
+                let m = min(n, enginePage)
+                let c = slice(committed, after: cursor, m), p = slice(pending, after: cursor, m)
+                let blob = { (name: String, pending: Bool) in
+                    StoredBlob(location: name, pending: pending, modifiedAt: Timestamp(seconds: 0))
+                }
+                return InventoryPages.merge(
+                    committed: c.names.map { blob($0, false) }, committedCut: c.cut,
+                    pending: p.names.map { blob($0, true) }, pendingCut: p.cut, limit: m)
+            }
+            pages.append(page.map(\.location))
+            guard page.count == limit else { break }
+            marker = page.last?.location
+        }
+        return pages
+    }
+
+    @Test("merged pages are full until the end, whichever listing the engine cut first")
+    func fullPages() async throws {
+        let committed = ["a", "c", "e", "g", "h", "i"], pending = ["b", "d", "f", "c"].sorted()
+        #expect(
+            try await Self.pages(committed: committed, pending: pending, enginePage: 2, limit: 3)
+                == [["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i"], []])
+        #expect(
+            try await Self.pages(committed: committed, pending: [], enginePage: 1, limit: 4)
+                == [["a", "c", "e", "g"], ["h", "i"]])
+        #expect(
+            try await Self.pages(committed: [], pending: pending, enginePage: 5, limit: 2)
+                == [["b", "c"], ["d", "f"], []])
     }
 }

@@ -96,36 +96,35 @@ public final class S3BlobStore: BlobStore {
     /// Committed objects from the bucket listing and pending ones from its multipart
     /// uploads, merged in key order.
     public func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
-        let limit = max(1, min(limit, 1000))
+        try await InventoryPages.collect(after: marker, limit: max(1, limit)) { cursor, n in
+            try await inventoryPage(after: cursor, limit: min(n, 1000))
+        }
+    }
+
+    func inventoryPage(after cursor: String?, limit: Int) async throws -> InventoryPages.MergedPage {
         var query = [("max-keys", String(limit))]
-        if let marker { query.append(("marker", marker)) }
+        if let cursor { query.append(("marker", cursor)) }
         let response = try await send(.GET, key: nil, query: query)
         guard response.status.code == 200 else { throw await failure(response, "GET bucket \(settings.bucket)") }
         let xml = String(buffer: try await ObjectHTTP.collect(response))[...]
         let contents = S3XML.elements("Contents", in: xml)
-        let objects = contents.compactMap { c -> StoredBlob? in
+        let committed = contents.compactMap { c -> StoredBlob? in
             guard let key = S3XML.text("Key", in: c), Self.isKey(key) else { return nil }
             let modified = S3XML.text("LastModified", in: c).flatMap { Timestamp(iso8601: $0) }
             return StoredBlob(location: key, pending: false, modifiedAt: modified ?? Timestamp(microseconds: 0))
         }
-        let objectsCut = S3XML.text("IsTruncated", in: xml) == "true" || contents.count >= limit
-        let lastObject = contents.last.flatMap { S3XML.text("Key", in: $0) }
-        // One more than asked, as some engines (Ceph RGW) list the marker's own key again.
-        var open = try await uploads(prefix: nil, after: marker, limit: limit + 1)
-        if let marker { open.uploads.removeAll { !Self.before(marker, $0.key) } }
-        // Each list is complete up to its last key, and beyond it unless it was cut short.
-        let bound = [objectsCut ? lastObject : nil, open.truncated ? open.uploads.last?.key : nil]
-            .compactMap { $0 }.min { Self.before($0, $1) }
-        let committed = Set(objects.map(\.location))
-        var blobs = objects
-        for upload in open.uploads where Self.isKey(upload.key) && !committed.contains(upload.key) {
-            // One entry per key, however many uploads it has.
-            if blobs.last?.location == upload.key, blobs.last?.pending == true { continue }
-            blobs.append(StoredBlob(location: upload.key, pending: true, modifiedAt: upload.initiated))
+        let committedCut =
+            S3XML.text("IsTruncated", in: xml) == "true" || contents.count >= limit
+            ? contents.last.flatMap { S3XML.text("Key", in: $0) } : nil
+        // One more than asked, as some engines (Ceph RGW) list the cursor's own key again.
+        var open = try await uploads(prefix: nil, after: cursor, limit: limit + 1)
+        if let cursor { open.uploads.removeAll { !Self.before(cursor, $0.key) } }
+        let pending = open.uploads.filter { Self.isKey($0.key) }.map {
+            StoredBlob(location: $0.key, pending: true, modifiedAt: $0.initiated)
         }
-        blobs.sort { Self.before($0.location, $1.location) }
-        if let bound { blobs.removeAll { Self.before(bound, $0.location) } }
-        return Array(blobs.prefix(limit))
+        return InventoryPages.merge(
+            committed: committed, committedCut: committedCut, pending: pending,
+            pendingCut: open.truncated ? open.uploads.last?.key : nil, limit: limit)
     }
 
     // MARK: Multipart uploads

@@ -24,7 +24,7 @@ public final class SwiftBlobStore: BlobStore {
     let client: HTTPClient
     let logger: Logger
     /// Whether the containers are known to exist.
-    private let containersReady = Mutex(false)
+    private let containersReady = Mutex(Set<String>())
 
     /// Data up to this size is sent as one object, without segments.
     static let singleObjectLimit = 1 << 20
@@ -38,13 +38,19 @@ public final class SwiftBlobStore: BlobStore {
         session = try SwiftSession(settings.auth, storageURL: settings.storageURL, client: client, logger: logger)
     }
 
-    var container: String { settings.container }
-    var segmentContainer: String { settings.container + "_segments" }
+    /// The container of an object: the store's, or with `containersSeed` one of many,
+    /// `<container>_<first characters of the name>`, as Glance's multiple containers.
+    func container(for name: String) -> String {
+        settings.containersSeed == 0
+            ? settings.container : settings.container + "_" + name.prefix(settings.containersSeed)
+    }
+
+    func segmentContainer(for name: String) -> String { container(for: name) + "_segments" }
 
     public func makeWriter(imageId: String) async throws -> any BlobWriter {
-        try await ensureContainers()
         let name = imageId + "-" + Identifiers.randomHex(bytes: 4)
         guard Self.isObjectName(name) else { throw ServiceError.badRequest("bad image id for a Swift object") }
+        try await ensureContainers(for: name)
         return SwiftObjectWriter(store: self, name: name)
     }
 
@@ -52,6 +58,7 @@ public final class SwiftBlobStore: BlobStore {
         let name = try objectName(location)
         var headers: [(String, String)] = []
         if let range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
+        let container = container(for: name)
         let response = try await send(.GET, [container, name], headers: headers)
         switch response.status.code {
         case 200, 206:
@@ -69,6 +76,7 @@ public final class SwiftBlobStore: BlobStore {
 
     public func delete(location: String) async throws {
         let name = try objectName(location)
+        let (container, segmentContainer) = (container(for: name), segmentContainer(for: name))
         let response = try await send(
             .DELETE, [container, name], query: [("multipart-manifest", "delete")],
             headers: [("Accept", "application/json")])
@@ -94,49 +102,85 @@ public final class SwiftBlobStore: BlobStore {
 
     public func freeSpace() async -> Int? { nil }
 
-    /// The image container answers (it is created if it is missing).
+    /// The image container answers (it is created if it is missing); with many containers,
+    /// the account does.
     public func checkHealth() async throws {
-        let response = try await send(.HEAD, [container])
+        let path = settings.containersSeed == 0 ? [settings.container] : []
+        let response = try await send(.HEAD, path)
         _ = await ObjectHTTP.errorText(response)
         switch response.status.code {
         case 200..<300: return
-        case 404:
-            containersReady.withLock { $0 = false }
-            try await ensureContainers()
-        default: throw await failure(response, "HEAD \(container)")
+        case 404 where !path.isEmpty:
+            containersReady.withLock { $0.removeAll() }
+            try await ensureContainers(for: "")
+        default: throw await failure(response, "HEAD \(path.first ?? "account")")
         }
     }
 
-    /// Committed objects from the image container, and pending ones — segments whose
-    /// manifest was never written — from the segment container, merged in name order.
+    /// Committed objects from the image containers, and pending ones — segments whose
+    /// manifest was never written — from their segment twins, merged in name order.
     public func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
         let limit = max(1, limit)
-        let objects = try await list(container, prefix: nil, after: marker, limit: limit)
-        let committed = objects.compactMap { o -> (String, Timestamp)? in
-            guard let name = o["name"]?.stringValue, Self.isObjectName(name) else { return nil }
-            return (name, Self.timestamp(o["last_modified"]))
+        var blobs: [StoredBlob] = []
+        for c in try await imageContainers(from: marker) {
+            // Names in a container all start with its seed, so only the marker's own
+            // container needs the marker.
+            let after = marker.flatMap { container(for: $0) == c ? $0 : nil }
+            blobs += try await InventoryPages.collect(after: after, limit: limit - blobs.count) { cursor, n in
+                try await inventoryPage(c, after: cursor, limit: n)
+            }
+            if blobs.count >= limit { break }
         }
-        // One more than asked, as the subdirectory named after the marker comes back too.
-        let subdirs = try await list(segmentContainer, prefix: nil, after: marker, limit: limit + 1, delimiter: "/")
+        return blobs
+    }
+
+    /// The image containers whose names may follow `marker`, in order.
+    func imageContainers(from marker: String?) async throws -> [String] {
+        guard settings.containersSeed > 0 else { return [settings.container] }
+        var names: [String] = []
+        var after: String?
+        let prefix = settings.container + "_"
+        while true {
+            let page = try await list(account: prefix, after: after)
+            // `<container>_<seed>`, the seed being the start of an image id (hex and '-').
+            names += page.filter { name in
+                let seed = name.utf8.dropFirst(prefix.utf8.count)
+                return seed.count == settings.containersSeed
+                    && seed.allSatisfy { Hex.value(of: $0) != nil || $0 == UInt8(ascii: "-") }
+            }
+            guard page.count == 10_000, let last = page.last else { break }
+            after = last
+        }
+        let first = marker.map { container(for: $0) }
+        return names.sorted { Self.before($0, $1) }.filter { c in first.map { !Self.before(c, $0) } ?? true }
+    }
+
+    /// One merged page of one image container and its segments.
+    func inventoryPage(_ c: String, after cursor: String?, limit: Int) async throws -> InventoryPages.MergedPage {
+        let segments = c + "_segments"
+        let objects = try await list(c, prefix: nil, after: cursor, limit: limit)
+        let committed = objects.compactMap { o -> StoredBlob? in
+            guard let name = o["name"]?.stringValue, Self.isObjectName(name) else { return nil }
+            return StoredBlob(location: name, pending: false, modifiedAt: Self.timestamp(o["last_modified"]))
+        }
+        // One more than asked, as the subdirectory named after the cursor comes back too.
+        let subdirs = try await list(segments, prefix: nil, after: cursor, limit: limit + 1, delimiter: "/")
         let uploads = subdirs.compactMap { $0["subdir"]?.stringValue.map { String($0.dropLast()) } }
-            .filter { name in Self.isObjectName(name) && marker.map { Self.before($0, name) } ?? true }
-        // Each list is complete up to its last name, and beyond it unless it was cut short.
-        let bound: String? = [
-            objects.count >= limit ? objects.last?["name"]?.stringValue : nil,
-            subdirs.count > limit ? uploads.last : nil,
-        ].compactMap { $0 }.min { Self.before($0, $1) }
-        let committedNames = Set(committed.map(\.0))
-        var blobs = committed.map { StoredBlob(location: $0.0, pending: false, modifiedAt: $0.1) }
-        for name in uploads where !committedNames.contains(name) && bound.map({ !Self.before($0, name) }) ?? true {
+            .filter { name in Self.isObjectName(name) && cursor.map { Self.before($0, name) } ?? true }
+        let committedCut = objects.count >= limit ? objects.last?["name"]?.stringValue : nil
+        let pendingCut = subdirs.count > limit ? uploads.last : nil
+        let names = Set(committed.map(\.location))
+        let bound = [committedCut, pendingCut].compactMap { $0 }.min { Self.before($0, $1) }
+        var pending: [StoredBlob] = []
+        for name in uploads where !names.contains(name) && bound.map({ !Self.before($0, name) }) ?? true {
             // The newest segment tells when the upload last wrote.
-            let newest = try await list(segmentContainer, prefix: name + "/", after: nil, limit: 1, reverse: true)
+            let newest = try await list(segments, prefix: name + "/", after: nil, limit: 1, reverse: true)
             guard let segment = newest.first else { continue }
-            blobs.append(
+            pending.append(
                 StoredBlob(location: name, pending: true, modifiedAt: Self.timestamp(segment["last_modified"])))
         }
-        blobs.sort { Self.before($0.location, $1.location) }
-        if let bound { blobs.removeAll { Self.before(bound, $0.location) } }
-        return Array(blobs.prefix(limit))
+        return InventoryPages.merge(
+            committed: committed, committedCut: committedCut, pending: pending, pendingCut: pendingCut, limit: limit)
     }
 
     // MARK: Requests
@@ -204,15 +248,30 @@ public final class SwiftBlobStore: BlobStore {
         }
     }
 
-    /// Creates the image and segment containers once per process (PUT is idempotent).
-    func ensureContainers() async throws {
-        guard !containersReady.withLock({ $0 }) else { return }
-        for c in [container, segmentContainer] {
-            let response = try await send(.PUT, [c])
-            guard (200..<300).contains(response.status.code) else { throw await failure(response, "PUT \(c)") }
+    /// Creates the image and segment containers of a name once per process (PUT is
+    /// idempotent).
+    func ensureContainers(for name: String) async throws {
+        let c = container(for: name)
+        guard !containersReady.withLock({ $0.contains(c) }) else { return }
+        for each in [c, c + "_segments"] {
+            let response = try await send(.PUT, [each])
+            guard (200..<300).contains(response.status.code) else { throw await failure(response, "PUT \(each)") }
             _ = await ObjectHTTP.errorText(response)
         }
-        containersReady.withLock { $0 = true }
+        containersReady.withLock { _ = $0.insert(c) }
+    }
+
+    /// One page (10,000) of the account's container names starting with `prefix`.
+    func list(account prefix: String, after marker: String?) async throws -> [String] {
+        var query = [("format", "json"), ("prefix", prefix)]
+        if let marker { query.append(("marker", marker)) }
+        let response = try await send(.GET, [], query: query)
+        guard response.status.code == 200 || response.status.code == 204 else {
+            throw await failure(response, "GET account")
+        }
+        guard response.status.code == 200 else { return [] }
+        let names = try JSONValue.parse(Array(buffer: try await ObjectHTTP.collect(response))).arrayValue ?? []
+        return names.compactMap { $0["name"]?.stringValue }
     }
 
     /// The error for a response that failed; a full store is the client's 413, as Glance
@@ -350,7 +409,7 @@ final class SwiftObjectWriter: BlobWriter, @unchecked Sendable {
 
     private func startSegment(_ index: Int) -> Segment {
         let pipe = BodyPipe()
-        let (store, path) = (store, [store.segmentContainer, name + "/" + Self.segmentName(index)])
+        let (store, path) = (store, [store.segmentContainer(for: name), name + "/" + Self.segmentName(index)])
         let request = Task {
             do {
                 let response = try await store.send(.PUT, path, body: .stream(pipe))
@@ -370,7 +429,7 @@ final class SwiftObjectWriter: BlobWriter, @unchecked Sendable {
         segment = nil
         s.pipe.finish()
         let etag = try await s.request.value
-        manifest.append(("/\(store.segmentContainer)/\(name)/\(Self.segmentName(s.index))", etag, s.bytes))
+        manifest.append(("/\(store.segmentContainer(for: name))/\(name)/\(Self.segmentName(s.index))", etag, s.bytes))
     }
 
     static func segmentName(_ index: Int) -> String {
@@ -386,7 +445,7 @@ final class SwiftObjectWriter: BlobWriter, @unchecked Sendable {
             let response: HTTPClientResponse
             if manifest.isEmpty {
                 response = try await store.send(
-                    .PUT, [store.container, name], headers: [("Content-Type", "application/octet-stream")],
+                    .PUT, [store.container(for: name), name], headers: [("Content-Type", "application/octet-stream")],
                     body: .bytes(head))
             } else {
                 var json = JSONWriter()
@@ -403,12 +462,12 @@ final class SwiftObjectWriter: BlobWriter, @unchecked Sendable {
                 }
                 json.endArray()
                 response = try await store.send(
-                    .PUT, [store.container, name], query: [("multipart-manifest", "put")],
+                    .PUT, [store.container(for: name), name], query: [("multipart-manifest", "put")],
                     headers: [("Content-Type", "application/octet-stream")],
                     body: .bytes(ByteBuffer(bytes: json.bytes)))
             }
             guard response.status.code == 201 else {
-                throw await store.failure(response, "PUT \(store.container)/\(name)")
+                throw await store.failure(response, "PUT \(store.container(for: name))/\(name)")
             }
             _ = await ObjectHTTP.errorText(response)
             return name

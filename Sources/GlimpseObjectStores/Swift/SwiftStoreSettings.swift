@@ -12,11 +12,17 @@ public struct SwiftStoreSettings: Sendable, Equatable {
     /// Images larger than one megabyte are written in segments of this size under a Static
     /// Large Object manifest (so images over Swift's 5 GiB object limit work).
     public var segmentSize = 200 << 20
+    /// With N from 1 to 32, objects are spread over containers `<container>_<first N
+    /// characters of the image id>` (each with its `_segments` twin), as Glance's
+    /// `swift_store_multiple_containers_seed`: container listings stay short with millions
+    /// of images. 0: one container.
+    public var containersSeed = 0
 
     public init(auth: SwiftAuth) { self.auth = auth }
 
     static let options = [
-        "container", "segment_size_mb", "storage_url", "project", "user_domain", "project_domain", "region",
+        "container", "segment_size_mb", "containers_seed", "storage_url", "project", "user_domain", "project_domain",
+        "region",
         "interface",
     ]
 
@@ -26,7 +32,7 @@ public struct SwiftStoreSettings: Sendable, Equatable {
     ///   v3 (also `user_domain`, `project_domain`, `region`, `interface`).
     ///
     /// `+https` after either scheme speaks TLS. Options of both: `container`,
-    /// `segment_size_mb` (200), `storage_url`.
+    /// `segment_size_mb` (200), `containers_seed` (0), `storage_url`.
     public init(url text: String) throws(StoreURLError) {
         var url = try StoreURL(text)
         let scheme = url.scheme.split(separator: "+").map(String.init)
@@ -64,6 +70,10 @@ public struct SwiftStoreSettings: Sendable, Equatable {
             container = c
         }
         if let mb = try url.takeInt("segment_size_mb", minimum: 1) { segmentSize = mb << 20 }
+        if let seed = try url.takeInt("containers_seed") {
+            guard seed <= 32 else { throw StoreURLError("containers_seed=\(seed): 0 to 32 is expected") }
+            containersSeed = seed
+        }
         try url.rejectUnknownOptions(known: Self.options)
     }
 
