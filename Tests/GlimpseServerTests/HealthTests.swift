@@ -41,8 +41,9 @@ struct HealthTests {
         let components = try Components(config, logger: TestServer.logger, exclusive: false)
         let start = Date()
         let results = await components.health.run()
-        // The probe gives up at its timeout (3 s), not when the pool does (60 s).
-        #expect(Date().timeIntervalSince(start) < 30)
+        // The probe gives up at its timeout (3 s), not when the pool does (60 s); the margin
+        // is for a busy machine, where tests in parallel hold the cooperative threads.
+        #expect(Date().timeIntervalSince(start) < 55)
         #expect(results.map(\.probe.name) == ["database", "local"])
         #expect(results[0].failure != nil && results[1].healthy)
         try await components.close()

@@ -14,6 +14,23 @@
 #        or keystone (keystonemiddleware against KEYSTONE_URL with the service user
 #        GLANCE_SERVICE_USER/GLANCE_SERVICE_PASSWORD of project service; tokens cached in
 #        each worker as keystonemiddleware does without memcached)
+#      GLANCE_STORE: where image data goes (glance_store 5.7, backend id = the store's name):
+#        file (default: $GLANCE_HOME/data/images)
+#        swift: GLANCE_SWIFT_CONTAINER (glance), large objects at glance_store's defaults
+#          (5 GiB, 200 MiB segments). glance_store 5.7 signs in to Swift through Keystone v3
+#          only (swift_store_auth_version accepts only 3), so either
+#          - single tenant: GLANCE_SWIFT_AUTH_ADDRESS (a Keystone v3 URL),
+#            GLANCE_SWIFT_USER (project:user) GLANCE_SWIFT_KEY, optional GLANCE_SWIFT_ENDPOINT
+#            (the account URL instead of the catalog's); or
+#          - GLANCE_SWIFT_MULTI_TENANT=1: each request's own token and account; clients send
+#            X-Auth-Token (e.g. a tempauth token) and X-Service-Catalog, or GLANCE_SWIFT_ENDPOINT
+#            (e.g. http://127.0.0.1:18080/v1/AUTH_test) names the account; a container
+#            <container>_<image id> per image; no trusts (swift_store_use_trusts = False)
+#        s3: GLANCE_S3_HOST (http://127.0.0.1:18080) GLANCE_S3_ACCESS_KEY (test:tester)
+#          GLANCE_S3_SECRET_KEY (testing) GLANCE_S3_BUCKET (glance) GLANCE_S3_REGION
+#          (us-east-1); path-style URLs, bucket created on the first PUT, multipart over
+#          100 MiB in 10 MiB parts (glance_store's defaults)
+#        The store's client (python-swiftclient, boto3) is installed into the venv as needed.
 set -euo pipefail
 GH="${GLANCE_HOME:-${TMPDIR:-/tmp}/glimpse-glance}"
 PORT="${GLANCE_PORT:-9494}"
@@ -21,6 +38,57 @@ AUTH="${GLANCE_AUTH:-headers}"
 VENV="${GLANCE_VENV:-$GH/venv}"; ETC="$GH/etc"; STATE="$GH/state"; DATA="$GH/data"; LOGS="$GH/logs"
 PIDFILE="$STATE/uwsgi.pid"
 DB_URL="${GLANCE_DATABASE_URL:-sqlite:///$STATE/glance.sqlite}"
+STORE="${GLANCE_STORE:-file}"
+
+# The [glance_store] default and the image store's own section.
+store_config() {
+  case "$STORE" in
+    file) cat <<CONF
+[glance_store]
+default_backend = fs
+[fs]
+filesystem_store_datadir = $DATA/images
+CONF
+    ;;
+    swift)
+      cat <<CONF
+[glance_store]
+default_backend = swift
+[swift]
+swift_store_container = ${GLANCE_SWIFT_CONTAINER:-glance}
+swift_store_create_container_on_put = True
+CONF
+      [ -n "${GLANCE_SWIFT_ENDPOINT:-}" ] && echo "swift_store_endpoint = $GLANCE_SWIFT_ENDPOINT"
+      if [ "${GLANCE_SWIFT_MULTI_TENANT:-0}" = 1 ]; then
+        printf '%s\n' "swift_store_multi_tenant = True" "swift_store_use_trusts = False"
+      else
+        cat <<CONF
+swift_store_auth_address = ${GLANCE_SWIFT_AUTH_ADDRESS:?GLANCE_SWIFT_AUTH_ADDRESS: a Keystone v3 URL (or GLANCE_SWIFT_MULTI_TENANT=1)}
+swift_store_user = ${GLANCE_SWIFT_USER:?GLANCE_SWIFT_USER (project:user)}
+swift_store_key = ${GLANCE_SWIFT_KEY:?GLANCE_SWIFT_KEY}
+CONF
+      fi
+    ;;
+    s3) cat <<CONF
+[glance_store]
+default_backend = s3
+[s3]
+s3_store_host = ${GLANCE_S3_HOST:-http://127.0.0.1:18080}
+s3_store_access_key = ${GLANCE_S3_ACCESS_KEY:-test:tester}
+s3_store_secret_key = ${GLANCE_S3_SECRET_KEY:-testing}
+s3_store_bucket = ${GLANCE_S3_BUCKET:-glance}
+s3_store_region_name = ${GLANCE_S3_REGION:-us-east-1}
+s3_store_create_bucket_on_put = True
+s3_store_bucket_url_format = path
+CONF
+    ;;
+    *) echo "GLANCE_STORE must be file, swift or s3" >&2; exit 2 ;;
+  esac
+}
+
+# What the store needs in the venv beyond glance: a module to import and what to install.
+store_module() { case "$STORE" in swift) echo swiftclient ;; s3) echo boto3 ;; *) echo glance ;; esac; }
+store_package() { case "$STORE" in swift) echo "glance_store[swift]" ;; s3) echo boto3 ;; esac; }
 
 answers() { curl -s -o /dev/null -m 2 -w '%{http_code}' "http://127.0.0.1:$PORT/" 2>/dev/null | grep -q '^300$'; }
 
@@ -34,11 +102,16 @@ up() {
     "$VENV/bin/pip" install -q --upgrade pip
     "$VENV/bin/pip" install -q "${GLANCE_VERSION:-glance==33.0.0}" uwsgi==2.0.31 psycopg2-binary
   fi
+  if ! "$VENV/bin/python" -c "import $(store_module)" 2>/dev/null; then
+    echo "pip install $(store_package) into $VENV (the $STORE store's client)" >&2
+    "$VENV/bin/pip" install -q "$(store_package)"
+  fi
   mkdir -p "$ETC" "$STATE/locks" "$DATA/images" "$DATA/staging" "$DATA/tasks" "$LOGS"
+  local store_conf; store_conf="$(store_config)"
   cat > "$ETC/glance-api.conf" <<CONF
 [DEFAULT]
 log_file = $LOGS/glance-api.log
-enabled_backends = fs:file
+enabled_backends = $([ "$STORE" = file ] && echo fs || echo "$STORE"):$STORE
 limit_param_default = 25
 api_limit_max = 1000
 image_size_cap = 1099511627776
@@ -46,10 +119,7 @@ node_staging_uri = file://$DATA/staging
 enabled_import_methods = [glance-direct,web-download,copy-image]
 [database]
 connection = $DB_URL
-[glance_store]
-default_backend = fs
-[fs]
-filesystem_store_datadir = $DATA/images
+$store_conf
 [os_glance_staging_store]
 filesystem_store_datadir = $DATA/staging
 [os_glance_tasks_store]
@@ -119,7 +189,7 @@ INI
   rm -f "$PIDFILE"
   "$VENV/bin/uwsgi" --ini "$ETC/uwsgi.ini"
   for _ in $(seq 240); do
-    if answers; then echo "glance up on http://127.0.0.1:$PORT (pid $(cat "$PIDFILE"), database ${DB_URL%%:*}, auth $AUTH)"; return 0; fi
+    if answers; then echo "glance up on http://127.0.0.1:$PORT (pid $(cat "$PIDFILE"), database ${DB_URL%%:*}, auth $AUTH, store $STORE)"; return 0; fi
     sleep 0.5
   done
   tail -30 "$LOGS/uwsgi.log" "$LOGS/glance-api.log" >&2 || true
