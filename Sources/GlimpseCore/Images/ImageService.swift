@@ -285,6 +285,8 @@ public final class ImageService: Sendable {
         if image.isProtected { throw ServiceError.forbidden("Image \(id) is protected and cannot be deleted.") }
         var deleted = image
         try deleted.transition(to: .deleted)
+        // A store that will not let the data go (clones of an RBD image) keeps the image as it is.
+        if let location = image.location { try await blobs.store(for: image).checkDeletable(location: location) }
         guard try await store.markDeleted(id: id, at: clock.now()) else {
             throw ServiceError.notFound("Failed to find image \(id) to delete")
         }

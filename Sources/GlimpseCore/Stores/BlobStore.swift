@@ -27,8 +27,26 @@ public protocol BlobStore: Sendable {
     func checkHealth() async throws
 
     /// The objects the store holds, committed or pending, in location order after `marker`,
-    /// at most `limit`: the inventory a page at a time, for the orphan sweep.
+    /// at most `limit`: the inventory a page at a time, for the orphan sweep. A page shorter
+    /// than `limit` is the last.
     func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob]
+
+    /// Throws (409) if the data at `location` may not be deleted now: Ceph RBD refuses while
+    /// clones of the image exist (Glance's `InUseByStore`). Checked before an image is deleted.
+    func checkDeletable(location: String) async throws
+
+    /// The URL other services read the data at directly (`direct_url`: Nova and Cinder clone
+    /// from `rbd://fsid/pool/image/snap`), if the store has one.
+    func directURL(location: String) -> String?
+
+    /// Releases the store's connections, once every read and write has ended.
+    func close() async
+}
+
+extension BlobStore {
+    public func checkDeletable(location: String) async throws {}
+    public func directURL(location: String) -> String? { nil }
+    public func close() async {}
 }
 
 /// One object of a blob store, as its inventory lists it.

@@ -15,6 +15,10 @@ import OpenStackEncoding
 import ServiceLifecycle
 import Synchronization
 
+#if RBD
+import GlimpseRBDStore
+#endif
+
 /// The stores and services of one Glimpse process, chosen from configuration: the metadata
 /// store, the image data stores by id, the built-in identity (the token validator), the image
 /// and metadata-definition services, the thread pools they run on and the background jobs.
@@ -189,9 +193,18 @@ public final class Components: Sendable {
                 store = S3BlobStore(
                     id: id, settings: try S3StoreSettings(url: try url()), client: client!, hashing: pools.cpu,
                     logger: logger)
+            case "rbd":
+                #if RBD
+                store = try RBDBlobStore(
+                    settings: try RBDSettings(url: try url()), id: id, threads: pools.io, logger: logger)
+                #else
+                throw ServerConfig.ConfigError(
+                    description: "image store '\(id)': this glimpse was built without the Ceph RBD store "
+                        + "(swift build --traits RBD, with librbd-dev and librados-dev installed)")
+                #endif
             default:
                 throw ServerConfig.ConfigError(
-                    description: "image store '\(id)': unknown type '\(type)' (known: file, swift, s3, memory)")
+                    description: "image store '\(id)': unknown type '\(type)' (known: file, swift, s3, rbd, memory)")
             }
         } catch let error as StoreURLError {
             throw ServerConfig.ConfigError(description: "image store '\(id)': \(error)")
@@ -327,6 +340,7 @@ public final class Components: Sendable {
     /// no service group (`glimpse admin`); a server does this as its last service stops.
     public func close() async throws {
         try await keystoneClient?.shutdown()
+        for store in blobs.all { await store.close() }
         try await objectStoreClient?.shutdown()
         try await metadata.close()
         try await pools.shutdown()
