@@ -174,6 +174,20 @@ struct ImageServiceTests {
         await #expect(throws: ServiceError.self) { try await alone.data(next.id, by: f.admin) }
     }
 
+    @Test("an image whose store will not let its data go (RBD clones) is not deleted: 409, still active")
+    func dataInUse() async throws {
+        let f = try ServiceFixture()
+        let held = HeldBlobStore(MemoryBlobStore(id: "held"))
+        let service = ImageService(
+            store: f.store, blobs: try BlobStores([held]), clock: f.clock, hashing: ServiceFixture.pool,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let image = try await service.create(["disk_format": "raw", "container_format": "bare"], by: f.admin)
+        try await service.upload(image.id, body: [ByteBuffer(bytes: [1])].async, declaredSize: 1, by: f.admin)
+        await #expect(throws: ServiceError.conflict("in use")) { try await service.delete(image.id, by: f.admin) }
+        #expect(try await f.store.image(id: image.id)?.status == .active)
+        #expect(try await held.inventory(after: nil, limit: 10).count == 1)
+    }
+
     @Test("a property quota refuses a huge body before applying it")
     func propertyQuota() async throws {
         let f = try ServiceFixture()
@@ -196,4 +210,23 @@ extension Array where Element: Sendable {
             c.finish()
         }
     }
+}
+
+/// A blob store whose data is in use elsewhere: it refuses every delete check.
+struct HeldBlobStore: BlobStore {
+    let inner: MemoryBlobStore
+    init(_ inner: MemoryBlobStore) { self.inner = inner }
+    var id: String { inner.id }
+    var type: String { "held" }
+    func makeWriter(imageId: String) async throws -> any BlobWriter { try await inner.makeWriter(imageId: imageId) }
+    func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream {
+        try await inner.read(location: location, range: range)
+    }
+    func delete(location: String) async throws { try await inner.delete(location: location) }
+    func freeSpace() async -> Int? { nil }
+    func checkHealth() async throws {}
+    func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
+        try await inner.inventory(after: marker, limit: limit)
+    }
+    func checkDeletable(location: String) async throws { throw ServiceError.conflict("in use") }
 }
