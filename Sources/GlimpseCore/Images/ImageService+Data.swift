@@ -54,7 +54,7 @@ extension ImageService {
         // uploading → importing → active: the staged data is already where it will stay.
         for next in [ImageStatus.importing, .active] {
             _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
-                guard image.location != nil, image.status == (next == .importing ? .uploading : .importing) else {
+                guard !image.locations.isEmpty, image.status == (next == .importing ? .uploading : .importing) else {
                     throw .conflict("Image needs to be staged before 'glance-direct' method can be used")
                 }
                 try image.transition(to: next)
@@ -146,8 +146,7 @@ extension ImageService {
                 image.checksum = md5
                 image.osHashAlgo = "sha512"
                 image.osHashValue = sha512
-                image.location = location
-                image.storeId = blobStore.id
+                image.locations = [ImageLocation(storeId: blobStore.id, location: location)]
             }
             logger.info(
                 transit == .saving ? "image data uploaded" : "image data staged",
@@ -225,7 +224,7 @@ extension ImageService {
             explanation:
                 "Image \(id) could not be found after upload. The image may have been deleted during the upload.")
         for _ in 0..<16 {
-            guard var image = try await store.image(id: id), image.status == transit, image.location == nil else {
+            guard var image = try await store.image(id: id), image.status == transit, image.locations.isEmpty else {
                 throw await discard(gone)
             }
             try change(&image)
@@ -242,7 +241,7 @@ extension ImageService {
     /// ends the upload's lease; if this fails, the lease runs out and another pass undoes it.
     func revertToQueued(_ id: String, from transit: ImageStatus, lease: UploadLease) async {
         for _ in 0..<16 {
-            guard var image = try? await store.image(id: id), image.status == transit, image.location == nil,
+            guard var image = try? await store.image(id: id), image.status == transit, image.locations.isEmpty,
                 (try? image.transition(to: .queued)) != nil
             else { return }
             image.updatedAt = clock.now()
@@ -261,12 +260,12 @@ extension ImageService {
         public let image: Image
         /// Total size in bytes.
         public let size: Int
-        let location: String
+        let location: ImageLocation
         let store: any BlobStore
 
         /// Streams all bytes, or the given inclusive range.
         public func open(range: ClosedRange<Int>? = nil) async throws -> ByteStream {
-            try await store.read(location: location, range: range)
+            try await store.read(location: location.location, range: range)
         }
     }
 
@@ -278,7 +277,8 @@ extension ImageService {
         if image.status == .deactivated, !p.isAdmin {
             throw ServiceError.forbidden("The requested image has been deactivated. Image data download is forbidden.")
         }
-        guard image.hasData, let location = image.location else { return nil }
-        return DataSource(image: image, size: image.size ?? 0, location: location, store: try blobs.store(for: image))
+        guard image.hasData, let location = image.locations.first else { return nil }
+        return DataSource(
+            image: image, size: image.size ?? 0, location: location, store: try blobs.store(for: location))
     }
 }

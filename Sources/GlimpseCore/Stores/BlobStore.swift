@@ -58,8 +58,8 @@ public protocol BlobWriter: Sendable {
     func abort() async
 }
 
-/// The blob stores of a deployment, by id: every read and delete goes to the store an
-/// image names; new data goes to the default store.
+/// The blob stores of a deployment, by id: every read and delete goes to the store a copy of
+/// an image's data names; new data goes to the default store.
 public struct BlobStores: Sendable {
     /// In the order `/v2/info/stores` lists them.
     public let all: [any BlobStore]
@@ -85,11 +85,10 @@ public struct BlobStores: Sendable {
 
     public subscript(id: String) -> (any BlobStore)? { all.first { $0.id == id } }
 
-    /// The store holding an image's data (the default store for records that name none).
-    public func store(for image: Image) throws(ServiceError) -> any BlobStore {
-        guard let id = image.storeId else { return self.default }
-        guard let store = self[id] else {
-            throw .internalError("the data of image \(image.id) is in store '\(id)', which is not configured")
+    /// The store holding a copy of an image's data.
+    public func store(for location: ImageLocation) throws(ServiceError) -> any BlobStore {
+        guard let store = self[location.storeId] else {
+            throw .internalError("image data is in store '\(location.storeId)', which is not configured")
         }
         return store
     }

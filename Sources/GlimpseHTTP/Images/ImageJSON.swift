@@ -58,9 +58,9 @@ public enum ImageJSON {
         w.string(path + "/file")
         w.key("schema")
         w.string("/v2/schemas/image")
-        if image.location != nil, let stores = image.storeId {
+        if image.hasData {
             w.key("stores")
-            w.string(stores)
+            w.string(image.locations.map(\.storeId).joined(separator: ","))
         }
         w.endObject()
     }
