@@ -123,6 +123,18 @@ public struct ImageLocation: Sendable, Hashable {
     }
 }
 
+extension [ImageLocation] {
+    /// The copies in the order they are best read from: by their store's weight, highest
+    /// first (a store without one weighs 0); copies of equal weight in the order they were
+    /// made. Glance sorts an image's locations so, and lists its `stores` in this order.
+    public func ordered(by weights: [String: Int]) -> [ImageLocation] {
+        enumerated().sorted { a, b in
+            let (x, y) = (weights[a.element.storeId] ?? 0, weights[b.element.storeId] ?? 0)
+            return x != y ? x > y : a.offset < b.offset
+        }.map(\.element)
+    }
+}
+
 /// Membership of another project in a shared image.
 public enum MemberStatus: String, Sendable, CaseIterable {
     case pending, accepted, rejected
