@@ -129,4 +129,52 @@ extension MultiStoreTests {
             #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: token).status == 404)
         }
     }
+
+    @Test("DELETE /v2/stores/{store}/{image}: one copy and its data go; Glance's refusals")
+    func deleteFromStore() async throws {
+        try await TestApp.with(multiStore) { s in
+            let admin = try await s.adminToken()
+            let member = try await s.makeUser("ann", project: "p-ann", admin: admin)
+            let bytes = testBytes(4000)
+            let id = try await s.activeImage(member.token, bytes)
+            try await addCopy(s, id, in: "fast")
+            #expect(try await s.image(id, admin)["stores"] == "fast,bulk")
+
+            var r = try await s.request(.DELETE, "/v2/stores/nowhere/\(id)", token: admin)
+            #expect(r.status == 409 && r.text.contains("The selected store nowhere is not available on this node."))
+            r = try await s.request(.DELETE, "/v2/stores/fast/00000000-0000-4000-8000-000000000000", token: admin)
+            #expect(r.status == 404 && r.text.contains("Failed to find image"))
+            r = try await s.request(.DELETE, "/v2/stores/fast/\(id)", token: member.token)
+            #expect(r.status == 403 && r.text.contains("delete_image_location"))
+            r = try await s.request(.DELETE, "/v2/stores/cold/\(id)", token: admin)
+            #expect(r.status == 404 && r.text.contains("Image \(id) is not stored in store cold."))
+            #expect(try await s.request(.POST, "/v2/images/\(id)/actions/deactivate", token: admin).status == 204)
+            r = try await s.request(.DELETE, "/v2/stores/fast/\(id)", token: admin)
+            #expect(r.status == 409 && r.text.contains("if image status is not 'active'"))
+            #expect(try await s.request(.POST, "/v2/images/\(id)/actions/reactivate", token: admin).status == 204)
+
+            r = try await s.request(.DELETE, "/v2/stores/fast/\(id)", token: admin)
+            #expect(r.status == 204)
+            #expect(try await s.image(id, admin)["stores"] == "bulk")
+            #expect(try await s.objects(in: "fast").isEmpty)
+            #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: member.token).body == bytes)
+            r = try await s.request(.DELETE, "/v2/stores/bulk/\(id)", token: admin)
+            #expect(r.status == 403 && r.text.contains("Cannot delete image data from the only store containing it."))
+            r = try await s.request(.GET, "/v2/stores/bulk/\(id)", token: admin)
+            #expect(r.status == 405)
+        }
+    }
+
+    @Test("deleting an image removes the data of every copy")
+    func deleteEveryCopy() async throws {
+        try await TestApp.with(multiStore) { s in
+            let token = try await s.adminToken()
+            let id = try await s.activeImage(token, testBytes(2000))
+            try await addCopy(s, id, in: "fast")
+            try await addCopy(s, id, in: "cold")
+            for store in ["cold", "fast", "bulk"] { #expect(try await s.objects(in: store).count == 1) }
+            #expect(try await s.request(.DELETE, "/v2/images/\(id)", token: token).status == 204)
+            for store in ["cold", "fast", "bulk"] { #expect(try await s.objects(in: store).isEmpty) }
+        }
+    }
 }
