@@ -18,11 +18,13 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("JSON: list page of 25 images") { b in
         for _ in b.scaledIterations {
-            blackHole(ImageJSON.page(images25, first: "/v2/images", next: "/v2/images?marker=x"))
+            blackHole(ImageJSON.page(images25, weights: [:], first: "/v2/images", next: "/v2/images?marker=x"))
         }
     }
     Benchmark("JSON: list page of 1000 images") { b in
-        for _ in b.scaledIterations { blackHole(ImageJSON.page(images1000, first: "/v2/images", next: nil)) }
+        for _ in b.scaledIterations {
+            blackHole(ImageJSON.page(images1000, weights: [:], first: "/v2/images", next: nil))
+        }
     }
 
     let createBody = Array(

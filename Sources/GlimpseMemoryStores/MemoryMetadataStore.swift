@@ -261,7 +261,7 @@ extension MemoryMetadataStore: ImageStore {
             var usage = ImageUsage(images: 0, bytes: 0, uploading: 0)
             for image in s.images.values where image.owner == owner && image.deletedAt == nil {
                 usage.images += 1
-                if image.location != nil { usage.bytes += image.size ?? 0 }
+                if !image.locations.isEmpty { usage.bytes += image.size ?? 0 }
                 if [.saving, .uploading, .importing].contains(image.status) { usage.uploading += 1 }
             }
             return usage
@@ -289,12 +289,8 @@ extension MemoryMetadataStore: ImageStore {
     public func referencedLocations(storeId: String, _ locations: [String]) async throws -> Set<String> {
         let wanted = Set(locations)
         return state.withLock { s in
-            let data = s.images.values.compactMap { image -> String? in
-                guard let l = image.location, wanted.contains(l), image.storeId == nil || image.storeId == storeId
-                else {
-                    return nil
-                }
-                return l
+            let data = s.images.values.flatMap { image in
+                image.locations.filter { $0.storeId == storeId && wanted.contains($0.location) }.map(\.location)
             }
             let pending = s.leases.values.filter { $0.storeId == storeId && wanted.contains($0.pendingLocation) }
             return Set(data + pending.map(\.pendingLocation))
@@ -322,12 +318,16 @@ extension MemoryMetadataStore: ImageStore {
         }
     }
 
+    /// Whether the image's lease still is exactly `lease` (as `endUpload` matches it).
+    static func holds(_ lease: UploadLease, _ s: State) -> Bool {
+        guard let current = s.leases[lease.imageId] else { return false }
+        return current.owner == lease.owner && current.pendingLocation == lease.pendingLocation
+            && current.expiresAt == lease.expiresAt
+    }
+
     public func endUpload(_ image: Image, lease: UploadLease) async throws -> Image? {
         state.withLock { s in
-            guard let current = s.leases[lease.imageId], current.owner == lease.owner,
-                current.pendingLocation == lease.pendingLocation, current.expiresAt == lease.expiresAt
-            else { return nil }
-            guard let saved = Self.write(image, &s) else { return nil }
+            guard Self.holds(lease, s), let saved = Self.write(image, &s) else { return nil }
             s.leases[lease.imageId] = nil
             return saved
         }

@@ -178,5 +178,23 @@ enum PostgresSchema {
         -- Hidden images are few: os_hidden=true lists read only them.
         CREATE INDEX images_hidden_created ON images (created_at, id) WHERE deleted_at IS NULL AND os_hidden;
         """,
+        """
+        -- The copies of an image's data, one row each, in the order they were made. Images
+        -- held one copy in images.location/store_id before; records without a store id were
+        -- written when the only store was the default `local` one.
+        CREATE TABLE image_locations (
+            image_id TEXT COLLATE "C" NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            position BIGINT NOT NULL,
+            store_id TEXT COLLATE "C" NOT NULL,
+            location TEXT COLLATE "C" NOT NULL,
+            PRIMARY KEY (image_id, position)
+        );
+        -- The orphan sweep asks which stored objects of a store images still refer to.
+        CREATE INDEX image_locations_store_location ON image_locations (store_id, location);
+        INSERT INTO image_locations (image_id, position, store_id, location)
+            SELECT id, 0, COALESCE(store_id, 'local'), location FROM images WHERE location IS NOT NULL;
+        DROP INDEX images_location;
+        ALTER TABLE images DROP COLUMN location, DROP COLUMN store_id;
+        """,
     ]
 }

@@ -2,14 +2,15 @@ import GlimpseCore
 import OpenStackEncoding
 import OpenStackJSON
 
-/// How an `Image` maps to the `images` table and its side tables (`image_tags`,
-/// `image_properties`, which exist only to make tag and property filters indexed).
+/// How an `Image` maps to the `images` table and its side tables: `image_locations` (the
+/// copies of its data, read with every image), `image_tags` and `image_properties` (which
+/// exist only to make tag and property filters indexed).
 public enum ImageTable {
     /// Columns in the order `values(of:)` and `decode(_:)` use.
     public static let columns = [
         "id", "name", "status", "visibility", "owner", "size", "virtual_size", "disk_format", "container_format",
         "checksum", "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "protected", "os_hidden",
-        "created_at", "updated_at", "deleted_at", "properties", "tags", "location", "store_id", "revision",
+        "created_at", "updated_at", "deleted_at", "properties", "tags", "revision",
     ]
 
     /// `i.id, i.name, …` for SELECTs.
@@ -37,8 +38,7 @@ public enum ImageTable {
             .bool(image.osHidden), .int(image.createdAt.microseconds), .int(image.updatedAt.microseconds),
             image.deletedAt.map { .int($0.microseconds) } ?? .null,
             .text(JSONValue.object(image.properties).jsonString),
-            .text(JSONValue.array(image.tags.map { .string($0) }).jsonString),
-            .optional(image.location), .optional(image.storeId), .int(image.revision),
+            .text(JSONValue.array(image.tags.map { .string($0) }).jsonString), .int(image.revision),
         ]
     }
 
@@ -50,7 +50,8 @@ public enum ImageTable {
         public var description: String { "image \(imageId): the stored \(column) cannot be read" }
     }
 
-    /// Rebuilds an image from a row in `columns` order.
+    /// Rebuilds an image from a row in `columns` order (without its locations: see
+    /// `SQLMetadataStore.withLocations`).
     public static func decode(_ row: SQLRow) throws -> Image {
         let id = row.text(0) ?? ""
         func fail(_ column: String) -> DecodeError { DecodeError(imageId: id, column: column) }
@@ -73,7 +74,7 @@ public enum ImageTable {
             isProtected: row.bool(14), osHidden: row.bool(15),
             createdAt: Timestamp(microseconds: created), updatedAt: Timestamp(microseconds: updated),
             deletedAt: row.int(18).map { Timestamp(microseconds: $0) }, properties: properties, tags: tags,
-            location: row.text(21), storeId: row.text(22), revision: row.int(23) ?? 0)
+            revision: row.int(21) ?? 0)
     }
 
     /// The text a property filter compares with: strings as they are, other JSON as JSON.

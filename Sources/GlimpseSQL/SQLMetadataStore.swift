@@ -54,8 +54,17 @@ extension SQLMetadataStore: ImageStore {
     /// Rows per multi-row INSERT (well under both databases' limits on bound values).
     static var rowsPerInsert: Int { 300 }
 
-    /// Inserts the tag and property rows that index an image.
+    /// Inserts the rows of an image's side tables: its locations, and the tag and property
+    /// rows that index it.
     static func insertSideTables(_ image: Image, _ c: any SQLConnection) async throws {
+        for chunk in stride(from: 0, to: image.locations.count, by: rowsPerInsert) {
+            var s = SQLStatement("INSERT INTO image_locations (image_id, position, store_id, location) VALUES ")
+            for (i, l) in image.locations[chunk..<min(chunk + rowsPerInsert, image.locations.count)].enumerated() {
+                s.append(i == 0 ? "" : ", ")
+                s.bindList([.text(image.id), .int(chunk + i), .text(l.storeId), .text(l.location)])
+            }
+            try await c.run(s)
+        }
         for chunk in stride(from: 0, to: image.tags.count, by: rowsPerInsert) {
             let tags = image.tags[chunk..<min(chunk + rowsPerInsert, image.tags.count)]
             var s = SQLStatement("INSERT INTO image_tags (image_id, tag) VALUES ")
@@ -82,14 +91,43 @@ extension SQLMetadataStore: ImageStore {
         try await insertSideTables(image, c)
     }
 
-    /// Writes the `images` row if the revision is still current; returns the saved image.
-    static func writeRow(_ image: Image, _ c: any SQLConnection) async throws -> Image? {
+    /// Writes the image (its row and side tables) if the revision is still current; returns
+    /// the saved image.
+    static func write(_ image: Image, _ c: any SQLConnection) async throws -> Image? {
         var values = Array(ImageTable.values(of: image).dropFirst().dropLast())
         values += [.text(image.id), .int(image.revision)]
         guard try await c.run(ImageTable.updateSQL, values) == 1 else { return nil }
+        for table in ["image_locations", "image_tags", "image_properties"] {
+            try await c.run("DELETE FROM \(table) WHERE image_id = ?", [.text(image.id)])
+        }
+        try await insertSideTables(image, c)
         var saved = image
         saved.revision += 1
         return saved
+    }
+
+    /// The images with their locations, read in the same transaction as the rows.
+    static func withLocations(_ images: [Image], _ c: any SQLConnection) async throws -> [Image] {
+        guard !images.isEmpty else { return images }
+        var s = SQLStatement("SELECT image_id, store_id, location FROM image_locations WHERE image_id IN ")
+        s.bindList(images.map { .text($0.id) })
+        s.append(" ORDER BY image_id, position")
+        var locations: [String: [ImageLocation]] = [:]
+        for r in try await c.query(s) {
+            locations[r.text(0) ?? "", default: []].append(
+                ImageLocation(storeId: r.text(1) ?? "", location: r.text(2) ?? ""))
+        }
+        return images.map { image in
+            var image = image
+            image.locations = locations[image.id] ?? []
+            return image
+        }
+    }
+
+    /// The first row `sql` selects, as an image with its locations.
+    static func one(_ sql: String, _ binds: [SQLValue], _ c: any SQLConnection) async throws -> Image? {
+        guard let image = try await c.query(sql, binds).first.map(ImageTable.decode) else { return nil }
+        return try await withLocations([image], c).first
     }
 
     public func insertImage(_ image: Image) async throws {
@@ -103,23 +141,15 @@ extension SQLMetadataStore: ImageStore {
     }
 
     public func image(id: String) async throws -> Image? {
-        try await db.read { c in
-            try await c.query(ImageTable.selectLiveByIdSQL, [.text(id)]).first.map(ImageTable.decode)
-        }
+        try await db.read { c in try await Self.one(ImageTable.selectLiveByIdSQL, [.text(id)], c) }
     }
 
     public func imageIncludingDeleted(id: String) async throws -> Image? {
-        try await db.read { c in try await c.query(ImageTable.selectByIdSQL, [.text(id)]).first.map(ImageTable.decode) }
+        try await db.read { c in try await Self.one(ImageTable.selectByIdSQL, [.text(id)], c) }
     }
 
     public func updateImage(_ image: Image) async throws -> Image? {
-        try await conditionally { c in
-            guard let saved = try await Self.writeRow(image, c) else { return nil }
-            try await c.run("DELETE FROM image_tags WHERE image_id = ?", [.text(image.id)])
-            try await c.run("DELETE FROM image_properties WHERE image_id = ?", [.text(image.id)])
-            try await Self.insertSideTables(image, c)
-            return saved
-        }
+        try await conditionally { c in try await Self.write(image, c) }
     }
 
     public func markDeleted(id: String, at: Timestamp) async throws -> Bool {
@@ -137,7 +167,7 @@ extension SQLMetadataStore: ImageStore {
 
     public func listImages(_ query: ImageListQuery) async throws -> [Image] {
         let statement = ImageQueryBuilder.select(query)
-        return try await db.read { c in try await c.query(statement).map(ImageTable.decode) }
+        return try await db.read { c in try await Self.withLocations(c.query(statement).map(ImageTable.decode), c) }
     }
 
     public func isMember(imageId: String, projectId: String) async throws -> Bool {
@@ -211,7 +241,8 @@ extension SQLMetadataStore: ImageStore {
             let rows = try await c.query(
                 """
                 SELECT COUNT(*),
-                CAST(COALESCE(SUM(CASE WHEN location IS NOT NULL THEN size ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM image_locations l WHERE l.image_id = images.id)
+                    THEN size ELSE 0 END), 0) AS BIGINT),
                 CAST(COALESCE(SUM(CASE WHEN status IN ('saving', 'uploading', 'importing') THEN 1 ELSE 0 END), 0) AS BIGINT)
                 FROM images WHERE owner = ? AND deleted_at IS NULL
                 """, [.text(owner)])
@@ -222,10 +253,11 @@ extension SQLMetadataStore: ImageStore {
 
     public func deletedImages(before: Timestamp, limit: Int) async throws -> [Image] {
         try await db.read { c in
-            try await c.query(
-                "SELECT \(ImageTable.selectList) FROM images i WHERE i.deleted_at IS NOT NULL AND i.deleted_at < ? "
-                    + "ORDER BY i.deleted_at LIMIT ?", [.int(before.microseconds), .int(limit)]
-            ).map(ImageTable.decode)
+            try await Self.withLocations(
+                c.query(
+                    "SELECT \(ImageTable.selectList) FROM images i WHERE i.deleted_at IS NOT NULL AND i.deleted_at < ? "
+                        + "ORDER BY i.deleted_at LIMIT ?", [.int(before.microseconds), .int(limit)]
+                ).map(ImageTable.decode), c)
         }
     }
 
@@ -240,9 +272,9 @@ extension SQLMetadataStore: ImageStore {
 
     public func referencedLocations(storeId: String, _ locations: [String]) async throws -> Set<String> {
         guard !locations.isEmpty else { return [] }
-        var s = SQLStatement("SELECT location FROM images WHERE (store_id = ")
+        var s = SQLStatement("SELECT location FROM image_locations WHERE store_id = ")
         s.bind(.text(storeId))
-        s.append(" OR store_id IS NULL) AND location IN ")
+        s.append(" AND location IN ")
         s.bindList(locations.map { .text($0) })
         s.append(" UNION SELECT pending_location FROM upload_leases WHERE store_id = ")
         s.bind(.text(storeId))
@@ -267,17 +299,22 @@ extension SQLMetadataStore {
 
     public func startUpload(_ image: Image, lease l: UploadLease) async throws -> Image? {
         try await conditionally { c in
-            guard let saved = try await Self.writeRow(image, c) else { return nil }
-            try await c.run(
-                "INSERT INTO upload_leases (\(Self.leaseColumns)) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (image_id) DO UPDATE SET "
-                    + "owner = excluded.owner, store_id = excluded.store_id, pending_location = excluded.pending_location, "
-                    + "expires_at = excluded.expires_at, received = excluded.received, expected = excluded.expected",
-                [
-                    .text(l.imageId), .text(l.owner), .text(l.storeId), .text(l.pendingLocation),
-                    .int(l.expiresAt.microseconds), .int(l.received), .optional(l.expected),
-                ])
+            guard let saved = try await Self.write(image, c) else { return nil }
+            try await Self.putLease(l, c)
             return saved
         }
+    }
+
+    /// Records `l` as the image's lease, replacing any other.
+    static func putLease(_ l: UploadLease, _ c: any SQLConnection) async throws {
+        try await c.run(
+            "INSERT INTO upload_leases (\(Self.leaseColumns)) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (image_id) DO UPDATE SET "
+                + "owner = excluded.owner, store_id = excluded.store_id, pending_location = excluded.pending_location, "
+                + "expires_at = excluded.expires_at, received = excluded.received, expected = excluded.expected",
+            [
+                .text(l.imageId), .text(l.owner), .text(l.storeId), .text(l.pendingLocation),
+                .int(l.expiresAt.microseconds), .int(l.received), .optional(l.expected),
+            ])
     }
 
     public func renewLease(_ l: UploadLease) async throws -> Bool {
@@ -291,13 +328,17 @@ extension SQLMetadataStore {
         }
     }
 
+    /// Drops the image's lease if it still is exactly `l`; whether it was.
+    static func dropLease(_ l: UploadLease, _ c: any SQLConnection) async throws -> Bool {
+        try await c.run(
+            "DELETE FROM upload_leases WHERE image_id = ? AND owner = ? AND pending_location = ? AND expires_at = ?",
+            [.text(l.imageId), .text(l.owner), .text(l.pendingLocation), .int(l.expiresAt.microseconds)]) == 1
+    }
+
     public func endUpload(_ image: Image, lease l: UploadLease) async throws -> Image? {
         try await conditionally { c in
-            let dropped = try await c.run(
-                "DELETE FROM upload_leases WHERE image_id = ? AND owner = ? AND pending_location = ? AND expires_at = ?",
-                [.text(l.imageId), .text(l.owner), .text(l.pendingLocation), .int(l.expiresAt.microseconds)])
-            guard dropped == 1 else { return nil }
-            return try await Self.writeRow(image, c)
+            guard try await Self.dropLease(l, c) else { return nil }
+            return try await Self.write(image, c)
         }
     }
 

@@ -159,5 +159,24 @@ enum Schema {
         -- The orphan sweep asks which stored objects images still refer to.
         CREATE INDEX images_location ON images (location) WHERE location IS NOT NULL;
         """,
+        """
+        -- The copies of an image's data, one row each, in the order they were made. Images
+        -- held one copy in images.location/store_id before; records without a store id were
+        -- written when the only store was the default `local` one.
+        CREATE TABLE image_locations (
+            image_id TEXT NOT NULL REFERENCES images (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            store_id TEXT NOT NULL,
+            location TEXT NOT NULL,
+            PRIMARY KEY (image_id, position)
+        ) WITHOUT ROWID;
+        -- The orphan sweep asks which stored objects of a store images still refer to.
+        CREATE INDEX image_locations_store_location ON image_locations (store_id, location);
+        INSERT INTO image_locations (image_id, position, store_id, location)
+            SELECT id, 0, COALESCE(store_id, 'local'), location FROM images WHERE location IS NOT NULL;
+        DROP INDEX images_location;
+        ALTER TABLE images DROP COLUMN location;
+        ALTER TABLE images DROP COLUMN store_id;
+        """,
     ]
 }

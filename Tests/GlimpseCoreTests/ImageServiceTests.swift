@@ -120,7 +120,7 @@ struct ImageServiceTests {
         let f = try ServiceFixture()
         let image = try await f.createImage()
         try await f.service.upload(image.id, body: [ByteBuffer(bytes: [1])].async, declaredSize: 1, by: f.admin)
-        let kept = try #require(try await f.store.image(id: image.id)?.location)
+        let kept = try #require(try await f.store.image(id: image.id)?.locations.first?.location)
         func write(_ name: String, commit: Bool) async throws -> String {
             let w = try await f.blobs.makeWriter(imageId: name)
             try await w.write(ByteBuffer(bytes: [9]))
@@ -151,7 +151,7 @@ struct ImageServiceTests {
         let f = try ServiceFixture()
         let image = try await f.createImage()
         try await f.service.upload(image.id, body: [ByteBuffer(bytes: [1, 2, 3])].async, declaredSize: 3, by: f.admin)
-        #expect(try await f.store.image(id: image.id)?.storeId == "local")
+        #expect(try await f.store.image(id: image.id)?.locations.map(\.storeId) == ["local"])
         // The same catalog served with another default store.
         let other = MemoryBlobStore(id: "other")
         let service = ImageService(
@@ -163,7 +163,7 @@ struct ImageServiceTests {
         #expect(bytes == [1, 2, 3])
         let next = try await service.create(["disk_format": "raw", "container_format": "bare"], by: f.admin)
         try await service.upload(next.id, body: [ByteBuffer(bytes: [4])].async, declaredSize: 1, by: f.admin)
-        #expect(try await f.store.image(id: next.id)?.storeId == "other")
+        #expect(try await f.store.image(id: next.id)?.locations.map(\.storeId) == ["other"])
         try await service.delete(image.id, by: f.admin)
         #expect(try await f.blobs.inventory(after: nil, limit: 10).isEmpty)
         #expect(try await other.inventory(after: nil, limit: 10).count == 1)

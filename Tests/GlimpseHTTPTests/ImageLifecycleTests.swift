@@ -199,7 +199,7 @@ struct ImageLifecycleTests {
             #expect(r.status == 403)
             #expect(r.text.contains("is protected and cannot be deleted"))
             _ = try await s.patch(id, token: token, [["op": "replace", "path": "/protected", "value": false]])
-            let location = try await s.components.metadata.image(id: id)?.location ?? ""
+            let location = try await s.components.metadata.image(id: id)?.locations.first?.location ?? ""
             r = try await s.request(.DELETE, "/v2/images/" + id, token: token)
             #expect(r.status == 204)
             for (method, path) in [

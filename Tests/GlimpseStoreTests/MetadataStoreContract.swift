@@ -177,8 +177,7 @@ struct MetadataStoreContract {
         try await backend.with { store in
             var img = image(uuid(1), owner: "p1", status: .active, at: 1)
             img.size = 1000
-            img.location = "ab/x"
-            img.storeId = "local"
+            img.locations = [ImageLocation(storeId: "local", location: "ab/x")]
             try await store.insertImage(img)
             try await store.insertImage(image(uuid(2), owner: "p1", status: .saving, at: 2))
             let m = ImageMember(
@@ -205,7 +204,7 @@ struct MetadataStoreContract {
             #expect(try await store.referencedLocations(storeId: "local", ["ab/x"]) == ["ab/x"])
             let tombstones = try await store.deletedImages(before: Timestamp(seconds: 20), limit: 10)
             #expect(tombstones.map(\.id) == [img.id])
-            #expect(tombstones.first?.status == .deleted && tombstones.first?.location == "ab/x")
+            #expect(tombstones.first?.status == .deleted && tombstones.first?.locations == img.locations)
             #expect(try await store.deletedImages(before: Timestamp(seconds: 5), limit: 10).isEmpty)
             try await store.purge(ids: [img.id])
             #expect(try await store.deletedImages(before: Timestamp(seconds: 20), limit: 10).isEmpty)
@@ -267,6 +266,45 @@ struct MetadataStoreContract {
             #expect(try await store.markDeleted(id: other.id, at: Timestamp(seconds: 50)))
             #expect(try await store.uploadLeases(imageIds: [other.id]).isEmpty)
             #expect(!(try await store.renewLease(otherLease)))
+        }
+    }
+
+    @Test(
+        "copies of an image's data: kept in order, added and removed, each one referenced until purged",
+        arguments: MetadataBackend.available)
+    func locations(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            var img = image(uuid(1), owner: "p1", status: .active, at: 1)
+            img.size = 10
+            img.locations = [
+                ImageLocation(storeId: "fast", location: "a/1"), ImageLocation(storeId: "slow", location: "b/1"),
+            ]
+            try await store.insertImage(img)
+            try await store.insertImage(image(uuid(2), owner: "p1", at: 2))
+            var got = try #require(try await store.image(id: img.id))
+            #expect(got.locations == img.locations)
+            got.locations.append(ImageLocation(storeId: "cold", location: "c/1"))
+            got.locations.removeFirst()
+            got = try #require(try await store.updateImage(got))
+            #expect(try await store.image(id: img.id)?.locations.map(\.storeId) == ["slow", "cold"])
+            let q = ImageListQuery(
+                scope: ListScope(projectId: "p1", isAdmin: false),
+                sort: ImageListQuery.completeSort([], defaultAscending: true), limit: 10, marker: nil)
+            #expect(try await store.listImages(q).map(\.locations) == [got.locations, []])
+            // Every copy is referenced, a removed one no longer is, and the size counts once.
+            #expect(try await store.referencedLocations(storeId: "slow", ["b/1", "a/1", "c/1"]) == ["b/1"])
+            #expect(try await store.referencedLocations(storeId: "cold", ["c/1"]) == ["c/1"])
+            #expect(try await store.referencedLocations(storeId: "fast", ["a/1"]).isEmpty)
+            #expect(try await store.usage(owner: "p1").bytes == 10)
+            // A tombstone keeps every copy until it is purged.
+            #expect(try await store.markDeleted(id: img.id, at: Timestamp(seconds: 10)))
+            let tombstone = try #require(try await store.deletedImages(before: Timestamp(seconds: 20), limit: 5).first)
+            #expect(tombstone.locations == got.locations)
+            #expect(try await store.imageIncludingDeleted(id: img.id)?.locations == got.locations)
+            #expect(try await store.referencedLocations(storeId: "cold", ["c/1"]) == ["c/1"])
+            try await store.purge(ids: [img.id])
+            #expect(try await store.referencedLocations(storeId: "slow", ["b/1"]).isEmpty)
+            #expect(try await store.referencedLocations(storeId: "cold", ["c/1"]).isEmpty)
         }
     }
 

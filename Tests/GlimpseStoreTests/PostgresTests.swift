@@ -1,9 +1,12 @@
 import GlimpseCore
-import GlimpsePostgres
 import GlimpseTestSupport
 import Logging
+import OpenStackEncoding
 import Synchronization
 import Testing
+
+@testable import GlimpsePostgres
+@testable import GlimpseSQL
 
 /// What PostgreSQL adds to the contract: several processes on one database.
 @Suite("PostgreSQL", .enabled(if: PostgresTestDatabase.url != nil, "GLIMPSE_TEST_DATABASE_URL is not set"))
@@ -37,6 +40,37 @@ struct PostgresTests {
             #expect(status.backend == "postgresql" && status.isCurrent && status.applied == status.known)
             try await nodes[2].migrate()
             #expect(try await nodes[3].schemaStatus() == status)
+        }
+    }
+
+    @Test("a database made by an older Glimpse is brought up to date in place: an image's data becomes its copy")
+    func migrationInPlace() async throws {
+        try await withNodes(1) { nodes in
+            let store = nodes[0]
+            try await store.db.migrate(Array(PostgresSchema.migrations.prefix(2)))
+            try await store.db.withTransaction { c in
+                for (n, storeId) in [(1, "'fast'"), (2, "NULL")] {
+                    try await c.run(
+                        ImageTable.insertSQL,
+                        ImageTable.values(
+                            of: Image(
+                                id: "00000000-0000-4000-8000-00000000000\(n)", status: .active, owner: "p1",
+                                createdAt: Timestamp(seconds: 1), updatedAt: Timestamp(seconds: 1))))
+                    try await c.run(
+                        "UPDATE images SET location = 'data/\(n)', store_id = \(storeId) WHERE id = ?",
+                        [.text("00000000-0000-4000-8000-00000000000\(n)")])
+                }
+            }
+            try await store.migrate()
+            #expect(try await store.schemaStatus().isCurrent)
+            #expect(
+                try await store.image(id: "00000000-0000-4000-8000-000000000001")?.locations == [
+                    ImageLocation(storeId: "fast", location: "data/1")
+                ])
+            #expect(
+                try await store.image(id: "00000000-0000-4000-8000-000000000002")?.locations == [
+                    ImageLocation(storeId: "local", location: "data/2")
+                ])
         }
     }
 

@@ -62,6 +62,13 @@ struct SQLiteTests {
         try await old.withTransaction { c in
             try await c.run(
                 ImageTable.insertSQL, ImageTable.values(of: image(uuid(1), owner: "p1", name: "old", at: 1)))
+            // Images with data, as Glimpse recorded them before copies in several stores.
+            for (n, store) in [(2, "'fast'"), (3, "NULL")] {
+                try await c.run(
+                    ImageTable.insertSQL, ImageTable.values(of: image(uuid(n), owner: "p1", status: .active, at: 2)))
+                try await c.run(
+                    "UPDATE images SET location = 'data/\(n)', store_id = \(store) WHERE id = ?", [.text(uuid(n))])
+            }
         }
         #expect(try await old.schemaVersion() == 3)
         try await old.close()
@@ -73,6 +80,10 @@ struct SQLiteTests {
         _ = try await (a, b)
         #expect(try await store.db.schemaVersion() == Schema.migrations.count)
         #expect(try await store.image(id: uuid(1))?.name == "old")
+        #expect(try await store.image(id: uuid(1))?.locations == [])
+        #expect(try await store.image(id: uuid(2))?.locations == [ImageLocation(storeId: "fast", location: "data/2")])
+        #expect(try await store.image(id: uuid(3))?.locations == [ImageLocation(storeId: "local", location: "data/3")])
+        #expect(try await store.referencedLocations(storeId: "local", ["data/3", "data/2"]) == ["data/3"])
         #expect(try await store.expiredLeases(now: Timestamp(seconds: 1), limit: 1).isEmpty)
         try await store.close()
     }

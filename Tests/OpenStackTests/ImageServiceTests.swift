@@ -116,7 +116,7 @@ struct ImageServiceTests {
             let image = try await images.createImage(
                 ImageCreate(name: "c", diskFormat: .raw, containerFormat: .bare), data: .bytes(data))
             // Flip a byte of the stored data behind the server's back.
-            let location = try #require(try await s.components.metadata.image(id: image.id)?.location)
+            let location = try #require(try await s.components.metadata.image(id: image.id)?.locations.first?.location)
             let file = s.components.config.imagesPath + "/" + location
             var stored = try #require(FileManager.default.contents(atPath: file))
             stored[1000] ^= 0xFF

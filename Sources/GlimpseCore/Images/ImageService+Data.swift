@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import OpenStackEncoding
 import OpenStackJSON
+import Synchronization
 
 /// Image data: upload (`PUT /file`), staging and import, download (`GET /file`).
 extension ImageService {
@@ -14,12 +15,17 @@ extension ImageService {
     ///
     /// - Parameters:
     ///   - declaredSize: `x-openstack-image-size` or `Content-Length`, if the client sent one.
+    ///   - storeId: the store to keep the data in (`X-Image-Meta-Store`); the default store if nil.
     ///   - willRead: called once all checks passed, right before the first body byte is read
     ///     (the HTTP layer answers `Expect: 100-continue` there).
     public func upload<Body: AsyncSequence>(
-        _ id: String, body: Body, declaredSize: Int?, by p: Principal, willRead: () async throws -> Void = {}
+        _ id: String, body: Body, declaredSize: Int?, into storeId: String? = nil, by p: Principal,
+        willRead: () async throws -> Void = {}
     ) async throws where Body.Element == ByteBuffer {
-        try await receive(id, body: body, declaredSize: declaredSize, by: p, via: .saving, willRead: willRead)
+        let target = try storeId.map { id throws(ServiceError) in try knownStore(id, else: ServiceError.badRequest) }
+        try await receive(
+            id, body: body, declaredSize: declaredSize, into: target ?? blobs.default, by: p, via: .saving,
+            willRead: willRead)
     }
 
     /// `PUT /v2/images/{id}/stage`: the first half of a `glance-direct` import. The data is
@@ -28,7 +34,8 @@ extension ImageService {
         _ id: String, body: Body, declaredSize: Int?, by p: Principal, willRead: () async throws -> Void = {}
     ) async throws where Body.Element == ByteBuffer {
         guard config.importMethods.contains("glance-direct") else { throw ServiceError.notFound() }
-        try await receive(id, body: body, declaredSize: declaredSize, by: p, via: .uploading, willRead: willRead)
+        try await receive(
+            id, body: body, declaredSize: declaredSize, into: blobs.default, by: p, via: .uploading, willRead: willRead)
     }
 
     /// `POST /v2/images/{id}/import` with `glance-direct`: makes staged data the image's data.
@@ -54,7 +61,7 @@ extension ImageService {
         // uploading → importing → active: the staged data is already where it will stay.
         for next in [ImageStatus.importing, .active] {
             _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
-                guard image.location != nil, image.status == (next == .importing ? .uploading : .importing) else {
+                guard !image.locations.isEmpty, image.status == (next == .importing ? .uploading : .importing) else {
                     throw .conflict("Image needs to be staged before 'glance-direct' method can be used")
                 }
                 try image.transition(to: next)
@@ -64,12 +71,18 @@ extension ImageService {
         logger.info("image imported", metadata: ["image_id": "\(id)", "method": "\(name)"])
     }
 
-    /// Streams a request body into the blob store. The image goes `queued → transit` first;
+    /// The configured store with this id; `error` with Glance's message otherwise.
+    func knownStore(_ id: String, else error: (String) -> ServiceError) throws(ServiceError) -> any BlobStore {
+        guard let store = blobs[id] else { throw error("Store for identifier \(id) not found") }
+        return store
+    }
+
+    /// Streams a request body into a blob store. The image goes `queued → transit` first;
     /// on success it ends `active` (upload) or stays `uploading` with its data (stage); on
     /// failure it goes back to `queued` and the partial data is discarded.
     func receive<Body: AsyncSequence>(
-        _ id: String, body: Body, declaredSize: Int?, by p: Principal, via transit: ImageStatus,
-        willRead: () async throws -> Void
+        _ id: String, body: Body, declaredSize: Int?, into blobStore: any BlobStore, by p: Principal,
+        via transit: ImageStatus, willRead: () async throws -> Void
     ) async throws where Body.Element == ByteBuffer {
         let action = transit == .saving ? "upload_image" : "stage_image"
         try ImagePolicy.requireReader(p, action)
@@ -86,8 +99,7 @@ extension ImageService {
         if let declaredSize, declaredSize > limit.bytes {
             throw ServiceError.tooLarge(limit.message(declaredSize))
         }
-        // The data goes to a pending object of the default store, named in the upload's lease.
-        let blobStore = blobs.default
+        // The data goes to a pending object of the store, named in the upload's lease.
         let writer = try await blobStore.makeWriter(imageId: id)
         var committed = false
         let lease = UploadLease(
@@ -146,8 +158,7 @@ extension ImageService {
                 image.checksum = md5
                 image.osHashAlgo = "sha512"
                 image.osHashValue = sha512
-                image.location = location
-                image.storeId = blobStore.id
+                image.locations = [ImageLocation(storeId: blobStore.id, location: location)]
             }
             logger.info(
                 transit == .saving ? "image data uploaded" : "image data staged",
@@ -225,7 +236,7 @@ extension ImageService {
             explanation:
                 "Image \(id) could not be found after upload. The image may have been deleted during the upload.")
         for _ in 0..<16 {
-            guard var image = try await store.image(id: id), image.status == transit, image.location == nil else {
+            guard var image = try await store.image(id: id), image.status == transit, image.locations.isEmpty else {
                 throw await discard(gone)
             }
             try change(&image)
@@ -242,7 +253,7 @@ extension ImageService {
     /// ends the upload's lease; if this fails, the lease runs out and another pass undoes it.
     func revertToQueued(_ id: String, from transit: ImageStatus, lease: UploadLease) async {
         for _ in 0..<16 {
-            guard var image = try? await store.image(id: id), image.status == transit, image.location == nil,
+            guard var image = try? await store.image(id: id), image.status == transit, image.locations.isEmpty,
                 (try? image.transition(to: .queued)) != nil
             else { return }
             image.updatedAt = clock.now()
@@ -256,17 +267,43 @@ extension ImageService {
         }
     }
 
-    /// An image's data, ready to stream.
+    /// An image's data, ready to stream: its copies, best first.
     public struct DataSource: Sendable {
         public let image: Image
         /// Total size in bytes.
         public let size: Int
-        let location: String
-        let store: any BlobStore
+        let copies: [(location: ImageLocation, store: any BlobStore)]
+        let logger: Logger
 
-        /// Streams all bytes, or the given inclusive range.
+        /// Streams all bytes, or the given inclusive range, from the best copy that delivers:
+        /// a copy whose store fails before its first chunk gives way to the next one.
         public func open(range: ClosedRange<Int>? = nil) async throws -> ByteStream {
-            try await store.read(location: location, range: range)
+            var failure: any Error = ServiceError.notFound()
+            for (location, store) in copies {
+                var stream: ByteStream?
+                do {
+                    let opened = try await store.read(location: location.location, range: range)
+                    stream = opened
+                    let first = Mutex<ByteBuffer??>(try await opened.pull())
+                    return ByteStream(
+                        pull: {
+                            if let chunk = first.withLock({ f in
+                                defer { f = nil }
+                                return f
+                            }) {
+                                return chunk
+                            }
+                            return try await opened.pull()
+                        }, onCancel: opened.onCancel)
+                } catch {
+                    stream?.cancel()
+                    logger.warning(
+                        "could not read a copy of image data; trying the next",
+                        metadata: ["image_id": "\(image.id)", "store": "\(location.storeId)", "error": "\(error)"])
+                    failure = error
+                }
+            }
+            throw failure
         }
     }
 
@@ -278,7 +315,19 @@ extension ImageService {
         if image.status == .deactivated, !p.isAdmin {
             throw ServiceError.forbidden("The requested image has been deactivated. Image data download is forbidden.")
         }
-        guard image.hasData, let location = image.location else { return nil }
-        return DataSource(image: image, size: image.size ?? 0, location: location, store: try blobs.store(for: image))
+        return image.hasData ? try dataSource(of: image) : nil
+    }
+
+    /// The image's copies in the stores this process has, best first; an error when it has
+    /// none of them.
+    func dataSource(of image: Image) throws(ServiceError) -> DataSource {
+        let copies = image.locations.ordered(by: blobs.weights).compactMap { location in
+            blobs[location.storeId].map { (location, $0) }
+        }
+        if copies.isEmpty, !image.locations.isEmpty {
+            let stores = image.locations.map(\.storeId).joined(separator: ", ")
+            throw .internalError("the data of image \(image.id) is in stores that are not configured: \(stores)")
+        }
+        return DataSource(image: image, size: image.size ?? 0, copies: copies, logger: logger)
     }
 }

@@ -4,8 +4,9 @@ import OpenStackEncoding
 /// Housekeeping the server runs in the background and `glimpse admin purge` runs by hand:
 /// each pass is safe while uploads and other processes run.
 extension ImageService {
-    /// Removes tombstones of images deleted more than `deletedImageRetention` ago, and any
-    /// data left behind (deletion removes data at once; this retries what failed). Returns how many.
+    /// Removes tombstones of images deleted more than `deletedImageRetention` ago, and the
+    /// data of any of their copies left behind (deletion removes data at once; this retries
+    /// what failed). Returns how many.
     @discardableResult
     public func purgeDeleted(olderThan age: Int64? = nil) async throws -> Int {
         let before = clock.now().adding(seconds: -(age ?? config.deletedImageRetention))
@@ -14,13 +15,7 @@ extension ImageService {
             let batch = try await store.deletedImages(before: before, limit: 500)
             if batch.isEmpty { return total }
             for image in batch {
-                guard let location = image.location else { continue }
-                do {
-                    try await blobs.store(for: image).delete(location: location)
-                } catch {
-                    logger.warning(
-                        "could not delete image data", metadata: ["image_id": "\(image.id)", "error": "\(error)"])
-                }
+                await removeData(image.locations, of: image.id, retry: "the orphan sweep will")
             }
             try await store.purge(ids: batch.map(\.id))
             total += batch.count
@@ -39,7 +34,7 @@ extension ImageService {
             var progressed = false
             for lease in expired {
                 guard var image = try await store.image(id: lease.imageId) else { continue }
-                if [.saving, .uploading].contains(image.status), image.location == nil {
+                if [.saving, .uploading].contains(image.status), image.locations.isEmpty {
                     try image.transition(to: .queued)
                     image.updatedAt = clock.now()
                 }

@@ -277,7 +277,7 @@ public final class ImageService: Sendable {
 
     // MARK: Delete
 
-    /// `DELETE /v2/images/{id}`: leaves a tombstone and removes the data.
+    /// `DELETE /v2/images/{id}`: leaves a tombstone and removes the data of every copy.
     public func delete(_ id: String, by p: Principal) async throws {
         try ImagePolicy.requireReader(p, "delete_image")
         let image = try await visibleImage(id, p, orElse: .notFound("Failed to find image \(id) to delete"))
@@ -286,20 +286,26 @@ public final class ImageService: Sendable {
         var deleted = image
         try deleted.transition(to: .deleted)
         // A store that will not let the data go (clones of an RBD image) keeps the image as it is.
-        if let location = image.location { try await blobs.store(for: image).checkDeletable(location: location) }
+        for copy in image.locations { try await blobs.store(for: copy).checkDeletable(location: copy.location) }
         guard try await store.markDeleted(id: id, at: clock.now()) else {
             throw ServiceError.notFound("Failed to find image \(id) to delete")
         }
-        if let location = image.location {
+        await removeData(image.locations, of: id, retry: "purge will retry")
+        logger.info("image deleted", metadata: ["image_id": "\(id)"])
+    }
+
+    /// Deletes copies of an image's data whose records are gone; a copy that cannot be
+    /// deleted is logged and left to `retry` (a later purge or the orphan sweep).
+    func removeData(_ locations: [ImageLocation], of id: String, retry: String) async {
+        for location in locations {
             do {
-                try await blobs.store(for: image).delete(location: location)
+                try await blobs.store(for: location).delete(location: location.location)
             } catch {
                 logger.warning(
-                    "could not delete image data; purge will retry",
-                    metadata: ["image_id": "\(id)", "error": "\(error)"])
+                    "could not delete image data; \(retry)",
+                    metadata: ["image_id": "\(id)", "store": "\(location.storeId)", "error": "\(error)"])
             }
         }
-        logger.info("image deleted", metadata: ["image_id": "\(id)"])
     }
 
     // MARK: Actions

@@ -56,10 +56,9 @@ public struct Image: Sendable, Hashable {
     public var properties: JSONObject
     /// Tags: a set kept in first-added order.
     public var tags: [String]
-    /// Where the data lives in the blob store (opaque to everyone but the store).
-    public var location: String?
-    /// The blob store holding the data.
-    public var storeId: String?
+    /// The copies of the image's data, one per store at most, in the order they were made.
+    /// While an image is `uploading` or `importing`, its only copy is the staged data.
+    public var locations: [ImageLocation]
     /// Optimistic-concurrency counter, bumped by every write.
     public var revision: Int64
 
@@ -69,8 +68,8 @@ public struct Image: Sendable, Hashable {
         containerFormat: String? = nil, checksum: String? = nil, osHashAlgo: String? = nil,
         osHashValue: String? = nil, minDisk: Int = 0, minRam: Int = 0, isProtected: Bool = false,
         osHidden: Bool = false, createdAt: Timestamp, updatedAt: Timestamp, deletedAt: Timestamp? = nil,
-        properties: JSONObject = JSONObject(), tags: [String] = [], location: String? = nil,
-        storeId: String? = nil, revision: Int64 = 0
+        properties: JSONObject = JSONObject(), tags: [String] = [], locations: [ImageLocation] = [],
+        revision: Int64 = 0
     ) {
         self.id = id
         self.name = name
@@ -93,8 +92,7 @@ public struct Image: Sendable, Hashable {
         self.deletedAt = deletedAt
         self.properties = properties
         self.tags = tags
-        self.location = location
-        self.storeId = storeId
+        self.locations = locations
         self.revision = revision
     }
 
@@ -107,7 +105,34 @@ public struct Image: Sendable, Hashable {
     }
 
     /// Whether the image has data that can be downloaded.
-    public var hasData: Bool { location != nil && (status == .active || status == .deactivated) }
+    public var hasData: Bool { !locations.isEmpty && (status == .active || status == .deactivated) }
+
+    /// The copy of the data in a store, if that store has one.
+    public func location(in storeId: String) -> ImageLocation? { locations.first { $0.storeId == storeId } }
+}
+
+/// One copy of an image's data: the store that holds it and the store's name for it (opaque
+/// to everyone but the store).
+public struct ImageLocation: Sendable, Hashable {
+    public var storeId: String
+    public var location: String
+
+    public init(storeId: String, location: String) {
+        self.storeId = storeId
+        self.location = location
+    }
+}
+
+extension [ImageLocation] {
+    /// The copies in the order they are best read from: by their store's weight, highest
+    /// first (a store without one weighs 0); copies of equal weight in the order they were
+    /// made. Glance sorts an image's locations so, and lists its `stores` in this order.
+    public func ordered(by weights: [String: Int]) -> [ImageLocation] {
+        enumerated().sorted { a, b in
+            let (x, y) = (weights[a.element.storeId] ?? 0, weights[b.element.storeId] ?? 0)
+            return x != y ? x > y : a.offset < b.offset
+        }.map(\.element)
+    }
 }
 
 /// Membership of another project in a shared image.

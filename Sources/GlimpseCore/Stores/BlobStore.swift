@@ -76,21 +76,26 @@ public protocol BlobWriter: Sendable {
     func abort() async
 }
 
-/// The blob stores of a deployment, by id: every read and delete goes to the store an
-/// image names; new data goes to the default store.
+/// The blob stores of a deployment, by id: every read and delete goes to the store a copy of
+/// an image's data names; new data goes to the default store unless a store is asked for.
 public struct BlobStores: Sendable {
     /// In the order `/v2/info/stores` lists them.
     public let all: [any BlobStore]
     public let `default`: any BlobStore
+    /// Preference among the stores holding copies of an image (Glance's `weight`): higher
+    /// first; a store without one weighs 0.
+    public let weights: [String: Int]
 
     /// - Parameter defaultId: the store new uploads go to; the first one if nil.
-    public init(_ stores: [any BlobStore], defaultId: String? = nil) throws(ServiceError) {
+    public init(_ stores: [any BlobStore], defaultId: String? = nil, weights: [String: Int] = [:]) throws(ServiceError)
+    {
         guard let first = stores.first else { throw .internalError("no image store is configured") }
         var seen = Set<String>()
         for s in stores where !seen.insert(s.id).inserted {
             throw .internalError("two image stores have the id '\(s.id)'")
         }
         all = stores
+        self.weights = weights
         if let defaultId {
             guard let d = stores.first(where: { $0.id == defaultId }) else {
                 throw .internalError("the default store '\(defaultId)' is not configured")
@@ -103,14 +108,17 @@ public struct BlobStores: Sendable {
 
     public subscript(id: String) -> (any BlobStore)? { all.first { $0.id == id } }
 
-    /// The store holding an image's data (the default store for records that name none).
-    public func store(for image: Image) throws(ServiceError) -> any BlobStore {
-        guard let id = image.storeId else { return self.default }
-        guard let store = self[id] else {
-            throw .internalError("the data of image \(image.id) is in store '\(id)', which is not configured")
+    /// The weight of a store (0 unless configured).
+    public func weight(of storeId: String) -> Int { weights[storeId] ?? 0 }
+
+    /// The store holding a copy of an image's data.
+    public func store(for location: ImageLocation) throws(ServiceError) -> any BlobStore {
+        guard let store = self[location.storeId] else {
+            throw .internalError("image data is in store '\(location.storeId)', which is not configured")
         }
         return store
     }
+
 }
 
 /// A pull-driven sequence of byte chunks: the next chunk is read only when the consumer

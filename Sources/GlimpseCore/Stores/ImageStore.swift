@@ -1,6 +1,7 @@
 import OpenStackEncoding
 
-/// Keeps image metadata: images, tags, custom properties, members and upload leases.
+/// Keeps image metadata: images with the locations of their data, tags, custom properties,
+/// members and upload leases.
 ///
 /// A store knows nothing of policy: the service tells it exactly which rows a caller may see
 /// (`ListScope`). It answers list queries with indexed, paged queries — never by loading the
@@ -48,8 +49,8 @@ public protocol ImageStore: Sendable {
     func deletedImages(before: Timestamp, limit: Int) async throws -> [Image]
     /// Removes tombstones for good.
     func purge(ids: [String]) async throws
-    /// Which of these locations of a blob store an image (live or deleted) or an upload in
-    /// progress (its lease's pending location) still refers to.
+    /// Which of these locations of a blob store a copy of an image's data (live or deleted)
+    /// or an upload in progress (its lease's pending location) still refers to.
     func referencedLocations(storeId: String, _ locations: [String]) async throws -> Set<String>
 
     // MARK: Uploads

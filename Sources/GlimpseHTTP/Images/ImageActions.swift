@@ -1,13 +1,20 @@
 import GlimpseCore
 import Hummingbird
 
-/// `/v2/images/{id}/import`, `/v2/images/{id}/actions/{deactivate,reactivate}` and
-/// `/v2/images/{id}/tags/{tag}`.
+/// `/v2/images/{id}/import`, `/v2/stores/{store_id}/{image_id}`,
+/// `/v2/images/{id}/actions/{deactivate,reactivate}` and `/v2/images/{id}/tags/{tag}`.
 extension ImageRoutes {
     @Sendable func importImage(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
         try await images.importImage(try Self.imageId(context), body: try await request.jsonBody(context), by: p)
         return .glanceEmpty(.accepted)
+    }
+
+    @Sendable func deleteFromStore(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try request.requireNoBody()
+        try await images.deleteFromStore(
+            context.parameters.decoded("store"), try Self.imageId(context), by: try context.principal())
+        return .glanceEmpty()
     }
 
     @Sendable func action(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {

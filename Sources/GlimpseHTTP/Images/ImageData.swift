@@ -40,7 +40,8 @@ extension ImageRoutes {
                 id, body: request.body, declaredSize: declared ?? contentLength, by: p, willRead: willRead)
         } else {
             try await images.upload(
-                id, body: request.body, declaredSize: declared ?? contentLength, by: p, willRead: willRead)
+                id, body: request.body, declaredSize: declared ?? contentLength,
+                into: request.headers[.imageMetaStore], by: p, willRead: willRead)
         }
         return .glanceEmpty()
     }

@@ -26,8 +26,11 @@ extension ImageRoutes {
         ])
     }
 
+    /// A store as `/v2/info/stores` lists it: Glance marks only the default one.
     func storeJSON(_ store: any BlobStore) -> JSONObject {
-        ["id": .string(store.id), "default": store.id == images.blobs.default.id ? "true" : "false"]
+        var o: JSONObject = ["id": .string(store.id)]
+        if store.id == images.blobs.default.id { o["default"] = "true" }
+        return o
     }
 
     @Sendable func stores(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
@@ -42,8 +45,8 @@ extension ImageRoutes {
         for store in images.blobs.all {
             var o = storeJSON(store)
             o["type"] = .string(store.type)
-            o["weight"] = 0
             o["properties"] = ["free_space": await store.freeSpace().map { .number(JSONNumber($0)) } ?? .null]
+            o["weight"] = .number(JSONNumber(images.blobs.weight(of: store.id)))
             out.append(.object(o))
         }
         return .json(["stores": .array(out)])

@@ -5,7 +5,8 @@ import OpenStackJSON
 /// The wire form of images and members, in Glance's key order: custom properties first,
 /// then the core attributes, then the links. Written straight into bytes.
 public enum ImageJSON {
-    public static func write(_ image: Image, into w: inout JSONWriter) {
+    /// - Parameter weights: the stores' weights, which order the `stores` attribute.
+    public static func write(_ image: Image, weights: [String: Int], into w: inout JSONWriter) {
         w.beginObject()
         for p in image.properties {
             w.key(p.key)
@@ -58,26 +59,26 @@ public enum ImageJSON {
         w.string(path + "/file")
         w.key("schema")
         w.string("/v2/schemas/image")
-        if image.location != nil, let stores = image.storeId {
+        if image.hasData {
             w.key("stores")
-            w.string(stores)
+            w.string(image.locations.ordered(by: weights).map(\.storeId).joined(separator: ","))
         }
         w.endObject()
     }
 
-    public static func image(_ image: Image) -> [UInt8] {
+    public static func image(_ image: Image, weights: [String: Int]) -> [UInt8] {
         var w = JSONWriter(capacity: 1024)
-        write(image, into: &w)
+        write(image, weights: weights, into: &w)
         return w.bytes
     }
 
     /// A `GET /v2/images` page.
-    public static func page(_ images: [Image], first: String, next: String?) -> [UInt8] {
+    public static func page(_ images: [Image], weights: [String: Int], first: String, next: String?) -> [UInt8] {
         var w = JSONWriter(capacity: 256 + images.count * 900)
         w.beginObject()
         w.key("images")
         w.beginArray()
-        for image in images { write(image, into: &w) }
+        for image in images { write(image, weights: weights, into: &w) }
         w.endArray()
         w.key("first")
         w.string(first)

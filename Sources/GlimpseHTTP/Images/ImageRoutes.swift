@@ -23,6 +23,7 @@ struct ImageRoutes {
         v2.resource("/images/:id/file", [(.get, download), (.put, upload)])
         v2.resource("/images/:id/stage", [(.put, stage)])
         v2.resource("/images/:id/import", [(.post, importImage)])
+        v2.resource("/stores/:store/:id", [(.delete, deleteFromStore)])
         v2.resource("/images/:id/actions/:action", [(.post, action)])
         v2.resource("/images/:id/tags/:tag", [(.put, addTag), (.delete, removeTag)])
         v2.resource("/images/:id/members", [(.get, members), (.post, addMember)])

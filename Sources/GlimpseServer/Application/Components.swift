@@ -86,11 +86,14 @@ public final class Components: Sendable {
             if config.identityMode == .keystone { external = try Self.keystoneValidator(config, logger: logger) }
             // The blob stores before the database: they start no threads, so nothing is left
             // running if one of them, or the metadata store after them, cannot open.
-            blobs = try BlobStores(
-                try config.enabledBackends.map {
-                    try Self.blobStore($0.id, $0.type, config, pools, objectStoreClient, logger)
-                },
-                defaultId: config.defaultBackend)
+            var weights: [String: Int] = [:]
+            let stores = try config.enabledBackends.map { backend in
+                let (store, weight) = try Self.blobStore(
+                    backend.id, backend.type, config, pools, objectStoreClient, logger)
+                weights[backend.id] = weight
+                return store
+            }
+            blobs = try BlobStores(stores, defaultId: config.defaultBackend, weights: weights)
             metadata =
                 switch config.metadataBackend {
                 case .sqlite: try SQLiteMetadataStore(path: config.databasePath)
@@ -161,13 +164,15 @@ public final class Components: Sendable {
         }
     }
 
-    /// One image data store of `enabled_backends`, with its options; the Swift and S3
-    /// stores reach their engines through `client`.
+    /// One image data store of `enabled_backends`, with its options, and its weight (the
+    /// `weight` option: which copy of an image's data reads prefer, 0 by default); the Swift
+    /// and S3 stores reach their engines through `client`.
     static func blobStore(
         _ id: String, _ type: String, _ config: ServerConfig, _ pools: Pools, _ client: HTTPClient?, _ logger: Logger
-    ) throws -> any BlobStore {
+    ) throws -> (any BlobStore, weight: Int) {
         var options = config.storeOptions[id] ?? [:]
         func take(_ key: String) -> String? { options.removeValue(forKey: key) }
+        let weight = try take("weight").map { try ServerConfig.int("\(id).weight", $0) } ?? 0
         func url() throws -> String {
             guard let url = take("url") else {
                 throw ServerConfig.ConfigError(description: "image store '\(id)' of type \(type) needs \(id).url")
@@ -212,7 +217,7 @@ public final class Components: Sendable {
         if let unknown = options.keys.sorted().first {
             throw ServerConfig.ConfigError(description: "image store '\(id)': unknown option '\(unknown)'")
         }
-        return store
+        return (store, weight)
     }
 
     /// What `/healthcheck` probes: the metadata database and every image store.
