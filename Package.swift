@@ -237,6 +237,7 @@ let package = Package(
                 "OpenStackEncoding",
                 "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ] + nio
         ),

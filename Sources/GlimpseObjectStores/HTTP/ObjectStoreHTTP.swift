@@ -39,6 +39,30 @@ public enum ObjectHTTP {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }
 
+    /// Statuses an engine answers while it is busy or restarting: worth another try.
+    static let transientStatuses: Set<UInt> = [500, 502, 503, 504]
+
+    /// Sends a request up to three times while it cannot reach the engine or gets a
+    /// transient status, pausing a quarter of a second, then a second. Only for requests
+    /// that may be sent twice and whose body can be sent again.
+    static func retrying(
+        _ attempt: () async throws -> HTTPClientResponse
+    ) async throws -> HTTPClientResponse {
+        var pause = Duration.milliseconds(250)
+        for _ in 1..<3 {
+            do {
+                let response = try await attempt()
+                guard transientStatuses.contains(response.status.code) else { return response }
+                _ = await errorText(response)
+            } catch let error as ObjectStoreError where error.status == nil {
+                // Not sent, or no answer: the engine may be restarting.
+            }
+            try await Task.sleep(for: pause)
+            pause *= 4
+        }
+        return try await attempt()
+    }
+
     /// Reads a whole (small) response body.
     static func collect(_ response: HTTPClientResponse, limit: Int = 16 << 20) async throws -> ByteBuffer {
         try await response.body.collect(upTo: limit)

@@ -165,10 +165,23 @@ public final class S3BlobStore: BlobStore {
 
     // MARK: Requests
 
-    /// Sends a signed request for the bucket (`key` nil) or one of its objects.
+    /// Sends a signed request for the bucket (`key` nil) or one of its objects; again if the
+    /// engine was busy or restarting, unless it is a POST (which opens or completes a
+    /// multipart upload).
     func send(
         _ method: HTTPMethod, key: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
         body: ByteBuffer? = nil
+    ) async throws -> HTTPClientResponse {
+        guard method != .POST else {
+            return try await sendOnce(method, key: key, query: query, headers: headers, body: body)
+        }
+        return try await ObjectHTTP.retrying {
+            try await sendOnce(method, key: key, query: query, headers: headers, body: body)
+        }
+    }
+
+    private func sendOnce(
+        _ method: HTTPMethod, key: String?, query: [(String, String)], headers: [(String, String)], body: ByteBuffer?
     ) async throws -> HTTPClientResponse {
         let host = settings.pathStyle ? settings.host : "\(settings.bucket).\(settings.host)"
         var path = settings.pathStyle ? "/" + settings.bucket : ""
@@ -199,6 +212,7 @@ public final class S3BlobStore: BlobStore {
         do {
             return try await client.execute(request, deadline: .distantFuture, logger: logger)
         } catch {
+            try Task.checkCancellation()
             throw ObjectStoreError(
                 store: id, request: "\(method) \(key ?? settings.bucket)", status: nil, message: "\(error)")
         }

@@ -199,7 +199,11 @@ public final class SwiftBlobStore: BlobStore {
         body: Body = .none
     ) async throws -> HTTPClientResponse {
         let account = try await session.account()
-        let response = try await execute(method, path, query, headers, body, account)
+        // A streamed body is sent once; others again if the engine was busy or restarting.
+        let response =
+            body.isStream
+            ? try await execute(method, path, query, headers, body, account)
+            : try await ObjectHTTP.retrying { try await execute(method, path, query, headers, body, account) }
         guard response.status == .unauthorized, !body.isStream else { return response }
         _ = await ObjectHTTP.errorText(response)
         return try await execute(method, path, query, headers, body, try await session.account(refused: account.token))
@@ -221,6 +225,7 @@ public final class SwiftBlobStore: BlobStore {
         do {
             return try await client.execute(request, deadline: .distantFuture, logger: logger)
         } catch {
+            try Task.checkCancellation()
             throw ObjectStoreError(
                 store: id, request: "\(method) \(path.joined(separator: "/"))", status: nil, message: "\(error)")
         }
