@@ -11,6 +11,12 @@
 #   scripts/conformance.sh cluster   through the load balancer of `scripts/cluster.sh`
 #                                    (two nodes on PostgreSQL, the cloud's Keystone),
 #                                    started if it is not running (it is left running)
+#   scripts/conformance.sh multistore
+#                                    a server with three file stores of different
+#                                    weights (alpha 30, beta 20 and the default, gamma 10),
+#                                    and Tempest's multi-store tests (MultiStoresImagesTest,
+#                                    ImportCopyImagesTest, MultiStoresImportImagesTest,
+#                                    StoreWeightTest); SUITES defaults to "tempest" there
 #
 # Environment:
 #   GLIMPSE_BIN     the glimpse binary            [.build/debug/glimpse, built if missing]
@@ -18,6 +24,7 @@
 #   CONFORMANCE     directory of the scripts      [../shared/conformance]
 #   PORT            port for the server           [a free one from 19300]
 #   SUITES          which to run: "clients cli e2e tempest" [all]
+#   TEMPEST_TESTS   regex of the Tempest tests to run [the image API; multistore: its tests]
 #   CHAOS=1         (cluster) kill -9 each node in turn while the suites run, and start
 #                   it again: no test may fail because of it
 set -u -o pipefail
@@ -26,7 +33,15 @@ cd "$ROOT"
 CONFORMANCE="${CONFORMANCE:-$ROOT/../shared/conformance}"
 GLIMPSE_BIN="${GLIMPSE_BIN:-$ROOT/.build/debug/glimpse}"
 export HARNESS_VENV="${HARNESS_VENV:-$ROOT/.venv-conformance}"
-SUITES="${SUITES:-clients cli e2e tempest}"
+MODE="${1:-single}"
+if [ "$MODE" = multistore ]; then
+  SUITES="${SUITES:-tempest}"
+  # Weights in the alphabetical order of the ids: Tempest's waiters compare an image's
+  # `stores` with the sorted ids, and Glimpse lists them by weight, as Glance does.
+  TEMPEST_TESTS="${TEMPEST_TESTS:-^tempest\.api\.image\.v2\.(admin\.test_images\.(ImportCopyImagesTest|MultiStoresImagesTest)|test_images\.(MultiStoresImportImagesTest|StoreWeightTest))}"
+else
+  SUITES="${SUITES:-clients cli e2e tempest}"
+fi
 
 [ -d "$CONFORMANCE" ] || { echo "conformance scripts not found at $CONFORMANCE"; exit 2; }
 [ -x "$GLIMPSE_BIN" ] || swift build --product glimpse || exit 2
@@ -40,7 +55,6 @@ fi
 
 DATA="$(mktemp -d /tmp/glimpse-conformance.XXXXXX)"
 LOG="$DATA/server.log"
-MODE="${1:-single}"
 CHAOS_PID=""
 cleanup() {
   [ -n "$CHAOS_PID" ] && kill "$CHAOS_PID" 2>/dev/null
@@ -64,8 +78,13 @@ else
   PORT="${PORT:-19300}"
   while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
   ADMIN_PASSWORD="conformance-admin-$$"
+  STORE_SETTINGS=()
+  if [ "$MODE" = multistore ]; then
+    STORE_SETTINGS=(--set "stores=alpha=file://$DATA/alpha,beta=file://$DATA/beta,gamma=file://$DATA/gamma"
+      --set default_store=beta --set alpha.weight=30 --set beta.weight=20 --set gamma.weight=10)
+  fi
   GLIMPSE_ADMIN_PASSWORD="$ADMIN_PASSWORD" "$GLIMPSE_BIN" serve --port "$PORT" --data-dir "$DATA/data" \
-    --set require_format_match=false >"$DATA/stdout" 2>"$LOG" &
+    --set require_format_match=false "${STORE_SETTINGS[@]}" >"$DATA/stdout" 2>"$LOG" &
   SERVER=$!
   for _ in $(seq 1 100); do
     curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break
@@ -120,7 +139,10 @@ if [[ " $SUITES " == *" e2e "* ]]; then
   [ $rc -eq 0 ] || status=1
 fi
 if [[ " $SUITES " == *" tempest "* ]]; then
+  TEMPEST_EXTRA="${TEMPEST_CONF_EXTRA:-}"
+  [ "$MODE" = multistore ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image-feature-enabled.store_weight_enabled=True"
   out="$(IDENTITY_URL="$AUTH" TEMPEST_VENV="$HARNESS_VENV" WORKSPACE="$DATA/tempest-ws" \
+         TEST_REGEX="${TEMPEST_TESTS:-^tempest\.api\.image\.}" TEMPEST_CONF_EXTRA="$TEMPEST_EXTRA" \
          EXCLUDE_REGEX="${TEMPEST_EXCLUDE:-}" IMPORT_IMAGE=True bash "$CONFORMANCE/run-tempest-image.sh" 2>&1)"; rc=$?
   echo "$out" | grep -E "^\{0\}|passed, |FAILED" | grep -v " ok$" | tail -40
   summary+=("tempest (run-tempest-image.sh): $(echo "$out" | tail -1)")

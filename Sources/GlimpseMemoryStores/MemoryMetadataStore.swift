@@ -333,6 +333,14 @@ extension MemoryMetadataStore: ImageStore {
         }
     }
 
+    public func handOverLease(_ image: Image, from lease: UploadLease, to next: UploadLease) async throws -> Image? {
+        state.withLock { s in
+            guard Self.holds(lease, s), let saved = Self.write(image, &s) else { return nil }
+            s.leases[lease.imageId] = next
+            return saved
+        }
+    }
+
     public func uploadLeases(imageIds: [String]) async throws -> [UploadLease] {
         state.withLock { s in imageIds.compactMap { s.leases[$0] } }
     }

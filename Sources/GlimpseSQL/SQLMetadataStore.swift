@@ -342,6 +342,14 @@ extension SQLMetadataStore {
         }
     }
 
+    public func handOverLease(_ image: Image, from l: UploadLease, to next: UploadLease) async throws -> Image? {
+        try await conditionally { c in
+            guard try await Self.dropLease(l, c), let saved = try await Self.write(image, c) else { return nil }
+            try await Self.putLease(next, c)
+            return saved
+        }
+    }
+
     public func uploadLeases(imageIds: [String]) async throws -> [UploadLease] {
         guard !imageIds.isEmpty else { return [] }
         var s = SQLStatement("SELECT \(Self.leaseColumns) FROM upload_leases WHERE image_id IN ")

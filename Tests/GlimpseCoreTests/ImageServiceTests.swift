@@ -20,12 +20,14 @@ struct ServiceFixture {
         return pool
     }()
 
-    init(owner: String = "this-node") throws {
+    /// - Parameter more: stores besides `local`, the default one.
+    init(owner: String = "this-node", more: [any BlobStore] = []) throws {
         var config = ImageServiceConfig()
         config.uploadLeaseSeconds = 60
         config.uploadProgressInterval = .milliseconds(20)
+        config.importMethods = ["glance-direct", "copy-image"]
         service = ImageService(
-            store: store, blobs: try BlobStores([blobs]), config: config, clock: clock,
+            store: store, blobs: try BlobStores([blobs] + more), config: config, clock: clock,
             hashing: Self.pool, owner: owner, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
     }
 

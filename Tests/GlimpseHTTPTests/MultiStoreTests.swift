@@ -36,11 +36,22 @@ extension TestApp {
         guard r.status == 204 else { throw TestFailure("upload: \(r.status) \(r.text)") }
         return id
     }
+
+    /// Starts an import and waits for the background work it started.
+    func importAndWait(
+        _ id: String, _ token: String, _ body: JSONValue, headers: [(String, String)] = []
+    )
+        async throws -> Reply
+    {
+        let r = try await json(.POST, "/v2/images/\(id)/import", token: token, body, headers: headers)
+        await components.images.imports.wait()
+        return r
+    }
 }
 
-@Suite("Several stores")
+@Suite("Several stores: uploads, copies, imports, deletion from a store, downloads")
 struct MultiStoreTests {
-    @Test("discovery: the stores with their default and weights")
+    @Test("discovery: the stores with their default and weights; copy-image offered with several stores")
     func discovery() async throws {
         try await TestApp.with(multiStore) { s in
             let token = try await s.adminToken()
@@ -51,6 +62,13 @@ struct MultiStoreTests {
             #expect(detail["stores"]?.arrayValue?.map { $0["type"] } == ["memory", "memory", "memory"])
             let created = try await s.json(.POST, "/v2/images", token: token, ["name": "x"])
             #expect(created.header("OpenStack-image-store-ids") == "cold,fast,bulk")
+            #expect(created.header("OpenStack-image-import-methods") == "glance-direct,copy-image")
+            let methods = try await s.request(.GET, "/v2/info/import", token: token).json
+            #expect(methods["import-methods"]?["value"] == ["glance-direct", "copy-image"])
+        }
+        try await TestApp.with { s in
+            let methods = try await s.request(.GET, "/v2/info/import", token: try await s.adminToken()).json
+            #expect(methods["import-methods"]?["value"] == ["glance-direct"])
         }
     }
 
@@ -83,6 +101,147 @@ struct MultiStoreTests {
             #expect(try await s.image(plain, token)["stores"] == "bulk")
             // Without data there are no stores.
             #expect(try await s.image(id, token)["stores"] == nil)
+        }
+    }
+
+    @Test("copy-image: the data copied into each store in the background, stores listed by weight")
+    func copyImage() async throws {
+        try await TestApp.with(multiStore) { s in
+            let token = try await s.adminToken()
+            let bytes = testBytes(300_000)
+            let id = try await s.activeImage(token, bytes)
+            let r = try await s.importAndWait(
+                id, token, ["method": ["name": "copy-image"], "stores": ["cold", "fast"]])
+            #expect(r.status == 202)
+            let image = try await s.image(id, token)
+            #expect(image["stores"] == "fast,bulk,cold")
+            #expect(image["os_glance_importing_to_stores"] == "" && image["os_glance_failed_import"] == "")
+            #expect(image["os_glance_import_task"] == nil && image["status"] == "active")
+            for store in ["cold", "fast", "bulk"] {
+                let location = try #require(try await s.objects(in: store).first)
+                var copied: [UInt8] = []
+                for try await chunk in try await s.components.blobs[store]!.read(location: location, range: nil) {
+                    copied += chunk.readableBytesView
+                }
+                #expect(copied == bytes)
+            }
+            // Every store has it now: all_stores finds nothing to do.
+            let nothing = try await s.importAndWait(id, token, ["method": ["name": "copy-image"], "all_stores": true])
+            #expect(nothing.status == 202)
+            #expect(try await s.image(id, token)["stores"] == "fast,bulk,cold")
+        }
+    }
+
+    @Test("copy-image is refused as Glance refuses it")
+    func copyImageErrors() async throws {
+        try await TestApp.with(multiStore) { s in
+            let admin = try await s.adminToken()
+            let member = try await s.makeUser("ann", project: "p-ann", admin: admin)
+            let id = try await s.activeImage(member.token, testBytes(100))
+            func copy(_ body: JSONValue, token: String = admin, headers: [(String, String)] = []) async throws -> Reply
+            {
+                var b = body.objectValue ?? [:]
+                if b["method"] == nil { b["method"] = ["name": "copy-image"] }
+                return try await s.importAndWait(id, token, .object(b), headers: headers)
+            }
+            var r = try await copy(["stores": ["fast"]], token: member.token)
+            #expect(r.status == 403 && r.text.contains("copy_image"))
+            r = try await copy(["stores": ["bulk"]])
+            #expect(r.status == 400 && r.text.contains("Image is already present at store 'bulk'"))
+            r = try await copy(["stores": ["nowhere"]])
+            #expect(r.status == 409 && r.text.contains("Store for identifier nowhere not found"))
+            r = try await copy(["stores": ["fast"], "all_stores": true])
+            #expect(r.status == 400 && r.text.contains("All_stores parameter can't be used"))
+            r = try await copy(["all_stores": true], headers: [("X-Image-Meta-Store", "fast")])
+            #expect(r.status == 400 && r.text.contains("All_stores parameter can't be used"))
+            r = try await copy(["stores": ["fast"]], headers: [("X-Image-Meta-Store", "cold")])
+            #expect(r.status == 400 && r.text.contains("Stores parameter and x-image-meta-store header"))
+            r = try await copy(["stores": ["fast"], "all_stores": "yes"])
+            #expect(r.status == 400 && r.text.contains("'all_stores' must be boolean value only"))
+            r = try await copy(["stores": ["fast"], "all_stores_must_succeed": 1])
+            #expect(r.status == 400 && r.text.contains("'all_stores_must_succeed' must be boolean value only"))
+            r = try await copy(["method": ["name": "glance-direct"], "stores": ["fast"]])
+            #expect(r.status == 409 && r.text.contains("Image with status active cannot be target for import"))
+            let queued = try await s.createImageId(admin)
+            r = try await s.importAndWait(queued, admin, ["method": ["name": "copy-image"], "stores": ["fast"]])
+            #expect(r.status == 409 && r.text.contains("Only images with status active can be targeted for copying"))
+            #expect(try await s.image(id, admin)["stores"] == "bulk")
+            // The header alone names the store.
+            r = try await copy([:], headers: [("X-Image-Meta-Store", "cold")])
+            #expect(r.status == 202)
+            #expect(try await s.image(id, admin)["stores"] == "bulk,cold")
+        }
+    }
+
+    @Test("one import at a time: a running import's lock refuses another; a lock whose import died does not")
+    func importLock() async throws {
+        try await TestApp.with(multiStore) { s in
+            let token = try await s.adminToken()
+            let id = try await s.activeImage(token, testBytes(1000))
+            let metadata = s.components.metadata
+            // An import holds the image: its lock, and its lease (a process renewing it).
+            var held = try #require(try await metadata.image(id: id))
+            held.properties["os_glance_import_task"] = "another-task"
+            let lease = UploadLease(
+                imageId: id, owner: "other-node", storeId: "fast", pendingLocation: "pending/x",
+                expiresAt: Timestamp.now().adding(seconds: 600))
+            held = try #require(try await metadata.startUpload(held, lease: lease))
+            let body: JSONValue = ["method": ["name": "copy-image"], "stores": ["fast"]]
+            var r = try await s.importAndWait(id, token, body)
+            #expect(r.status == 409 && r.text.contains("Image has active task"))
+            // Its process died and the lease is gone: the next import takes the lock over.
+            _ = try #require(try await metadata.endUpload(held, lease: lease))
+            r = try await s.importAndWait(id, token, body)
+            #expect(r.status == 202)
+            let image = try await s.image(id, token)
+            #expect(image["stores"] == "fast,bulk" && image["os_glance_import_task"] == nil)
+        }
+    }
+
+    @Test("glance-direct into stores: the staged data ends up in each, and only there")
+    func glanceDirectStores() async throws {
+        try await TestApp.with(multiStore) { s in
+            let token = try await s.adminToken()
+            let bytes = testBytes(200_000)
+            func staged() async throws -> String {
+                let id = try await s.createImageId(token)
+                let r = try await s.request(
+                    .PUT, "/v2/images/\(id)/stage", token: token,
+                    headers: [("Content-Type", "application/octet-stream")], body: bytes)
+                #expect(r.status == 204)
+                #expect(try await s.image(id, token)["stores"] == nil)
+                return id
+            }
+            // Into stores that do not hold the staged data: copied, then the staged data goes.
+            let a = try await staged()
+            var r = try await s.importAndWait(
+                a, token, ["method": ["name": "glance-direct"], "stores": ["cold", "fast"]])
+            #expect(r.status == 202)
+            var image = try await s.image(a, token)
+            #expect(image["status"] == "active" && image["stores"] == "fast,cold")
+            #expect(image["os_glance_importing_to_stores"] == "" && image["os_glance_failed_import"] == "")
+            #expect(try await s.objects(in: "bulk").isEmpty)
+            #expect(try await s.request(.GET, "/v2/images/\(a)/file", token: token).body == bytes)
+            // Into every store: the staged data is the default store's copy.
+            let b = try await staged()
+            r = try await s.importAndWait(b, token, ["method": ["name": "glance-direct"], "all_stores": true])
+            image = try await s.image(b, token)
+            #expect(image["status"] == "active" && image["stores"] == "fast,bulk,cold")
+            #expect(try await s.objects(in: "bulk").count == 1)
+            // The header names the one store; not all must succeed.
+            let c = try await staged()
+            r = try await s.importAndWait(
+                c, token, ["method": ["name": "glance-direct"], "all_stores_must_succeed": false],
+                headers: [("X-Image-Meta-Store", "cold")])
+            image = try await s.image(c, token)
+            #expect(image["status"] == "active" && image["stores"] == "cold")
+            #expect(try await s.objects(in: "bulk").count == 1)
+            // Without stores: into the default store, done before the answer.
+            let d = try await staged()
+            r = try await s.json(.POST, "/v2/images/\(d)/import", token: token, ["method": ["name": "glance-direct"]])
+            #expect(r.status == 202)
+            image = try await s.image(d, token)
+            #expect(image["status"] == "active" && image["stores"] == "bulk")
         }
     }
 }

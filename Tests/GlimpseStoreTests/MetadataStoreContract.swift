@@ -308,6 +308,41 @@ struct MetadataStoreContract {
         }
     }
 
+    @Test(
+        "an import's lease moves on from one store's pending data to the next with the image's progress",
+        arguments: MetadataBackend.available)
+    func leaseHandOver(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            var img = image(uuid(1), owner: "p1", status: .active, at: 1)
+            img.locations = [ImageLocation(storeId: "fast", location: "a/1")]
+            try await store.insertImage(img)
+            let first = UploadLease(
+                imageId: img.id, owner: "node-a", storeId: "slow", pendingLocation: "pending/1",
+                expiresAt: Timestamp(seconds: 100))
+            let started = try #require(try await store.startUpload(img, lease: first))
+            var second = first
+            second.storeId = "cold"
+            second.pendingLocation = "pending/2"
+            var step = started
+            step.locations.append(ImageLocation(storeId: "slow", location: "b/1"))
+            // A lease that is not the image's, or a stale revision, changes nothing.
+            var foreign = first
+            foreign.owner = "node-b"
+            #expect(try await store.handOverLease(step, from: foreign, to: second) == nil)
+            #expect(try await store.handOverLease(img, from: first, to: second) == nil)
+            #expect(try await store.uploadLeases(imageIds: [img.id]) == [first])
+            #expect(try await store.image(id: img.id)?.locations.count == 1)
+            let moved = try #require(try await store.handOverLease(step, from: first, to: second))
+            #expect(moved.revision == started.revision + 1)
+            #expect(try await store.image(id: img.id)?.locations.map(\.storeId) == ["fast", "slow"])
+            #expect(try await store.uploadLeases(imageIds: [img.id]) == [second])
+            #expect(try await store.referencedLocations(storeId: "cold", ["pending/2"]) == ["pending/2"])
+            #expect(try await store.referencedLocations(storeId: "slow", ["pending/1", "b/1"]) == ["b/1"])
+            #expect(try await store.endUpload(moved, lease: second) != nil)
+            #expect(try await store.uploadLeases(imageIds: [img.id]).isEmpty)
+        }
+    }
+
     @Test("identity records: uniqueness, assignments, tokens", arguments: MetadataBackend.available)
     func identity(_ backend: MetadataBackend) async throws {
         try await backend.with { store in

@@ -38,39 +38,6 @@ extension ImageService {
             id, body: body, declaredSize: declaredSize, into: blobs.default, by: p, via: .uploading, willRead: willRead)
     }
 
-    /// `POST /v2/images/{id}/import` with `glance-direct`: makes staged data the image's data.
-    /// The data is already in the store, so the import completes before the 202 is sent.
-    public func importImage(_ id: String, body: JSONValue, by p: Principal) async throws {
-        try ImagePolicy.requireReader(p, "import_image")
-        let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
-        try ImagePolicy.requireOwner(p, current, "import_image")
-        guard let method = body["method"] else {
-            throw ServiceError.badRequest("Import request requires a 'method' field.")
-        }
-        guard let name = method["name"]?.stringValue else {
-            throw ServiceError.badRequest("Import request requires a 'name' field.")
-        }
-        guard config.importMethods.contains(name) else {
-            throw ServiceError.badRequest(
-                "Import method \(name) is not available at this site. Available: \(config.importMethods.joined(separator: ", "))."
-            )
-        }
-        for key in ["disk_format", "container_format"] where ImageAttributes.value(key, of: current) == .null {
-            throw ServiceError.conflict("'\(key)' needs to be set before import")
-        }
-        // uploading → importing → active: the staged data is already where it will stay.
-        for next in [ImageStatus.importing, .active] {
-            _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
-                guard !image.locations.isEmpty, image.status == (next == .importing ? .uploading : .importing) else {
-                    throw .conflict("Image needs to be staged before 'glance-direct' method can be used")
-                }
-                try image.transition(to: next)
-                return true
-            }
-        }
-        logger.info("image imported", metadata: ["image_id": "\(id)", "method": "\(name)"])
-    }
-
     /// The configured store with this id; `error` with Glance's message otherwise.
     func knownStore(_ id: String, else error: (String) -> ServiceError) throws(ServiceError) -> any BlobStore {
         guard let store = blobs[id] else { throw error("Store for identifier \(id) not found") }

@@ -1,5 +1,6 @@
 import Logging
 import OpenStackEncoding
+import OpenStackJSON
 
 /// Housekeeping the server runs in the background and `glimpse admin purge` runs by hand:
 /// each pass is safe while uploads and other processes run.
@@ -23,9 +24,10 @@ extension ImageService {
         }
     }
 
-    /// Undoes uploads whose process died: each lease that ran out puts its image back to
-    /// `queued` (if the upload had not finished) and its pending data is removed. A lease
-    /// renewed meanwhile is left alone. Returns how many uploads were undone.
+    /// Undoes uploads and imports whose process died: each lease that ran out puts its image
+    /// back to `queued` (if the upload had not finished; an import into stores ends with the
+    /// stores it had not done counted as failed, see `ImportRun.abandon`) and its pending data
+    /// is removed. A lease renewed meanwhile is left alone. Returns how many were undone.
     @discardableResult
     public func reclaimAbandonedUploads() async throws -> Int {
         var total = 0
@@ -34,13 +36,18 @@ extension ImageService {
             var progressed = false
             for lease in expired {
                 guard var image = try await store.image(id: lease.imageId) else { continue }
+                var dropped: [ImageLocation] = []
                 if [.saving, .uploading].contains(image.status), image.locations.isEmpty {
                     try image.transition(to: .queued)
+                    image.updatedAt = clock.now()
+                } else if image.properties[ImportProperty.lock] != nil {
+                    dropped = ImportRun.abandon(&image)
                     image.updatedAt = clock.now()
                 }
                 guard try await store.endUpload(image, lease: lease) != nil else { continue }
                 progressed = true
                 total += 1
+                await removeData(dropped, of: lease.imageId, retry: "the orphan sweep will")
                 do {
                     try await blobs[lease.storeId]?.delete(location: lease.pendingLocation)
                 } catch {

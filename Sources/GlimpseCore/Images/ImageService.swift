@@ -39,6 +39,8 @@ public final class ImageService: Sendable {
     /// This process, as upload leases name it.
     let owner: String
     let logger: Logger
+    /// Imports running in the background in this process.
+    public let imports = BackgroundImports()
 
     public init(
         store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),

@@ -65,6 +65,11 @@ public protocol ImageStore: Sendable {
     /// exactly `lease`, in one transaction; nil (and no change) otherwise. Ends an upload,
     /// whether its owner finishes it or another process reclaims it after its owner died.
     func endUpload(_ image: Image, lease: UploadLease) async throws -> Image?
+    /// Writes `image` if its revision is still current and replaces its lease, if that still
+    /// is exactly `lease`, with `next`, in one transaction; nil (and no change) otherwise. A
+    /// job writing an image's data into several stores moves its lease from one store's
+    /// pending data to the next this way, recording what it finished on the way.
+    func handOverLease(_ image: Image, from lease: UploadLease, to next: UploadLease) async throws -> Image?
     /// The leases of uploads in progress among these images.
     func uploadLeases(imageIds: [String]) async throws -> [UploadLease]
     /// Leases that ran out before `now`, oldest first.

@@ -6,7 +6,9 @@ import Hummingbird
 extension ImageRoutes {
     @Sendable func importImage(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
-        try await images.importImage(try Self.imageId(context), body: try await request.jsonBody(context), by: p)
+        try await images.importImage(
+            try Self.imageId(context), body: try await request.jsonBody(context),
+            storeHeader: request.headers[.imageMetaStore], by: p)
         return .glanceEmpty(.accepted)
     }
 

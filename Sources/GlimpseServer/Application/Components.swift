@@ -108,8 +108,13 @@ public final class Components: Sendable {
         }
         // The threads start once the stores are open, so that a failed open leaves none behind.
         pools.start()
+        // Copying an image's data into more stores takes more than one.
+        var imageConfig = config.image
+        if blobs.all.count > 1, !imageConfig.importMethods.contains("copy-image") {
+            imageConfig.importMethods.append("copy-image")
+        }
         images = ImageService(
-            store: metadata, blobs: blobs, config: config.image, clock: config.clock, hashing: pools.cpu,
+            store: metadata, blobs: blobs, config: imageConfig, clock: config.clock, hashing: pools.cpu,
             logger: logger)
         if let external {
             keystone = nil
@@ -341,9 +346,12 @@ public final class Components: Sendable {
             orphans: try await images.sweepOrphans())
     }
 
-    /// Releases the stores, the threads and the data directory's lock. For processes that run
-    /// no service group (`glimpse admin`); a server does this as its last service stops.
+    /// Stops the imports running in the background (the stores they had not done count as
+    /// failed), then releases the stores, the threads and the data directory's lock. For
+    /// processes that run no service group (`glimpse admin`); a server does this as its last
+    /// service stops.
     public func close() async throws {
+        await images.imports.stop()
         try await keystoneClient?.shutdown()
         for store in blobs.all { await store.close() }
         try await objectStoreClient?.shutdown()

@@ -1,0 +1,291 @@
+import Logging
+import NIOCore
+import OpenStackEncoding
+import OpenStackJSON
+
+/// Interoperable import: `glance-direct` (staged data becomes the image's data, in the stores
+/// asked for) and `copy-image` (an active image's data copied into more stores).
+extension ImageService {
+    /// What `POST /v2/images/{id}/import` asks for, checked as Glance's request deserializer does.
+    struct ImportRequest {
+        var method: ImportRun.Method
+        var stores: [String]?
+        var allStores: Bool
+        var allMustSucceed: Bool
+
+        init(_ body: JSONValue, methods: [String]) throws(ServiceError) {
+            guard let method = body["method"] else {
+                throw .badRequest("Import request requires a 'method' field.")
+            }
+            guard let name = method["name"]?.stringValue else {
+                throw .badRequest("Import request requires a 'name' field.")
+            }
+            guard methods.contains(name), let known = ImportRun.Method(rawValue: name) else {
+                throw .badRequest(
+                    "Import method \(name) is not available at this site. Available: \(methods.joined(separator: ", "))."
+                )
+            }
+            self.method = known
+            func flag(_ key: String, default value: Bool) throws(ServiceError) -> Bool {
+                guard let v = body[key] else { return value }
+                guard let b = v.boolValue else { throw .badRequest("'\(key)' must be boolean value only") }
+                return b
+            }
+            allMustSucceed = try flag("all_stores_must_succeed", default: true)
+            allStores = try flag("all_stores", default: false)
+            if let list = body["stores"] {
+                let names = list.arrayValue?.compactMap(\.stringValue)
+                guard let names, !names.isEmpty, names.count == list.arrayValue?.count else {
+                    throw .badRequest("'stores' must be a non-empty list of store identifiers")
+                }
+                stores = names
+            }
+        }
+    }
+
+    /// `POST /v2/images/{id}/import`, with Glance's checks in Glance's order. An import that
+    /// only has to make the staged data the image's data (`glance-direct` into the store the
+    /// data was staged in, the default one) is done before the 202 is sent. Otherwise the
+    /// import takes the image's import lock (`os_glance_import_task`) and an upload lease, lists
+    /// its stores in `os_glance_importing_to_stores`, and copies the data in the background,
+    /// one store after the other, whether or not the client stays.
+    ///
+    /// - Parameter storeHeader: `X-Image-Meta-Store`, the store to import into when the body
+    ///   names none.
+    public func importImage(_ id: String, body: JSONValue, storeHeader: String? = nil, by p: Principal) async throws {
+        try ImagePolicy.requireReader(p, "import_image")
+        let request = try ImportRequest(body, methods: config.importMethods)
+        let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
+        let method = request.method
+        if current.status == .active, method != .copyImage {
+            throw ServiceError.conflict("Image with status active cannot be target for import")
+        }
+        if current.status != .active, method == .copyImage {
+            throw ServiceError.conflict("Only images with status active can be targeted for copying")
+        }
+        let notStaged = ServiceError.conflict("Image needs to be staged before 'glance-direct' method can be used")
+        if method == .glanceDirect, current.status != .uploading || current.locations.isEmpty { throw notStaged }
+        for key in ["container_format", "disk_format"] where ImageAttributes.value(key, of: current) == .null {
+            throw ServiceError.conflict("'\(key)' needs to be set before import")
+        }
+        if method == .copyImage {
+            guard p.isAdmin else { throw ServiceError.policy("copy_image") }
+        } else {
+            try ImagePolicy.requireOwner(p, current, "import_image")
+        }
+        let staleLock = try await replaceableImportLock(of: current)
+        var targets = try importTargets(request, header: storeHeader)
+        if method == .copyImage {
+            if request.allStores {
+                targets.removeAll { current.location(in: $0) != nil }
+                if targets.isEmpty {
+                    logger.info("image already in every store; nothing to copy", metadata: ["image_id": "\(id)"])
+                    return
+                }
+            } else if let held = targets.first(where: { current.location(in: $0) != nil }) {
+                throw ServiceError.badRequest("Image is already present at store '\(held)'")
+            }
+        }
+        var run = ImportRun(
+            imageId: id, taskId: Identifiers.uuid(), method: method, targets: targets,
+            allMustSucceed: request.allMustSucceed, staged: method == .glanceDirect ? current.locations.first : nil)
+        let next = await nextWriter(for: &run)
+        let lease = next.map {
+            UploadLease(
+                imageId: id, owner: owner, storeId: $0.store, pendingLocation: $0.writer.pendingLocation,
+                expiresAt: clock.now().adding(seconds: config.uploadLeaseSeconds), expected: current.size)
+        }
+        var dropped: [ImageLocation] = []
+        do {
+            _ = try await mutate(
+                id, by: p, notFound: .imageNotFound(id),
+                save: lease.map { l in { try await self.store.startUpload($0, lease: l) } }
+            ) { image throws(ServiceError) in
+                guard image.properties[ImportProperty.lock]?.stringValue == staleLock else {
+                    throw .conflict(
+                        "New operation on image '\(id)' is not permitted as prior operation is still in progress")
+                }
+                image.properties.removeValue(forKey: ImportProperty.lock)
+                if method == .glanceDirect {
+                    guard image.status == .uploading, image.locations.first == run.staged else { throw notStaged }
+                    try image.transition(to: .importing)
+                } else if image.status != .active {
+                    throw .conflict("Only images with status active can be targeted for copying")
+                }
+                dropped = run.apply(to: &image, adding: [])
+                return true
+            }
+        } catch {
+            await next?.writer.abort()
+            throw error
+        }
+        await removeData(dropped, of: id, retry: "the orphan sweep will")
+        let metadata: Logger.Metadata = ["image_id": "\(id)", "method": "\(method.rawValue)", "stores": "\(targets)"]
+        guard let next, let lease else {
+            logger.info("image imported", metadata: metadata)
+            return
+        }
+        logger.info("image import started in the background", metadata: metadata)
+        imports.start { [self, run] in await self.runImport(run, into: next.store, next.writer, lease: lease) }
+    }
+
+    /// The lock of an image whose import is gone (its process died and no lease is left), which
+    /// a new import may take over; nil when there is no lock; 409 while its import runs.
+    func replaceableImportLock(of image: Image) async throws -> String? {
+        guard let lock = image.properties[ImportProperty.lock]?.stringValue else { return nil }
+        if try await !store.uploadLeases(imageIds: [image.id]).isEmpty {
+            throw ServiceError.conflict("Image has active task")
+        }
+        return lock
+    }
+
+    /// The stores an import writes to, as Glance reads them: every store (`all_stores`), the
+    /// body's `stores`, or `X-Image-Meta-Store`, or the default store; each one configured.
+    func importTargets(_ r: ImportRequest, header: String?) throws(ServiceError) -> [String] {
+        var targets: [String]
+        if r.allStores {
+            if r.stores != nil || header != nil {
+                throw .badRequest(
+                    "All_stores parameter can't be used with x-image-meta-store header or stores parameter")
+            }
+            targets = blobs.all.map(\.id)
+        } else if let stores = r.stores {
+            if header != nil {
+                throw .badRequest("Stores parameter and x-image-meta-store header can't be both specified")
+            }
+            targets = stores
+        } else {
+            targets = [header ?? blobs.default.id]
+        }
+        for t in targets { _ = try knownStore(t, else: ServiceError.conflict) }
+        var seen = Set<String>()
+        return targets.filter { seen.insert($0).inserted }
+    }
+
+    /// A writer in the next store of `run` that can make one; a store that cannot fails.
+    func nextWriter(for run: inout ImportRun) async -> (store: String, writer: any BlobWriter)? {
+        while !run.finished, let target = run.remaining.first {
+            do {
+                guard let blobStore = blobs[target] else { throw ServiceError.internalError("store \(target) is gone") }
+                return (target, try await blobStore.makeWriter(imageId: run.imageId))
+            } catch {
+                logger.warning(
+                    "could not start writing image data to a store",
+                    metadata: ["image_id": "\(run.imageId)", "store": "\(target)", "error": "\(error)"])
+                run.fail(target)
+            }
+        }
+        return nil
+    }
+
+    /// Runs an import in the background: copies the data into each store in turn, recording
+    /// each outcome in the image as it goes (and moving the lease on to the next store's
+    /// pending data in the same write). Stops at once if the lease is lost (the image was
+    /// deleted); on cancellation the stores not done count as failed.
+    func runImport(_ run: ImportRun, into target: String, _ writer: any BlobWriter, lease: UploadLease) async {
+        var (run, target, writer, lease) = (run, target, writer, lease)
+        let id = run.imageId
+        while true {
+            let keeper = UploadLeaseKeeper(
+                lease: lease, store: store, clock: clock, leaseSeconds: config.uploadLeaseSeconds,
+                interval: config.uploadProgressInterval)
+            var copy: ImageLocation?
+            do {
+                copy = ImageLocation(
+                    storeId: target, location: try await copyData(of: id, into: writer, keeper: keeper))
+                logger.info("image data copied", metadata: ["image_id": "\(id)", "store": "\(target)"])
+            } catch {
+                await writer.abort()
+                logger.warning(
+                    "could not copy image data to a store",
+                    metadata: ["image_id": "\(id)", "store": "\(target)", "error": "\(error)"])
+            }
+            lease = await keeper.stop()
+            if keeper.isLost {
+                if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
+                return
+            }
+            if let copy { run.succeed(copy) } else { run.fail(target) }
+            if Task.isCancelled { run.stop() }
+            let next = await nextWriter(for: &run)
+            let nextLease = next.map {
+                UploadLease(
+                    imageId: id, owner: owner, storeId: $0.store, pendingLocation: $0.writer.pendingLocation,
+                    expiresAt: clock.now().adding(seconds: config.uploadLeaseSeconds), expected: lease.expected)
+            }
+            guard await record(run, adding: copy.map { [$0] } ?? [], lease: lease, next: nextLease) else {
+                if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
+                await next?.writer.abort()
+                return
+            }
+            guard let next, let nextLease else {
+                logger.info(
+                    "image import ended",
+                    metadata: ["image_id": "\(id)", "failed": "\(run.failed)", "undone": "\(run.undone)"])
+                return
+            }
+            (target, writer, lease) = (next.store, next.writer, nextLease)
+        }
+    }
+
+    /// Streams the image's data from its best copy into `writer` and commits it, checking the
+    /// size and both digests against the image's: the copy is exactly the image's data.
+    func copyData(of id: String, into writer: any BlobWriter, keeper: UploadLeaseKeeper) async throws -> String {
+        guard let image = try await store.image(id: id) else { throw Self.leaseLost(id) }
+        let source = try dataSource(of: image)
+        let stream = try await source.open()
+        var digests = ImageDigests(pool: hashing)
+        var total = 0
+        do {
+            for try await chunk in stream {
+                try Task.checkCancellation()
+                total += chunk.readableBytes
+                if total > source.size { break }
+                await digests.update(chunk)
+                try await writer.write(chunk)
+                keeper.received(total)
+                if keeper.isLost { throw Self.leaseLost(id) }
+            }
+        } catch {
+            stream.cancel()
+            throw error
+        }
+        let (md5, sha512) = await digests.finalize()
+        guard total == source.size, image.checksum.map({ $0 == md5 }) ?? true,
+            image.osHashAlgo != "sha512" || image.osHashValue.map({ $0 == sha512 }) ?? true
+        else {
+            stream.cancel()
+            throw ServiceError.internalError("the data read from the image's copy does not match its size or digests")
+        }
+        return try await writer.commit()
+    }
+
+    /// Applies `run` to the image and moves its lease on to `next` (or ends it), in one write
+    /// retried on concurrent changes; then deletes the data of copies the image dropped.
+    /// False when the lease is gone (the image was deleted or the import taken over).
+    func record(_ run: ImportRun, adding new: [ImageLocation], lease: UploadLease, next: UploadLease?) async -> Bool {
+        do {
+            for _ in 0..<16 {
+                guard var image = try await store.image(id: run.imageId) else { return false }
+                let dropped = run.apply(to: &image, adding: new)
+                image.updatedAt = clock.now()
+                let saved =
+                    if let next {
+                        try await store.handOverLease(image, from: lease, to: next)
+                    } else {
+                        try await store.endUpload(image, lease: lease)
+                    }
+                if saved != nil {
+                    await removeData(dropped, of: run.imageId, retry: "the orphan sweep will")
+                    return true
+                }
+                guard try await store.uploadLeases(imageIds: [run.imageId]).contains(lease) else { return false }
+            }
+        } catch {
+            logger.warning(
+                "could not record the progress of an import; its lease will run out",
+                metadata: ["image_id": "\(run.imageId)", "error": "\(error)"])
+        }
+        return false
+    }
+}
