@@ -268,7 +268,8 @@ let package = Package(
         .testTarget(
             name: "GlimpseHTTPTests",
             dependencies: [
-                "GlimpseTestSupport", "GlimpseServer", "GlimpseCore", "GlimpseIdentity", "OpenStackEncoding",
+                "GlimpseTestSupport", "GlimpseServer", "GlimpseHTTP", "GlimpseCore", "GlimpseIdentity",
+                "OpenStackEncoding",
                 "OpenStackJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

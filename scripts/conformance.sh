@@ -25,6 +25,7 @@
 #   PORT            port for the server           [a free one from 19300]
 #   SUITES          which to run: "clients cli e2e tempest" [all]
 #   TEMPEST_TESTS   regex of the Tempest tests to run [the image API; multistore: its tests]
+#   MULTISTORE_STORES (multistore) the stores alpha, beta, gamma as id=URL,… [three directories]
 #   CHAOS=1         (cluster) kill -9 each node in turn while the suites run, and start
 #                   it again: no test may fail because of it
 set -u -o pipefail
@@ -80,7 +81,7 @@ else
   ADMIN_PASSWORD="conformance-admin-$$"
   STORE_SETTINGS=()
   if [ "$MODE" = multistore ]; then
-    STORE_SETTINGS=(--set "stores=alpha=file://$DATA/alpha,beta=file://$DATA/beta,gamma=file://$DATA/gamma"
+    STORE_SETTINGS=(--set "stores=${MULTISTORE_STORES:-alpha=file://$DATA/alpha,beta=file://$DATA/beta,gamma=file://$DATA/gamma}"
       --set default_store=beta --set alpha.weight=30 --set beta.weight=20 --set gamma.weight=10)
   fi
   GLIMPSE_ADMIN_PASSWORD="$ADMIN_PASSWORD" "$GLIMPSE_BIN" serve --port "$PORT" --data-dir "$DATA/data" \

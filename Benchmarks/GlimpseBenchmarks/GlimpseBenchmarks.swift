@@ -18,12 +18,12 @@ let benchmarks: @Sendable () -> Void = {
 
     Benchmark("JSON: list page of 25 images") { b in
         for _ in b.scaledIterations {
-            blackHole(ImageJSON.page(images25, weights: [:], first: "/v2/images", next: "/v2/images?marker=x"))
+            blackHole(ImageJSON.page(images25, view: ImageDataView(), first: "/v2/images", next: "/v2/images?marker=x"))
         }
     }
     Benchmark("JSON: list page of 1000 images") { b in
         for _ in b.scaledIterations {
-            blackHole(ImageJSON.page(images1000, weights: [:], first: "/v2/images", next: nil))
+            blackHole(ImageJSON.page(images1000, view: ImageDataView(), first: "/v2/images", next: nil))
         }
     }
 

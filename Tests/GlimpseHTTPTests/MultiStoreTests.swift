@@ -1,4 +1,5 @@
 import GlimpseCore
+import GlimpseHTTP
 import GlimpseServer
 import GlimpseTestSupport
 import NIOCore
@@ -335,5 +336,44 @@ extension MultiStoreTests {
             #expect(try await s.request(.DELETE, "/v2/images/\(id)", token: token).status == 204)
             for store in ["cold", "fast", "bulk"] { #expect(try await s.objects(in: store).isEmpty) }
         }
+    }
+}
+
+@Suite("Image JSON: where the data is")
+struct ImageDataViewTests {
+    static let image = Image(
+        id: "11111111-2222-4333-8444-555555555555", status: .active, owner: "p",
+        createdAt: Timestamp(seconds: 0), updatedAt: Timestamp(seconds: 0),
+        locations: [
+            ImageLocation(storeId: "swift", location: "obj"), ImageLocation(storeId: "ceph", location: "img"),
+        ])
+
+    static func render(_ view: ImageDataView) throws -> JSONValue {
+        try JSONValue.parse(ImageJSON.image(image, view: view))
+    }
+
+    @Test("direct_url and locations only where the operator shows them, only for stores with a URL")
+    func directURL() throws {
+        let url: @Sendable (ImageLocation) -> String? = {
+            $0.storeId == "ceph" ? "rbd://fsid/images/\($0.location)/snap" : nil
+        }
+        let hidden = try Self.render(ImageDataView(weights: ["ceph": 10], directURL: url))
+        #expect(hidden["stores"] == "ceph,swift" && hidden["direct_url"] == nil && hidden["locations"] == nil)
+        let shown = try Self.render(
+            ImageDataView(weights: ["ceph": 10], showDirectURL: true, showLocations: true, directURL: url))
+        #expect(shown["direct_url"] == "rbd://fsid/images/img/snap")
+        #expect(shown["locations"] == [["url": "rbd://fsid/images/img/snap", "metadata": ["store": "ceph"]]])
+        // Stores without such a URL (files, Swift, S3) show none: their names are theirs alone.
+        let none = try Self.render(ImageDataView(showDirectURL: true, showLocations: true))
+        #expect(none["direct_url"] == nil && none["locations"] == [])
+    }
+
+    @Test("show_image_direct_url and show_multiple_locations are settings")
+    func settings() throws {
+        let config = try ServerConfig.load(
+            file: nil, environment: ["GLIMPSE_SHOW_IMAGE_DIRECT_URL": "true"],
+            overrides: ["show_multiple_locations": "yes"])
+        #expect(config.image.showImageDirectURL && config.image.showMultipleLocations)
+        #expect(!ServerConfig().image.showImageDirectURL && !ServerConfig().image.showMultipleLocations)
     }
 }

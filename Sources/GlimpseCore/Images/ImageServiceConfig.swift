@@ -31,6 +31,11 @@ public struct ImageServiceConfig: Sendable {
     public var uploadProgressInterval: Duration = .seconds(1)
     /// How old stored data no image refers to must be before the orphan sweep removes it.
     public var orphanGraceSeconds: Int64 = 3600
+    /// Show `direct_url` (Glance's `show_image_direct_url`): where other services read an
+    /// image's data, for stores that have such a URL (RBD).
+    public var showImageDirectURL = false
+    /// Show `locations` (Glance's `show_multiple_locations`): every copy's URL and store.
+    public var showMultipleLocations = false
 
     public init() {}
 }

@@ -2,11 +2,41 @@ import GlimpseCore
 import OpenStackEncoding
 import OpenStackJSON
 
+/// What an image's JSON tells of where its data is: `stores`, ordered by the stores'
+/// weights; and, where the operator shows them (Glance's `show_image_direct_url` and
+/// `show_multiple_locations`), `direct_url` and `locations` for the copies whose store has a
+/// URL other services read from (RBD's `rbd://fsid/pool/image/snap`, which Nova and Cinder
+/// clone).
+public struct ImageDataView: Sendable {
+    public var weights: [String: Int]
+    public var showDirectURL: Bool
+    public var showLocations: Bool
+    public var directURL: @Sendable (ImageLocation) -> String?
+
+    public init(
+        weights: [String: Int] = [:], showDirectURL: Bool = false, showLocations: Bool = false,
+        directURL: @escaping @Sendable (ImageLocation) -> String? = { _ in nil }
+    ) {
+        self.weights = weights
+        self.showDirectURL = showDirectURL
+        self.showLocations = showLocations
+        self.directURL = directURL
+    }
+
+    /// The view a service's configuration and stores give.
+    public init(_ images: ImageService) {
+        let blobs = images.blobs
+        self.init(
+            weights: blobs.weights, showDirectURL: images.config.showImageDirectURL,
+            showLocations: images.config.showMultipleLocations,
+            directURL: { blobs[$0.storeId]?.directURL(location: $0.location) })
+    }
+}
+
 /// The wire form of images and members, in Glance's key order: custom properties first,
 /// then the core attributes, then the links. Written straight into bytes.
 public enum ImageJSON {
-    /// - Parameter weights: the stores' weights, which order the `stores` attribute.
-    public static func write(_ image: Image, weights: [String: Int], into w: inout JSONWriter) {
+    public static func write(_ image: Image, view: ImageDataView, into w: inout JSONWriter) {
         w.beginObject()
         for p in image.properties {
             w.key(p.key)
@@ -60,25 +90,49 @@ public enum ImageJSON {
         w.key("schema")
         w.string("/v2/schemas/image")
         if image.hasData {
+            let copies = image.locations.ordered(by: view.weights)
             w.key("stores")
-            w.string(image.locations.ordered(by: weights).map(\.storeId).joined(separator: ","))
+            w.string(copies.map(\.storeId).joined(separator: ","))
+            if view.showDirectURL || view.showLocations {
+                let urls = copies.compactMap { copy in view.directURL(copy).map { (copy.storeId, $0) } }
+                if view.showDirectURL, let first = urls.first {
+                    w.key("direct_url")
+                    w.string(first.1)
+                }
+                if view.showLocations {
+                    w.key("locations")
+                    w.beginArray()
+                    for (store, url) in urls {
+                        w.beginObject()
+                        w.key("url")
+                        w.string(url)
+                        w.key("metadata")
+                        w.beginObject()
+                        w.key("store")
+                        w.string(store)
+                        w.endObject()
+                        w.endObject()
+                    }
+                    w.endArray()
+                }
+            }
         }
         w.endObject()
     }
 
-    public static func image(_ image: Image, weights: [String: Int]) -> [UInt8] {
+    public static func image(_ image: Image, view: ImageDataView) -> [UInt8] {
         var w = JSONWriter(capacity: 1024)
-        write(image, weights: weights, into: &w)
+        write(image, view: view, into: &w)
         return w.bytes
     }
 
     /// A `GET /v2/images` page.
-    public static func page(_ images: [Image], weights: [String: Int], first: String, next: String?) -> [UInt8] {
+    public static func page(_ images: [Image], view: ImageDataView, first: String, next: String?) -> [UInt8] {
         var w = JSONWriter(capacity: 256 + images.count * 900)
         w.beginObject()
         w.key("images")
         w.beginArray()
-        for image in images { write(image, weights: weights, into: &w) }
+        for image in images { write(image, view: view, into: &w) }
         w.endArray()
         w.key("first")
         w.string(first)

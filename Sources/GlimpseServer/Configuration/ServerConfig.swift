@@ -313,6 +313,16 @@ public struct ServerConfig: Sendable {
                 return (id, try storeType(url: url))
             }
         },
+        Setting(
+            key: "show_image_direct_url",
+            help: "Show images' direct_url (rbd://fsid/pool/image/snap, for Nova and Cinder to clone) [false]"
+        ) { c, v in
+            c.image.showImageDirectURL = try bool("show_image_direct_url", v)
+        },
+        Setting(key: "show_multiple_locations", help: "Show images' locations: every copy's URL and store [false]") {
+            c, v in
+            c.image.showMultipleLocations = try bool("show_multiple_locations", v)
+        },
         Setting(key: "default_store", help: "The store of `stores` new image data goes to [the first]") { c, v in
             c.defaultBackend = v.isEmpty ? nil : v
         },
