@@ -17,4 +17,32 @@ struct ArgumentTests {
                 == ["image", "show", "--os-cloud", "c", "--", "-odd-name"])
         #expect(ClientOptions.movingLeadingOptions(["image", "list"]) == ["image", "list"])
     }
+
+    @Test("image import, stage, stores list and delete --store as openstack spells them")
+    func multiStoreCommands() throws {
+        let copy = try #require(
+            try GlimpseCommand.parseAsRoot([
+                "image", "import", "img", "--method", "copy-image", "--store", "a", "--store", "b",
+            ])
+                as? ImageCommand.Import)
+        #expect(copy.store == ["a", "b"] && copy.method == "copy-image" && !copy.allStores)
+        #expect(throws: (any Error).self) {
+            try GlimpseCommand.parseAsRoot(["image", "import", "img", "--method", "copy-image"])
+        }
+        #expect(throws: (any Error).self) {
+            try GlimpseCommand.parseAsRoot(["image", "import", "img", "--store", "a", "--all-stores"])
+        }
+        #expect(throws: (any Error).self) {
+            try GlimpseCommand.parseAsRoot(["image", "import", "img", "--allow-failure", "--disallow-failure"])
+        }
+        let stage = try #require(
+            try GlimpseCommand.parseAsRoot(["image", "stage", "--file", "-", "img"]) as? ImageCommand.Stage)
+        #expect(stage.file == "-" && stage.image == "img")
+        let stores = try #require(
+            try GlimpseCommand.parseAsRoot(["image", "stores", "list", "--detail"]) as? ImageCommand.StoresList)
+        #expect(stores.detail)
+        let delete = try #require(
+            try GlimpseCommand.parseAsRoot(["image", "delete", "--store", "fast", "img"]) as? ImageCommand.Delete)
+        #expect(delete.store == "fast" && delete.images == ["img"])
+    }
 }

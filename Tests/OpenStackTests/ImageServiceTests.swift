@@ -65,6 +65,37 @@ struct ImageServiceTests {
         }
     }
 
+    @Test("multi-store: upload to a chosen store, copy into another, delete one copy, store details")
+    func multiStore() async throws {
+        try await TestServer.with({ c in
+            c.enabledBackends = [("fast", "memory"), ("bulk", "memory")]
+            c.defaultBackend = "bulk"
+            c.storeOptions = ["fast": ["weight": "100"]]
+        }) { s in
+            let images = try admin(s).imagesV2()
+            let details = try await images.storeDetails()
+            #expect(details.map(\.id) == ["fast", "bulk"] && details.map(\.isDefault) == [false, true])
+            #expect(details.first?.weight == 100 && details.first?.type == "memory")
+            let image = try await images.createImage(
+                ImageCreate(name: "copied", diskFormat: .raw, containerFormat: .bare))
+            let uploaded = try await images.uploadData(
+                image.id, from: .bytes(Array(repeating: 7, count: 1000)), store: "fast")
+            #expect(uploaded.stores == "fast")
+            try await images.importImage(image.id, method: "copy-image", stores: ["bulk"])
+            var copied = try await images.getImage(image.id)
+            for _ in 0..<100 where copied.stores != "fast,bulk" {
+                try await Task.sleep(for: .milliseconds(50))
+                copied = try await images.getImage(image.id)
+            }
+            #expect(copied.stores == "fast,bulk")
+            try await images.deleteFromStore(image.id, store: "fast")
+            #expect(try await images.getImage(image.id).stores == "bulk")
+            var bytes: [UInt8] = []
+            for try await chunk in try await images.downloadData(image.id) { bytes += chunk.readableBytesView }
+            #expect(bytes == Array(repeating: 7, count: 1000))
+        }
+    }
+
     @Test("listing follows next links across every page; maxItems stops early")
     func paging() async throws {
         try await TestServer.with { s in
