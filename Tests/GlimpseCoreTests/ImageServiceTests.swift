@@ -179,7 +179,7 @@ struct ImageServiceTests {
     @Test("an image whose store will not let its data go (RBD clones) is not deleted: 409, still active")
     func dataInUse() async throws {
         let f = try ServiceFixture()
-        let held = HeldBlobStore(MemoryBlobStore(id: "held"))
+        let held = FaultyBlobStore(id: "held", .dataInUse)
         let service = ImageService(
             store: f.store, blobs: try BlobStores([held]), clock: f.clock, hashing: ServiceFixture.pool,
             logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
@@ -212,23 +212,4 @@ extension Array where Element: Sendable {
             c.finish()
         }
     }
-}
-
-/// A blob store whose data is in use elsewhere: it refuses every delete check.
-struct HeldBlobStore: BlobStore {
-    let inner: MemoryBlobStore
-    init(_ inner: MemoryBlobStore) { self.inner = inner }
-    var id: String { inner.id }
-    var type: String { "held" }
-    func makeWriter(imageId: String) async throws -> any BlobWriter { try await inner.makeWriter(imageId: imageId) }
-    func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream {
-        try await inner.read(location: location, range: range)
-    }
-    func delete(location: String) async throws { try await inner.delete(location: location) }
-    func freeSpace() async -> Int? { nil }
-    func checkHealth() async throws {}
-    func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
-        try await inner.inventory(after: marker, limit: limit)
-    }
-    func checkDeletable(location: String) async throws { throw ServiceError.conflict("in use") }
 }

@@ -7,9 +7,9 @@ import Synchronization
 import Testing
 
 /// A store in memory that fails as asked: no writer at all, or writes that fail, or writes
-/// that wait until the import is cancelled.
+/// that wait until the import is cancelled, or data it will not let go (as RBD with clones).
 final class FaultyBlobStore: BlobStore {
-    enum Fault { case noWriter, failingWrites, stalledWrites }
+    enum Fault { case noWriter, failingWrites, stalledWrites, dataInUse }
     let inner: MemoryBlobStore
     let fault: Fault
     var id: String { inner.id }
@@ -36,6 +36,9 @@ final class FaultyBlobStore: BlobStore {
     func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
         try await inner.inventory(after: marker, limit: limit)
     }
+    func checkDeletable(location: String) async throws {
+        if fault == .dataInUse { throw ServiceError.conflict("in use") }
+    }
 
     struct Writer: BlobWriter {
         let inner: any BlobWriter
@@ -45,7 +48,7 @@ final class FaultyBlobStore: BlobStore {
             switch fault {
             case .failingWrites: throw Broken()
             case .stalledWrites: try await Task.sleep(for: .seconds(3600))
-            case .noWriter: break
+            case .noWriter, .dataInUse: break
             }
             try await inner.write(chunk)
         }

@@ -83,6 +83,30 @@ public enum ObjectHTTP {
         return String(s.prefix(errorBodyLimit)).trimming(" \n\r\t")
     }
 
+    /// The `Range` header for bytes `range` of an object, if a range is asked for.
+    static func rangeHeader(_ range: ClosedRange<Int>?) -> [(String, String)] {
+        range.map { [("Range", "bytes=\($0.lowerBound)-\($0.upperBound)")] } ?? []
+    }
+
+    /// The data of a GET's answer, streamed; a missing object is the API's 404, a range past
+    /// the end its 416, anything else `failure`.
+    static func data(
+        _ response: HTTPClientResponse, location: String, store: String, failure: () async -> any Error
+    ) async throws -> ByteStream {
+        switch response.status.code {
+        case 200, 206:
+            return stream(response)
+        case 404:
+            _ = await errorText(response)
+            throw ServiceError.notFound("no object \(location) in store \(store)")
+        case 416:
+            _ = await errorText(response)
+            throw ServiceError(.rangeNotSatisfiable, explanation: "Requested range not satisfiable")
+        default:
+            throw await failure()
+        }
+    }
+
     /// A response body as a pull-driven `ByteStream`: the next chunk is read from the socket
     /// only when the consumer asks for it.
     static func stream(_ response: HTTPClientResponse) -> ByteStream {

@@ -49,20 +49,9 @@ public final class S3BlobStore: BlobStore {
 
     public func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream {
         let key = try self.key(location)
-        var headers: [(String, String)] = []
-        if let range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
-        let response = try await send(.GET, key: key, headers: headers)
-        switch response.status.code {
-        case 200, 206:
-            return ObjectHTTP.stream(response)
-        case 404:
-            _ = await ObjectHTTP.errorText(response)
-            throw ServiceError.notFound("no object \(location) in store \(id)")
-        case 416:
-            _ = await ObjectHTTP.errorText(response)
-            throw ServiceError(.rangeNotSatisfiable, explanation: "Requested range not satisfiable")
-        default:
-            throw await failure(response, "GET \(key)")
+        let response = try await send(.GET, key: key, headers: ObjectHTTP.rangeHeader(range))
+        return try await ObjectHTTP.data(response, location: location, store: id) {
+            await failure(response, "GET \(key)")
         }
     }
 

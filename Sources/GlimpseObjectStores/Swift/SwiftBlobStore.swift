@@ -56,21 +56,10 @@ public final class SwiftBlobStore: BlobStore {
 
     public func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream {
         let name = try objectName(location)
-        var headers: [(String, String)] = []
-        if let range { headers.append(("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")) }
         let container = container(for: name)
-        let response = try await send(.GET, [container, name], headers: headers)
-        switch response.status.code {
-        case 200, 206:
-            return ObjectHTTP.stream(response)
-        case 404:
-            _ = await ObjectHTTP.errorText(response)
-            throw ServiceError.notFound("no object \(location) in store \(id)")
-        case 416:
-            _ = await ObjectHTTP.errorText(response)
-            throw ServiceError(.rangeNotSatisfiable, explanation: "Requested range not satisfiable")
-        default:
-            throw await failure(response, "GET \(container)/\(name)")
+        let response = try await send(.GET, [container, name], headers: ObjectHTTP.rangeHeader(range))
+        return try await ObjectHTTP.data(response, location: location, store: id) {
+            await failure(response, "GET \(container)/\(name)")
         }
     }
 
