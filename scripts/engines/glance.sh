@@ -28,7 +28,7 @@
 #            <container>_<image id> per image; no trusts (swift_store_use_trusts = False)
 #        s3: GLANCE_S3_HOST (http://127.0.0.1:18080) GLANCE_S3_ACCESS_KEY (test:tester)
 #          GLANCE_S3_SECRET_KEY (testing) GLANCE_S3_BUCKET (glance) GLANCE_S3_REGION
-#          (us-east-1); path-style URLs, bucket created on the first PUT, multipart over
+#          (unset: no LocationConstraint, as RGW wants); path-style URLs, bucket created on the first PUT, multipart over
 #          100 MiB in 10 MiB parts (glance_store's defaults)
 #        The store's client (python-swiftclient, boto3) is installed into the venv as needed.
 set -euo pipefail
@@ -58,7 +58,7 @@ default_backend = swift
 swift_store_container = ${GLANCE_SWIFT_CONTAINER:-glance}
 swift_store_create_container_on_put = True
 CONF
-      [ -n "${GLANCE_SWIFT_ENDPOINT:-}" ] && echo "swift_store_endpoint = $GLANCE_SWIFT_ENDPOINT"
+      if [ -n "${GLANCE_SWIFT_ENDPOINT:-}" ]; then echo "swift_store_endpoint = $GLANCE_SWIFT_ENDPOINT"; fi
       if [ "${GLANCE_SWIFT_MULTI_TENANT:-0}" = 1 ]; then
         printf '%s\n' "swift_store_multi_tenant = True" "swift_store_use_trusts = False"
       else
@@ -69,7 +69,8 @@ swift_store_key = ${GLANCE_SWIFT_KEY:?GLANCE_SWIFT_KEY}
 CONF
       fi
     ;;
-    s3) cat <<CONF
+    s3)
+      cat <<CONF
 [glance_store]
 default_backend = s3
 [s3]
@@ -77,10 +78,12 @@ s3_store_host = ${GLANCE_S3_HOST:-http://127.0.0.1:18080}
 s3_store_access_key = ${GLANCE_S3_ACCESS_KEY:-test:tester}
 s3_store_secret_key = ${GLANCE_S3_SECRET_KEY:-testing}
 s3_store_bucket = ${GLANCE_S3_BUCKET:-glance}
-s3_store_region_name = ${GLANCE_S3_REGION:-us-east-1}
 s3_store_create_bucket_on_put = True
 s3_store_bucket_url_format = path
 CONF
+      # Unset by default: glance_store then creates buckets without a LocationConstraint,
+      # which Ceph RGW needs (its zonegroup is not us-east-1).
+      if [ -n "${GLANCE_S3_REGION:-}" ]; then echo "s3_store_region_name = $GLANCE_S3_REGION"; fi
     ;;
     *) echo "GLANCE_STORE must be file, swift or s3" >&2; exit 2 ;;
   esac
