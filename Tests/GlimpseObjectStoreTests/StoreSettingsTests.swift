@@ -61,7 +61,7 @@ struct StoreSettingsTests {
         let contents = S3XML.elements("Contents", in: listing[...])
         #expect(contents.compactMap { S3XML.text("Key", in: $0) } == ["a&b", "c<<"])
         #expect(S3XML.text("IsTruncated", in: listing[...]) == "false")
-        #expect(S3XML.escape("<a&b>") == "&lt;a&amp;b&gt;")
+        #expect(Markup.escape("<a&b>") == "&lt;a&amp;b&gt;")
     }
 
     @Test("the object names the stores accept cannot reach outside their container")

@@ -98,7 +98,7 @@ enum ErrorFormat {
     }
 
     static func glanceBody(for error: ServiceError, method: String, escape: Bool) -> String {
-        func esc(_ s: String) -> String { escape ? htmlEscape(s) : s }
+        func esc(_ s: String) -> String { escape ? Markup.escape(s) : s }
         switch error.kind {
         case .unsupportedMediaType(let contentType):
             return "The request media type \(esc(contentType)) is not supported by this server.\n<br /><br />\n"
@@ -134,22 +134,6 @@ enum ErrorFormat {
             text = kind.statusLine + "\n\n" + stripTags(glanceBody(for: error, method: method, escape: false))
         }
         return Response(status: kind.status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
-    }
-
-    static func htmlEscape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.utf8.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#x27;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
     }
 
     /// WebOb's `strip_tags`: newlines become spaces, `<br />` becomes a newline, tags go.

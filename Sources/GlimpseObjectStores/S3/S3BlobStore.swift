@@ -226,7 +226,7 @@ public final class S3BlobStore: BlobStore {
             if settings.region != "us-east-1" {
                 body = ByteBuffer(
                     string: "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                        + "<LocationConstraint>\(S3XML.escape(settings.region))</LocationConstraint>"
+                        + "<LocationConstraint>\(Markup.escape(settings.region))</LocationConstraint>"
                         + "</CreateBucketConfiguration>")
             }
             let response = try await send(.PUT, key: nil, body: body)
@@ -355,7 +355,7 @@ final class S3ObjectWriter: BlobWriter, @unchecked Sendable {
             while !sending.isEmpty { try await finishOldest() }
             var xml = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
             for part in sent.sorted(by: { $0.number < $1.number }) {
-                xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(S3XML.escape(part.etag))</ETag></Part>"
+                xml += "<Part><PartNumber>\(part.number)</PartNumber><ETag>\(Markup.escape(part.etag))</ETag></Part>"
             }
             xml += "</CompleteMultipartUpload>"
             let response = try await store.send(

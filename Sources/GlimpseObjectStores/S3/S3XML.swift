@@ -56,18 +56,4 @@ enum S3XML {
         }
         return out + rest
     }
-
-    /// Escapes text for an element's content.
-    static func escape(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
 }
