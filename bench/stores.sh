@@ -2,7 +2,7 @@
 # Glimpse and Glance 33 with image data in object stores: OpenStack Swift (native API),
 # Swift's S3 API (s3api) and Ceph RGW (S3), each skipped when it does not answer.
 #
-#   bench/stores.sh                 # ~45 min on two cores; Glance is installed the first time
+#   bench/stores.sh                 # ~35 min on two cores; Glance is installed the first time
 #   STORES="swift s3" SKIP_GLANCE=1 bench/stores.sh
 #
 # For each store that answers, Glimpse (a release build, its own data directory and port,
@@ -567,7 +567,7 @@ done
   echo "swift: $(swift-proxy-server --version 2>/dev/null || dpkg-query -W -f '${Version}' swift 2>/dev/null || echo unknown)"
   echo "ceph: $(radosgw --version 2>/dev/null | head -1 || echo unknown)"
   echo "stores: $STORES; repeat: $REPEAT; big: $BIG_SIZE"
-  echo "command: STORES=\"$STORES\" REPEAT=$REPEAT bench/stores.sh"
+  echo "command: GLIMPSE=$GLIMPSE GLANCE_VENV=$GLANCE_VENV STORES=\"$STORES\" REPEAT=$REPEAT SIZE_MIB=$SIZE_MIB BIG_SIZE=$BIG_SIZE PORT=$PORT GLANCE_PORT=$GLANCE_PORT bench/stores.sh"
 } >"$RESULTS/run.txt"
 python3 "$HERE/stores_report.py" "$RESULTS" | tee "$RESULTS/summary.md"
 echo "results: $RESULTS" >&2

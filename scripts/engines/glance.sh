@@ -27,9 +27,10 @@
 #            (e.g. http://127.0.0.1:18080/v1/AUTH_test) names the account; a container
 #            <container>_<image id> per image; no trusts (swift_store_use_trusts = False)
 #        s3: GLANCE_S3_HOST (http://127.0.0.1:18080) GLANCE_S3_ACCESS_KEY (test:tester)
-#          GLANCE_S3_SECRET_KEY (testing) GLANCE_S3_BUCKET (glance) GLANCE_S3_REGION
-#          (unset: no LocationConstraint, as RGW wants); path-style URLs, bucket created on the first PUT, multipart over
-#          100 MiB in 10 MiB parts (glance_store's defaults)
+#          GLANCE_S3_SECRET_KEY (testing) GLANCE_S3_BUCKET (glance) GLANCE_S3_REGION (unset:
+#          buckets are created without a LocationConstraint, as RGW wants); path-style URLs,
+#          bucket created on the first PUT, multipart over 100 MiB in 10 MiB parts
+#          (glance_store's defaults)
 #        The store's client (python-swiftclient, boto3) is installed into the venv as needed.
 set -euo pipefail
 GH="${GLANCE_HOME:-${TMPDIR:-/tmp}/glimpse-glance}"
