@@ -66,6 +66,34 @@ struct ConnectionTests {
         }
     }
 
+    @Test("a malformed or cut-off upload body is 400, and the image stays queued")
+    func malformedBodies() async throws {
+        try await TestServer.with { s in
+            let token = try await s.adminToken()
+            let bodies: [(String, String)] = [
+                ("Transfer-Encoding: chunked", "zz\r\nabc\r\n"),  // a chunk size that is no number
+                ("Transfer-Encoding: chunked", "10\r\nabc"),  // cut in the middle of a chunk
+                ("Content-Length: 100", "abc"),  // shorter than announced
+            ]
+            for (framing, body) in bodies {
+                let id = try await s.createImageId(token)
+                let head = try await RawHTTP.offload {
+                    let fd = try RawHTTP.connect(port: s.port)
+                    defer { close(fd) }
+                    let request =
+                        "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: glimpse\r\nX-Auth-Token: \(token)\r\n"
+                        + "Content-Type: application/octet-stream\r\n\(framing)\r\n\r\n\(body)"
+                    try RawHTTP.send(fd, Array(request.utf8))
+                    shutdown(fd, Int32(SHUT_WR))
+                    return try RawHTTP.readResponseHead(fd)
+                }
+                #expect(head.hasPrefix("HTTP/1.1 400"), "\(framing) \(body.debugDescription): \(head)")
+                let image = try await s.request(.GET, "/v2/images/\(id)", token: token)
+                #expect(try image.json["status"]?.stringValue == "queued")
+            }
+        }
+    }
+
     @Test("past max_connections a new connection is answered 503 with Retry-After; a freed place is taken again")
     func connectionCap() async throws {
         try await TestServer.with({ $0.maxConnections = 2 }) { s in
