@@ -43,8 +43,9 @@ public struct TestServer: APIClient {
 
     /// Runs `body` against a server that lives for the duration of the call.
     @discardableResult
+    /// - Parameter logger: where the server logs (nowhere by default).
     public static func with<T: Sendable>(
-        _ configure: (inout ServerConfig) -> Void = { _ in },
+        _ configure: (inout ServerConfig) -> Void = { _ in }, logger: Logger = TestServer.logger,
         _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
         let dir = temporaryDirectory()
