@@ -204,6 +204,20 @@ public struct ServerConfig: Sendable {
         Setting(key: "password_hash_rounds", help: "PBKDF2 rounds for new password hashes") { c, v in
             c.identity.passwordHasher = PasswordHasher(rounds: max(1, try int("password_hash_rounds", v)))
         },
+        Setting(
+            key: "login_failures_per_user",
+            help: "Failed logins of one user within 5 minutes before its logins get 429 (0: no limit) [10]"
+        ) { c, v in
+            let n = try int("login_failures_per_user", v)
+            c.identity.loginLimits.perUser = n > 0 ? n : .max
+        },
+        Setting(
+            key: "login_failures_per_address",
+            help: "Failed logins from one address within 5 minutes before its logins get 429 (0: no limit) [100]"
+        ) { c, v in
+            let n = try int("login_failures_per_address", v)
+            c.identity.loginLimits.perAddress = n > 0 ? n : .max
+        },
         Setting(key: "image_size_cap", help: "Largest image accepted, in bytes") { c, v in
             c.image.imageSizeCap = try int("image_size_cap", v)
         },
