@@ -66,22 +66,23 @@ struct ConnectionTests {
         }
     }
 
-    @Test("a malformed or cut-off upload body is 400, and the image stays queued")
+    @Test("a malformed or cut-off upload or stage body is 400; the image stays queued and takes the data again")
     func malformedBodies() async throws {
         try await TestServer.with { s in
             let token = try await s.adminToken()
-            let bodies: [(String, String)] = [
-                ("Transfer-Encoding: chunked", "zz\r\nabc\r\n"),  // a chunk size that is no number
-                ("Transfer-Encoding: chunked", "10\r\nabc"),  // cut in the middle of a chunk
-                ("Content-Length: 100", "abc"),  // shorter than announced
+            let bodies: [(String, String, String)] = [
+                ("file", "Transfer-Encoding: chunked", "zz\r\nabc\r\n"),  // a chunk size that is no number
+                ("file", "Transfer-Encoding: chunked", "10\r\nabc"),  // cut in the middle of a chunk
+                ("file", "Content-Length: 100", "abc"),  // shorter than announced
+                ("stage", "Content-Length: 100", "abc"),  // an interrupted stage
             ]
-            for (framing, body) in bodies {
+            for (target, framing, body) in bodies {
                 let id = try await s.createImageId(token)
                 let head = try await RawHTTP.offload {
                     let fd = try RawHTTP.connect(port: s.port)
                     defer { close(fd) }
                     let request =
-                        "PUT /v2/images/\(id)/file HTTP/1.1\r\nHost: glimpse\r\nX-Auth-Token: \(token)\r\n"
+                        "PUT /v2/images/\(id)/\(target) HTTP/1.1\r\nHost: glimpse\r\nX-Auth-Token: \(token)\r\n"
                         + "Content-Type: application/octet-stream\r\n\(framing)\r\n\r\n\(body)"
                     try RawHTTP.send(fd, Array(request.utf8))
                     shutdown(fd, Int32(SHUT_WR))
@@ -90,6 +91,11 @@ struct ConnectionTests {
                 #expect(head.hasPrefix("HTTP/1.1 400"), "\(framing) \(body.debugDescription): \(head)")
                 let image = try await s.request(.GET, "/v2/images/\(id)", token: token)
                 #expect(try image.json["status"]?.stringValue == "queued")
+                // And it takes the data again.
+                let again = try await s.request(
+                    .PUT, "/v2/images/\(id)/\(target)", token: token,
+                    headers: [("Content-Type", "application/octet-stream")], body: [1, 2, 3])
+                #expect(again.status == 204)
             }
         }
     }
