@@ -117,6 +117,28 @@ struct ImageServiceTests {
         #expect(try await f.store.image(id: dead.id)?.status == .active)
     }
 
+    @Test("a failed upload keeps its lease while its store aborts, however long that takes")
+    func leaseHeldThroughAbort() async throws {
+        let slow = FaultyBlobStore(id: "slow", .slowAbort)
+        let f = try ServiceFixture(more: [slow])
+        let image = try await f.createImage()
+        let upload = Task {
+            try await f.service.upload(
+                image.id, body: [ByteBuffer(bytes: [1, 2, 3])].async, declaredSize: 3, into: "slow", by: f.admin)
+        }
+        while slow.aborting.withLock({ $0.started }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
+        // Twice the lease passes while the store aborts; the keeper renews every quarter.
+        for _ in 0..<8 {
+            f.clock.advance(seconds: 15)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await f.service.reclaimAbandonedUploads() == 0)
+        }
+        slow.finishAbort()
+        await #expect(throws: (any Error).self) { try await upload.value }
+        #expect(try await f.store.image(id: image.id)?.status == .queued)
+        #expect(try await f.store.uploadLeases(imageIds: [image.id]).isEmpty)
+    }
+
     @Test("the orphan sweep removes old data nothing refers to, and only that")
     func orphanSweep() async throws {
         let f = try ServiceFixture()

@@ -7,24 +7,31 @@ import Synchronization
 import Testing
 
 /// A store in memory that fails as asked: no writer at all, or writes that fail, or writes
-/// that wait until the import is cancelled, or data it will not let go (as RBD with clones).
+/// that wait until the import is cancelled, or data it will not let go (as RBD with clones),
+/// or writes that fail and an abort that takes until `finishAbort()` (as an object store
+/// waiting out its own timeout).
 final class FaultyBlobStore: BlobStore {
-    enum Fault { case noWriter, failingWrites, stalledWrites, dataInUse }
+    enum Fault { case noWriter, failingWrites, stalledWrites, dataInUse, slowAbort }
     let inner: MemoryBlobStore
     let fault: Fault
     var id: String { inner.id }
     var type: String { inner.type }
+
+    /// Aborts under way (`slowAbort`), and whether one may finish.
+    let aborting = Mutex<(started: Int, finish: Bool)>((0, false))
 
     init(id: String, _ fault: Fault) {
         inner = MemoryBlobStore(id: id)
         self.fault = fault
     }
 
+    func finishAbort() { aborting.withLock { $0.finish = true } }
+
     struct Broken: Error {}
 
     func makeWriter(imageId: String) async throws -> any BlobWriter {
         if fault == .noWriter { throw Broken() }
-        return Writer(inner: try await inner.makeWriter(imageId: imageId), fault: fault)
+        return Writer(inner: try await inner.makeWriter(imageId: imageId), fault: fault, store: self)
     }
 
     func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream {
@@ -43,17 +50,24 @@ final class FaultyBlobStore: BlobStore {
     struct Writer: BlobWriter {
         let inner: any BlobWriter
         let fault: Fault
+        let store: FaultyBlobStore
         var pendingLocation: String { inner.pendingLocation }
         func write(_ chunk: ByteBuffer) async throws {
             switch fault {
-            case .failingWrites: throw Broken()
+            case .failingWrites, .slowAbort: throw Broken()
             case .stalledWrites: try await Task.sleep(for: .seconds(3600))
             case .noWriter, .dataInUse: break
             }
             try await inner.write(chunk)
         }
         func commit() async throws -> String { try await inner.commit() }
-        func abort() async { await inner.abort() }
+        func abort() async {
+            if fault == .slowAbort {
+                store.aborting.withLock { $0.started += 1 }
+                while !store.aborting.withLock({ $0.finish }) { try? await Task.sleep(for: .milliseconds(10)) }
+            }
+            await inner.abort()
+        }
     }
 }
 

@@ -131,8 +131,11 @@ extension ImageService {
                 transit == .saving ? "image data uploaded" : "image data staged",
                 metadata: ["image_id": "\(id)", "bytes": "\(total)"])
         } catch {
-            let last = await keeper.stop()
+            // The lease stays renewed while the store cleans up: an abort can take as long as
+            // the store's own timeout, and a lease let go meanwhile would have another job
+            // undo an upload that is still ours.
             if !committed { await writer.abort() }
+            let last = await keeper.stop()
             await revertToQueued(id, from: transit, lease: last)
             throw error
         }

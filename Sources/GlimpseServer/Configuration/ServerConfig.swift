@@ -208,15 +208,13 @@ public struct ServerConfig: Sendable {
             key: "login_failures_per_user",
             help: "Failed logins of one user within 5 minutes before its logins get 429 (0: no limit) [10]"
         ) { c, v in
-            let n = try int("login_failures_per_user", v)
-            c.identity.loginLimits.perUser = n > 0 ? n : .max
+            c.identity.loginLimits.perUser = try int("login_failures_per_user", v).zeroMeaningUnlimited
         },
         Setting(
             key: "login_failures_per_address",
             help: "Failed logins from one address within 5 minutes before its logins get 429 (0: no limit) [100]"
         ) { c, v in
-            let n = try int("login_failures_per_address", v)
-            c.identity.loginLimits.perAddress = n > 0 ? n : .max
+            c.identity.loginLimits.perAddress = try int("login_failures_per_address", v).zeroMeaningUnlimited
         },
         Setting(key: "image_size_cap", help: "Largest image accepted, in bytes") { c, v in
             c.image.imageSizeCap = try int("image_size_cap", v)
@@ -516,4 +514,9 @@ func readFile(_ path: String) throws -> String {
 extension String {
     /// `1_000_000` → `1000000`.
     func replacingUnderscores() -> String { String(filter { $0 != "_" }) }
+}
+
+extension Int {
+    /// A limit as settings give it: 0 (or less) for none.
+    fileprivate var zeroMeaningUnlimited: Int { self > 0 ? self : .max }
 }
