@@ -36,6 +36,7 @@ public struct FormatInspector: Sendable {
 
     /// Feeds the next chunk of the stream.
     public mutating func feed(_ chunk: ByteBuffer) {
+        if capture.isIdle { return capture.skip(chunk.readableBytes) }
         chunk.withUnsafeReadableBytes { raw in
             var rest = raw[...]
             repeat {

@@ -61,6 +61,15 @@ struct StreamCapture<Key: Hashable & Sendable>: Sendable {
         tailBytes = seed.count == min(length, position) ? seed : []
     }
 
+    /// Nothing is wanted from the bytes to come: they only need counting (`skip`).
+    var isIdle: Bool { filling.isEmpty && tailLength == 0 }
+
+    /// Counts `n` bytes that nothing wants.
+    mutating func skip(_ n: Int) {
+        precondition(isIdle, "skipping bytes a window wants")
+        position += n
+    }
+
     /// Consumes bytes from the front of `rest`: all of them, or up to the offset where a window
     /// completes. Returns the windows completed there.
     mutating func consume(_ rest: inout Slice<UnsafeRawBufferPointer>) -> [Key] {
