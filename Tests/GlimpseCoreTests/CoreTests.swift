@@ -50,28 +50,6 @@ struct CoreTests {
         #expect(PythonRepr.repr(["a": [nil, true, "it's"]]) == #"{'a': [None, True, "it's"]}"#)
     }
 
-    @Test("format inspection recognises headers and reads virtual sizes")
-    func formats() {
-        func inspect(_ bytes: [UInt8], total: Int? = nil) -> FormatInspector.Result {
-            var i = FormatInspector()
-            i.feed(ByteBuffer(bytes: bytes))
-            return i.result(totalSize: total ?? bytes.count)
-        }
-        var qcow = [UInt8](repeating: 0, count: 512)
-        qcow.replaceSubrange(0..<8, with: [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3])
-        qcow[29] = 1  // 2^16 bytes
-        #expect(inspect(qcow) == .init(format: "qcow2", virtualSize: 1 << 16, safetyProblem: nil))
-        var backed = qcow
-        backed[15] = 0x80
-        #expect(inspect(backed).safetyProblem != nil)
-        #expect(inspect(Array("conectix".utf8) + [UInt8](repeating: 0, count: 100)).format == "vhd")
-        #expect(inspect([1, 2, 3]).format == "raw")
-        #expect(inspect([1, 2, 3]).virtualSize == 3)
-        #expect(FormatInspector.matches(declared: "ami", detected: "qcow2"))
-        #expect(!FormatInspector.matches(declared: "raw", detected: "qcow2"))
-        #expect(!FormatInspector.matches(declared: "qcow2", detected: "raw"))
-    }
-
     @Test("digests of image data, across batches")
     func digests() async throws {
         let pool = NIOThreadPool(numberOfThreads: 2)

@@ -139,10 +139,8 @@ struct ImageLifecycleTests {
             #expect(r.status == 415)
             #expect(r.text.contains("Image disk_format qcow2 does not match stream data raw"))
             #expect(try await s.request(.GET, "/v2/images/" + id, token: token).json["status"] == "queued")
-            // A real qcow2 header, with a virtual size of 1 GiB.
-            var header = [UInt8](repeating: 0, count: 512)
-            header.replaceSubrange(0..<8, with: [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3])
-            header.replaceSubrange(24..<32, with: [0, 0, 0, 0, 0x40, 0, 0, 0])
+            // A qcow2 header (64 KiB clusters), with a virtual size of 1 GiB.
+            let header = qcow2Header()
             let ok = try await s.upload(id, token: token, header)
             #expect(ok.status == 204)
             #expect(
@@ -150,6 +148,65 @@ struct ImageLifecycleTests {
             // Raw declared, qcow2 delivered: refused.
             let raw = try await s.createImage(token)["id"]?.stringValue ?? ""
             #expect(try await s.upload(raw, token: token, header).status == 415)
+        }
+    }
+
+    @Test("issue 13, defect 1: a VMDK descriptor naming a host file is not taken as raw")
+    func vmdkDescriptorAsRaw() async throws {
+        try await TestApp.with { s in
+            let token = try await s.adminToken()
+            for descriptor in [vmdkDescriptor, "\n" + vmdkDescriptor, "# disk descriptorfile\n" + vmdkDescriptor] {
+                let id = try await s.createImageId(token)
+                let r = try await s.upload(id, token: token, Array(descriptor.utf8))
+                #expect(r.status == 415)
+                #expect(r.text.contains("Image disk_format raw does not match stream data vmdk"))
+                let image = try await s.request(.GET, "/v2/images/" + id, token: token).json
+                #expect(image["status"] == "queued" && image["size"] == .null && image["checksum"] == .null)
+                #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: token).status == 204)
+                // The refusal left nothing behind: the image takes good data afterwards.
+                #expect(try await s.upload(id, token: token, testBytes(1000)).status == 204)
+            }
+        }
+    }
+
+    @Test("issue 13, defect 2: without require_format_match the safety checks still refuse unsafe data")
+    func safetyWithoutFormatMatch() async throws {
+        try await TestApp.with({ $0.image.requireFormatMatch = false }) { s in
+            let token = try await s.adminToken()
+            var backed = qcow2Header()
+            backed.replaceSubrange(8..<16, with: [0, 0, 0, 0, 0, 0, 2, 0])
+            backed.replaceSubrange(512..<523, with: Array("/etc/passwd".utf8))
+            var dataFile = qcow2Header()
+            dataFile[79] = 0x04
+            let cases: [(String, [UInt8])] = [
+                ("qcow2", backed), ("raw", backed), ("qcow2", dataFile), ("raw", Array(vmdkDescriptor.utf8)),
+                ("vmdk", Array(vmdkDescriptor.utf8)),
+            ]
+            for (diskFormat, data) in cases {
+                let id = try await s.createImageId(
+                    token, ["disk_format": .string(diskFormat), "container_format": "bare"])
+                let r = try await s.upload(id, token: token, data)
+                #expect(r.status == 415, "\(diskFormat)")
+                #expect(r.text.contains("Image failed safety checks"))
+                #expect(try await s.request(.GET, "/v2/images/" + id, token: token).json["status"] == "queued")
+            }
+            // Only the format match is off: a safe qcow2 declared as raw is taken.
+            let id = try await s.createImageId(token)
+            #expect(try await s.upload(id, token: token, qcow2Header()).status == 204)
+        }
+    }
+
+    @Test("staging applies the safety checks too, before the disk format is known")
+    func stageSafety() async throws {
+        try await TestApp.with { s in
+            let token = try await s.adminToken()
+            let id = try await s.createImageId(token, ["name": "no formats yet"])
+            let r = try await s.request(
+                .PUT, "/v2/images/\(id)/stage", token: token, headers: [("Content-Type", "application/octet-stream")],
+                body: Array(vmdkDescriptor.utf8))
+            #expect(r.status == 415)
+            #expect(r.text.contains("Image failed safety checks"))
+            #expect(try await s.request(.GET, "/v2/images/" + id, token: token).json["status"] == "queued")
         }
     }
 
@@ -220,3 +277,17 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// The VMDK descriptor of issue 13: a flat extent on the host's /etc/passwd (as bytes only).
+private let vmdkDescriptor =
+    "version=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"monolithicFlat\"\nRW 2048 FLAT \"/etc/passwd\" 0\n"
+
+/// A qcow2 version 3 header (64 KiB clusters, 104-byte header) of 1 GiB, in 1 KiB.
+private func qcow2Header() -> [UInt8] {
+    var header = [UInt8](repeating: 0, count: 1024)
+    header.replaceSubrange(0..<8, with: [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3])
+    header[23] = 16
+    header.replaceSubrange(24..<32, with: [0, 0, 0, 0, 0x40, 0, 0, 0])
+    header[103] = 104
+    return header
+}

@@ -97,7 +97,7 @@ extension ImageService {
         do {
             try await willRead()
             var digests = ImageDigests(pool: hashing)
-            var inspector = FormatInspector()
+            var inspector = FormatInspector(vmdkAllowedTypes: config.vmdkAllowedTypes)
             var total = 0
             for try await chunk in body {
                 total += chunk.readableBytes
@@ -110,8 +110,8 @@ extension ImageService {
                 if keeper.isLost { throw Self.leaseLost(id) }
             }
             if let declaredSize, total != declaredSize { throw sizeMismatch(total, declaredSize) }
-            let format = inspector.result(totalSize: total)
-            try checkFormat(format, of: receiving)
+            let inspection = inspector.result()
+            try checkFormat(inspection, of: receiving)
             let location = try await writer.commit()
             committed = true
             let (md5, sha512) = await digests.finalize()
@@ -121,7 +121,7 @@ extension ImageService {
             ) { (image: inout Image) throws(ServiceError) in
                 if transit == .saving { try image.transition(to: .active) }
                 image.size = total
-                image.virtualSize = format.virtualSize
+                image.virtualSize = Self.virtualSize(inspection, declared: image.diskFormat, size: total)
                 image.checksum = md5
                 image.osHashAlgo = "sha512"
                 image.osHashValue = sha512
@@ -174,21 +174,32 @@ extension ImageService {
         )
     }
 
-    /// Glance's `require_image_format_match` and safety checks, for `bare` containers.
-    func checkFormat(_ result: FormatInspector.Result, of image: Image) throws(ServiceError) {
-        guard config.requireFormatMatch, image.containerFormat == "bare", let declared = image.diskFormat else {
-            return
+    /// Glance's checks of the data of a `bare` image (or of data staged before its container
+    /// format is set): with `require_format_match`, the data must match `disk_format`; the
+    /// safety checks (backing and data files, VMDK extents and subformats, headers hidden in
+    /// other headers, partition tables) apply whatever that setting. Refusals are 415, as in
+    /// Glance; the image goes back to `queued` without data.
+    func checkFormat(_ inspection: FormatInspector.Result, of image: Image) throws(ServiceError) {
+        guard image.containerFormat == nil || image.containerFormat == "bare" else { return }
+        let refused = ServiceError.Kind.unsupportedMediaType(contentType: "application/octet-stream")
+        if config.requireFormatMatch, image.containerFormat != nil, let declared = image.diskFormat,
+            let error = inspection.formatError(declared: declared)
+        {
+            throw ServiceError(refused, detail: error)
         }
-        if !FormatInspector.matches(declared: declared, detected: result.format) {
-            throw ServiceError(
-                .unsupportedMediaType(contentType: "application/octet-stream"),
-                detail: "Image disk_format \(declared) does not match stream data \(result.format)")
+        if let problem = inspection.safetyProblem {
+            logger.warning(
+                "image data failed safety checks",
+                metadata: ["image_id": "\(image.id)", "format": "\(inspection.format)", "problem": "\(problem)"])
+            throw ServiceError(refused, detail: "Image failed safety checks")
         }
-        if let problem = result.safetyProblem {
-            throw ServiceError(
-                .unsupportedMediaType(contentType: "application/octet-stream"),
-                detail: "Image fails the safety check: \(problem).")
-        }
+    }
+
+    /// The virtual size Glance records: the header's when the data is in its declared format,
+    /// the data's length when raw was declared, none otherwise.
+    static func virtualSize(_ inspection: FormatInspector.Result, declared: String?, size: Int) -> Int? {
+        guard let declared, declared != inspection.format else { return inspection.virtualSize }
+        return declared == "raw" ? size : nil
     }
 
     /// Records committed data and ends the upload's lease. If the image was deleted (or the

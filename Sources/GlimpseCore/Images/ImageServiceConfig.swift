@@ -19,6 +19,9 @@ public struct ImageServiceConfig: Sendable {
     /// Refuse uploads whose content does not match the declared `disk_format`
     /// (Glance's `require_image_format_match`).
     public var requireFormatMatch = true
+    /// VMDK subformats (`createType`) accepted (Glance's `vmdk_allowed_types`); the safety
+    /// checks refuse every other one, whatever `requireFormatMatch` says.
+    public var vmdkAllowedTypes = FormatInspector.defaultVMDKAllowedTypes
     /// How long deleted images stay visible (as `DELETED`) to the compute API's
     /// `changes-since`, in seconds, before `purge` removes them.
     public var deletedImageRetention: Int64 = 30 * 86_400

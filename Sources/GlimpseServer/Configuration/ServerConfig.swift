@@ -226,6 +226,12 @@ public struct ServerConfig: Sendable {
             c, v in
             c.image.requireFormatMatch = try bool("require_format_match", v)
         },
+        Setting(
+            key: "vmdk_allowed_types",
+            help: "VMDK subformats (createType) accepted, comma-separated [streamOptimized,monolithicSparse]"
+        ) { c, v in
+            c.image.vmdkAllowedTypes = list(v)
+        },
         Setting(key: "disk_formats", help: "Accepted disk formats, comma-separated") { c, v in
             c.image.diskFormats = list(v)
         },
