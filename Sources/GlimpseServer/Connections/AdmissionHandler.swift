@@ -2,10 +2,13 @@ import Logging
 import NIOCore
 import Synchronization
 
-/// Counts the server's open connections against `ConnectionPolicy.maxConnections`.
+/// Counts the server's open connections against `ConnectionPolicy.maxConnections`, and the
+/// refusals not yet reported.
 final class ConnectionCounter: Sendable {
     let limit: Int
     private let open = Atomic<Int>(0)
+    /// Refusals since the last report, and when that was (seconds of `NIODeadline`).
+    private let refusals = Mutex<(count: Int, reportedAt: Int64)>((0, 0))
 
     init(limit: Int) { self.limit = limit }
 
@@ -24,6 +27,18 @@ final class ConnectionCounter: Sendable {
     func release() { open.subtract(1, ordering: .acquiringAndReleasing) }
 
     var count: Int { open.load(ordering: .relaxed) }
+
+    /// Counts a refusal; returns how many to report now (at most one report in 10 s, so a
+    /// flood of connections does not flood the log too), or nil.
+    func refused(at now: NIODeadline) -> Int? {
+        let seconds = Int64(now.uptimeNanoseconds / 1_000_000_000)
+        return refusals.withLock { r in
+            r.count += 1
+            guard r.reportedAt == 0 || seconds - r.reportedAt >= 10 else { return nil }
+            defer { r = (0, seconds) }
+            return r.count
+        }
+    }
 }
 
 /// First handler of every connection, below TLS's plaintext side and the HTTP codec: takes a
@@ -65,7 +80,11 @@ final class AdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         state = .refused
-        logger.warning("refused a connection: too many open", metadata: ["max_connections": "\(counter.limit)"])
+        if let count = counter.refused(at: .now()) {
+            logger.warning(
+                "refused connections: too many open",
+                metadata: ["max_connections": "\(counter.limit)", "refused": "\(count)"])
+        }
         let response = context.channel.allocator.buffer(string: Self.refusal)
         // Half-close after the answer and give the client a moment to read it: closing with its
         // request unread would reset the connection and could discard the answer.
