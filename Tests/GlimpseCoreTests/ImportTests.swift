@@ -7,9 +7,10 @@ import Synchronization
 import Testing
 
 /// A store in memory that fails as asked: no writer at all, or writes that fail, or writes
-/// that wait until the import is cancelled, or data it will not let go (as RBD with clones).
+/// that wait until the import is cancelled, or data it will not let go (as RBD with clones),
+/// or a disk that fills up after `fullAfter` bytes (at a write, or at the commit's fsync).
 final class FaultyBlobStore: BlobStore {
-    enum Fault { case noWriter, failingWrites, stalledWrites, dataInUse }
+    enum Fault: Equatable { case noWriter, failingWrites, stalledWrites, dataInUse, full(after: Int), fullAtCommit }
     let inner: MemoryBlobStore
     let fault: Fault
     var id: String { inner.id }
@@ -40,19 +41,30 @@ final class FaultyBlobStore: BlobStore {
         if fault == .dataInUse { throw ServiceError.conflict("in use") }
     }
 
-    struct Writer: BlobWriter {
+    final class Writer: BlobWriter, @unchecked Sendable {
         let inner: any BlobWriter
         let fault: Fault
+        var written = 0
         var pendingLocation: String { inner.pendingLocation }
+        init(inner: any BlobWriter, fault: Fault) {
+            self.inner = inner
+            self.fault = fault
+        }
         func write(_ chunk: ByteBuffer) async throws {
             switch fault {
             case .failingWrites: throw Broken()
             case .stalledWrites: try await Task.sleep(for: .seconds(3600))
-            case .noWriter, .dataInUse: break
+            case .full(let room) where written + chunk.readableBytes > room:
+                throw StorageFull("write: No space left on device")
+            case .noWriter, .dataInUse, .full, .fullAtCommit: break
             }
+            written += chunk.readableBytes
             try await inner.write(chunk)
         }
-        func commit() async throws -> String { try await inner.commit() }
+        func commit() async throws -> String {
+            if fault == .fullAtCommit { throw StorageFull("fsync: No space left on device") }
+            return try await inner.commit()
+        }
         func abort() async { await inner.abort() }
     }
 }
@@ -226,7 +238,7 @@ struct ImportTests {
                 copying.id, body: ["method": ["name": "copy-image"], "stores": ["other"]], by: f.admin)
         }
         f.clock.advance(seconds: 61)
-        #expect(try await f.service.reclaimAbandonedUploads() == 2)
+        #expect(try await f.service.reclaimAbandonedUploads().count == 2)
         let copied = try #require(try await f.store.image(id: copying.id))
         #expect(copied.status == .active && copied.storeIds == ["local"])
         #expect(copied.property("os_glance_failed_import") == "other")
@@ -251,7 +263,7 @@ struct ImportTests {
         for blobs in [f.blobs, other] {
             for blob in try await f.objects(blobs) { blobs.age(blob.location, to: old) }
         }
-        #expect(try await f.service.sweepOrphans() == 0)
+        #expect(try await f.service.sweepOrphans().count == 0)
         #expect(try await f.objects(f.blobs).count == 1)
         #expect(try await f.objects(other).count == 1)
         // A tombstone whose data was left behind (a store was down at deletion).
