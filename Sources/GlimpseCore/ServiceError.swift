@@ -20,6 +20,7 @@ public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible 
         case unsupportedMediaType(contentType: String)
         case rangeNotSatisfiable
         case requestHeaderTooLarge
+        case tooManyRequests
         case internalError
         case notImplemented
         case serviceUnavailable

@@ -12,6 +12,8 @@ public struct IdentityConfig: Sendable {
     /// Bounds how long a token revoked on another node keeps working here.
     public var tokenCacheSeconds: Int64 = 30
     public var passwordHasher = PasswordHasher()
+    /// When failed logins are throttled.
+    public var loginLimits = LoginThrottle.Limits()
 
     public init() {}
 }
@@ -62,6 +64,10 @@ public final class KeystoneService: Sendable {
     /// Threads for password hashing, which takes tens of milliseconds of CPU on purpose.
     let hashing: NIOThreadPool
     let logger: Logger
+    let throttle: LoginThrottle
+    /// Checked when the user named is unknown, so that a refusal takes as long as a wrong
+    /// password's and does not tell which names exist.
+    let decoyHash: String
 
     /// Roles every deployment has, and what each implies.
     public static let builtinRoles = ["admin", "member", "reader"]
@@ -77,6 +83,9 @@ public final class KeystoneService: Sendable {
         self.hashing = hashing
         self.cache = TokenCache(ttlSeconds: config.tokenCacheSeconds, clock: clock)
         self.logger = logger
+        self.throttle = LoginThrottle(limits: config.loginLimits, clock: clock)
+        self.decoyHash =
+            "pbkdf2-sha512$\(config.passwordHasher.rounds)$\(Identifiers.randomHex(bytes: 16))$\(String(repeating: "0", count: 64))"
     }
 
     static let unauthorized = ServiceError.unauthorized("The request you have made requires authentication.")
@@ -84,19 +93,30 @@ public final class KeystoneService: Sendable {
     // MARK: Tokens
 
     /// `POST /v3/auth/tokens`: returns the new token string and what it stands for.
-    public func authenticate(_ request: AuthRequest) async throws -> (token: String, info: TokenInfo) {
+    /// - Parameter source: the client's address, for throttling failed logins.
+    public func authenticate(
+        _ request: AuthRequest, source: String? = nil
+    ) async throws -> (
+        token: String, info: TokenInfo
+    ) {
         let user: User
         var methods = ["password"]
         var auditChain: [String] = []
         var notAfter: Timestamp?
         switch request.method {
         case .password(let ref, let password):
-            guard let u = try await findUser(ref), u.enabled, let hash = u.passwordHash,
-                await config.passwordHasher.verify(password, against: hash, on: hashing)
-            else {
-                logger.notice("authentication failed", metadata: ["user": "\(ref)"])
+            let name = Self.throttleKey(ref)
+            try throttle.check(user: name, address: source)
+            let found = try await findUser(ref)
+            // Unknown and disabled users cost a hash too: the refusal takes the same time.
+            let usable = found.flatMap { $0.enabled ? $0.passwordHash : nil }
+            let matches = await config.passwordHasher.verify(password, against: usable ?? decoyHash, on: hashing)
+            guard let u = found, usable != nil, matches else {
+                throttle.failed(user: name, address: source)
+                logger.notice("authentication failed", metadata: ["user": "\(ref)", "source": "\(source ?? "")"])
                 throw Self.unauthorized
             }
+            throttle.succeeded(user: name)
             user = u
         case .token(let token):
             guard let info = try await validate(token: token) else { throw Self.unauthorized }
@@ -187,6 +207,17 @@ public final class KeystoneService: Sendable {
         return "gl" + String(decoding: out, as: UTF8.self)
     }
 
+    /// One key per user however it is named (name and domain as given, or id).
+    static func throttleKey(_ ref: UserRef) -> String {
+        switch ref {
+        case .id(let id): "id:" + id
+        case .name(let name, .id(let domain)): "name:\(domain)/\(name)"
+        case .name(let name, .name(let domain)): "name:@\(domain)/\(name)"
+        }
+    }
+
+    /// Tokens are looked up by this digest, never compared as strings: the time a lookup
+    /// takes says nothing about how much of a guessed token was right.
     static func tokenHash(_ token: String) -> String {
         Hex.encode(SHA256.hash(data: Array(token.utf8)))
     }

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOSSL
 @_exported import OpenStackJSON
 
 /// A connection to an OpenStack cloud: credentials, the token they buy and the service
@@ -50,28 +52,57 @@ public final class OpenStack: Sendable {
     }
 
     /// Connects from a `clouds.yaml` entry (`OS_CLOUD`), or from `OS_*` environment variables,
-    /// as the `openstack` CLI does.
+    /// as the `openstack` CLI does. Without an `httpClient`, the entry's `cacert` and `verify`
+    /// choose the HTTPS trust.
     public convenience init(
         cloud: String? = nil, environment: [String: String] = CloudConfig.processEnvironment,
-        httpClient: HTTPClient = OpenStack.defaultHTTPClient, logger: Logger = Logger(label: "openstack")
+        httpClient: HTTPClient? = nil, logger: Logger = Logger(label: "openstack")
     ) throws {
         let config = try CloudConfig.resolve(cloud: cloud, environment: environment)
         try self.init(
             authURL: config.authURL, region: config.region, user: config.user, scope: config.scope,
-            interface: config.interface, httpClient: httpClient, logger: logger)
+            interface: config.interface,
+            httpClient: try httpClient
+                ?? Self.httpClient(caCertificateFile: config.caCertificateFile, verify: config.verifyCertificates),
+            logger: logger)
     }
+
+    /// The shared client for a choice of HTTPS trust: `defaultHTTPClient` for the system's
+    /// authorities, otherwise one client per choice, kept for the process's life.
+    public static func httpClient(caCertificateFile: String?, verify: Bool) throws -> HTTPClient {
+        if caCertificateFile == nil, verify { return defaultHTTPClient }
+        let key = "\(verify) \(caCertificateFile ?? "")"
+        return try trustClients.withLockedValue { clients in
+            if let client = clients[key] { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caCertificateFile {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caCertificateFile))
+            }
+            if !verify { tls.certificateVerification = .none }
+            var config = defaultConfiguration
+            config.tlsConfiguration = tls
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+            clients[key] = client
+            return client
+        }
+    }
+
+    private static let trustClients = NIOLockedValueBox<[String: HTTPClient]>([:])
 
     /// The HTTP client shared by connections that do not bring their own: idle timeouts
     /// rather than overall deadlines, so long transfers are not cut short. A connection that
     /// cannot be made fails at once (the transport's retry policy decides about retrying)
     /// rather than after the connect timeout.
-    public static let defaultHTTPClient: HTTPClient = {
+    public static let defaultHTTPClient = HTTPClient(
+        eventLoopGroupProvider: .singleton, configuration: defaultConfiguration)
+
+    static var defaultConfiguration: HTTPClient.Configuration {
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(30), read: .seconds(300), write: .seconds(300))
         config.connectionPool.retryConnectionEstablishment = false
         config.decompression = .disabled
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-    }()
+        return config
+    }
 
     /// A token valid for at least `minValidity` (fetched or renewed as needed; concurrent
     /// callers share one request).

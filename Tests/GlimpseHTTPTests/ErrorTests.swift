@@ -60,6 +60,10 @@ struct ErrorTests {
                     "Custom property should not be greater than 255 characters."
                 ),
                 (
+                    ["name": "x", "notes": .string(String(repeating: "v", count: 65536))], 400,
+                    "Value of custom property 'notes' should not be greater than 65535 bytes."
+                ),
+                (
                     ["id": "not-a-uuid", "name": "x"], 400,
                     "Provided object does not match schema 'image': 'not-a-uuid' does not match"
                 ),
@@ -144,6 +148,10 @@ struct ErrorTests {
                 (
                     [["op": "replace", "path": "/name", "value": .string(String(repeating: "n", count: 256))]], 400,
                     "Provided object does not match schema 'image'"
+                ),
+                (
+                    [["op": "add", "path": "/notes", "value": .string(String(repeating: "é", count: 32768))]], 400,
+                    "Value of custom property 'notes' should not be greater than 65535 bytes."
                 ),
                 (
                     [["op": "replace", "path": "/min_disk", "value": "1"]], 400,

@@ -135,6 +135,7 @@ struct ConfigurationTests {
             (["identity": "keystone"], "identity keystone needs keystone_url"),
             (["identity": "ldap"], "identity: use builtin or keystone"),
             (["database_url_file": "/nonexistent/secret"], "database_url_file: cannot read /nonexistent/secret"),
+            (["tls_cert_file": "/etc/glimpse/cert.pem"], "TLS needs both tls_cert_file and tls_key_file"),
         ]
         for (overrides, message) in cases {
             #expect {
@@ -148,5 +149,22 @@ struct ConfigurationTests {
         #expect {
             _ = try Components(config, logger: TestServer.logger, exclusive: false)
         } throws: { "\($0)".contains("sslmode must be") }
+    }
+
+    @Test("connection and login limits: settings, and the default cap from the descriptor limit")
+    func connectionSettings() throws {
+        let config = try ServerConfig.load(
+            file: nil, environment: ["GLIMPSE_MAX_CONNECTIONS": "300"],
+            overrides: [
+                "client_idle_timeout": "20", "client_body_timeout": "30", "client_send_timeout": "40",
+                "login_failures_per_user": "5", "login_failures_per_address": "0",
+            ])
+        let policy = config.connectionPolicy
+        #expect(policy.maxConnections == 300)
+        #expect(policy.idleTimeout == .seconds(20) && policy.bodyTimeout == .seconds(30))
+        #expect(policy.sendTimeout == .seconds(40))
+        #expect(config.identity.loginLimits.perUser == 5 && config.identity.loginLimits.perAddress == .max)
+        let derived = ServerConfig().connectionPolicy.maxConnections
+        #expect(derived >= 16 && derived <= 4096)
     }
 }

@@ -71,22 +71,26 @@ extension APIClient {
 
     // MARK: Identity
 
-    /// A project-scoped token for a user in the Default domain.
-    public func token(user: String, password: String, project: String) async throws -> String {
-        let body: JSONValue = [
-            "auth": [
-                "identity": [
-                    "methods": ["password"],
-                    "password": [
-                        "user": [
-                            "name": .string(user), "domain": ["name": "Default"], "password": .string(password),
-                        ]
-                    ],
+    /// A password login of a user of the Default domain (project-scoped if `project` is
+    /// given), whatever the answer.
+    public func passwordLogin(user: String, password: String, project: String? = nil) async throws -> Reply {
+        var auth: JSONObject = [
+            "identity": [
+                "methods": ["password"],
+                "password": [
+                    "user": ["name": .string(user), "domain": ["name": "Default"], "password": .string(password)]
                 ],
-                "scope": ["project": ["name": .string(project), "domain": ["name": "Default"]]],
             ]
         ]
-        let r = try await json(.POST, "/identity/v3/auth/tokens", token: nil, body)
+        if let project { auth["scope"] = ["project": ["name": .string(project), "domain": ["name": "Default"]]] }
+        return try await json(
+            .POST, "/identity/v3/auth/tokens", token: nil, ["auth": .object(auth)],
+            headers: [("Accept", "application/json")])
+    }
+
+    /// A project-scoped token for a user in the Default domain.
+    public func token(user: String, password: String, project: String) async throws -> String {
+        let r = try await passwordLogin(user: user, password: password, project: project)
         guard r.status == 201, let token = r.header("X-Subject-Token") else {
             throw TestFailure("token for \(user): \(r.status) \(r.text)")
         }

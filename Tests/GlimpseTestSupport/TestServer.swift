@@ -43,10 +43,11 @@ public struct TestServer: APIClient {
 
     /// Runs `body` against a server that lives for the duration of the call, on a new
     /// temporary data directory, or on `dataDir` (which the caller owns and removes).
+    /// - Parameter logger: where the server logs (nowhere by default).
     @discardableResult
     public static func with<T: Sendable>(
         dataDir: String? = nil,
-        _ configure: (inout ServerConfig) -> Void = { _ in },
+        _ configure: (inout ServerConfig) -> Void = { _ in }, logger: Logger = TestServer.logger,
         _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
         let dir = dataDir ?? temporaryDirectory()

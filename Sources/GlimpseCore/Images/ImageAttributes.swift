@@ -69,13 +69,22 @@ enum ImageAttributes {
         }
     }
 
-    /// Custom property keys are limited to 255 characters.
-    static func checkPropertyKey(_ name: String) throws(ServiceError) {
+    /// Largest custom property value, in bytes (of the string, or of other JSON as written):
+    /// what Glance's database column holds.
+    static let maxPropertyValueBytes = 65535
+
+    /// Custom property keys are 1–255 characters; values at most `maxPropertyValueBytes`.
+    static func checkProperty(_ name: String, _ value: JSONValue) throws(ServiceError) {
         if name.unicodeScalars.count > 255 {
             throw .badRequest("Custom property should not be greater than 255 characters.")
         }
         if name.isEmpty {
             throw .badRequest("Custom property name must not be empty.")
+        }
+        let size = value.stringValue?.utf8.count ?? value.serialized().count
+        if size > maxPropertyValueBytes {
+            throw .badRequest(
+                "Value of custom property '\(name)' should not be greater than \(maxPropertyValueBytes) bytes.")
         }
     }
 }

@@ -103,7 +103,7 @@ public final class ImageService: Sendable {
         // The quota first: applying a huge body member by member would cost time for nothing.
         let properties = object.filter { !ImageAttributes.core.contains($0.key) }
         try checkPropertyCount(properties.filter { !$0.key.hasPrefix("os_glance") }.count)
-        for m in properties { try ImageAttributes.checkPropertyKey(m.key) }
+        for m in properties { try ImageAttributes.checkProperty(m.key, m.value) }
         for key in ["min_disk", "min_ram"] {
             if let v = object[key] { try ImageAttributes.checkLimits(key, v) }
         }
@@ -226,7 +226,7 @@ public final class ImageService: Sendable {
         }
         if ImageAttributes.isReserved(name) { throw .forbidden("Attribute '\(name)' is reserved.") }
         let isCore = ImageAttributes.core.contains(name)
-        if !isCore { try ImageAttributes.checkPropertyKey(name) }
+        if !isCore { try ImageAttributes.checkProperty(name, op.value ?? .null) }
         switch op.op {
         case .remove:
             if isCore { throw .forbidden("Property \(name) may not be removed.") }

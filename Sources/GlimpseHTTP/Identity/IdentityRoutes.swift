@@ -71,7 +71,7 @@ struct IdentityRoutes {
 
     @Sendable func issueToken(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let auth = try Self.parseAuth(try await request.jsonBody(context, limit: 64 << 10))
-        let (token, info) = try await keystone.authenticate(auth)
+        let (token, info) = try await keystone.authenticate(auth, source: context.channel.remoteAddress?.ipAddress)
         var response = Response.json(
             tokenBody(info, context, withCatalog: request.query("nocatalog") == nil), status: .created)
         response.headers[.subjectToken] = token

@@ -34,7 +34,8 @@ extension IdentityRoutes {
 
     @Sendable func issueTokenV2(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let (token, info) = try await keystone.authenticate(
-            try Self.parseV2Auth(try await request.jsonBody(context, limit: 64 << 10)))
+            try Self.parseV2Auth(try await request.jsonBody(context, limit: 64 << 10)),
+            source: context.channel.remoteAddress?.ipAddress)
         return .json(accessBody(token: token, info, context))
     }
 

@@ -21,6 +21,7 @@ extension ServiceError.Kind {
         case .unsupportedMediaType: .unsupportedMediaType
         case .rangeNotSatisfiable: .rangeNotSatisfiable
         case .requestHeaderTooLarge: .requestHeaderFieldsTooLarge
+        case .tooManyRequests: .tooManyRequests
         case .internalError: .internalServerError
         case .notImplemented: .notImplemented
         case .serviceUnavailable: .serviceUnavailable
@@ -56,6 +57,7 @@ extension ServiceError.Kind {
         case .unsupportedMediaType: "The request media type is not supported by this server."
         case .rangeNotSatisfiable: "The Range requested is not available."
         case .requestHeaderTooLarge: "The request header fields were too large."
+        case .tooManyRequests: "Too many requests have been made in a given amount of time."
         case .internalError: "The server has either erred or is incapable of performing the requested operation."
         case .notImplemented: "The server has not implemented the requested functionality."
         case .serviceUnavailable: "The server is currently unavailable. Please try again at a later time."

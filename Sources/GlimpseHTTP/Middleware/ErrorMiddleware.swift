@@ -2,6 +2,7 @@ import GlimpseCore
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOHTTP1
 
 /// Renders every error as the API the request went to renders it: the image API as Glance
 /// (HTML, JSON or text by `Accept`), `/identity` as Keystone, `/compute` as Nova. A missing
@@ -44,6 +45,13 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch StoreError.full(let reason) {
             context.logger.error("database full", metadata: ["error": "\(reason)"])
             return format.response(.init(.insufficientStorage), request: request, baseURL: context.baseURL)
+        } catch let error as HTTPParserError {
+            // The body broke off or was malformed mid-request: the client's fault, not ours.
+            context.logger.notice("request body malformed or cut off", metadata: ["error": "\(error)"])
+            let failure = ServiceError(.badRequest, detail: "The request body was malformed or cut off: \(error).")
+            var response = format.response(failure, request: request, baseURL: context.baseURL)
+            response.headers[.connection] = "close"
+            return response
         } catch let error as HTTPError {
             let kind: ServiceError.Kind =
                 switch error.status.code {

@@ -47,13 +47,14 @@ struct RequestLogMiddleware: RouterMiddleware {
         return "req-" + Identifiers.uuid()
     }
 
-    /// `http://<Host header>` unless a public URL is configured.
+    /// `<scheme>://<Host header>` unless a public URL is configured; the scheme is the
+    /// default base URL's (`https` when the server speaks TLS).
     func baseURL(_ request: Request) -> String {
         if let publicURL { return publicURL }
         if let host = request.head.authority, !host.isEmpty,
             host.unicodeScalars.allSatisfy({ $0.isASCII && $0 != "/" && $0 != " " && $0 != "@" })
         {
-            return "http://" + host
+            return (defaultBaseURL.hasPrefix("https:") ? "https://" : "http://") + host
         }
         return defaultBaseURL
     }

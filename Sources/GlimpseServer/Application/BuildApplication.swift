@@ -1,8 +1,11 @@
 import GlimpseCore
 import GlimpseHTTP
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Metrics
+import NIOSSL
 import Prometheus
 
 /// The Glimpse server: the HTTP application over `components`, with the metadata schema
@@ -25,12 +28,13 @@ public func buildApplication(
         APIConfiguration(
             images: components.images, metadefs: components.metadefs, tokens: components.tokens,
             keystone: components.keystone, identityURL: config.identityMode == .keystone ? config.keystone.url : nil,
-            region: config.region, publicURL: config.publicURL, defaultBaseURL: "http://\(config.host):\(config.port)",
+            region: config.region, publicURL: config.publicURL,
+            defaultBaseURL: (config.tlsCertificateFile == nil ? "http://" : "https://")
+                + "\(config.host):\(config.port)",
             metrics: metrics, health: components.health))
     var app = Application(
         responder: responder,
-        // A half-sent request or a silent keep-alive connection does not hold a socket for good.
-        server: .http1(configuration: .init(idleTimeout: .seconds(config.clientIdleTimeout))),
+        server: httpServer(config, logger: components.logger),
         configuration: ApplicationConfiguration(
             address: .hostname(config.host, port: config.port), serverName: "glimpse"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
@@ -46,6 +50,21 @@ public func buildApplication(
     _ config: ServerConfig, logger: Logger, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     buildApplication(try Components(config, logger: logger, exclusive: true), onServerRunning: onServerRunning)
+}
+
+/// HTTP/1.1, over TLS when a certificate is configured, with the connection policy: clients
+/// that stall are disconnected and connections past the cap refused.
+func httpServer(_ config: ServerConfig, logger: Logger) -> HTTPServerBuilder {
+    let policy = config.connectionPolicy
+    let counter = ConnectionCounter(limit: policy.maxConnections)
+    return HTTPServerBuilder { responder -> any ServerChildChannel in
+        let http = GuardedHTTP1Channel(responder: responder, policy: policy, counter: counter, logger: logger)
+        guard let certificate = config.tlsCertificateFile, let key = config.tlsKeyFile else { return http }
+        let tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
+            privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        return try TLSChannel(http, tlsConfiguration: tls)
+    }
 }
 
 /// `GET /metrics` in Prometheus's text format, on a port of its own.

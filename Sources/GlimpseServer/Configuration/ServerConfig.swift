@@ -1,6 +1,7 @@
 import GlimpseCore
 import GlimpseIdentity
 import Logging
+import NIOCore
 import OpenStackEncoding
 
 #if canImport(Glibc)
@@ -40,10 +41,20 @@ public struct ServerConfig: Sendable {
     public var storeOptions: [String: [String: String]] = [:]
     /// Serve Prometheus metrics at `GET /metrics` on this port of `host` (0: off).
     public var metricsPort = 0
-    /// Seconds a connection may go without a byte while a request arrives (its head or a
-    /// gap in its body) or between requests, before the server closes it. A response being
-    /// sent is never cut.
+    /// Seconds a connection may take to deliver a complete request head, counted from its
+    /// opening or from the end of the previous response (keep-alive).
     public var clientIdleTimeout: Int64 = 60
+    /// Seconds the server waits for request body bytes it asked for (time it does not read,
+    /// because a store is slow, does not count).
+    public var clientBodyTimeout: Int64 = 60
+    /// Seconds a client may take none of a response being sent.
+    public var clientSendTimeout: Int64 = 60
+    /// Connections open at once; past it new ones are answered 503. Nil: from the process's
+    /// file descriptor limit (`ConnectionPolicy.defaultMaxConnections`).
+    public var maxConnections: Int?
+    /// PEM certificate chain and private key: with both, the server speaks HTTPS only.
+    public var tlsCertificateFile: String?
+    public var tlsKeyFile: String?
     public var image = ImageServiceConfig()
     public var identity = IdentityConfig()
     /// The clock the services read (a test's own, or the system's).
@@ -193,6 +204,20 @@ public struct ServerConfig: Sendable {
         Setting(key: "password_hash_rounds", help: "PBKDF2 rounds for new password hashes") { c, v in
             c.identity.passwordHasher = PasswordHasher(rounds: max(1, try int("password_hash_rounds", v)))
         },
+        Setting(
+            key: "login_failures_per_user",
+            help: "Failed logins of one user within 5 minutes before its logins get 429 (0: no limit) [10]"
+        ) { c, v in
+            let n = try int("login_failures_per_user", v)
+            c.identity.loginLimits.perUser = n > 0 ? n : .max
+        },
+        Setting(
+            key: "login_failures_per_address",
+            help: "Failed logins from one address within 5 minutes before its logins get 429 (0: no limit) [100]"
+        ) { c, v in
+            let n = try int("login_failures_per_address", v)
+            c.identity.loginLimits.perAddress = n > 0 ? n : .max
+        },
         Setting(key: "image_size_cap", help: "Largest image accepted, in bytes") { c, v in
             c.image.imageSizeCap = try int("image_size_cap", v)
         },
@@ -331,9 +356,32 @@ public struct ServerConfig: Sendable {
         },
         Setting(
             key: "client_idle_timeout",
-            help: "Seconds a client may send nothing mid-request or between requests before it is disconnected [60]"
+            help:
+                "Seconds a connection may take to send a complete request head, from its opening or its last response [60]"
         ) { c, v in
             c.clientIdleTimeout = Int64(max(1, try int("client_idle_timeout", v)))
+        },
+        Setting(
+            key: "client_body_timeout",
+            help: "Seconds the server waits for request body bytes it asked for before it disconnects the client [60]"
+        ) { c, v in
+            c.clientBodyTimeout = Int64(max(1, try int("client_body_timeout", v)))
+        },
+        Setting(key: "client_send_timeout", help: "Seconds a client may take none of a response being sent [60]") {
+            c, v in
+            c.clientSendTimeout = Int64(max(1, try int("client_send_timeout", v)))
+        },
+        Setting(
+            key: "max_connections",
+            help: "Connections open at once; more are answered 503 [from the file descriptor limit, at most 4096]"
+        ) { c, v in
+            c.maxConnections = v.isEmpty ? nil : max(1, try int("max_connections", v))
+        },
+        Setting(key: "tls_cert_file", help: "PEM certificate chain: with tls_key_file, serve HTTPS") { c, v in
+            c.tlsCertificateFile = v.isEmpty ? nil : v
+        },
+        Setting(key: "tls_key_file", help: "PEM private key of tls_cert_file") { c, v in
+            c.tlsKeyFile = v.isEmpty ? nil : v
         },
         Setting(key: "upload_lease_seconds", help: "Seconds an upload counts as alive without news from its process") {
             c, v in
@@ -403,6 +451,17 @@ public struct ServerConfig: Sendable {
                 throw ConfigError(description: "identity keystone needs \(key)")
             }
         }
+        if (tlsCertificateFile == nil) != (tlsKeyFile == nil) {
+            throw ConfigError(description: "TLS needs both tls_cert_file and tls_key_file")
+        }
+    }
+
+    /// The connection limits and deadlines the settings give.
+    public var connectionPolicy: ConnectionPolicy {
+        ConnectionPolicy(
+            maxConnections: maxConnections ?? ConnectionPolicy.defaultMaxConnections(),
+            idleTimeout: .seconds(clientIdleTimeout), bodyTimeout: .seconds(clientBodyTimeout),
+            sendTimeout: .seconds(clientSendTimeout))
     }
 
     /// The content of a secret's file, without its trailing newline.

@@ -9,6 +9,10 @@ public struct CloudConfig: Sendable, Hashable {
     public var interface: Interface
     public var user: UserCredential
     public var scope: Scope
+    /// PEM file of the certificate authorities to trust for HTTPS (`cacert`, `OS_CACERT`).
+    public var caCertificateFile: String?
+    /// Whether HTTPS certificates are checked (`verify: false` or `insecure: true` turns it off).
+    public var verifyCertificates = true
 
     /// The process environment.
     public static var processEnvironment: [String: String] { ProcessInfo.processInfo.environment }
@@ -123,6 +127,12 @@ public struct CloudConfig: Sendable, Hashable {
         guard let interface = Interface(rawValue: interfaceText) else {
             throw OpenStackError(.configuration, "unknown interface '\(interfaceText)' (public, internal or admin)")
         }
-        return CloudConfig(authURL: authURL, region: s["region_name"], interface: interface, user: user, scope: scope)
+        var config = CloudConfig(
+            authURL: authURL, region: s["region_name"], interface: interface, user: user, scope: scope)
+        config.caCertificateFile = s["cacert"]
+        let no: Set<String> = ["false", "no", "0", "off"]
+        config.verifyCertificates =
+            !no.contains(s["verify"]?.lowercased() ?? "true") && no.contains(s["insecure"]?.lowercased() ?? "false")
+        return config
     }
 }

@@ -1,0 +1,40 @@
+import HummingbirdCore
+import Logging
+import NIOCore
+
+/// Hummingbird's HTTP/1.1 channel with the server's connection policy around it: a cap on
+/// open connections (`AdmissionHandler`), deadlines for clients that stall
+/// (`ConnectionDeadlines`), and limits on request heads.
+struct GuardedHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+
+    let inner: HTTP1Channel
+    let counter: ConnectionCounter
+
+    init(
+        responder: @escaping HTTPChannelHandler.Responder, policy: ConnectionPolicy, counter: ConnectionCounter,
+        logger: Logger
+    ) {
+        let configuration = HTTP1Channel.Configuration(
+            // Built anew for each connection.
+            additionalChannelHandlers: [ConnectionDeadlines(policy: policy, logger: logger)],
+            httpDecoderConfiguration: .init(
+                maxHeaderFieldSize: policy.maxHeaderFieldSize, maxHeaderListSize: policy.maxHeaderListSize,
+                maxHeaderFieldCount: policy.maxHeaderCount))
+        self.inner = HTTP1Channel(responder: responder, configuration: configuration)
+        self.counter = counter
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            // Last of what is there so far: after TLS, if any, so a refusal is encrypted too.
+            try channel.pipeline.syncOperations.addHandler(AdmissionHandler(counter: counter, logger: logger))
+        }.flatMap {
+            inner.setup(channel: channel, logger: logger)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
