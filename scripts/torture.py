@@ -400,12 +400,15 @@ def soak_phase(a, summary):
     server.stop()
     rss = [s[0] for s in samples]
     fds = [s[1] for s in samples]
+    # RSS under load at 0, 25, 50, 75 and 100 % of the soak (the last sample is after it).
+    under_load = rss[:-1]
+    trend = [round(under_load[min(len(under_load) - 1, len(under_load) * q // 4)] / 2**20, 1) for q in range(5)]
     summary["soak"] = {
         "seconds": a.soak_seconds, "clients": a.soak_clients, "ops": load.ops, "errors": load.errors,
         "error_samples": load.error_samples, "corrupt_downloads": len(load.corrupt),
         "rss_start_mib": round(rss[0] / 2**20, 1), "rss_end_mib": round(rss[-1] / 2**20, 1),
         "rss_peak_mib": round(max(rss) / 2**20, 1), "fds_start": fds[0], "fds_end": fds[-1],
-        "fds_peak": max(fds), "samples": len(samples),
+        "fds_peak": max(fds), "samples": len(samples), "rss_trend_mib": trend,
     }
     return load.errors == 0 and not load.corrupt
 

@@ -52,6 +52,7 @@ if "soak" in s:
     rows += [("soak", "%d s at %d clients, %d operations" % (k["seconds"], k["clients"], k["ops"])),
              ("soak errors", k["errors"] + k["corrupt_downloads"]),
              ("RSS start / end / peak (MiB)", "%s / %s / %s" % (k["rss_start_mib"], k["rss_end_mib"], k["rss_peak_mib"])),
+             ("RSS under load at 0/25/50/75/100 % (MiB)", " / ".join(map(str, k["rss_trend_mib"]))),
              ("open fds start / end / peak", "%d / %d / %d" % (k["fds_start"], k["fds_end"], k["fds_peak"]))]
 w = max(len(r[0]) for r in rows)
 print("| %s | %s |\n|%s|%s|" % ("figure".ljust(w), "value", "-" * (w + 2), "-------"))
