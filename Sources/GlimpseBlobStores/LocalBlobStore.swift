@@ -14,7 +14,8 @@ import Darwin
 ///
 /// A write goes to `<root>/.tmp/` (its pending location `.tmp/<name>`), is fsynced, then
 /// renamed into place (and the directory fsynced), so a committed object is complete and
-/// durable. A failed write removes its file; the file of an upload whose process died is
+/// durable. A failed write removes its file; a full disk (`ENOSPC`, `EDQUOT`, `EFBIG`, on a
+/// write or at the fsync or close) throws `StorageFull`; the file of an upload whose process died is
 /// removed by whoever reclaims the upload's lease, or by the orphan sweep. Opening the store
 /// touches nothing, so any number of processes may open it while uploads run.
 /// File I/O runs on a thread pool, in chunks of about a megabyte.
@@ -45,7 +46,7 @@ public final class LocalBlobStore: BlobStore {
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             current += "/" + part
-            if mkdir(current, 0o750) != 0, errno != EEXIST { throw BlobStoreError.io("mkdir \(current)", errno) }
+            if mkdir(current, 0o750) != 0, errno != EEXIST { throw writeFailure("mkdir \(current)", errno) }
         }
     }
 
@@ -78,7 +79,7 @@ public final class LocalBlobStore: BlobStore {
                 unlink(tmpPath)
             }
             let fd = open(tmpPath, flags, 0o640)
-            guard fd >= 0 else { throw BlobStoreError.io("open \(tmpPath)", errno) }
+            guard fd >= 0 else { throw writeFailure("open \(tmpPath)", errno) }
             return (fd, false)
         }
         return LocalBlobWriter(
@@ -140,7 +141,7 @@ public final class LocalBlobStore: BlobStore {
                     out.append(
                         StoredBlob(
                             location: location, pending: dir == ".tmp",
-                            modifiedAt: Timestamp(seconds: Int64(Self.modificationSeconds(st)))))
+                            modifiedAt: Timestamp(seconds: Int64(Self.modificationSeconds(st))), size: Int(st.st_size)))
                     if out.count == limit { return out }
                 }
             }
@@ -185,6 +186,16 @@ public enum BlobStoreError: Error, CustomStringConvertible, Sendable {
         case .badLocation(let l): "not a location of this store: \(l)"
         case .closed: "the writer is closed"
         }
+    }
+}
+
+/// The error for a failed write: `StorageFull` when the file system has no room (or the
+/// user's quota is spent, or the file would exceed what the file system takes), as
+/// glance_store's filesystem driver says for `ENOSPC` and `EFBIG`; otherwise an I/O error.
+func writeFailure(_ what: String, _ code: Int32) -> any Error {
+    switch code {
+    case ENOSPC, EDQUOT, EFBIG: StorageFull("\(what): \(String(cString: strerror(code)))")
+    default: BlobStoreError.io(what, code)
     }
 }
 
@@ -343,7 +354,7 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
             let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw BlobStoreError.io("write \(path)", errno)
+                throw writeFailure("write \(path)", errno)
             }
             done += n
         }
@@ -373,16 +384,25 @@ final class LocalBlobWriter: BlobWriter, @unchecked Sendable {
                         at: offset + Int64(aligned), tmpPath)
                 }
             }
-            guard fsync(fd) == 0 else { throw BlobStoreError.io("fsync \(tmpPath)", errno) }
-            guard rename(tmpPath, finalPath) == 0 else { throw BlobStoreError.io("rename \(tmpPath)", errno) }
+            // A file system that allocates late (or a network one) reports a full disk here.
+            guard fsync(fd) == 0 else { throw writeFailure("fsync \(tmpPath)", errno) }
+        }
+        // From here on the descriptor is closed whatever happens; a failure removes the file.
+        isOpen = false
+        let closed = close(fd) == 0 ? nil : errno
+        try await pool.runIfActive {
+            var failure = closed.map { writeFailure("close \(tmpPath)", $0) }
+            if failure == nil, rename(tmpPath, finalPath) != 0 { failure = writeFailure("rename \(tmpPath)", errno) }
+            if let failure {
+                unlink(tmpPath)
+                throw failure
+            }
             let dfd = open(directory, O_RDONLY | O_DIRECTORY)
             if dfd >= 0 {
                 fsync(dfd)
                 close(dfd)
             }
         }
-        close(fd)
-        isOpen = false
         return location
     }
 

@@ -24,6 +24,8 @@ public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible 
         case internalError
         case notImplemented
         case serviceUnavailable
+        /// 507: the metadata database has no room to write (`StoreError.full`).
+        case insufficientStorage
     }
 
     public var kind: Kind
@@ -83,6 +85,11 @@ public struct ServiceError: Error, Sendable, Equatable, CustomStringConvertible 
     public static func policy(_ action: String) -> ServiceError {
         ServiceError(.forbidden, explanation: "You are not authorized to complete \(action) action.")
     }
+
+    /// Glance's 413 for an upload or stage that filled the store's media.
+    public static let storageFull = ServiceError(
+        .payloadTooLarge,
+        explanation: "Image storage media is full: There is not enough disk space on the image storage media.")
 
     public static func imageNotFound(_ id: String) -> ServiceError { .notFound("No image found with ID \(id)") }
 }

@@ -58,7 +58,11 @@ public final class MemoryBlobStore: BlobStore {
         objects.withLock { objects in
             objects.keys.filter { marker == nil || marker!.utf8.lexicographicallyPrecedes($0.utf8) }
                 .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.prefix(limit)
-                .map { StoredBlob(location: $0, pending: objects[$0]!.pending, modifiedAt: objects[$0]!.modifiedAt) }
+                .map {
+                    StoredBlob(
+                        location: $0, pending: objects[$0]!.pending, modifiedAt: objects[$0]!.modifiedAt,
+                        size: objects[$0]!.bytes.readableBytes)
+                }
         }
     }
 

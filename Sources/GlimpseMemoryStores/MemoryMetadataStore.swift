@@ -289,7 +289,7 @@ extension MemoryMetadataStore: ImageStore {
     public func referencedLocations(storeId: String, _ locations: [String]) async throws -> Set<String> {
         let wanted = Set(locations)
         return state.withLock { s in
-            let data = s.images.values.flatMap { image in
+            let data = s.images.values.filter { $0.deletedAt == nil }.flatMap { image in
                 image.locations.filter { $0.storeId == storeId && wanted.contains($0.location) }.map(\.location)
             }
             let pending = s.leases.values.filter { $0.storeId == storeId && wanted.contains($0.pendingLocation) }

@@ -259,12 +259,15 @@ public struct PostgresError: Error, CustomStringConvertible {
     }
 
     /// The error the stores throw for `error`: `StoreError.duplicate` for a broken unique
-    /// constraint, `StoreError.unavailable` when the server did not answer, else a
+    /// constraint, `StoreError.full` for a full disk, `StoreError.unavailable` when the
+    /// server did not answer, else a
     /// `PostgresError`.
     static func mapped(_ error: PSQLError) -> any Error {
         let e = PostgresError(error)
         switch e.sqlState {
         case "23505"?: return StoreError.duplicate
+        // disk_full
+        case "53100"?: return StoreError.full(e.description)
         case nil: return StoreError.unavailable(e.description)
         // The server is shutting down, or refuses connections.
         case let state? where state.hasPrefix("57P") || state.hasPrefix("08") || state == "53300":

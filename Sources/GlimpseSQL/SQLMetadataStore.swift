@@ -272,9 +272,11 @@ extension SQLMetadataStore: ImageStore {
 
     public func referencedLocations(storeId: String, _ locations: [String]) async throws -> Set<String> {
         guard !locations.isEmpty else { return [] }
-        var s = SQLStatement("SELECT location FROM image_locations WHERE store_id = ")
+        var s = SQLStatement(
+            "SELECT l.location FROM image_locations l JOIN images i ON i.id = l.image_id "
+                + "WHERE i.deleted_at IS NULL AND l.store_id = ")
         s.bind(.text(storeId))
-        s.append(" AND location IN ")
+        s.append(" AND l.location IN ")
         s.bindList(locations.map { .text($0) })
         s.append(" UNION SELECT pending_location FROM upload_leases WHERE store_id = ")
         s.bind(.text(storeId))

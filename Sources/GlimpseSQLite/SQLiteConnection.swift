@@ -13,6 +13,9 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
         // SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE (macros Swift does not import).
         code == SQLITE_CONSTRAINT | (6 << 8) || code == SQLITE_CONSTRAINT | (8 << 8)
     }
+
+    /// The disk (or the database's size limit) has no room: `SQLITE_FULL`.
+    public var isFull: Bool { code & 0xff == SQLITE_FULL }
 }
 
 /// One SQLite connection with a cache of prepared statements.

@@ -1,5 +1,6 @@
 import CSQLite
 import Dispatch
+import GlimpseCore
 import GlimpseSQL
 import NIOCore
 import Synchronization
@@ -118,9 +119,14 @@ public final class SQLiteDatabase: SQLDatabase {
     /// Runs `body` on the writer thread, one at a time. The lock is taken and handed on on
     /// that thread, so queued transactions follow each other there without a round trip
     /// through the cooperative pool in between.
+    /// `SQLITE_FULL` becomes `StoreError.full`.
     private func onWriter<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await writeThread.run {
-            try await writeLock.withLock { try await body() }
+        do {
+            return try await writeThread.run {
+                try await writeLock.withLock { try await body() }
+            }
+        } catch let e as SQLiteError where e.isFull {
+            throw StoreError.full(e.description)
         }
     }
 

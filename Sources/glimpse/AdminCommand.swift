@@ -17,7 +17,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Maintain a deployment's stores (works while the server runs, uploads included).",
-        subcommands: [Database.self, SetPassword.self, Purge.self, Seed.self])
+        subcommands: [Database.self, SetPassword.self, Purge.self, Fsck.self, Seed.self])
 
     struct Database: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -94,6 +94,70 @@ struct AdminCommand: AsyncParsableCommand {
             print(
                 "Purged \(plural(report.tombstones, "deleted image")); undid \(plural(report.abandonedUploads, "abandoned upload")); "
                     + "removed \(plural(report.orphans, "orphaned object")).")
+        }
+    }
+
+    struct Fsck: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "fsck",
+            abstract:
+                "Check metadata against data: undo uploads whose process died, remove data no image refers to "
+                + "(older than orphan_grace_seconds), report images whose data is missing or of another size. "
+                + "Exits 1 if an image's data is damaged.")
+
+        @OptionGroup var options: ServerOptions
+        @Flag(help: "Report what would be undone or removed, changing nothing.")
+        var dryRun = false
+
+        func run() async throws {
+            let config = try options.load()
+            let components = try await Components.forMaintenance(config, logger: options.logger(config))
+            let report: ImageService.ConsistencyReport
+            do {
+                report = try await components.images.checkConsistency(dryRun: dryRun)
+                try await components.close()
+            } catch {
+                try? await components.close()
+                throw error
+            }
+            print(Self.render(report, dryRun: dryRun), terminator: "")
+            if !report.damaged.isEmpty { throw ExitCode(1) }
+        }
+
+        /// The report: a section per finding, then one summary line.
+        static func render(_ report: ImageService.ConsistencyReport, dryRun: Bool) -> String {
+            let (undo, remove) = dryRun ? ("would undo", "would remove") : ("undone", "removed")
+            var out = ""
+            for lease in report.abandonedUploads {
+                out +=
+                    "abandoned upload (\(undo)): image \(lease.imageId), node \(lease.owner), "
+                    + "\(lease.received) bytes at \(lease.storeId):\(lease.pendingLocation)\n"
+            }
+            for orphan in report.orphans {
+                let kind = orphan.blob.pending ? "pending" : "committed"
+                let size = orphan.blob.size.map { "\($0) bytes" } ?? "size unknown"
+                out +=
+                    "orphaned \(kind) data (\(remove)): \(orphan.storeId):\(orphan.blob.location), \(size), "
+                    + "written \(orphan.blob.modifiedAt.iso8601)\n"
+            }
+            for image in report.damaged {
+                let problem =
+                    switch image.problem {
+                    case .missing: "data missing"
+                    case .sizeDiffers(let stored):
+                        "\(stored) bytes stored, \(image.recordedSize.map(String.init) ?? "no size") recorded"
+                    }
+                out +=
+                    "damaged image (reported, not changed): \(image.imageId) at "
+                    + "\(image.location.storeId):\(image.location.location): \(problem)\n"
+            }
+            let bytes = report.orphans.reduce(0) { $0 + ($1.blob.size ?? 0) }
+            out +=
+                "fsck\(dryRun ? " (dry run)" : ""): \(report.imagesChecked) images checked; "
+                + "abandoned uploads \(undo): \(report.abandonedUploads.count); "
+                + "orphaned objects \(remove): \(report.orphans.count) (\(bytes) bytes); "
+                + "damaged images: \(report.damaged.count)\n"
+            return out
         }
     }
 

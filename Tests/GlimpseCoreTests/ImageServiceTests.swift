@@ -105,9 +105,9 @@ struct ImageServiceTests {
             expiresAt: f.clock.now().adding(seconds: 600))
         _ = try #require(try await f.store.startUpload(aliveSaving, lease: aliveLease))
 
-        #expect(try await f.service.reclaimAbandonedUploads() == 0)
+        #expect(try await f.service.reclaimAbandonedUploads().count == 0)
         f.clock.advance(seconds: 61)
-        #expect(try await f.service.reclaimAbandonedUploads() == 1)
+        #expect(try await f.service.reclaimAbandonedUploads().count == 1)
         #expect(try await f.store.image(id: dead.id)?.status == .queued)
         #expect(try await f.store.uploadLeases(imageIds: [dead.id, alive.id]) == [aliveLease])
         #expect(try await f.store.image(id: alive.id)?.status == .saving)
@@ -131,7 +131,7 @@ struct ImageServiceTests {
         for _ in 0..<8 {
             f.clock.advance(seconds: 15)
             try await Task.sleep(for: .milliseconds(100))
-            #expect(try await f.service.reclaimAbandonedUploads() == 0)
+            #expect(try await f.service.reclaimAbandonedUploads().isEmpty)
         }
         slow.finishAbort()
         await #expect(throws: (any Error).self) { try await upload.value }
@@ -165,7 +165,7 @@ struct ImageServiceTests {
         let old = Timestamp.now().adding(seconds: -7200)
         for location in [kept, orphan, abandoned, leased] { f.blobs.age(location, to: old) }
 
-        #expect(try await f.service.sweepOrphans() == 2)
+        #expect(try await f.service.sweepOrphans().count == 2)
         let left = Set(try await f.blobs.inventory(after: nil, limit: 10).map(\.location))
         #expect(left == [kept, young, leased])
     }

@@ -8,10 +8,13 @@ import Testing
 
 /// A store in memory that fails as asked: no writer at all, or writes that fail, or writes
 /// that wait until the import is cancelled, or data it will not let go (as RBD with clones),
-/// or writes that fail and an abort that takes until `finishAbort()` (as an object store
-/// waiting out its own timeout).
+/// or a disk that fills up after `fullAfter` bytes (at a write, or at the commit's fsync), or
+/// writes that fail and an abort that takes until `finishAbort()` (as an object store waiting
+/// out its own timeout).
 final class FaultyBlobStore: BlobStore {
-    enum Fault { case noWriter, failingWrites, stalledWrites, dataInUse, slowAbort }
+    enum Fault: Equatable {
+        case noWriter, failingWrites, stalledWrites, dataInUse, full(after: Int), fullAtCommit, slowAbort
+    }
     let inner: MemoryBlobStore
     let fault: Fault
     var id: String { inner.id }
@@ -47,20 +50,32 @@ final class FaultyBlobStore: BlobStore {
         if fault == .dataInUse { throw ServiceError.conflict("in use") }
     }
 
-    struct Writer: BlobWriter {
+    final class Writer: BlobWriter, @unchecked Sendable {
         let inner: any BlobWriter
         let fault: Fault
         let store: FaultyBlobStore
+        var written = 0
         var pendingLocation: String { inner.pendingLocation }
+        init(inner: any BlobWriter, fault: Fault, store: FaultyBlobStore) {
+            self.inner = inner
+            self.fault = fault
+            self.store = store
+        }
         func write(_ chunk: ByteBuffer) async throws {
             switch fault {
             case .failingWrites, .slowAbort: throw Broken()
             case .stalledWrites: try await Task.sleep(for: .seconds(3600))
-            case .noWriter, .dataInUse: break
+            case .full(let room) where written + chunk.readableBytes > room:
+                throw StorageFull("write: No space left on device")
+            case .noWriter, .dataInUse, .full, .fullAtCommit: break
             }
+            written += chunk.readableBytes
             try await inner.write(chunk)
         }
-        func commit() async throws -> String { try await inner.commit() }
+        func commit() async throws -> String {
+            if fault == .fullAtCommit { throw StorageFull("fsync: No space left on device") }
+            return try await inner.commit()
+        }
         func abort() async {
             if fault == .slowAbort {
                 store.aborting.withLock { $0.started += 1 }
@@ -240,7 +255,7 @@ struct ImportTests {
                 copying.id, body: ["method": ["name": "copy-image"], "stores": ["other"]], by: f.admin)
         }
         f.clock.advance(seconds: 61)
-        #expect(try await f.service.reclaimAbandonedUploads() == 2)
+        #expect(try await f.service.reclaimAbandonedUploads().count == 2)
         let copied = try #require(try await f.store.image(id: copying.id))
         #expect(copied.status == .active && copied.storeIds == ["local"])
         #expect(copied.property("os_glance_failed_import") == "other")
@@ -265,7 +280,7 @@ struct ImportTests {
         for blobs in [f.blobs, other] {
             for blob in try await f.objects(blobs) { blobs.age(blob.location, to: old) }
         }
-        #expect(try await f.service.sweepOrphans() == 0)
+        #expect(try await f.service.sweepOrphans().count == 0)
         #expect(try await f.objects(f.blobs).count == 1)
         #expect(try await f.objects(other).count == 1)
         // A tombstone whose data was left behind (a store was down at deletion).

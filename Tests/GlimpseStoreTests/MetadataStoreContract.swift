@@ -200,8 +200,8 @@ struct MetadataStoreContract {
             #expect(try await store.imageIncludingDeleted(id: img.id)?.status == .deleted)
             #expect(try await store.members(imageId: img.id).isEmpty)
             #expect(try await store.usage(owner: "p1").images == 1)
-            // A tombstone still holds on to its data until purged.
-            #expect(try await store.referencedLocations(storeId: "local", ["ab/x"]) == ["ab/x"])
+            // A tombstone does not hold on to its data (the orphan sweep may remove what is left).
+            #expect(try await store.referencedLocations(storeId: "local", ["ab/x"]).isEmpty)
             let tombstones = try await store.deletedImages(before: Timestamp(seconds: 20), limit: 10)
             #expect(tombstones.map(\.id) == [img.id])
             #expect(tombstones.first?.status == .deleted && tombstones.first?.locations == img.locations)
@@ -270,7 +270,7 @@ struct MetadataStoreContract {
     }
 
     @Test(
-        "copies of an image's data: kept in order, added and removed, each one referenced until purged",
+        "copies of an image's data: kept in order, added and removed, each one referenced until the image is deleted",
         arguments: MetadataBackend.available)
     func locations(_ backend: MetadataBackend) async throws {
         try await backend.with { store in
@@ -296,12 +296,13 @@ struct MetadataStoreContract {
             #expect(try await store.referencedLocations(storeId: "cold", ["c/1"]) == ["c/1"])
             #expect(try await store.referencedLocations(storeId: "fast", ["a/1"]).isEmpty)
             #expect(try await store.usage(owner: "p1").bytes == 10)
-            // A tombstone keeps every copy until it is purged.
+            // A tombstone records every copy until it is purged (for the purge to remove what
+            // is left), but refers to none: the orphan sweep may remove them first.
             #expect(try await store.markDeleted(id: img.id, at: Timestamp(seconds: 10)))
             let tombstone = try #require(try await store.deletedImages(before: Timestamp(seconds: 20), limit: 5).first)
             #expect(tombstone.locations == got.locations)
             #expect(try await store.imageIncludingDeleted(id: img.id)?.locations == got.locations)
-            #expect(try await store.referencedLocations(storeId: "cold", ["c/1"]) == ["c/1"])
+            #expect(try await store.referencedLocations(storeId: "cold", ["c/1"]).isEmpty)
             try await store.purge(ids: [img.id])
             #expect(try await store.referencedLocations(storeId: "slow", ["b/1"]).isEmpty)
             #expect(try await store.referencedLocations(storeId: "cold", ["c/1"]).isEmpty)

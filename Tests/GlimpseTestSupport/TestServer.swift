@@ -41,15 +41,17 @@ public struct TestServer: APIClient {
 
     public static let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
-    /// Runs `body` against a server that lives for the duration of the call.
-    @discardableResult
+    /// Runs `body` against a server that lives for the duration of the call, on a new
+    /// temporary data directory, or on `dataDir` (which the caller owns and removes).
     /// - Parameter logger: where the server logs (nowhere by default).
+    @discardableResult
     public static func with<T: Sendable>(
+        dataDir: String? = nil,
         _ configure: (inout ServerConfig) -> Void = { _ in }, logger: Logger = TestServer.logger,
         _ body: @Sendable (TestServer) async throws -> T
     ) async throws -> T {
-        let dir = temporaryDirectory()
-        defer { _ = system("rm -rf '\(dir)'") }
+        let dir = dataDir ?? temporaryDirectory()
+        defer { if dataDir == nil { _ = system("rm -rf '\(dir)'") } }
         var config = configuration(dataDir: dir)
         configure(&config)
         let components = try Components(config, logger: logger, exclusive: true)

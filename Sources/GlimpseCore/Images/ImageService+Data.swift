@@ -11,7 +11,8 @@ extension ImageService {
     /// The body is streamed once through the digests (MD5 and SHA-512), the format inspector
     /// and the blob writer; nothing is held in memory beyond one chunk. Until the blob is
     /// committed the image can go back to `queued` with no bytes left behind; after the
-    /// commit one metadata write makes it active.
+    /// commit one metadata write makes it active. A store with no room left answers 413 as
+    /// Glance does ("Image storage media is full"), with the image back in `queued`.
     ///
     /// - Parameters:
     ///   - declaredSize: `x-openstack-image-size` or `Content-Length`, if the client sent one.
@@ -67,8 +68,13 @@ extension ImageService {
             throw ServiceError.tooLarge(limit.message(declaredSize))
         }
         // The data goes to a pending object of the store, named in the upload's lease.
-        let writer = try await blobStore.makeWriter(imageId: id)
-        var committed = false
+        let writer: any BlobWriter
+        do {
+            writer = try await blobStore.makeWriter(imageId: id)
+        } catch let full as StorageFull {
+            throw storageFull(full, id)
+        }
+        var committed: String?
         let lease = UploadLease(
             imageId: id, owner: owner, storeId: blobStore.id, pendingLocation: writer.pendingLocation,
             expiresAt: clock.now().adding(seconds: config.uploadLeaseSeconds), expected: declaredSize)
@@ -113,7 +119,7 @@ extension ImageService {
             let inspection = inspector.result()
             try checkFormat(inspection, of: receiving)
             let location = try await writer.commit()
-            committed = true
+            committed = location
             let (md5, sha512) = await digests.finalize()
             try await finishUpload(
                 id, expecting: transit, location: location, store: blobStore,
@@ -134,11 +140,24 @@ extension ImageService {
             // The lease stays renewed while the store cleans up: an abort can take as long as
             // the store's own timeout, and a lease let go meanwhile would have another job
             // undo an upload that is still ours.
-            if !committed { await writer.abort() }
+            if let committed {
+                // A database with no room wrote nothing: the data would only wait for the sweep.
+                if let e = error as? StoreError, case .full = e { try? await blobStore.delete(location: committed) }
+            } else {
+                await writer.abort()
+            }
             let last = await keeper.stop()
             await revertToQueued(id, from: transit, lease: last)
+            if let full = error as? StorageFull { throw storageFull(full, id) }
             throw error
         }
+    }
+
+    /// Glance's 413 for data that did not fit in the store (logged, as Glance does).
+    func storageFull(_ full: StorageFull, _ id: String) -> ServiceError {
+        logger.error(
+            "image storage media is full", metadata: ["image_id": "\(id)", "error": "\(full.reason)"])
+        return .storageFull
     }
 
     static func leaseLost(_ id: String) -> ServiceError {

@@ -27,10 +27,12 @@ extension ImageService {
     /// Undoes uploads and imports whose process died: each lease that ran out puts its image
     /// back to `queued` (if the upload had not finished; an import into stores ends with the
     /// stores it had not done counted as failed, see `ImportRun.abandon`) and its pending data
-    /// is removed. A lease renewed meanwhile is left alone. Returns how many were undone.
+    /// is removed. A lease renewed meanwhile is left alone. Returns the leases undone; with
+    /// `dryRun`, those that ran out (at most 10,000), changing nothing.
     @discardableResult
-    public func reclaimAbandonedUploads() async throws -> Int {
-        var total = 0
+    public func reclaimAbandonedUploads(dryRun: Bool = false) async throws -> [UploadLease] {
+        if dryRun { return try await store.expiredLeases(now: clock.now(), limit: 10_000) }
+        var undone: [UploadLease] = []
         while true {
             let expired = try await store.expiredLeases(now: clock.now(), limit: 100)
             var progressed = false
@@ -46,7 +48,7 @@ extension ImageService {
                 }
                 guard try await store.endUpload(image, lease: lease) != nil else { continue }
                 progressed = true
-                total += 1
+                undone.append(lease)
                 await removeData(dropped, of: lease.imageId, retry: "the orphan sweep will")
                 do {
                     try await blobs[lease.storeId]?.delete(location: lease.pendingLocation)
@@ -59,18 +61,19 @@ extension ImageService {
                     "undid an upload whose process stopped",
                     metadata: ["image_id": "\(lease.imageId)", "owner": "\(lease.owner)"])
             }
-            if expired.count < 100 || !progressed { return total }
+            if expired.count < 100 || !progressed { return undone }
         }
     }
 
     /// Removes stored data that nothing refers to: pending data of uploads without a live
     /// lease, and committed data no image records (a crash between a store's commit and the
     /// metadata write leaves such data). Only data older than `orphanGraceSeconds` counts, so
-    /// an upload that is just committing is never touched. Returns how many objects went.
+    /// an upload that is just committing is never touched. Returns the objects removed; with
+    /// `dryRun`, those it would remove, changing nothing.
     @discardableResult
-    public func sweepOrphans() async throws -> Int {
+    public func sweepOrphans(dryRun: Bool = false) async throws -> [OrphanedObject] {
         let cutoff = clock.now().adding(seconds: -config.orphanGraceSeconds)
-        var removed = 0
+        var removed: [OrphanedObject] = []
         for blobStore in blobs.all {
             var marker: String?
             while true {
@@ -79,9 +82,14 @@ extension ImageService {
                 let old = page.filter { $0.modifiedAt < cutoff }
                 let kept = try await store.referencedLocations(storeId: blobStore.id, old.map(\.location))
                 for blob in old where !kept.contains(blob.location) {
+                    let orphan = OrphanedObject(storeId: blobStore.id, blob: blob)
+                    if dryRun {
+                        removed.append(orphan)
+                        continue
+                    }
                     do {
                         try await blobStore.delete(location: blob.location)
-                        removed += 1
+                        removed.append(orphan)
                         logger.notice(
                             "removed data no image refers to",
                             metadata: ["store": "\(blobStore.id)", "location": "\(blob.location)"])
@@ -96,4 +104,10 @@ extension ImageService {
         }
         return removed
     }
+}
+
+/// Stored data no image or upload refers to, as the orphan sweep found it.
+public struct OrphanedObject: Sendable, Equatable {
+    public var storeId: String
+    public var blob: StoredBlob
 }

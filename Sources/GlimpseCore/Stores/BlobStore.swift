@@ -55,12 +55,26 @@ public struct StoredBlob: Sendable, Hashable {
     /// Written by an upload that has not committed (or never will).
     public var pending: Bool
     public var modifiedAt: Timestamp
+    /// Bytes stored, where the listing tells.
+    public var size: Int?
 
-    public init(location: String, pending: Bool, modifiedAt: Timestamp) {
+    public init(location: String, pending: Bool, modifiedAt: Timestamp, size: Int? = nil) {
         self.location = location
         self.pending = pending
         self.modifiedAt = modifiedAt
+        self.size = size
     }
+}
+
+/// A blob store has no room for more data (a full disk or an exhausted quota, Glance's
+/// `StorageFull`). The writer that throws it has kept none of the data.
+public struct StorageFull: Error, CustomStringConvertible, Sendable {
+    /// What failed, for the log (`write /data/.tmp/x: No space left on device`).
+    public let reason: String
+
+    public init(_ reason: String) { self.reason = reason }
+
+    public var description: String { "storage full: \(reason)" }
 }
 
 /// An in-progress write of one object.

@@ -49,8 +49,10 @@ public protocol ImageStore: Sendable {
     func deletedImages(before: Timestamp, limit: Int) async throws -> [Image]
     /// Removes tombstones for good.
     func purge(ids: [String]) async throws
-    /// Which of these locations of a blob store a copy of an image's data (live or deleted)
-    /// or an upload in progress (its lease's pending location) still refers to.
+    /// Which of these locations of a blob store a copy of an image's data or an upload in
+    /// progress (its lease's pending location) still refers to. A deleted image's copies do
+    /// not count: a process that died between marking the image deleted and removing its
+    /// data leaves data only the sweep would otherwise find before the tombstone's purge.
     func referencedLocations(storeId: String, _ locations: [String]) async throws -> Set<String>
 
     // MARK: Uploads
@@ -98,6 +100,9 @@ public enum StoreError: Error, Sendable, Equatable {
     case duplicate
     /// The database cannot be reached (the API answers 503: another node may serve).
     case unavailable(String)
+    /// The database has no room to write (a full disk: SQLite's `SQLITE_FULL`, PostgreSQL's
+    /// `53100`); nothing was written. The API answers 507.
+    case full(String)
 }
 
 /// Everything the metadata store of a deployment keeps: images, metadata definitions, and

@@ -25,6 +25,7 @@ extension ServiceError.Kind {
         case .internalError: .internalServerError
         case .notImplemented: .notImplemented
         case .serviceUnavailable: .serviceUnavailable
+        case .insufficientStorage: HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
         }
     }
 
@@ -60,6 +61,7 @@ extension ServiceError.Kind {
         case .internalError: "The server has either erred or is incapable of performing the requested operation."
         case .notImplemented: "The server has not implemented the requested functionality."
         case .serviceUnavailable: "The server is currently unavailable. Please try again at a later time."
+        case .insufficientStorage: "There was not enough space to save the resource"
         }
     }
 }

@@ -6,8 +6,9 @@ import NIOHTTP1
 
 /// Renders every error as the API the request went to renders it: the image API as Glance
 /// (HTML, JSON or text by `Accept`), `/identity` as Keystone, `/compute` as Nova. A missing
-/// or bad token is keystonemiddleware's 401 everywhere; anything unexpected is logged and
-/// answered 500.
+/// or bad token is keystonemiddleware's 401 everywhere; a database that cannot be reached
+/// is 503, one whose disk is full 507 (not 503: every node on that database would fail
+/// alike until an operator makes room); anything unexpected is logged and answered 500.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = GlimpseRequestContext
     /// The cloud's Keystone, named in 401s; the built-in identity's URL if nil.
@@ -41,6 +42,9 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch StoreError.unavailable(let reason) {
             context.logger.error("database unavailable", metadata: ["error": "\(reason)"])
             return format.response(.init(.serviceUnavailable), request: request, baseURL: context.baseURL)
+        } catch StoreError.full(let reason) {
+            context.logger.error("database full", metadata: ["error": "\(reason)"])
+            return format.response(.init(.insufficientStorage), request: request, baseURL: context.baseURL)
         } catch let error as HTTPParserError {
             // The body broke off or was malformed mid-request: the client's fault, not ours.
             context.logger.notice("request body malformed or cut off", metadata: ["error": "\(error)"])

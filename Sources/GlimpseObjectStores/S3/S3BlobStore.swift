@@ -100,7 +100,9 @@ public final class S3BlobStore: BlobStore {
         let committed = contents.compactMap { c -> StoredBlob? in
             guard let key = S3XML.text("Key", in: c), Self.isKey(key) else { return nil }
             let modified = S3XML.text("LastModified", in: c).flatMap { Timestamp(iso8601: $0) }
-            return StoredBlob(location: key, pending: false, modifiedAt: modified ?? Timestamp(microseconds: 0))
+            return StoredBlob(
+                location: key, pending: false, modifiedAt: modified ?? Timestamp(microseconds: 0),
+                size: S3XML.text("Size", in: c).flatMap { Int($0) })
         }
         let committedCut =
             S3XML.text("IsTruncated", in: xml) == "true" || contents.count >= limit

@@ -150,7 +150,9 @@ public final class SwiftBlobStore: BlobStore {
         let objects = try await list(c, prefix: nil, after: cursor, limit: limit)
         let committed = objects.compactMap { o -> StoredBlob? in
             guard let name = o["name"]?.stringValue, Self.isObjectName(name) else { return nil }
-            return StoredBlob(location: name, pending: false, modifiedAt: Self.timestamp(o["last_modified"]))
+            return StoredBlob(
+                location: name, pending: false, modifiedAt: Self.timestamp(o["last_modified"]),
+                size: o["bytes"]?.intValue)
         }
         // One more than asked, as the subdirectory named after the cursor comes back too.
         let subdirs = try await list(segments, prefix: nil, after: cursor, limit: limit + 1, delimiter: "/")

@@ -303,7 +303,8 @@ public final class Components: Sendable {
             job("abandoned-upload-reclaim", every: leaseCheck, after: leaseCheck) {
                 _ = try await images.reclaimAbandonedUploads()
             },
-            job("orphan-sweep", every: .seconds(86_400), after: .seconds(3600)) {
+            // Once soon after the start (a crash may have left data behind), then daily.
+            job("orphan-sweep", every: .seconds(86_400), after: .seconds(60)) {
                 _ = try await images.sweepOrphans()
             },
         ]
@@ -342,8 +343,8 @@ public final class Components: Sendable {
     public func purge(olderThan age: Int64? = nil) async throws -> PurgeReport {
         PurgeReport(
             tombstones: try await images.purgeDeleted(olderThan: age),
-            abandonedUploads: try await images.reclaimAbandonedUploads(),
-            orphans: try await images.sweepOrphans())
+            abandonedUploads: try await images.reclaimAbandonedUploads().count,
+            orphans: try await images.sweepOrphans().count)
     }
 
     /// Stops the imports running in the background (the stores they had not done count as
