@@ -11,6 +11,8 @@ let nio: [Target.Dependency] = [
     .product(name: "NIOPosix", package: "swift-nio"),
 ]
 
+let propertyBased: Target.Dependency = .product(name: "PropertyBased", package: "swift-property-based")
+
 let package = Package(
     name: "glimpse",
     platforms: [.macOS(.v15)],
@@ -40,6 +42,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Property-based tests (test targets only).
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // MARK: Shared by the server and the SDK
@@ -219,12 +223,13 @@ let package = Package(
 
         // MARK: Tests
 
-        .testTarget(name: "OpenStackJSONTests", dependencies: ["OpenStackJSON"], exclude: ["JSONTestSuite"]),
+        .testTarget(
+            name: "OpenStackJSONTests", dependencies: ["OpenStackJSON", propertyBased], exclude: ["JSONTestSuite"]),
         .testTarget(name: "OpenStackEncodingTests", dependencies: ["OpenStackEncoding"]),
         .testTarget(
             name: "GlimpseCoreTests",
             dependencies: [
-                "GlimpseCore", "GlimpseMemoryStores", "OpenStackEncoding", "OpenStackJSON",
+                "GlimpseCore", "GlimpseMemoryStores", "OpenStackEncoding", "OpenStackJSON", propertyBased,
                 .product(name: "Logging", package: "swift-log"),
             ] + nio
         ),
@@ -275,6 +280,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                propertyBased,
             ] + nio
         ),
         // Live servers: streaming, `100-continue`, processes sharing a data directory.
