@@ -8,7 +8,8 @@
 #
 # Environment:
 #   GLIMPSE_BIN     the glimpse binary               [.build/debug/glimpse, built if missing]
-#   HARNESS_VENV    venv for schemathesis            [./.venv-conformance, created with pip if missing]
+#   FUZZ_VENV       venv for schemathesis            [./.venv-api-fuzz, created with pip if missing; a venv
+#                   of its own, so that its pins do not move the conformance clients' (Tempest)]
 #   CONFORMANCE     the shared conformance scripts   [../shared/conformance]
 #   PORT            port for the server              [a free one from 19400]
 #   MAX_EXAMPLES    test cases per operation, admin  [25]
@@ -19,7 +20,7 @@ set -u -o pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 GLIMPSE_BIN="${GLIMPSE_BIN:-$ROOT/.build/debug/glimpse}"
-HARNESS_VENV="${HARNESS_VENV:-$ROOT/.venv-conformance}"
+FUZZ_VENV="${FUZZ_VENV:-$ROOT/.venv-api-fuzz}"
 CONFORMANCE="${CONFORMANCE:-$ROOT/../shared/conformance}"
 MAX_EXAMPLES="${MAX_EXAMPLES:-25}"
 MEMBER_EXAMPLES="${MEMBER_EXAMPLES:-10}"
@@ -27,14 +28,14 @@ SEED="${SEED:-13}"
 SPEC="$ROOT/Sources/GlimpseHTTP/OpenAPI/openapi.yaml"
 
 [ -x "$GLIMPSE_BIN" ] || swift build --product glimpse || exit 2
-if [ ! -x "$HARNESS_VENV/bin/schemathesis" ] || [ ! -x "$HARNESS_VENV/bin/openapi-spec-validator" ]; then
-  echo "== installing schemathesis and openapi-spec-validator into $HARNESS_VENV"
-  [ -x "$HARNESS_VENV/bin/pip" ] || python3 -m venv "$HARNESS_VENV" || exit 2
-  "$HARNESS_VENV/bin/pip" install -q "schemathesis>=4.3,<5" "openapi-spec-validator>=0.7" || exit 2
+if [ ! -x "$FUZZ_VENV/bin/schemathesis" ] || [ ! -x "$FUZZ_VENV/bin/openapi-spec-validator" ]; then
+  echo "== installing schemathesis and openapi-spec-validator into $FUZZ_VENV"
+  [ -x "$FUZZ_VENV/bin/pip" ] || python3 -m venv "$FUZZ_VENV" || exit 2
+  "$FUZZ_VENV/bin/pip" install -q schemathesis==4.32.5 openapi-spec-validator==0.9.0 || exit 2
 fi
 
 echo "== openapi-spec-validator"
-"$HARNESS_VENV/bin/openapi-spec-validator" "$SPEC" || exit 1
+"$FUZZ_VENV/bin/openapi-spec-validator" "$SPEC" || exit 1
 
 WORK="$(mktemp -d /tmp/glimpse-api-fuzz.XXXXXX)"
 SERVER=""
@@ -66,7 +67,7 @@ token() {
       \"domain\": {\"id\": \"default\"}}}}}" | tr -d '\r' | awk -F': ' 'tolower($1) == "x-subject-token" {print $2}'
 }
 env OS_AUTH_URL="$BASE/identity/v3" OS_USERNAME=admin OS_PASSWORD="$ADMIN_PASSWORD" OS_PROJECT_NAME=admin \
-  "$HARNESS_VENV/bin/python" "$CONFORMANCE/provision-tempest-accounts.py" secretpass >/dev/null || exit 2
+  "$FUZZ_VENV/bin/python" "$CONFORMANCE/provision-tempest-accounts.py" secretpass >/dev/null || exit 2
 ADMIN_TOKEN="$(token admin "$ADMIN_PASSWORD" admin)"
 MEMBER_TOKEN="$(token tempest-member secretpass tempest-project)"
 [ -n "$ADMIN_TOKEN" ] && [ -n "$MEMBER_TOKEN" ] || { echo "could not get the tokens"; exit 2; }
@@ -79,10 +80,10 @@ call() {
   curl -s -X "$1" "$BASE$2" -H "X-Auth-Token: $3" -H "Content-Type: ${5:-application/json}" \
     ${4:+--data-binary "$4"}
 }
-id_of() { "$HARNESS_VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+id_of() { "$FUZZ_VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 project_of() {
   curl -s "$BASE/identity/v3/auth/tokens" -H "X-Auth-Token: $1" -H "X-Subject-Token: $1" |
-    "$HARNESS_VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["token"]["project"]["id"])'
+    "$FUZZ_VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["token"]["project"]["id"])'
 }
 ADMIN_PROJECT="$(project_of "$ADMIN_TOKEN")"
 MEMBER_PROJECT="$(project_of "$MEMBER_TOKEN")"
@@ -141,7 +142,7 @@ run() {
   echo "== schemathesis as $name: $examples examples per operation, seed $SEED"
   (
     cd "$WORK" || exit 2
-    SCHEMATHESIS_HOOKS="$ROOT/scripts/api_fuzz_hooks.py" "$HARNESS_VENV/bin/schemathesis" \
+    SCHEMATHESIS_HOOKS="$ROOT/scripts/api_fuzz_hooks.py" "$FUZZ_VENV/bin/schemathesis" \
       --config-file "$WORK/schemathesis.toml" run "$BASE/openapi.yaml" --url "$BASE" \
       --header "X-Auth-Token: $token" \
       --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
