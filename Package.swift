@@ -174,8 +174,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ] + nio,
-            swiftSettings: strict
+            swiftSettings: strict,
+            // `OpenAPI/openapi.yaml`, served at `GET /openapi.yaml`, is compiled in as a string.
+            plugins: ["EmbedTextPlugin"]
         ),
+        // Build tool: a text file of a target as a Swift string constant, so that the binary
+        // serves it wherever it is copied.
+        .executableTarget(name: "EmbedText", swiftSettings: strict),
+        .plugin(name: "EmbedTextPlugin", capability: .buildTool(), dependencies: ["EmbedText"]),
         // The composition root: configuration, backends, services, `buildApplication`.
         .target(
             name: "GlimpseServer",
@@ -231,7 +237,8 @@ let package = Package(
 
         // MARK: Tests
 
-        .testTarget(name: "OpenStackJSONTests", dependencies: ["OpenStackJSON"], exclude: ["JSONTestSuite"]),
+        .testTarget(
+            name: "OpenStackJSONTests", dependencies: ["OpenStackJSON", propertyBased], exclude: ["JSONTestSuite"]),
         .testTarget(name: "OpenStackEncodingTests", dependencies: ["OpenStackEncoding"]),
         .testTarget(
             name: "GlimpseCoreTests",
@@ -287,6 +294,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+                propertyBased,
             ] + nio
         ),
         // Live servers: streaming, `100-continue`, processes sharing a data directory.

@@ -96,6 +96,20 @@ struct IdentityV2Tests {
         }
     }
 
+    @Test("revoking a token: 204 for a valid one, then 404 (Keystone's answer for a token it does not know)")
+    func revoke() async throws {
+        try await TestApp.with { s in
+            let admin = try await s.adminToken()
+            let other = try await s.adminToken()
+            #expect(try await s.request(.DELETE, "/identity/v2.0/tokens/\(other)", token: admin).status == 204)
+            #expect(try await s.request(.GET, "/v2/images", token: other).status == 401)
+            for unknown in [other, "0", "no-such-token"] {
+                let r = try await s.request(.DELETE, "/identity/v2.0/tokens/\(unknown)", token: admin)
+                #expect(try r.status == 404 && r.json["error"]?["code"] == 404, "\(unknown): \(r.status)")
+            }
+        }
+    }
+
     @Test("v2.0 tokens expire like v3 tokens")
     func expiry() async throws {
         let clock = ManualClock()

@@ -62,6 +62,7 @@ extension IdentityRoutes {
             throw ServiceError.forbidden(
                 "You are not authorized to perform the requested action: identity:revoke_token.")
         }
+        guard target != nil else { throw ServiceError.notFound("Could not find token: \(id).") }
         try await keystone.revoke(token: id)
         return .empty()
     }

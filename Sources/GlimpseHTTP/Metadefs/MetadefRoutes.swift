@@ -104,7 +104,9 @@ struct MetadefRoutes {
                 let tags = try await metadefs.createTags(ns, try await request.jsonBody(context), append: append, by: p)
                 return .json(["tags": .array(tags.map { itemJSON($0) })], status: .created)
             }
-            let item = try await metadefs.createItem(ns, kind, try await request.jsonBody(context), by: p)
+            let body = try await request.jsonBody(context)
+            try Self.check(body, as: kind)
+            let item = try await metadefs.createItem(ns, kind, body, by: p)
             return .json(itemJSON(item), status: .created)
         }
     }
@@ -127,8 +129,9 @@ struct MetadefRoutes {
         { request, context in
             let p = try context.principal()
             let (ns, name) = (context.parameters.decoded("ns"), context.parameters.decoded("name"))
-            return .json(
-                itemJSON(try await metadefs.updateItem(ns, kind, name, try await request.jsonBody(context), by: p)))
+            let body = try await request.jsonBody(context)
+            try Self.check(body, as: kind)
+            return .json(itemJSON(try await metadefs.updateItem(ns, kind, name, body, by: p)))
         }
     }
 
@@ -343,6 +346,20 @@ struct MetadefRoutes {
         ]),
         "required": ["namespace"], "additionalProperties": false,
         "links": [["rel": "self", "href": "{self}"], ["rel": "describedby", "href": "{schema}"]],
+    ]
+
+    /// Glance's check of an item's body against the schema served for its kind: 400 with
+    /// the schema's complaint.
+    static func check(_ body: JSONValue, as kind: MetadefKind) throws(ServiceError) {
+        guard let validator = validators[kind], let failure = validator.validate(body) else { return }
+        throw validator.error(for: failure)
+    }
+
+    static let validators: [MetadefKind: SchemaValidator] = [
+        .object: SchemaValidator(schemaName: "object", schema: object),
+        .property: SchemaValidator(schemaName: "property", schema: property),
+        .tag: SchemaValidator(schemaName: "tag", schema: tag),
+        .resourceType: SchemaValidator(schemaName: "resource_type", schema: association),
     ]
 
     /// `/v2/schemas/metadefs/<name>`.

@@ -13,7 +13,7 @@ struct VersionMiddleware: RouterMiddleware {
     typealias Context = GlimpseRequestContext
 
     /// First path segments that lead to a route.
-    static let routed: Set<String> = ["", "v2", "versions", "healthcheck", "identity", "compute"]
+    static let routed: Set<String> = ["", "v2", "versions", "healthcheck", "identity", "compute", "openapi.yaml"]
 
     func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response

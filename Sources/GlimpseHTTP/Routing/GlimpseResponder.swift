@@ -58,6 +58,7 @@ public struct GlimpseResponder: HTTPResponder {
             IdentityRoutes(keystone: keystone, catalog: Catalog(region: configuration.region)).add(to: router)
         }
         ComputeRoutes(images: configuration.images, validator: configuration.tokens).add(to: router)
+        OpenAPIRoutes().add(to: router)
 
         var front: [any MiddlewareProtocol<Request, Response, Context>] = [
             RequestLogMiddleware(publicURL: configuration.publicURL, defaultBaseURL: configuration.defaultBaseURL)
