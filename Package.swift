@@ -243,8 +243,8 @@ let package = Package(
         .testTarget(
             name: "GlimpseCoreTests",
             dependencies: [
-                "GlimpseCore", "GlimpseMemoryStores", "OpenStackEncoding", "OpenStackJSON", propertyBased,
-                .product(name: "Logging", package: "swift-log"),
+                "GlimpseCore", "GlimpseMemoryStores", "GlimpseTestSupport", "OpenStackEncoding", "OpenStackJSON",
+                propertyBased, .product(name: "Logging", package: "swift-log"),
             ] + nio
         ),
         // The metadata-store and blob-store contracts, run against every backend.

@@ -169,15 +169,4 @@ enum DiskImageHeaders {
         putLE(size, 8, at: 0x170, in: &b)
         return b
     }
-
-    /// Pseudo-random bytes (xorshift), the same for the same seed.
-    static func noise(_ count: Int, seed: UInt64 = 7) -> [UInt8] {
-        var x = seed &* 0x9E37_79B9_7F4A_7C15 | 1
-        return (0..<count).map { _ in
-            x ^= x << 13
-            x ^= x >> 7
-            x ^= x << 17
-            return UInt8(truncatingIfNeeded: x)
-        }
-    }
 }

@@ -3,6 +3,7 @@ import PropertyBased
 import Testing
 
 @testable import GlimpseCore
+import GlimpseTestSupport
 
 /// Headers of every format, valid, to be mutated.
 private let templates: [[UInt8]] = [
@@ -22,7 +23,7 @@ private let templates: [[UInt8]] = [
     H.luks(payloadSectors: 8, length: 8192),
     [0x51, 0x45, 0x44, 0x00] + [UInt8](repeating: 0, count: 600),
     Array("WithoutFreeSpace".utf8) + [UInt8](repeating: 1, count: 100),
-    H.noise(70_000),
+    testBytes(70_000, seed: 7),
 ]
 
 /// Feeds `bytes` cut into pieces of the given sizes, in turn.

@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 
 @testable import GlimpseCore
+import GlimpseTestSupport
 
 /// Feeds `bytes` in chunks of `chunk` bytes (all at once when nil) and inspects.
 func inspect(_ bytes: [UInt8], chunk: Int? = nil, vmdkAllowedTypes: [String]? = nil) -> FormatInspector.Result {
@@ -251,7 +252,7 @@ struct FormatInspectorTests {
 
     @Test("valid headers: format, virtual size, no problem")
     func validHeaders() {
-        var raw = H.noise(100_000)
+        var raw = testBytes(100_000, seed: 7)
         raw[510] = 0
         #expect(inspect(raw) == .init(format: "raw", virtualSize: 100_000))
         #expect(inspect([1, 2, 3]) == .init(format: "raw", virtualSize: 3))
@@ -317,7 +318,7 @@ struct FormatInspectorTests {
     @Test("memory stays bounded: 64 KiB for plain data, about 1 MiB at most for a hostile descriptor")
     func boundedMemory() {
         var inspector = FormatInspector()
-        let chunk = ByteBuffer(bytes: H.noise(1 << 20))
+        let chunk = ByteBuffer(bytes: testBytes(1 << 20, seed: 7))
         for _ in 0..<64 { inspector.feed(chunk) }
         #expect(inspector.keptBytes == 64 * 1024)
         var text = FormatInspector()
