@@ -1,9 +1,9 @@
+import GlimpseTestSupport
 import NIOCore
 import PropertyBased
 import Testing
 
 @testable import GlimpseCore
-import GlimpseTestSupport
 
 /// Headers of every format, valid, to be mutated.
 private let templates: [[UInt8]] = [

@@ -1,8 +1,8 @@
+import GlimpseTestSupport
 import NIOCore
 import Testing
 
 @testable import GlimpseCore
-import GlimpseTestSupport
 
 /// Feeds `bytes` in chunks of `chunk` bytes (all at once when nil) and inspects.
 func inspect(_ bytes: [UInt8], chunk: Int? = nil, vmdkAllowedTypes: [String]? = nil) -> FormatInspector.Result {
