@@ -28,11 +28,13 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private var awaitingHeadSince: NIODeadline?
     /// When the server asked for body bytes it has not had yet.
     private var bodyRequestedSince: NIODeadline?
-    private var readingBody = false
-    /// Whether the request being handled has been read to its end, and answered to its end
-    /// (an early answer, such as a 413, can precede the end of the request).
-    private var requestComplete = false
-    private var responseComplete = false
+    /// Request heads read, requests read to their end, responses written to their end. A
+    /// pipelining client's next request can arrive while a response is being sent, and an
+    /// early answer (a 413, say) can precede its request's end: the connection waits for a
+    /// head only when every request has been read and answered.
+    private var requestsStarted = 0
+    private var requestsEnded = 0
+    private var responsesEnded = 0
     private var unwritableSince: NIODeadline?
     private var timer: Scheduled<Void>?
 
@@ -74,30 +76,33 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head:
             awaitingHeadSince = nil
-            readingBody = true
-            requestComplete = false
-            responseComplete = false
+            requestsStarted += 1
         case .body:
             break
         case .end:
-            readingBody = false
-            requestComplete = true
-            if responseComplete { awaitingHeadSince = context.eventLoop.now }
+            requestsEnded += 1
+            waitForHeadIfIdle(context)
         }
         context.fireChannelRead(data)
     }
 
     func read(context: ChannelHandlerContext) {
-        if readingBody, bodyRequestedSince == nil { bodyRequestedSince = context.eventLoop.now }
+        if requestsEnded < requestsStarted, bodyRequestedSince == nil { bodyRequestedSince = context.eventLoop.now }
         context.read()
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
-            responseComplete = true
-            if requestComplete { awaitingHeadSince = context.eventLoop.now }
+            responsesEnded += 1
+            waitForHeadIfIdle(context)
         }
         context.write(data, promise: promise)
+    }
+
+    private func waitForHeadIfIdle(_ context: ChannelHandlerContext) {
+        if requestsEnded == requestsStarted, responsesEnded >= requestsStarted {
+            awaitingHeadSince = context.eventLoop.now
+        }
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
