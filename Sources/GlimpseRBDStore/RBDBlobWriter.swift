@@ -45,6 +45,8 @@ final class RBDBlobWriter: BlobWriter, @unchecked Sendable {
     /// How much the image grew last.
     private var growth: Int
     private var isOpen = true
+    /// Blocks made so far: at most `writesInFlight + 2` however long the image.
+    private(set) var blocksMade = 1
     static let blockSize = 4 << 20
     static let writesInFlight = 3
     static let maxGrowth = 8 << 30
@@ -114,8 +116,13 @@ final class RBDBlobWriter: BlobWriter, @unchecked Sendable {
                     return block
                 }
             })
-        filling = spares.popLast() ?? WriteBlock(capacity: Self.blockSize)
-        filling?.count = 0
+        if let spare = spares.popLast() {
+            spare.count = 0
+            filling = spare
+        } else {
+            filling = WriteBlock(capacity: Self.blockSize)
+            blocksMade += 1
+        }
     }
 
     func commit() async throws -> String {
