@@ -197,6 +197,7 @@ let package = Package(
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -302,7 +303,8 @@ let package = Package(
         .testTarget(
             name: "GlimpseServerTests",
             dependencies: [
-                "glimpse", "GlimpseTestSupport", "GlimpseServer", "GlimpseCore", "OpenStackEncoding", "OpenStackJSON",
+                "glimpse", "GlimpseTestSupport", "GlimpseServer", "GlimpseHTTP", "GlimpseCore", "OpenStackEncoding",
+                "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),

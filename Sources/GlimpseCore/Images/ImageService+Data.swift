@@ -305,6 +305,28 @@ extension ImageService {
             }
             throw failure
         }
+
+        /// The best copy as a local file of the image's size, to send without copying; nil
+        /// when that copy is not a file or does not open, for `open(range:)`, which streams
+        /// and falls back to the other copies.
+        public func openFile() async -> (any StoredFile)? {
+            guard let (location, store) = copies.first else { return nil }
+            do {
+                guard let file = try await store.openFile(location: location.location) else { return nil }
+                if file.size == size { return file }
+                logger.warning(
+                    "a copy of image data has the wrong size",
+                    metadata: [
+                        "image_id": "\(image.id)", "store": "\(location.storeId)", "size": "\(file.size)",
+                        "expected": "\(size)",
+                    ])
+            } catch {
+                logger.debug(
+                    "could not open a copy of image data as a file",
+                    metadata: ["image_id": "\(image.id)", "store": "\(location.storeId)", "error": "\(error)"])
+            }
+            return nil
+        }
     }
 
     /// `GET /v2/images/{id}/file`: the data source, or nil when the image has no data (204).

@@ -16,6 +16,10 @@ public protocol BlobStore: Sendable {
     /// Streams bytes `range` (or all) of a stored object, in chunks, pulled on demand.
     func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream
 
+    /// The stored object as a local file, for sending without copying; nil (the default)
+    /// when the store keeps its data elsewhere.
+    func openFile(location: String) async throws -> (any StoredFile)?
+
     /// Deletes a stored object, committed or pending. Deleting a missing object is not an error.
     func delete(location: String) async throws
 
@@ -44,6 +48,7 @@ public protocol BlobStore: Sendable {
 }
 
 extension BlobStore {
+    public func openFile(location: String) async throws -> (any StoredFile)? { nil }
     public func checkDeletable(location: String) async throws {}
     public func directURL(location: String) -> String? { nil }
     public func close() async {}

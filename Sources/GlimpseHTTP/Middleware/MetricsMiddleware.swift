@@ -28,6 +28,8 @@ struct MetricsMiddleware: RouterMiddleware {
         if isUpload { uploadsInFlight.increment() }
         defer { if isUpload { uploadsInFlight.decrement() } }
         var request = request
+        var context = context
+        context.bytesSent = bytesOut
         if request.hasBody {
             let counter = bytesIn
             request.body = RequestBody(

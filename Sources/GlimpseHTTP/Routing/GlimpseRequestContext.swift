@@ -3,6 +3,7 @@ import GlimpseIdentity
 import Hummingbird
 import HummingbirdAuth
 import Logging
+import Metrics
 import NIOCore
 import Synchronization
 
@@ -21,6 +22,9 @@ public struct GlimpseRequestContext: AuthRequestContext, RequestContext {
     /// `http://host:port` as the client reached the server, or the configured public URL.
     public var baseURL = ""
     let expectation = ContinueExpectation()
+    /// Counts response body bytes a route sends around the body writer (files sent by the
+    /// kernel), when metrics are on.
+    var bytesSent: Counter?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -88,6 +88,8 @@ extension Response {
 extension HTTPField.Name {
     static let authToken = HTTPField.Name("X-Auth-Token")!
     static let subjectToken = HTTPField.Name("X-Subject-Token")!
+    /// Internal: marks a response whose body `FileSender` sends; never leaves the server.
+    static let sendFile = HTTPField.Name(FileSender.mark)!
     static let requestId = HTTPField.Name("x-openstack-request-id")!
     static let imageSize = HTTPField.Name("x-openstack-image-size")!
     static let contentMD5 = HTTPField.Name("Content-MD5")!

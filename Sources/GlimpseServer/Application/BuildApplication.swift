@@ -58,8 +58,12 @@ func httpServer(_ config: ServerConfig, logger: Logger) -> HTTPServerBuilder {
     let policy = config.connectionPolicy
     let counter = ConnectionCounter(limit: policy.maxConnections)
     return HTTPServerBuilder { responder -> any ServerChildChannel in
-        let http = GuardedHTTP1Channel(responder: responder, policy: policy, counter: counter, logger: logger)
-        guard let certificate = config.tlsCertificateFile, let key = config.tlsKeyFile else { return http }
+        guard let certificate = config.tlsCertificateFile, let key = config.tlsKeyFile else {
+            return GuardedHTTP1Channel(
+                responder: responder, policy: policy, counter: counter, sendsFiles: true, logger: logger)
+        }
+        let http = GuardedHTTP1Channel(
+            responder: responder, policy: policy, counter: counter, sendsFiles: false, logger: logger)
         let tls = TLSConfiguration.makeServerConfiguration(
             certificateChain: try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))

@@ -1,19 +1,23 @@
+import GlimpseHTTP
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTPTypesHTTP1
 
 /// Hummingbird's HTTP/1.1 channel with the server's connection policy around it: a cap on
 /// open connections (`AdmissionHandler`), deadlines for clients that stall
-/// (`ConnectionDeadlines`), and limits on request heads.
+/// (`ConnectionDeadlines`), limits on request heads, and, without TLS, image data sent from
+/// files by the kernel (`FileSender`).
 struct GuardedHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
     let inner: HTTP1Channel
     let counter: ConnectionCounter
+    let sendsFiles: Bool
 
     init(
         responder: @escaping HTTPChannelHandler.Responder, policy: ConnectionPolicy, counter: ConnectionCounter,
-        logger: Logger
+        sendsFiles: Bool, logger: Logger
     ) {
         let configuration = HTTP1Channel.Configuration(
             // Built anew for each connection.
@@ -23,6 +27,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
                 maxHeaderFieldCount: policy.maxHeaderCount))
         self.inner = HTTP1Channel(responder: responder, configuration: configuration)
         self.counter = counter
+        self.sendsFiles = sendsFiles
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -31,6 +36,13 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             try channel.pipeline.syncOperations.addHandler(AdmissionHandler(counter: counter, logger: logger))
         }.flatMap {
             inner.setup(channel: channel, logger: logger)
+        }.flatMapThrowing { value in
+            if sendsFiles {
+                // Below the codec from HTTP types, where a body part may be a file region.
+                let codec = try channel.pipeline.syncOperations.handler(type: HTTP1ToHTTPServerCodec.self)
+                try channel.pipeline.syncOperations.addHandler(FileSender(), position: .before(codec))
+            }
+            return value
         }
     }
 
