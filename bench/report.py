@@ -132,6 +132,45 @@ if big_up:
     lines.append("| upload + download 4 GiB | %s / %s | | %s | | | | |" % (fmt(big_up["mb_per_s"]), fmt(big_down and big_down["mb_per_s_aggregate"]), fmt(peak)))
     summary["targets"].append({"target": "server RSS ≤ 100 MB during a 4 GiB upload and download", "value": peak, "met": peak <= 100})
 
+# Downloads with curl as the client, beside nginx serving the same file (bench/downloads.py).
+curl_runs = {n: load("downloads-%s.json" % n) for n in ("glimpse", "glance", "nginx")}
+if curl_runs["glimpse"]:
+    lines.append("")
+    lines.append("| 1 GiB download, curl | Glimpse MiB/s | CPU s/GiB | Glance MiB/s | CPU s/GiB | nginx MiB/s | CPU s/GiB | Glimpse / Glance | Glimpse / nginx |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for key, title in (("cold", "cold page cache"), ("cached_1", "cached, 1 stream"), ("cached_4", "cached, 4 streams")):
+        cells = [(curl_runs[n] or {}).get("runs", {}).get(key) for n in ("glimpse", "glance", "nginx")]
+        a, b, c = cells
+        if not a:
+            continue
+        vs = lambda x: ("%.2f×" % (a["mib_per_s"] / x["mib_per_s"])) if x and x.get("mib_per_s") else "–"
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            title, fmt(a["mib_per_s"]), fmt(a["server_cpu_s_per_gib"], 3), fmt(b and b["mib_per_s"]),
+            fmt(b and b["server_cpu_s_per_gib"], 3), fmt(c and c["mib_per_s"]), fmt(c and c["server_cpu_s_per_gib"], 3),
+            vs(b), vs(c)))
+        summary["transfers"]["curl_" + key] = {"glimpse": a, "glance": b, "nginx": c}
+        if b:
+            summary["targets"].append({"target": "download (curl, %s) ≥ Glance" % title, "value": round(a["mib_per_s"] / b["mib_per_s"], 2),
+                                       "met": a["mib_per_s"] >= b["mib_per_s"]})
+        if c and key != "cold":
+            summary["targets"].append({"target": "download (curl, %s) ≥ 90%% of nginx" % title,
+                                       "value": round(a["mib_per_s"] / c["mib_per_s"], 2), "met": a["mib_per_s"] >= 0.9 * c["mib_per_s"]})
+
+# The 8-client metadata rows with wrk as the driver (bench/metadata_wrk.py).
+wrk_runs = {n: load("wrk-%s.json" % n) for n in ("glimpse", "glance")}
+if wrk_runs["glimpse"]:
+    lines.append("")
+    lines.append("| wrk, 8 connections | Glimpse ops/s | p99 ms | server CPU ms/op | wrk cores | Glance ops/s | p99 ms | server CPU ms/op | × |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for key, row_a in wrk_runs["glimpse"]["rows"].items():
+        row_b = ((wrk_runs["glance"] or {}).get("rows") or {}).get(key)
+        ratio = row_a["ops_per_s"] / row_b["ops_per_s"] if row_b and row_b["ops_per_s"] else None
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            key, fmt(row_a["ops_per_s"]), fmt(row_a["p99_ms"], 2), fmt(row_a["server_cpu_ms_per_op"], 3), fmt(row_a["wrk_cpu_cores"], 2),
+            fmt(row_b and row_b["ops_per_s"]), fmt(row_b and row_b["p99_ms"], 2), fmt(row_b and row_b["server_cpu_ms_per_op"], 3),
+            ("%.0f×" % ratio) if ratio else "–"))
+        summary.setdefault("wrk", {})[key] = {"glimpse": row_a, "glance": row_b, "ratio": ratio}
+
 if scaling:
     lines.append("")
     names = list(scaling[0]["latency"].keys())

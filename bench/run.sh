@@ -12,12 +12,16 @@
 # cold start, a 4 GiB upload and download (peak RSS), and list latency over catalogs of
 # SCALING images seeded straight into the store (`glimpse admin seed`).
 #
+# Then the same 1 GiB file downloaded with curl (cold, cached with 1 and 4 streams) from
+# Glimpse, Glance and nginx (sendfile, a worker per core), and the 8-client metadata rows
+# with wrk (bench/downloads.py, bench/metadata_wrk.py; SKIP_C_DRIVERS=1 leaves them out).
+#
 # Results go to RESULTS (default bench/results/<date>): one JSON per part, summary.md,
 # summary.json and chart.png (bench/report.py).
 #
 # Knobs: RESULTS, WORK (scratch dir for data, default $TMPDIR/glimpse-bench), PORT (9393),
-# GLANCE_PORT (9494), GLANCE_HOME (default $WORK/glance, reused between runs: the pip
-# install takes a minute or two), SCALING ("10000 100000 1000000"), SKIP_GLANCE, SKIP_4G,
+# GLANCE_PORT (9494), NGINX_PORT (9595), GLANCE_HOME (default $WORK/glance, reused between runs: the pip
+# install takes a minute or two), SCALING ("10000 100000 1000000"), SKIP_GLANCE, SKIP_4G, SKIP_C_DRIVERS,
 # SKIP_SCALING, PHASES (bench.py phases), REPEAT (best-of for read-only phases and transfers, default 3), BENCH_ARGS (extra
 # bench.py arguments for both servers).
 set -euo pipefail
@@ -29,6 +33,7 @@ RESULTS="${RESULTS:-$HERE/results/$STAMP}"
 WORK="${WORK:-${TMPDIR:-/tmp}/glimpse-bench}"
 PORT="${PORT:-9393}"
 GLANCE_PORT="${GLANCE_PORT:-9494}"
+NGINX_PORT="${NGINX_PORT:-9595}"
 SCALING="${SCALING:-10000 100000 1000000}"
 REPEAT="${REPEAT:-3}"
 BENCH_ARGS="${BENCH_ARGS:-}"
@@ -43,6 +48,14 @@ if [ ! -x "$PY" ]; then
   python3 -m venv "$WORK/venv"
   "$WORK/venv/bin/pip" install -q matplotlib || echo "(matplotlib unavailable: the report will have no chart)" >&2
 fi
+
+# The file every server sends in the curl downloads (random: no compression anywhere helps).
+IMAGE_1G="$WORK/static/image-1g"
+if [ -z "${SKIP_C_DRIVERS:-}" ] && [ ! -s "$IMAGE_1G" ]; then
+  mkdir -p "$WORK/static"
+  head -c 1073741824 /dev/urandom >"$IMAGE_1G"
+fi
+command -v wrk >/dev/null || [ -n "${SKIP_C_DRIVERS:-}" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >&2
 
 log "release build"
 (cd "$ROOT" && swift build -c release --product glimpse >&2)
@@ -79,6 +92,13 @@ TOKEN="$(glimpse_token)"
 # shellcheck disable=SC2086
 python3 "$HERE/bench.py" --base "http://127.0.0.1:$PORT" --token "$TOKEN" --server-pid "$SERVER_PID" \
   --phases "$PHASES" --repeat "$REPEAT" --cold-download --out "$RESULTS/glimpse.json" $BENCH_ARGS >&2
+if [ -z "${SKIP_C_DRIVERS:-}" ]; then
+  log "Glimpse: metadata at 8 connections with wrk, 1 GiB downloads with curl"
+  python3 "$HERE/metadata_wrk.py" --name glimpse --base "http://127.0.0.1:$PORT" -H "X-Auth-Token: $TOKEN" \
+    --server-pid "$SERVER_PID" --out "$RESULTS/wrk-glimpse.json"
+  python3 "$HERE/downloads.py" --name glimpse --base "http://127.0.0.1:$PORT" -H "X-Auth-Token: $TOKEN" \
+    --file "$IMAGE_1G" --server-pid "$SERVER_PID" --repeat "$REPEAT" --out "$RESULTS/downloads-glimpse.json"
+fi
 stop_glimpse
 rm -rf "$WORK/glimpse-data"
 
@@ -93,7 +113,24 @@ if [ -z "${SKIP_GLANCE:-}" ]; then
     -H 'X-Identity-Status: Confirmed' -H 'X-Project-Id: bench' -H 'X-User-Id: bench' -H 'X-Roles: admin,member,reader' \
     --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --phases "$PHASES" --repeat "$REPEAT" \
     --cold-download --out "$RESULTS/glance.json" $BENCH_ARGS >&2
+  if [ -z "${SKIP_C_DRIVERS:-}" ]; then
+    log "Glance: metadata at 8 connections with wrk, 1 GiB downloads with curl"
+    GLANCE_HEADERS=(-H 'X-Identity-Status: Confirmed' -H 'X-Project-Id: bench' -H 'X-User-Id: bench' -H 'X-Roles: admin,member,reader')
+    python3 "$HERE/metadata_wrk.py" --name glance --base "http://127.0.0.1:$GLANCE_PORT" "${GLANCE_HEADERS[@]}" \
+      --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --out "$RESULTS/wrk-glance.json"
+    python3 "$HERE/downloads.py" --name glance --base "http://127.0.0.1:$GLANCE_PORT" "${GLANCE_HEADERS[@]}" \
+      --file "$IMAGE_1G" --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --repeat "$REPEAT" \
+      --out "$RESULTS/downloads-glance.json"
+  fi
   GLANCE_PORT="$GLANCE_PORT" "$ROOT/scripts/engines/glance.sh" down >&2 || true
+fi
+
+if [ -z "${SKIP_C_DRIVERS:-}" ]; then
+  log "nginx: the same file with sendfile, a worker per core (the practical ceiling)"
+  NGINX_PID="$("$HERE/nginx.sh" up "$(dirname "$IMAGE_1G")" "$NGINX_PORT" "$WORK/nginx")"
+  python3 "$HERE/downloads.py" --name nginx --url "http://127.0.0.1:$NGINX_PORT/$(basename "$IMAGE_1G")" \
+    --file "$IMAGE_1G" --server-pid "$NGINX_PID" --repeat "$REPEAT" --out "$RESULTS/downloads-nginx.json"
+  "$HERE/nginx.sh" down "$WORK/nginx"
 fi
 
 if [ -z "${SKIP_4G:-}" ]; then
