@@ -33,3 +33,22 @@ glimpse_token() {
       "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}' |
     awk 'tolower($1) == "x-subject-token:" { sub(/\r$/, "", $2); print $2 }'
 }
+
+# glimpse_member_token: a token of user bench-member, who holds the member role on the
+# admin project (made on first use), from the server on PORT; needs TOKEN (an admin's).
+glimpse_member_token() {
+  local id="http://127.0.0.1:$PORT/identity/v3" auth=(-H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json')
+  local first='import json, sys; print(next(iter(json.load(sys.stdin).values()))[0]["id"])'
+  local project role user
+  project="$(curl -s "${auth[@]}" "$id/projects?name=admin" | python3 -c "$first")"
+  role="$(curl -s "${auth[@]}" "$id/roles?name=member" | python3 -c "$first")"
+  user="$(curl -s "${auth[@]}" "$id/users?name=bench-member" | python3 -c "$first" 2>/dev/null)" ||
+    user="$(curl -s "${auth[@]}" "$id/users" -d '{"user": {"name": "bench-member", "domain_id": "default",
+      "password": "'"$PASSWORD"'"}}' | python3 -c 'import json, sys; print(json.load(sys.stdin)["user"]["id"])')"
+  curl -s -o /dev/null "${auth[@]}" -X PUT "$id/projects/$project/users/$user/roles/$role"
+  curl -s -D - -o /dev/null -H 'Content-Type: application/json' "$id/auth/tokens" -d '{
+    "auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "bench-member",
+      "domain": {"id": "default"}, "password": "'"$PASSWORD"'"}}},
+      "scope": {"project": {"name": "admin", "domain": {"id": "default"}}}}}' |
+    awk 'tolower($1) == "x-subject-token:" { sub(/\r$/, "", $2); print $2 }'
+}

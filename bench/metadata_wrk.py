@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """The 8-client metadata rows again with wrk (a C load generator) instead of bench.py, so
 that the driver is not what sets the pace: show, list limit 25 and list 25 with a filter
-and a sort, against a server whose catalog bench.py's seed phase made. Reports requests
+and a sort, against a server whose catalog bench.py's seed phase made; with --member-header,
+also a member of the catalog's project listing its private queued images by update time
+(`visibility=private&status=queued&sort_key=updated_at&sort_dir=desc`). Reports requests
 per second, latency percentiles, answers of 400 and above, and the CPU of the server
 and of wrk.
 
-usage: metadata_wrk.py --name NAME --base URL [-H 'Header: v' ...]
+usage: metadata_wrk.py --name NAME --base URL [-H 'Header: v' ...] [--member-header 'Header: v' ...]
                        (--server-pid PID | --server-pidfile F) [--connections 8]
                        [--seconds 10] [--tag bench-catalog] --out FILE.json
 """
@@ -36,6 +38,7 @@ def main():
     ap.add_argument("--name", required=True)
     ap.add_argument("--base", required=True)
     ap.add_argument("-H", "--header", action="append", default=[])
+    ap.add_argument("--member-header", action="append", default=[])
     ap.add_argument("--server-pid", type=int, action="append", default=[])
     ap.add_argument("--server-pidfile")
     ap.add_argument("--connections", type=int, default=8)
@@ -53,13 +56,17 @@ def main():
     script = os.path.join(os.path.dirname(os.path.abspath(a.out)), "wrk-count.lua")
     with open(script, "w") as f:
         f.write(SCRIPT)
-    shapes = [("show", "/v2/images/" + image), ("list25", "/v2/images?limit=25"),
-              ("list25fs", "/v2/images?limit=25&tag=%s&sort=name:asc" % a.tag)]
+    shapes = [("show", "/v2/images/" + image, a.header), ("list25", "/v2/images?limit=25", a.header),
+              ("list25fs", "/v2/images?limit=25&tag=%s&sort=name:asc" % a.tag, a.header)]
+    if a.member_header:
+        shapes.append(("member_private_queued",
+                       "/v2/images?limit=25&visibility=private&status=queued&sort_key=updated_at&sort_dir=desc",
+                       a.member_header))
     sampler = Sampler(pids)
     out = {"server": a.name, "connections": a.connections, "seconds": a.seconds, "rows": {}}
-    for label, path in shapes:
+    for label, path, headers in shapes:
         cmd = ["wrk", "-t", "2", "-c", str(a.connections), "-d", "%ds" % a.seconds, "-s", script]
-        for h in a.header:
+        for h in headers:
             cmd += ["-H", h]
         s0 = sampler.cpu_ticks()
         p = subprocess.Popen(cmd + [a.base + path], stdout=subprocess.PIPE, text=True)

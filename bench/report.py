@@ -170,6 +170,9 @@ if wrk_runs["glimpse"]:
             fmt(row_b and row_b["ops_per_s"]), fmt(row_b and row_b["p99_ms"], 2), fmt(row_b and row_b["server_cpu_ms_per_op"], 3),
             ("%.0f×" % ratio) if ratio else "–"))
         summary.setdefault("wrk", {})[key] = {"glimpse": row_a, "glance": row_b, "ratio": ratio}
+        if key == "member_private_queued" and ratio:
+            summary["targets"].append({"target": "a member's private queued images by update time ≥ 40× Glance's rate",
+                                       "value": round(ratio, 1), "met": ratio >= 40})
 
 if scaling:
     lines.append("")

@@ -94,8 +94,9 @@ python3 "$HERE/bench.py" --base "http://127.0.0.1:$PORT" --token "$TOKEN" --serv
   --phases "$PHASES" --repeat "$REPEAT" --cold-download --out "$RESULTS/glimpse.json" $BENCH_ARGS >&2
 if [ -z "${SKIP_C_DRIVERS:-}" ]; then
   log "Glimpse: metadata at 8 connections with wrk, 1 GiB downloads with curl"
+  MEMBER_TOKEN="$(glimpse_member_token)"
   python3 "$HERE/metadata_wrk.py" --name glimpse --base "http://127.0.0.1:$PORT" -H "X-Auth-Token: $TOKEN" \
-    --server-pid "$SERVER_PID" --out "$RESULTS/wrk-glimpse.json"
+    --member-header "X-Auth-Token: $MEMBER_TOKEN" --server-pid "$SERVER_PID" --out "$RESULTS/wrk-glimpse.json"
   python3 "$HERE/downloads.py" --name glimpse --base "http://127.0.0.1:$PORT" -H "X-Auth-Token: $TOKEN" \
     --file "$IMAGE_1G" --server-pid "$SERVER_PID" --repeat "$REPEAT" --out "$RESULTS/downloads-glimpse.json"
 fi
@@ -117,6 +118,8 @@ if [ -z "${SKIP_GLANCE:-}" ]; then
     log "Glance: metadata at 8 connections with wrk, 1 GiB downloads with curl"
     GLANCE_HEADERS=(-H 'X-Identity-Status: Confirmed' -H 'X-Project-Id: bench' -H 'X-User-Id: bench' -H 'X-Roles: admin,member,reader')
     python3 "$HERE/metadata_wrk.py" --name glance --base "http://127.0.0.1:$GLANCE_PORT" "${GLANCE_HEADERS[@]}" \
+      --member-header 'X-Identity-Status: Confirmed' --member-header 'X-Project-Id: bench' \
+      --member-header 'X-User-Id: bench-member' --member-header 'X-Roles: member,reader' \
       --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --out "$RESULTS/wrk-glance.json"
     python3 "$HERE/downloads.py" --name glance --base "http://127.0.0.1:$GLANCE_PORT" "${GLANCE_HEADERS[@]}" \
       --file "$IMAGE_1G" --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --repeat "$REPEAT" \
