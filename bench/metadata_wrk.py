@@ -9,7 +9,7 @@ and of wrk.
 
 usage: metadata_wrk.py --name NAME --base URL [-H 'Header: v' ...] [--member-header 'Header: v' ...]
                        (--server-pid PID | --server-pidfile F) [--connections 8]
-                       [--seconds 10] [--tag bench-catalog] --out FILE.json
+                       [--seconds 10] [--tag benchcat] --out FILE.json
 """
 import argparse
 import json
@@ -43,7 +43,7 @@ def main():
     ap.add_argument("--server-pidfile")
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--tag", default="bench-catalog")
+    ap.add_argument("--tag", default="benchcat")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     pids = list(a.server_pid)

@@ -1,3 +1,4 @@
+import GlimpseHTTP
 import HTTPTypes
 import Logging
 import NIOCore
@@ -94,6 +95,24 @@ struct ConnectionDeadlinesTests {
         channel.embeddedEventLoop.advanceTime(by: .seconds(6))
         #expect(channel.isActive)
         channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(!channel.isActive)
+    }
+
+    @Test("a slow client that takes a file response a region at a time keeps its connection; one that stops does not")
+    func slowFileClient() throws {
+        let channel = try Self.channel()
+        try channel.writeInbound(Self.head)
+        try channel.writeInbound(HTTPRequestPart.end(nil))
+        try channel.writeOutbound(HTTPResponsePart.head(HTTPResponse(status: .ok)))
+        // Regions of a file go out below this handler: the socket stays unwritable all along.
+        channel.isWritable = false
+        channel.pipeline.fireChannelWritabilityChanged()
+        for _ in 0..<5 {
+            channel.embeddedEventLoop.advanceTime(by: .seconds(6))
+            channel.pipeline.fireUserInboundEventTriggered(ResponseProgress())
+        }
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(8))
         #expect(!channel.isActive)
     }
 

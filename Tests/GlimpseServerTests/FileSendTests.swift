@@ -69,6 +69,23 @@ struct FileSendTests {
             return
         }
 
+        // A range longer than a region goes out as regions of a megabyte, in order.
+        let long = try #require(await FileSender.transfer(on: channel, file: file))
+        try await channel.writeOutbound(Self.head(marked: long.mark))
+        _ = try await channel.waitForOutboundWrite(as: HTTPServerResponsePart.self)
+        let sendingLong = Task { try await long.send(5..<(2 << 20) + 6) }
+        var regions: [Range<Int>] = []
+        for _ in 0..<3 {
+            if case .body(.fileRegion(let r)) = try await channel.waitForOutboundWrite(as: HTTPServerResponsePart.self)
+            {
+                regions.append(r.readerIndex..<r.endIndex)
+            }
+        }
+        #expect(regions == [5..<(1 << 20) + 5, (1 << 20) + 5..<(2 << 20) + 5, (2 << 20) + 5..<(2 << 20) + 6])
+        try await sendingLong.value
+        try await channel.writeOutbound(HTTPServerResponsePart.end(nil))
+        _ = try await channel.waitForOutboundWrite(as: HTTPServerResponsePart.self)
+
         // A response that is not a file's is not touched.
         try await channel.writeOutbound(Self.head(marked: nil))
         try await channel.writeOutbound(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(string: "0123456789"))))
@@ -161,6 +178,31 @@ struct FileSendTests {
         return entries.count { entry in
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + entry))?.contains(name)
                 ?? false
+        }
+    }
+
+    @Test("a client that reads a download slower than the send timeout per window keeps reading it to the end")
+    func slowReader() async throws {
+        try await TestServer.with({ $0.clientSendTimeout = 2 }) { s in
+            let token = try await s.adminToken()
+            let bytes = testBytes(20 << 20)
+            let id = try await s.createImageId(token)
+            #expect(try await s.upload(id, token: token, bytes).status == 204)
+            let port = s.port
+            try await RawHTTP.offload {
+                let fd = try RawHTTP.connect(port: port)
+                defer { close(fd) }
+                try RawHTTP.send(
+                    fd, Array("GET /v2/images/\(id)/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(token)\r\n\r\n".utf8))
+                _ = try RawHTTP.readResponseHead(fd)
+                // A megabyte every 0.7 s: the socket stays full far longer than 2 s, but moves.
+                var body: [UInt8] = []
+                while body.count < bytes.count {
+                    body += try Self.read(fd, min(1 << 20, bytes.count - body.count))
+                    usleep(700_000)
+                }
+                #expect(body == bytes)
+            }
         }
     }
 

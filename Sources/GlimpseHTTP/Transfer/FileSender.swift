@@ -18,6 +18,8 @@ public final class FileSender: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// The response header that carries a transfer's key from the route to this handler.
     static let mark = "glimpse-send-file"
+    /// Bytes of a file region: the unit of progress a slow client is judged by.
+    static let regionSize = 1 << 20
 
     /// A registered file response; touched on the event loop only.
     final class Transfer {
@@ -83,19 +85,38 @@ public final class FileSender: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Writes `range` as regions of `regionSize` bytes at most; `promise` completes with the
+    /// last of them. Each region the socket takes is reported up the pipeline
+    /// (`ResponseProgress`), so that a slow client that keeps reading is not taken for one
+    /// that stopped.
     private func write(
         _ range: Range<Int>, of transfer: Transfer, context: ChannelHandlerContext, promise: EventLoopPromise<Void>
     ) {
         let file = transfer.file
-        // The handle borrows the file's descriptor for the write, then gives it back.
+        // The handle borrows the file's descriptor for the writes, then gives it back.
         let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: file.descriptor)
-        let region = FileRegion(fileHandle: handle, readerIndex: range.lowerBound, endIndex: range.upperBound)
-        let written = context.eventLoop.makePromise(of: Void.self)
-        written.futureResult.whenComplete { result in
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        var offset = range.lowerBound
+        var last: EventLoopFuture<Void>?
+        while offset < range.upperBound {
+            let end = min(offset + Self.regionSize, range.upperBound)
+            let region = FileRegion(fileHandle: handle, readerIndex: offset, endIndex: end)
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.whenSuccess { bound.value.fireUserInboundEventTriggered(ResponseProgress()) }
+            context.write(wrapOutboundOut(.body(.fileRegion(region))), promise: written)
+            last = written.futureResult
+            offset = end
+        }
+        context.flush()
+        guard let last else {
+            _ = try? handle.takeDescriptorOwnership()
+            promise.succeed()
+            return
+        }
+        last.whenComplete { result in
             _ = try? handle.takeDescriptorOwnership()
             withExtendedLifetime(file) { promise.completeWith(result) }
         }
-        context.writeAndFlush(wrapOutboundOut(.body(.fileRegion(region))), promise: written)
     }
 
     private func register(_ file: any StoredFile) -> UInt64 {
@@ -179,4 +200,10 @@ public final class FileSender: ChannelDuplexHandler, RemovableChannelHandler {
             return promise.futureResult
         }
     }
+}
+
+/// Fired up the pipeline each time the socket has taken another part of a response that
+/// passed below the HTTP handlers (a file region): the response is moving.
+public struct ResponseProgress: Sendable {
+    public init() {}
 }

@@ -1,3 +1,4 @@
+import GlimpseHTTP
 import HTTPTypes
 import Logging
 import NIOCore
@@ -11,7 +12,7 @@ import NIOHTTPTypes
 ///   server stops reading (its store is slow, the body stream is full) it asks for nothing,
 ///   so a stalled store never cuts a client off;
 /// - sending a response the client does not take: `sendTimeout` while the socket stays
-///   unwritable.
+///   unwritable and no part of a file response (`ResponseProgress`) is taken.
 ///
 /// Sits after the HTTP codec, where request parts arrive and where the application's
 /// requests for more data (`read`) pass on their way to the socket. One timer per
@@ -103,6 +104,12 @@ final class ConnectionDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         if requestsEnded == requestsStarted, responsesEnded >= requestsStarted {
             awaitingHeadSince = context.eventLoop.now
         }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // Part of a file response was taken: the client is reading, however slowly.
+        if event is ResponseProgress, unwritableSince != nil { unwritableSince = context.eventLoop.now }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
