@@ -136,6 +136,10 @@ public enum ImageQueryBuilder {
                 if case .tags(let tags) = c {
                     appendCondition(.tags(Array(tags.dropFirst())), seekable: true, to: &s)
                 }
+            } else if case .atLeast(let column, let v) = c, query.conditions.contains(.atMost(column, v)) {
+                appendEquality(column, v, seekable: !scope.ofProject, to: &s)
+            } else if case .atMost(let column, let v) = c, query.conditions.contains(.atLeast(column, v)) {
+                continue  // with its `atLeast`, as one equality
             } else {
                 appendCondition(c, seekable: !scope.ofProject, to: &s)
             }
@@ -244,6 +248,16 @@ public enum ImageQueryBuilder {
         case .only(.private): return [own(" AND i.visibility = 'private'")]
         case .only(.shared): return [own(" AND i.visibility = 'shared'"), sharedWithMe]
         }
+    }
+
+    /// `AND column = v`, for a number filtered exactly (`min_disk=7`, which is `_min` and
+    /// `_max` at once): an equality, which an index on (column, created_at, id) serves in the
+    /// default order, where a range would be sorted.
+    static func appendEquality(_ column: ImageColumn, _ v: Int, seekable: Bool, to s: inout SQLStatement) {
+        // Above zero, a missing value (sorted as 0) is out either way.
+        let indexed = seekable && indexedBySortExpression.contains(column) && v > 0
+        s.append(" AND " + (indexed ? sortExpression(column) : "i.\(column.rawValue)") + " = ")
+        s.bind(.int(v))
     }
 
     /// Appends `AND` the condition, in the form an index on its column serves when
