@@ -207,9 +207,7 @@ enum PostgresSchema {
         UPDATE image_properties p SET created_at = i.created_at FROM images i WHERE i.id = p.image_id;
         CREATE INDEX image_properties_name_value_created ON image_properties (name, value, created_at, image_id);
         DROP INDEX image_properties_name_value;
-        -- A project's images of one visibility; images in a status, latest change first.
-        CREATE INDEX images_owner_visibility_created ON images (owner, visibility, created_at, id)
-            WHERE deleted_at IS NULL;
+        -- Images in a status, latest change first.
         CREATE INDEX images_status_updated ON images (status, updated_at, created_at, id) WHERE deleted_at IS NULL;
         -- The filters left without an index: protected images are few, as hidden ones are.
         CREATE INDEX images_protected_created ON images (created_at, id) WHERE deleted_at IS NULL AND protected;

@@ -129,7 +129,7 @@ public enum ImageQueryBuilder {
             query.scope.includeDeleted
                 ? "i.status NOT IN ('killed', 'pending_delete')"
                 : "i.deleted_at IS NULL AND i.status NOT IN ('killed', 'deleted', 'pending_delete')")
-        appendFlag(.osHidden, query.scope.hidden, to: &s)
+        appendFlag(.osHidden, query.scope.hidden, seekable: !scope.ofProject, to: &s)
         scope.predicate(&s)
         for c in query.conditions {
             if let driver, c == driver.condition {
@@ -151,8 +151,10 @@ public enum ImageQueryBuilder {
     /// `AND i.flag = TRUE`, or `AND NOT i.flag`: few images are hidden or protected, and an
     /// index on the flag serves only the equality, so that the common case walks the order
     /// it is sorted by instead of seeking every image that is not hidden.
-    static func appendFlag(_ column: ImageColumn, _ value: Bool, to s: inout SQLStatement) {
-        s.append(value ? " AND i.\(column.rawValue) = TRUE" : " AND NOT i.\(column.rawValue)")
+    /// (`<> FALSE` where the flag's index must not be sought: see `appendCondition`.)
+    static func appendFlag(_ column: ImageColumn, _ value: Bool, seekable: Bool, to s: inout SQLStatement) {
+        let isTrue = seekable ? " = TRUE" : " <> FALSE"
+        s.append(value ? " AND i.\(column.rawValue)\(isTrue)" : " AND NOT i.\(column.rawValue)")
     }
 
     static func appendOrderAndLimit(_ query: ImageListQuery, driver: Driver? = nil, to s: inout SQLStatement) {
@@ -227,6 +229,8 @@ public enum ImageQueryBuilder {
                 s.append(" AND i.visibility = 'shared' AND COALESCE(i.owner, '') <> ")
                 s.bind(.text(project))
             }, ofProject: true, driver: memberships)
+        // The project's own images, sought by owner: their visibility (as the filters, see
+        // `appendCondition`) is written so that no visibility index is sought instead.
         func own(_ condition: String) -> ScopeBranch {
             ScopeBranch(
                 predicate: { s in
@@ -237,16 +241,16 @@ public enum ImageQueryBuilder {
         }
         switch scope.visibility {
         case .default:
-            return [text(" AND i.visibility = 'public'"), own(" AND i.visibility <> 'public'"), sharedWithMe]
+            return [text(" AND i.visibility = 'public'"), own(" AND (i.visibility || '') <> 'public'"), sharedWithMe]
         case .all:
             return [
                 text(" AND i.visibility IN ('public', 'community')"),
-                own(" AND i.visibility NOT IN ('public', 'community')"), sharedWithMe,
+                own(" AND (i.visibility || '') NOT IN ('public', 'community')"), sharedWithMe,
             ]
         case .only(.public): return [text(" AND i.visibility = 'public'")]
         case .only(.community): return [text(" AND i.visibility = 'community'")]
-        case .only(.private): return [own(" AND i.visibility = 'private'")]
-        case .only(.shared): return [own(" AND i.visibility = 'shared'"), sharedWithMe]
+        case .only(.private): return [own(" AND (i.visibility || '') = 'private'")]
+        case .only(.shared): return [own(" AND (i.visibility || '') = 'shared'"), sharedWithMe]
         }
     }
 
@@ -256,7 +260,8 @@ public enum ImageQueryBuilder {
     static func appendEquality(_ column: ImageColumn, _ v: Int, seekable: Bool, to s: inout SQLStatement) {
         // Above zero, a missing value (sorted as 0) is out either way.
         let indexed = seekable && indexedBySortExpression.contains(column) && v > 0
-        s.append(" AND " + (indexed ? sortExpression(column) : "i.\(column.rawValue)") + " = ")
+        let plain = seekable ? "i.\(column.rawValue)" : "i.\(column.rawValue) + 0"
+        s.append(" AND " + (indexed ? sortExpression(column) : plain) + " = ")
         s.bind(.int(v))
     }
 
@@ -270,7 +275,9 @@ public enum ImageQueryBuilder {
             // Equal to the column for any non-empty value, and what the column's index is on.
             let byIndexedExpression =
                 seekable && indexedBySortExpression.contains(column) && !values.contains("")
-            let plain = seekable || column != .status ? "i.\(column.rawValue)" : "(i.status || '')"
+            let plain =
+                seekable || ![.status, .owner].contains(column)
+                ? "i.\(column.rawValue)" : "(i.\(column.rawValue) || '')"
             s.append(" AND " + (byIndexedExpression ? sortExpression(column) : plain) + " IN ")
             s.bindList(values.map { .text($0) })
         case .atLeast(let column, let v):
@@ -316,7 +323,7 @@ public enum ImageQueryBuilder {
                 s.bind(.int(next))
             }
         case .flag(let column, let v):
-            appendFlag(column, v, to: &s)
+            appendFlag(column, v, seekable: seekable, to: &s)
         case .tags(let tags):
             for tag in tags {
                 s.append(" AND EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.tag = ")

@@ -209,9 +209,6 @@ enum Schema {
         -- The public images by name (the order clients ask for), for every project's list.
         CREATE INDEX images_visibility_name ON images (visibility, COALESCE(name, ''), created_at, id)
             WHERE deleted_at IS NULL;
-        -- A project's images of one visibility (its private ones, its shared ones).
-        CREATE INDEX images_owner_visibility_created ON images (owner, visibility, created_at, id)
-            WHERE deleted_at IS NULL;
         -- Tag and property filters read their matches from the side table first, in the
         -- default order: the rows carry their image's (immutable) creation time.
         ALTER TABLE image_tags ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;

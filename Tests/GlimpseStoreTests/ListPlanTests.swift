@@ -34,6 +34,9 @@ import Darwin
 ///   ranges: see `narrowing`). A walk that checks an equality, a set of values or a
 ///   two-sided range along the way reads the whole index when the value is rare, which is
 ///   a scan;
+/// - a project's own images or those shared with it found other than by owner, membership
+///   or id (among a filter's matches in the whole catalog: bounded by the catalog, not by
+///   the project);
 /// - a full table scan, a walk followed by a sort of everything it walked, a scan of a
 ///   side table, or images shared with the caller found by checking every shared image's
 ///   memberships (rather than reading the caller's), is never accepted.
@@ -52,6 +55,8 @@ struct ListPlanTests {
         /// Whether the request narrows the catalog (a filter, a visibility for an admin, a
         /// non-admin's scope), so that an ordered walk would have to filter along.
         var narrows: Bool
+        /// Which parts of the scope (`b0`, `b1`… in the plan) are one project's images.
+        var projectBranches: [Bool]
 
         var description: String {
             "\(caller): GET /v2/images?" + query.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
@@ -130,7 +135,10 @@ struct ListPlanTests {
                         || request.visibility != .default
                             && request.visibility != .all
                         || request.conditions.contains { narrowing($0, request.conditions) }
-                    out.append(Shape(caller: caller, query: items, statement: statement, narrows: narrows))
+                    out.append(
+                        Shape(
+                            caller: caller, query: items, statement: statement, narrows: narrows,
+                            projectBranches: ImageQueryBuilder.scopeBranches(query.scope).map(\.ofProject)))
                 }
             }
         }
@@ -190,8 +198,22 @@ struct ListPlanTests {
     static let sideAliases: Set<String> = ["t", "p", "m", "d"]
 
     /// What is wrong with a SQLite plan for a shape (empty when it uses indexes as above).
-    static func sqliteProblems(_ plan: [PlanStep], narrows: Bool, readsMemberships: Bool) -> [String] {
+    static func sqliteProblems(
+        _ plan: [PlanStep], narrows: Bool, readsMemberships: Bool, projectBranches: [Bool] = []
+    ) -> [String] {
         var problems: [String] = []
+        // A project's own images, and those shared with it, are bounded by the project: they
+        // must be sought by owner, by membership or by id, not found among a filter's matches
+        // in the whole catalog.
+        for (k, ofProject) in projectBranches.enumerated() where ofProject {
+            let steps = projectBranches.count == 1 ? plan : descendants(of: "CO-ROUTINE b\(k)", in: plan)
+            let bySeek = steps.contains { step in
+                step.detail.contains("(owner=?") || step.detail.contains("image_members_member (member=?")
+                    || step.detail.hasPrefix("SEARCH i USING INDEX sqlite_autoindex_images_1 (id=?)")
+                        && !steps.contains { $0.detail.hasPrefix("SEARCH d ") }
+            }
+            if !bySeek { problems.append("reads a project's images (part \(k) of the scope) from the whole catalog") }
+        }
         // The rows of a subquery (the parts of a caller's scope, merged), each limited.
         let subqueries = Set(
             plan.compactMap { step in
@@ -224,6 +246,18 @@ struct ListPlanTests {
         return problems
     }
 
+    /// The steps under the step whose detail is `detail`.
+    static func descendants(of detail: String, in plan: [PlanStep]) -> [PlanStep] {
+        guard let root = plan.first(where: { $0.detail == detail }) else { return [] }
+        var ids: Set<Int64> = [root.id]
+        var out: [PlanStep] = []
+        for step in plan where ids.contains(step.parent) {
+            ids.insert(step.id)
+            out.append(step)
+        }
+        return out
+    }
+
     static func render(_ plan: [PlanStep]) -> String {
         var depth: [Int64: Int] = [0: 0]
         return plan.map { step in
@@ -247,7 +281,8 @@ struct ListPlanTests {
                     SQLStatement("EXPLAIN QUERY PLAN " + shape.statement.sql, shape.statement.binds)
                 ).map { PlanStep(id: $0.int(0) ?? 0, parent: $0.int(1) ?? 0, detail: $0.text(3) ?? "") }
                 let problems = Self.sqliteProblems(
-                    plan, narrows: shape.narrows, readsMemberships: shape.statement.sql.contains("image_members"))
+                    plan, narrows: shape.narrows, readsMemberships: shape.statement.sql.contains("image_members"),
+                    projectBranches: shape.projectBranches)
                 if !problems.isEmpty {
                     failures.append(
                         "\(shape)\n  " + problems.joined(separator: "\n  ") + "\n  plan:\n" + Self.render(plan))
