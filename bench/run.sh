@@ -12,9 +12,10 @@
 # cold start, a 4 GiB upload and download (peak RSS), and list latency over catalogs of
 # SCALING images seeded straight into the store (`glimpse admin seed`).
 #
-# Then the same 1 GiB file downloaded with curl (cold, cached with 1 and 4 streams) from
-# Glimpse, Glance and nginx (sendfile, a worker per core), and the 8-client metadata rows
-# with wrk (bench/downloads.py, bench/metadata_wrk.py; SKIP_C_DRIVERS=1 leaves them out).
+# Then the 8-client metadata rows with wrk, and the same 1 GiB file downloaded with curl
+# (cold, cached with 1 and 4 streams) from Glimpse, Glance and nginx (sendfile, a worker
+# per core), all three up and measured in turns (bench/metadata_wrk.py, bench/downloads.sh;
+# SKIP_C_DRIVERS=1 leaves them out).
 #
 # Results go to RESULTS (default bench/results/<date>): one JSON per part, summary.md,
 # summary.json and chart.png (bench/report.py).
@@ -93,12 +94,10 @@ TOKEN="$(glimpse_token)"
 python3 "$HERE/bench.py" --base "http://127.0.0.1:$PORT" --token "$TOKEN" --server-pid "$SERVER_PID" \
   --phases "$PHASES" --repeat "$REPEAT" --cold-download --out "$RESULTS/glimpse.json" $BENCH_ARGS >&2
 if [ -z "${SKIP_C_DRIVERS:-}" ]; then
-  log "Glimpse: metadata at 8 connections with wrk, 1 GiB downloads with curl"
+  log "Glimpse: metadata at 8 connections with wrk"
   MEMBER_TOKEN="$(glimpse_member_token)"
   python3 "$HERE/metadata_wrk.py" --name glimpse --base "http://127.0.0.1:$PORT" -H "X-Auth-Token: $TOKEN" \
     --member-header "X-Auth-Token: $MEMBER_TOKEN" --server-pid "$SERVER_PID" --out "$RESULTS/wrk-glimpse.json"
-  python3 "$HERE/downloads.py" --name glimpse --base "http://127.0.0.1:$PORT" -H "X-Auth-Token: $TOKEN" \
-    --file "$IMAGE_1G" --server-pid "$SERVER_PID" --repeat "$REPEAT" --out "$RESULTS/downloads-glimpse.json"
 fi
 stop_glimpse
 rm -rf "$WORK/glimpse-data"
@@ -115,25 +114,20 @@ if [ -z "${SKIP_GLANCE:-}" ]; then
     --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --phases "$PHASES" --repeat "$REPEAT" \
     --cold-download --out "$RESULTS/glance.json" $BENCH_ARGS >&2
   if [ -z "${SKIP_C_DRIVERS:-}" ]; then
-    log "Glance: metadata at 8 connections with wrk, 1 GiB downloads with curl"
+    log "Glance: metadata at 8 connections with wrk"
     GLANCE_HEADERS=(-H 'X-Identity-Status: Confirmed' -H 'X-Project-Id: bench' -H 'X-User-Id: bench' -H 'X-Roles: admin,member,reader')
     python3 "$HERE/metadata_wrk.py" --name glance --base "http://127.0.0.1:$GLANCE_PORT" "${GLANCE_HEADERS[@]}" \
       --member-header 'X-Identity-Status: Confirmed' --member-header 'X-Project-Id: bench' \
       --member-header 'X-User-Id: bench-member' --member-header 'X-Roles: member,reader' \
       --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --out "$RESULTS/wrk-glance.json"
-    python3 "$HERE/downloads.py" --name glance --base "http://127.0.0.1:$GLANCE_PORT" "${GLANCE_HEADERS[@]}" \
-      --file "$IMAGE_1G" --server-pidfile "$GLANCE_HOME/state/uwsgi.pid" --repeat "$REPEAT" \
-      --out "$RESULTS/downloads-glance.json"
   fi
   GLANCE_PORT="$GLANCE_PORT" "$ROOT/scripts/engines/glance.sh" down >&2 || true
 fi
 
 if [ -z "${SKIP_C_DRIVERS:-}" ]; then
-  log "nginx: the same file with sendfile, a worker per core (the practical ceiling)"
-  NGINX_PID="$("$HERE/nginx.sh" up "$(dirname "$IMAGE_1G")" "$NGINX_PORT" "$WORK/nginx")"
-  python3 "$HERE/downloads.py" --name nginx --url "http://127.0.0.1:$NGINX_PORT/$(basename "$IMAGE_1G")" \
-    --file "$IMAGE_1G" --server-pid "$NGINX_PID" --repeat "$REPEAT" --out "$RESULTS/downloads-nginx.json"
-  "$HERE/nginx.sh" down "$WORK/nginx"
+  log "1 GiB downloads with curl: Glimpse, Glance and nginx (sendfile, a worker per core) in turns"
+  WORK="$WORK" PORT="$PORT" GLANCE_PORT="$GLANCE_PORT" NGINX_PORT="$NGINX_PORT" ROUNDS="$REPEAT" \
+    "$HERE/downloads.sh" "$GLIMPSE" "$IMAGE_1G" "$RESULTS"
 fi
 
 if [ -z "${SKIP_4G:-}" ]; then

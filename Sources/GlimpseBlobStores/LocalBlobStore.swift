@@ -449,34 +449,40 @@ final class LocalFile: StoredFile {
     deinit { closeDescriptor(descriptor) }
 
     func load(_ range: Range<Int>) async throws {
-        #if os(Linux)
         let fd = descriptor
         try await pool.runIfActive {
-            // Starts reading the pages that are not cached, in order...
-            if let readahead = readaheadCall {
-                if readahead(fd, Int64(range.lowerBound), range.count) != 0 {
-                    throw BlobStoreError.io("readahead", errno)
-                }
-            } else {
-                posix_fadvise(fd, off_t(range.lowerBound), off_t(range.count), POSIX_FADV_WILLNEED)
-            }
-            // ...and waits for the last of them (a single byte copied when they are cached).
-            var byte: UInt8 = 0
-            if range.count > 0, pread(fd, &byte, 1, off_t(range.upperBound - 1)) < 0 {
-                throw BlobStoreError.io("read", errno)
+            guard !range.isEmpty, !Self.isCached(fd, range) else { return }
+            // Read through as a sequential reader does: the kernel's read-ahead streams the
+            // disk, and goes on past the range while it is sent. The bytes are not kept.
+            let chunk = 1 << 20
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
+            defer { scratch.deallocate() }
+            var at = range.lowerBound
+            while at < range.upperBound {
+                let n = pread(fd, scratch, min(chunk, range.upperBound - at), off_t(at))
+                if n < 0, errno == EINTR { continue }
+                if n < 0 { throw BlobStoreError.io("read", errno) }
+                if n == 0 { break }
+                at += n
             }
         }
-        #endif
+    }
+
+    /// Whether every page of `range` is in the page cache (`mincore` over a mapping that is
+    /// never touched).
+    static func isCached(_ fd: Int32, _ range: Range<Int>) -> Bool {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = range.lowerBound / page * page
+        let length = range.upperBound - start
+        guard let map = mmap(nil, length, PROT_READ, MAP_SHARED, fd, off_t(start)),
+            map != UnsafeMutableRawPointer(bitPattern: -1)
+        else { return false }
+        defer { munmap(map, length) }
+        var pages = [UInt8](repeating: 0, count: (length + page - 1) / page)
+        guard mincore(map, length, &pages) == 0 else { return false }
+        return pages.allSatisfy { $0 & 1 == 1 }
     }
 }
-
-#if os(Linux)
-/// `readahead(2)`, which Swift's Glibc module leaves out (it is a GNU extension).
-let readaheadCall: (@convention(c) (Int32, Int64, Int) -> Int)? = {
-    guard let libc = dlopen(nil, RTLD_NOW), let symbol = dlsym(libc, "readahead") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int64, Int) -> Int).self)
-}()
-#endif
 
 /// Reads a file range in chunks on the thread pool, one chunk ahead of the consumer: while
 /// one chunk is being sent, the next is read.
