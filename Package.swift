@@ -248,13 +248,12 @@ let package = Package(
                 propertyBased, .product(name: "Logging", package: "swift-log"),
             ] + nio
         ),
-        // The metadata-store and blob-store contracts, run against every backend; the plans of
-        // every list shape the HTTP API can ask for.
+        // The metadata-store and blob-store contracts, run against every backend.
         .testTarget(
             name: "GlimpseStoreTests",
             dependencies: [
                 "GlimpseCore", "GlimpseIdentity", "GlimpseSQL", "GlimpseSQLite", "GlimpsePostgres",
-                "GlimpseMemoryStores", "GlimpseBlobStores", "GlimpseObjectStores", "GlimpseTestSupport", "GlimpseHTTP",
+                "GlimpseMemoryStores", "GlimpseBlobStores", "GlimpseObjectStores", "GlimpseTestSupport",
                 "OpenStackEncoding",
                 "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -67,23 +67,20 @@ extension SQLMetadataStore: ImageStore {
         }
         for chunk in stride(from: 0, to: image.tags.count, by: rowsPerInsert) {
             let tags = image.tags[chunk..<min(chunk + rowsPerInsert, image.tags.count)]
-            var s = SQLStatement("INSERT INTO image_tags (image_id, tag, created_at) VALUES ")
+            var s = SQLStatement("INSERT INTO image_tags (image_id, tag) VALUES ")
             for (i, tag) in tags.enumerated() {
                 s.append(i == 0 ? "" : ", ")
-                s.bindList([.text(image.id), .text(tag), .int(image.createdAt.microseconds)])
+                s.bindList([.text(image.id), .text(tag)])
             }
             s.append(" ON CONFLICT DO NOTHING")
             try await c.run(s)
         }
         let properties = image.properties.members
         for chunk in stride(from: 0, to: properties.count, by: rowsPerInsert) {
-            var s = SQLStatement("INSERT INTO image_properties (image_id, name, value, created_at) VALUES ")
+            var s = SQLStatement("INSERT INTO image_properties (image_id, name, value) VALUES ")
             for (i, p) in properties[chunk..<min(chunk + rowsPerInsert, properties.count)].enumerated() {
                 s.append(i == 0 ? "" : ", ")
-                s.bindList([
-                    .text(image.id), .text(p.key), .text(ImageTable.indexText(p.value)),
-                    .int(image.createdAt.microseconds),
-                ])
+                s.bindList([.text(image.id), .text(p.key), .text(ImageTable.indexText(p.value))])
             }
             try await c.run(s)
         }
