@@ -284,6 +284,15 @@ def _proc_total_busy():
     return sum(v[:8]) - idle, sum(v[:8])
 
 
+def server_pids(pids, pidfile):
+    """The pids given, and the one a pidfile names (uWSGI's, nginx's master)."""
+    pids = list(pids)
+    if pidfile:
+        with open(pidfile) as f:
+            pids.append(int(f.read().split()[0]))
+    return pids
+
+
 class Sampler:
     """Samples RSS and CPU summed over the process trees of the server's root pids (several
     for a deployment: API nodes, database, load balancer)."""
@@ -375,9 +384,7 @@ class Bench:
         if a.token:
             self.headers["X-Auth-Token"] = a.token
         self.headers.setdefault("Accept", "application/json")
-        pids = list(a.server_pid)
-        if a.server_pidfile:
-            pids.append(int(open(a.server_pidfile).read().strip()))
+        pids = server_pids(a.server_pid, a.server_pidfile)
         self.sampler = Sampler(pids)
         self.results = {}
         self.run_id = uuid.uuid4().hex[:8]

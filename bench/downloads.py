@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import CLK, MiB, Sampler, drop_page_cache  # noqa: E402
+from bench import CLK, MiB, Sampler, drop_page_cache, server_pids  # noqa: E402
 
 GiB = 1 << 30
 
@@ -97,10 +97,7 @@ def main():
     ap.add_argument("--no-cold", action="store_true")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    pids = list(a.server_pid)
-    if a.server_pidfile:
-        with open(a.server_pidfile) as f:
-            pids.append(int(f.read().split()[0]))
+    pids = server_pids(a.server_pid, a.server_pidfile)
     size = os.path.getsize(a.file)
     iid = None
     if a.base:

@@ -20,7 +20,7 @@ import sys
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import CLK, Sampler  # noqa: E402
+from bench import CLK, Sampler, server_pids  # noqa: E402
 
 # wrk's figures as one JSON line (errors.status: answers of 400 and above).
 SCRIPT = """
@@ -46,10 +46,7 @@ def main():
     ap.add_argument("--tag", default="benchcat")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
-    pids = list(a.server_pid)
-    if a.server_pidfile:
-        with open(a.server_pidfile) as f:
-            pids.append(int(f.read().split()[0]))
+    pids = server_pids(a.server_pid, a.server_pidfile)
     req = urllib.request.Request(a.base + "/v2/images?limit=1", headers=dict(h.split(": ", 1) for h in a.header))
     with urllib.request.urlopen(req) as r:
         image = json.load(r)["images"][0]["id"]

@@ -37,14 +37,20 @@ struct FileSendTests {
         return .head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))
     }
 
-    @Test("a marked head leaves without its mark, then the file's range; other responses pass as they are")
-    func handler() async throws {
-        let dir = TestServer.temporaryDirectory()
-        defer { _ = system("rm -rf '\(dir)'") }
+    /// A file of 100 bytes in `dir`, and a connected test channel with a `FileSender`.
+    static func connected(in dir: String) async throws -> (TestFile, NIOAsyncTestingChannel) {
         let file = try TestFile(path: dir + "/data", bytes: testBytes(100))
         let channel = NIOAsyncTestingChannel()
         try await channel.pipeline.addHandler(FileSender())
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
+        return (file, channel)
+    }
+
+    @Test("a marked head leaves without its mark, then the file's range; other responses pass as they are")
+    func handler() async throws {
+        let dir = TestServer.temporaryDirectory()
+        defer { _ = system("rm -rf '\(dir)'") }
+        let (file, channel) = try await Self.connected(in: dir)
 
         let transfer = try #require(await FileSender.transfer(on: channel, file: file))
         let sending = Task { try await transfer.send(40..<50) }
@@ -107,10 +113,7 @@ struct FileSendTests {
     func closedBeforeHead() async throws {
         let dir = TestServer.temporaryDirectory()
         defer { _ = system("rm -rf '\(dir)'") }
-        let file = try TestFile(path: dir + "/data", bytes: testBytes(100))
-        let channel = NIOAsyncTestingChannel()
-        try await channel.pipeline.addHandler(FileSender())
-        try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1))
+        let (file, channel) = try await Self.connected(in: dir)
         let transfer = try #require(await FileSender.transfer(on: channel, file: file))
         let sending = Task { try await transfer.send(0..<100) }
         try await channel.close()
