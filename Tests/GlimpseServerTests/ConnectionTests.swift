@@ -13,7 +13,7 @@ import Darwin
 /// heads are refused; and the same server over TLS.
 @Suite("Live server: connections")
 struct ConnectionTests {
-    /// Reads until the server closes the connection (true), or the socket's 10 s receive
+    /// Reads until the server closes the connection (true), or the socket's 30 s receive
     /// timeout passes (false).
     static func closedByServer(_ fd: Int32) -> Bool {
         var buffer = [UInt8](repeating: 0, count: 4096)

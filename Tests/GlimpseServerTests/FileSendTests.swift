@@ -145,8 +145,8 @@ struct FileSendTests {
     func pipelined() async throws {
         try await TestServer.with { s in
             let token = try await s.adminToken()
-            // Three windows of the sender, the last one short.
-            let bytes = testBytes(17 << 20 + 5)
+            // Two windows of the sender, the last one short.
+            let bytes = testBytes(9 << 20 + 5)
             let id = try await s.createImageId(token)
             #expect(try await s.upload(id, token: token, bytes).status == 204)
             let port = s.port
@@ -188,7 +188,7 @@ struct FileSendTests {
     func slowReader() async throws {
         try await TestServer.with({ $0.clientSendTimeout = 2 }) { s in
             let token = try await s.adminToken()
-            let bytes = testBytes(20 << 20)
+            let bytes = testBytes(12 << 20)
             let id = try await s.createImageId(token)
             #expect(try await s.upload(id, token: token, bytes).status == 204)
             let port = s.port
@@ -213,7 +213,7 @@ struct FileSendTests {
     func clientLeaves() async throws {
         try await TestServer.with { s in
             let token = try await s.adminToken()
-            let bytes = testBytes(24 << 20)
+            let bytes = testBytes(12 << 20)
             let id = try await s.createImageId(token)
             #expect(try await s.upload(id, token: token, bytes).status == 204)
             let port = s.port

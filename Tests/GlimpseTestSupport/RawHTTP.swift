@@ -44,7 +44,7 @@ public enum RawHTTP {
     public static func connect(port: Int) throws -> Int32 {
         let fd = socket(AF_INET, streamSocket, 0)
         guard fd >= 0 else { throw TestFailure("socket") }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        var tv = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = loopback(port: port)
         let rc = withUnsafePointer(to: &addr) {
