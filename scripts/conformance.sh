@@ -7,7 +7,8 @@
 # Prints each suite's "N passed, N failed" and exits non-zero if any check failed.
 #
 #   scripts/conformance.sh           against a freshly started server on SQLite and its
-#                                    built-in identity
+#                                    built-in identity, with an image cache (in its temp
+#                                    directory) and Tempest's image caching tests on
 #   scripts/conformance.sh cluster   through the load balancer of `scripts/cluster.sh`
 #                                    (two nodes on PostgreSQL, the cloud's Keystone),
 #                                    started if it is not running (it is left running)
@@ -80,6 +81,9 @@ else
   while ! port_free "$PORT"; do PORT=$((PORT + 1)); done
   ADMIN_PASSWORD="conformance-admin-$$"
   STORE_SETTINGS=()
+  if [ "$MODE" = single ]; then
+    STORE_SETTINGS=(--set "image_cache_dir=$DATA/image-cache")
+  fi
   if [ "$MODE" = multistore ]; then
     STORE_SETTINGS=(--set "stores=${MULTISTORE_STORES:-alpha=file://$DATA/alpha,beta=file://$DATA/beta,gamma=file://$DATA/gamma}"
       --set default_store=beta --set alpha.weight=30 --set beta.weight=20 --set gamma.weight=10)
@@ -142,6 +146,7 @@ fi
 if [[ " $SUITES " == *" tempest "* ]]; then
   TEMPEST_EXTRA="${TEMPEST_CONF_EXTRA:-}"
   [ "$MODE" = multistore ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image-feature-enabled.store_weight_enabled=True"
+  [ "$MODE" = single ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image.image_caching_enabled=True"
   out="$(IDENTITY_URL="$AUTH" TEMPEST_VENV="$HARNESS_VENV" WORKSPACE="$DATA/tempest-ws" \
          TEST_REGEX="${TEMPEST_TESTS:-^tempest\.api\.image\.}" TEMPEST_CONF_EXTRA="$TEMPEST_EXTRA" \
          EXCLUDE_REGEX="${TEMPEST_EXCLUDE:-}" IMPORT_IMAGE=True bash "$CONFORMANCE/run-tempest-image.sh" 2>&1)"; rc=$?

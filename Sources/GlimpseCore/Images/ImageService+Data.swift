@@ -267,17 +267,31 @@ extension ImageService {
         }
     }
 
-    /// An image's data, ready to stream: its copies, best first.
+    /// An image's data, ready to stream: from this node's cache when it holds the data,
+    /// otherwise from the image's copies, best first.
     public struct DataSource: Sendable {
         public let image: Image
         /// Total size in bytes.
         public let size: Int
         let copies: [(location: ImageLocation, store: any BlobStore)]
+        let cache: ImageCache?
         let logger: Logger
 
-        /// Streams all bytes, or the given inclusive range, from the best copy that delivers:
-        /// a copy whose store fails before its first chunk gives way to the next one.
+        /// Streams all bytes, or the given inclusive range: from the cache on a hit, else
+        /// from the best copy that delivers (a copy whose store fails before its first chunk
+        /// gives way to the next one). A whole read from a store whose data is not a local
+        /// file also fills the cache.
         public func open(range: ClosedRange<Int>? = nil) async throws -> ByteStream {
+            if let cache, let cached = await cache.read(image, range: range) { return cached }
+            let (stream, store) = try await openCopy(range: range)
+            if let cache, range == nil, store.type != "file", let filling = await cache.fill(image, from: stream) {
+                return filling
+            }
+            return stream
+        }
+
+        /// Streams from the best copy that delivers, and names its store.
+        func openCopy(range: ClosedRange<Int>?) async throws -> (ByteStream, any BlobStore) {
             var failure: any Error = ServiceError.notFound()
             for (location, store) in copies {
                 var stream: ByteStream?
@@ -285,7 +299,7 @@ extension ImageService {
                     let opened = try await store.read(location: location.location, range: range)
                     stream = opened
                     let first = Mutex<ByteBuffer??>(try await opened.pull())
-                    return ByteStream(
+                    let delivering = ByteStream(
                         pull: {
                             if let chunk = first.withLock({ f in
                                 defer { f = nil }
@@ -295,6 +309,7 @@ extension ImageService {
                             }
                             return try await opened.pull()
                         }, onCancel: opened.onCancel)
+                    return (delivering, store)
                 } catch {
                     stream?.cancel()
                     logger.warning(
@@ -306,10 +321,11 @@ extension ImageService {
             throw failure
         }
 
-        /// The best copy as a local file of the image's size, to send without copying; nil
-        /// when that copy is not a file or does not open, for `open(range:)`, which streams
-        /// and falls back to the other copies.
+        /// The cached data, or else the best copy, as a local file of the image's size, to
+        /// send without copying; nil when neither is a file or opens, for `open(range:)`,
+        /// which streams and falls back to the other copies.
         public func openFile() async -> (any StoredFile)? {
+            if let cache, let cached = await cache.file(of: image) { return cached }
             guard let (location, store) = copies.first else { return nil }
             do {
                 guard let file = try await store.openFile(location: location.location) else { return nil }
@@ -350,6 +366,6 @@ extension ImageService {
             let stores = image.locations.map(\.storeId).joined(separator: ", ")
             throw .internalError("the data of image \(image.id) is in stores that are not configured: \(stores)")
         }
-        return DataSource(image: image, size: image.size ?? 0, copies: copies, logger: logger)
+        return DataSource(image: image, size: image.size ?? 0, copies: copies, cache: cache, logger: logger)
     }
 }

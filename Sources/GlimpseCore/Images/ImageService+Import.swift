@@ -233,7 +233,7 @@ extension ImageService {
     func copyData(of id: String, into writer: any BlobWriter, keeper: UploadLeaseKeeper) async throws -> String {
         guard let image = try await store.image(id: id) else { throw Self.leaseLost(id) }
         let source = try dataSource(of: image)
-        let stream = try await source.open()
+        let (stream, _) = try await source.openCopy(range: nil)
         var digests = ImageDigests(pool: hashing)
         var total = 0
         do {

@@ -41,14 +41,17 @@ public final class ImageService: Sendable {
     let logger: Logger
     /// Imports running in the background in this process.
     public let imports = BackgroundImports()
+    /// This node's cache of image data (`image_cache_dir`), if it has one.
+    public let cache: ImageCache?
 
     public init(
         store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),
         clock: any WallClock = SystemClock(), hashing: NIOThreadPool, owner: String = UploadOwner.current,
-        logger: Logger
+        cache: ImageCache? = nil, logger: Logger
     ) {
         self.store = store
         self.blobs = blobs
+        self.cache = cache
         self.config = config
         self.schemas = ImageSchemas(config: config)
         self.clock = clock
@@ -293,6 +296,7 @@ public final class ImageService: Sendable {
             throw ServiceError.notFound("Failed to find image \(id) to delete")
         }
         await removeData(image.locations, of: id, retry: "purge will retry")
+        await cache?.remove(id)
         logger.info("image deleted", metadata: ["image_id": "\(id)"])
     }
 
@@ -335,6 +339,8 @@ public final class ImageService: Sendable {
             try image.transition(to: to)
             return true
         }
+        // A deactivated image's data is not served from the cache, and need not stay there.
+        if !active { await cache?.remove(id) }
     }
 
     // MARK: Tags

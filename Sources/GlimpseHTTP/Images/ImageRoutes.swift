@@ -34,6 +34,8 @@ struct ImageRoutes {
         v2.resource("/info/stores", [(.get, stores)])
         v2.resource("/info/stores/detail", [(.get, storesDetail)])
         v2.resource("/info/usage", [(.get, usage)])
+        v2.resource("/cache", [(.get, cacheState), (.delete, clearCache)])
+        v2.resource("/cache/:id", [(.put, queueForCache), (.delete, removeFromCache)])
         MetadefRoutes(metadefs: metadefs).add(to: v2)
         v2.add(to: router, at: "/v2")
     }

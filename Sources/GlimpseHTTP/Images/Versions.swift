@@ -7,7 +7,8 @@ import OpenStackJSON
 extension ImageRoutes {
     /// `/` (300) and `/versions` (200): the image API's versions, without a token.
     func versions(status: HTTPResponse.Status) -> Handler {
-        { _, context in .json(ImageVersions.document(baseURL: context.baseURL), status: status) }
+        let cache = images.cache != nil
+        return { _, context in .json(ImageVersions.document(baseURL: context.baseURL, cache: cache), status: status) }
     }
 
     /// `/healthcheck`: 200 `OK` when the database and every image store answer, else 503

@@ -11,6 +11,15 @@ import OpenStackJSON
 /// or doubled slash) names nothing (the router would ignore the empty segment).
 struct VersionMiddleware: RouterMiddleware {
     typealias Context = GlimpseRequestContext
+    /// Whether this node has an image cache (its versions include the cache API's).
+    let cache: Bool
+    /// Version prefixes served as `/v2`.
+    let aliases: Set<String>
+
+    init(cache: Bool) {
+        self.cache = cache
+        aliases = ImageVersions.aliases(cache: cache)
+    }
 
     /// First path segments that lead to a route.
     static let routed: Set<String> = ["", "v2", "versions", "healthcheck", "identity", "compute", "openapi.yaml"]
@@ -25,11 +34,11 @@ struct VersionMiddleware: RouterMiddleware {
         }
         let path = request.uri.path
         let first = path.dropFirst().prefix { $0 != "/" }
-        let isImageAPI = first == "v2" || ImageVersions.aliases.contains(String(first))
+        let isImageAPI = first == "v2" || aliases.contains(String(first))
         if isImageAPI, path.hasSuffix("/") || path.contains("//") { throw ServiceError.notFound() }
         if Self.routed.contains(String(first)) { return try await next(request, context) }
         guard isImageAPI else {
-            return .json(ImageVersions.document(baseURL: context.baseURL), status: .multipleChoices)
+            return .json(ImageVersions.document(baseURL: context.baseURL, cache: cache), status: .multipleChoices)
         }
         var head = request.head
         let rest = path.dropFirst(1 + first.count)
@@ -39,22 +48,31 @@ struct VersionMiddleware: RouterMiddleware {
 }
 
 /// The image API's versions: each maps to the same `/v2/` endpoint.
+///
+/// As in Glance, the cache API's versions are offered only by a node with a cache: 2.14 (the
+/// cache API) and 2.16 (its `PUT` answers 202), which becomes the current one. Glance's 2.17
+/// (the locations API) and 2.18 (`POST /v2/cache/clean` and `/prune`) are not implemented.
 enum ImageVersions {
     /// Newest first.
-    static let all: [(id: String, status: String)] = [
-        ("v2.15", "CURRENT"), ("v2.13", "SUPPORTED"), ("v2.9", "SUPPORTED"), ("v2.8", "SUPPORTED"),
-        ("v2.7", "SUPPORTED"), ("v2.6", "SUPPORTED"), ("v2.5", "SUPPORTED"), ("v2.4", "SUPPORTED"),
-        ("v2.3", "SUPPORTED"), ("v2.2", "SUPPORTED"), ("v2.1", "SUPPORTED"), ("v2.0", "SUPPORTED"),
-    ]
+    static func all(cache: Bool) -> [(id: String, status: String)] {
+        let head: [(id: String, status: String)] =
+            cache
+            ? [("v2.16", "CURRENT"), ("v2.15", "SUPPORTED"), ("v2.14", "SUPPORTED")] : [("v2.15", "CURRENT")]
+        return head + [
+            ("v2.13", "SUPPORTED"), ("v2.9", "SUPPORTED"), ("v2.8", "SUPPORTED"),
+            ("v2.7", "SUPPORTED"), ("v2.6", "SUPPORTED"), ("v2.5", "SUPPORTED"), ("v2.4", "SUPPORTED"),
+            ("v2.3", "SUPPORTED"), ("v2.2", "SUPPORTED"), ("v2.1", "SUPPORTED"), ("v2.0", "SUPPORTED"),
+        ]
+    }
 
     /// Path prefixes served as `/v2`.
-    static let aliases: Set<String> = Set(all.map(\.id))
+    static func aliases(cache: Bool) -> Set<String> { Set(all(cache: cache).map(\.id)) }
 
-    static func document(baseURL: String) -> JSONValue {
+    static func document(baseURL: String, cache: Bool) -> JSONValue {
         let href = JSONValue.string(baseURL + "/v2/")
         return [
             "versions": .array(
-                all.map { v in
+                all(cache: cache).map { v in
                     ["id": .string(v.id), "status": .string(v.status), "links": [["rel": "self", "href": href]]]
                 })
         ]

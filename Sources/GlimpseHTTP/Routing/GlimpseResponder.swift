@@ -64,7 +64,10 @@ public struct GlimpseResponder: HTTPResponder {
             RequestLogMiddleware(publicURL: configuration.publicURL, defaultBaseURL: configuration.defaultBaseURL)
         ]
         if let metrics = configuration.metrics { front.append(MetricsMiddleware(factory: metrics)) }
-        front += [ErrorMiddleware(identityURL: configuration.identityURL), VersionMiddleware()]
+        front += [
+            ErrorMiddleware(identityURL: configuration.identityURL),
+            VersionMiddleware(cache: configuration.images.cache != nil),
+        ]
         var chain: any HTTPResponder<Context> = router.buildResponder()
         for middleware in front.reversed() { chain = Wrapped(middleware: middleware, next: chain) }
         self.chain = chain

@@ -96,6 +96,7 @@ extension HTTPField.Name {
     static let importMethods = HTTPField.Name("OpenStack-image-import-methods")!
     static let storeIds = HTTPField.Name("OpenStack-image-store-ids")!
     static let imageMetaStore = HTTPField.Name("X-Image-Meta-Store")!
+    static let imageCacheClearTarget = HTTPField.Name("x-image-cache-clear-target")!
     static let wwwAuthenticate = HTTPField.Name("WWW-Authenticate")!
     static let openStackAPIVersion = HTTPField.Name("OpenStack-API-Version")!
     static let novaAPIVersion = HTTPField.Name("X-OpenStack-Nova-API-Version")!

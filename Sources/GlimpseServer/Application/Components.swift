@@ -43,6 +43,8 @@ public final class Components: Sendable {
     /// The HTTP client of the Swift and S3 stores, if there are any.
     let objectStoreClient: HTTPClient?
     let lock: DataDirectoryLock?
+    /// The lock on the image cache's directory: one server per cache.
+    let cacheLock: DataDirectoryLock?
     private let created = Mutex<Bootstrap?>(nil)
 
     /// The thread pools for work that would block Swift's cooperative threads.
@@ -76,9 +78,21 @@ public final class Components: Sendable {
             if exclusive, config.metadataBackend == .sqlite { lock = try DataDirectoryLock(directory: config.dataDir) }
         }
         self.lock = lock
+        var cacheLock: DataDirectoryLock?
+        if let dir = config.imageCacheDir, exclusive {
+            do {
+                try LocalBlobStore.makeDirectory(dir)
+                cacheLock = try DataDirectoryLock(directory: dir)
+            } catch {
+                lock?.release()
+                throw error
+            }
+        }
+        self.cacheLock = cacheLock
         let pools = Pools()
         self.pools = pools
         var external: (client: HTTPClient, validator: KeystoneTokenValidator)?
+        let cache: ImageCache?
         let objectStoreClient =
             config.enabledBackends.contains { ["swift", "s3"].contains($0.type) } ? ObjectHTTP.makeClient() : nil
         self.objectStoreClient = objectStoreClient
@@ -94,6 +108,8 @@ public final class Components: Sendable {
                 return store
             }
             blobs = try BlobStores(stores, defaultId: config.defaultBackend, weights: weights)
+            // The cache belongs to the server: `glimpse admin` beside it leaves it alone.
+            cache = try exclusive ? Self.imageCache(config, pools, logger) : nil
             metadata =
                 switch config.metadataBackend {
                 case .sqlite: try SQLiteMetadataStore(path: config.databasePath)
@@ -104,6 +120,7 @@ public final class Components: Sendable {
             try? external?.client.syncShutdown()
             try? objectStoreClient?.syncShutdown()
             lock?.release()
+            cacheLock?.release()
             throw error
         }
         // The threads start once the stores are open, so that a failed open leaves none behind.
@@ -115,7 +132,7 @@ public final class Components: Sendable {
         }
         images = ImageService(
             store: metadata, blobs: blobs, config: imageConfig, clock: config.clock, hashing: pools.cpu,
-            logger: logger)
+            cache: cache, logger: logger)
         if let external {
             keystone = nil
             keystoneClient = external.client
@@ -129,6 +146,16 @@ public final class Components: Sendable {
             tokens = keystone
         }
         metadefs = MetadefService(store: metadata)
+    }
+
+    /// The node's image cache, when `image_cache_dir` is set: its data under that directory
+    /// (as a file store), its index in `cache-index` there.
+    static func imageCache(_ config: ServerConfig, _ pools: Pools, _ logger: Logger) throws -> ImageCache? {
+        guard let dir = config.imageCacheDir else { return nil }
+        return ImageCache(
+            files: try LocalBlobStore(root: dir, id: "image-cache", pool: pools.io),
+            journal: CacheJournalFile(path: dir + "/cache-index", pool: pools.io), maxSize: config.imageCacheMaxSize,
+            clock: config.clock, hashing: pools.cpu, logger: logger)
     }
 
     static func postgresSettings(_ config: ServerConfig) throws -> PostgresSettings {
@@ -270,6 +297,10 @@ public final class Components: Sendable {
             let createdAdmin = try await keystone.bootstrap(adminPassword: password)
             return createdAdmin ? Bootstrap(adminPassword: password, generated: generated) : nil
         }
+        if let cache = images.cache {
+            try await cache.open()
+            try await images.reconcileCache()
+        }
         guard let bootstrap = bootstrap ?? nil else { return nil }
         created.withLock { $0 = bootstrap }
         return bootstrap
@@ -283,7 +314,8 @@ public final class Components: Sendable {
     /// the stores and threads once everything else has stopped.
     ///
     /// Each job runs under the store's lock of its name: of the nodes sharing a database,
-    /// one runs it at a time, and the others skip that round.
+    /// one runs it at a time, and the others skip that round. The image cache's jobs (its
+    /// prefetcher, the check of its entries against the catalog) are the node's own.
     public var services: [any Service] {
         let (images, keystone, config, metadata) = (self.images, self.keystone, self.config, self.metadata)
         let leaseCheck = Duration.seconds(max(1, config.image.uploadLeaseSeconds / 2))
@@ -308,6 +340,17 @@ public final class Components: Sendable {
                 _ = try await images.sweepOrphans()
             },
         ]
+        if images.cache != nil {
+            // Per node, so without the database's lock: every node runs its own.
+            services.append(
+                PeriodicJob(name: "image-cache-prefetch", every: .seconds(300), after: .seconds(300), logger: logger) {
+                    await images.prefetchQueued()
+                })
+            services.append(
+                PeriodicJob(name: "image-cache-check", every: .seconds(3600), after: .seconds(3600), logger: logger) {
+                    try await images.reconcileCache()
+                })
+        }
         if let keystone {
             services.append(
                 job("token-purge", every: .seconds(3600), after: .seconds(60)) {
@@ -353,12 +396,14 @@ public final class Components: Sendable {
     /// service stops.
     public func close() async throws {
         await images.imports.stop()
+        await images.cache?.close()
         try await keystoneClient?.shutdown()
         for store in blobs.all { await store.close() }
         try await objectStoreClient?.shutdown()
         try await metadata.close()
         try await pools.shutdown()
         lock?.release()
+        cacheLock?.release()
     }
 
     /// Waits for the shutdown of the service group, then closes the components.

@@ -56,6 +56,10 @@ public struct ServerConfig: Sendable {
     public var tlsCertificateFile: String?
     public var tlsKeyFile: String?
     public var image = ImageServiceConfig()
+    /// This node's cache of image data (Glance's `image_cache_dir`); none if nil.
+    public var imageCacheDir: String?
+    /// Bytes the cache keeps after a prune (Glance's `image_cache_max_size`, 10 GiB).
+    public var imageCacheMaxSize = 10 << 30
     public var identity = IdentityConfig()
     /// The clock the services read (a test's own, or the system's).
     public var clock: any WallClock = SystemClock()
@@ -390,6 +394,17 @@ public struct ServerConfig: Sendable {
         Setting(key: "upload_lease_seconds", help: "Seconds an upload counts as alive without news from its process") {
             c, v in
             c.image.uploadLeaseSeconds = Int64(max(1, try int("upload_lease_seconds", v)))
+        },
+        Setting(
+            key: "image_cache_dir",
+            help: "Directory of this node's cache of image data, for stores that are not local files (unset: no cache)"
+        ) { c, v in
+            c.imageCacheDir = v.isEmpty ? nil : v
+        },
+        Setting(
+            key: "image_cache_max_size", help: "Bytes the image cache keeps, least recently used out first [10 GiB]"
+        ) { c, v in
+            c.imageCacheMaxSize = max(0, try int("image_cache_max_size", v))
         },
         Setting(key: "orphan_grace_seconds", help: "Age of unreferenced stored data before the orphan sweep removes it")
         { c, v in
