@@ -41,11 +41,13 @@ public final class ImageService: Sendable {
     let logger: Logger
     /// Imports running in the background in this process.
     public let imports = BackgroundImports()
+    /// Fetches the data of `web-download` imports; nil where the method is not offered.
+    let webDownloader: (any WebDownloader)?
 
     public init(
         store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),
         clock: any WallClock = SystemClock(), hashing: NIOThreadPool, owner: String = UploadOwner.current,
-        logger: Logger
+        webDownloader: (any WebDownloader)? = nil, logger: Logger
     ) {
         self.store = store
         self.blobs = blobs
@@ -54,6 +56,7 @@ public final class ImageService: Sendable {
         self.clock = clock
         self.hashing = hashing
         self.owner = owner
+        self.webDownloader = webDownloader
         self.logger = logger
     }
 
