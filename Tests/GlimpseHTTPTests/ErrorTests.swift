@@ -246,7 +246,7 @@ struct ErrorTests {
             #expect(image["properties"]?["os_distro"]?["is_base"] == false)
             #expect(image["properties"]?["disk_format"]?["enum"]?.arrayValue?.first == .null)
             let importInfo = try await s.request(.GET, "/v2/info/import", token: t).json
-            #expect(importInfo["import-methods"]?["value"] == ["glance-direct"])
+            #expect(importInfo["import-methods"]?["value"] == ["glance-direct", "web-download"])
             let stores = try await s.request(.GET, "/v2/info/stores", token: t).json
             #expect(stores["stores"]?.arrayValue?.first?["id"] == "local")
             let detail = try await s.request(.GET, "/v2/info/stores/detail", token: t)

@@ -20,7 +20,7 @@ struct ImageLifecycleTests {
             let image = try r.json
             let id = image["id"]?.stringValue ?? ""
             #expect(r.header("Location") == s.base + "/v2/images/" + id)
-            #expect(r.header("OpenStack-image-import-methods") == "glance-direct")
+            #expect(r.header("OpenStack-image-import-methods") == "glance-direct,web-download")
             #expect(image["status"] == "queued")
             #expect(image["visibility"] == "shared")
             #expect(image["protected"] == false && image["os_hidden"] == false)
@@ -227,8 +227,9 @@ struct ImageLifecycleTests {
             #expect(image["status"] == "uploading" && image["size"]?.intValue == bytes.count)
             #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: token).status == 204)
             let bad = try await s.json(
-                .POST, "/v2/images/\(id)/import", token: token, ["method": ["name": "web-download"]])
-            #expect(bad.status == 400)
+                .POST, "/v2/images/\(id)/import", token: token,
+                ["method": ["name": "web-download", "uri": "http://example.com/image"]])
+            #expect(bad.status == 409 && bad.text.contains("needs to be in 'queued' state to use 'web-download'"))
             let noMethod = try await s.json(.POST, "/v2/images/\(id)/import", token: token, ["x": 1])
             #expect(noMethod.status == 400)
             let imported = try await s.json(

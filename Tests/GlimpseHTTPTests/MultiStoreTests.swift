@@ -52,7 +52,9 @@ extension TestApp {
 
 @Suite("Several stores: uploads, copies, imports, deletion from a store, downloads")
 struct MultiStoreTests {
-    @Test("discovery: the stores with their default and weights; copy-image offered with several stores")
+    @Test(
+        "discovery: the stores with their default and weights; copy-image offered with several stores, unless import_methods says otherwise"
+    )
     func discovery() async throws {
         try await TestApp.with(multiStore) { s in
             let token = try await s.adminToken()
@@ -63,13 +65,20 @@ struct MultiStoreTests {
             #expect(detail["stores"]?.arrayValue?.map { $0["type"] } == ["memory", "memory", "memory"])
             let created = try await s.json(.POST, "/v2/images", token: token, ["name": "x"])
             #expect(created.header("OpenStack-image-store-ids") == "cold,fast,bulk")
-            #expect(created.header("OpenStack-image-import-methods") == "glance-direct,copy-image")
+            #expect(created.header("OpenStack-image-import-methods") == "glance-direct,web-download,copy-image")
             let methods = try await s.request(.GET, "/v2/info/import", token: token).json
-            #expect(methods["import-methods"]?["value"] == ["glance-direct", "copy-image"])
+            #expect(methods["import-methods"]?["value"] == ["glance-direct", "web-download", "copy-image"])
         }
         try await TestApp.with { s in
             let methods = try await s.request(.GET, "/v2/info/import", token: try await s.adminToken()).json
-            #expect(methods["import-methods"]?["value"] == ["glance-direct"])
+            #expect(methods["import-methods"]?["value"] == ["glance-direct", "web-download"])
+        }
+        try await TestApp.with({
+            multiStore(&$0)
+            $0.importMethods = ["web-download"]
+        }) { s in
+            let methods = try await s.request(.GET, "/v2/info/import", token: try await s.adminToken()).json
+            #expect(methods["import-methods"]?["value"] == ["web-download"])
         }
     }
 

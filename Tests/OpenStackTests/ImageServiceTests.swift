@@ -216,7 +216,7 @@ struct ImageServiceTests {
 
             #expect(try await images.findImage("shared-one").id == image.id)
             #expect(try await images.schema("image")["name"] == "image")
-            #expect(try await images.importMethods() == ["glance-direct"])
+            #expect(try await images.importMethods() == ["glance-direct", "web-download"])
             #expect(try await images.stores().first?.id == "local")
             let detail = try await images.storeDetails()
             #expect(detail.first?.id == "local" && detail.first?.isDefault == true && detail.first?.type != nil)

@@ -102,40 +102,22 @@ extension ImageService {
             interval: config.uploadProgressInterval)
         do {
             try await willRead()
-            var digests = ImageDigests(pool: hashing)
-            var inspector = FormatInspector(vmdkAllowedTypes: config.vmdkAllowedTypes)
-            var total = 0
-            for try await chunk in body {
-                total += chunk.readableBytes
-                if total > limit.bytes { throw ServiceError.tooLarge(limit.message(total)) }
-                if let declaredSize, total > declaredSize { throw sizeMismatch(total, declaredSize) }
-                inspector.feed(chunk)
-                await digests.update(chunk)
-                try await writer.write(chunk)
-                keeper.received(total)
-                if keeper.isLost { throw Self.leaseLost(id) }
-            }
-            if let declaredSize, total != declaredSize { throw sizeMismatch(total, declaredSize) }
-            let inspection = inspector.result()
-            try checkFormat(inspection, of: receiving)
+            let received = try await receiveData(
+                body, of: id, into: writer, limit: limit, declaredSize: declaredSize, keeper: keeper)
+            try checkFormat(received.inspection, of: receiving)
             let location = try await writer.commit()
             committed = location
-            let (md5, sha512) = await digests.finalize()
             try await finishUpload(
                 id, expecting: transit, location: location, store: blobStore,
                 lease: await keeper.stop()
             ) { (image: inout Image) throws(ServiceError) in
                 if transit == .saving { try image.transition(to: .active) }
-                image.size = total
-                image.virtualSize = Self.virtualSize(inspection, declared: image.diskFormat, size: total)
-                image.checksum = md5
-                image.osHashAlgo = "sha512"
-                image.osHashValue = sha512
+                received.describe(&image)
                 image.locations = [ImageLocation(storeId: blobStore.id, location: location)]
             }
             logger.info(
                 transit == .saving ? "image data uploaded" : "image data staged",
-                metadata: ["image_id": "\(id)", "bytes": "\(total)"])
+                metadata: ["image_id": "\(id)", "bytes": "\(received.size)"])
         } catch {
             // The lease stays renewed while the store cleans up: an abort can take as long as
             // the store's own timeout, and a lease let go meanwhile would have another job
@@ -151,6 +133,49 @@ extension ImageService {
             if let full = error as? StorageFull { throw storageFull(full, id) }
             throw error
         }
+    }
+
+    /// Image data as it arrived: its size, what the format inspector found, its digests.
+    struct ReceivedData {
+        var size: Int
+        var inspection: FormatInspector.Result
+        var md5: String
+        var sha512: String
+
+        /// Records it as the image's data (size, virtual size, checksum and hash).
+        func describe(_ image: inout Image) {
+            image.size = size
+            image.virtualSize = ImageService.virtualSize(inspection, declared: image.diskFormat, size: size)
+            image.checksum = md5
+            image.osHashAlgo = "sha512"
+            image.osHashValue = sha512
+        }
+    }
+
+    /// Streams `body` into `writer` through the digests and the format inspector, one chunk
+    /// at a time, recording progress in the upload's lease. More than `limit` bytes is 413; a
+    /// length other than `declaredSize` is 400.
+    func receiveData<Body: AsyncSequence>(
+        _ body: Body, of id: String, into writer: any BlobWriter, limit: UploadLimit, declaredSize: Int?,
+        keeper: UploadLeaseKeeper
+    ) async throws -> ReceivedData where Body.Element == ByteBuffer {
+        var digests = ImageDigests(pool: hashing)
+        var inspector = FormatInspector(vmdkAllowedTypes: config.vmdkAllowedTypes)
+        var total = 0
+        for try await chunk in body {
+            try Task.checkCancellation()
+            total += chunk.readableBytes
+            if total > limit.bytes { throw ServiceError.tooLarge(limit.message(total)) }
+            if let declaredSize, total > declaredSize { throw sizeMismatch(total, declaredSize) }
+            inspector.feed(chunk)
+            await digests.update(chunk)
+            try await writer.write(chunk)
+            keeper.received(total)
+            if keeper.isLost { throw Self.leaseLost(id) }
+        }
+        if let declaredSize, total != declaredSize { throw sizeMismatch(total, declaredSize) }
+        let (md5, sha512) = await digests.finalize()
+        return ReceivedData(size: total, inspection: inspector.result(), md5: md5, sha512: sha512)
     }
 
     /// Glance's 413 for data that did not fit in the store (logged, as Glance does).

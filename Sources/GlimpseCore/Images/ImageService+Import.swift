@@ -4,11 +4,14 @@ import OpenStackEncoding
 import OpenStackJSON
 
 /// Interoperable import: `glance-direct` (staged data becomes the image's data, in the stores
-/// asked for) and `copy-image` (an active image's data copied into more stores).
+/// asked for), `web-download` (data fetched from a URI, see ImageService+WebDownload.swift)
+/// and `copy-image` (an active image's data copied into more stores).
 extension ImageService {
     /// What `POST /v2/images/{id}/import` asks for, checked as Glance's request deserializer does.
     struct ImportRequest {
         var method: ImportRun.Method
+        /// `web-download`: the URI to fetch.
+        var uri: String?
         var stores: [String]?
         var allStores: Bool
         var allMustSucceed: Bool
@@ -26,6 +29,7 @@ extension ImageService {
                 )
             }
             self.method = known
+            uri = method["uri"]?.stringValue
             func flag(_ key: String, default value: Bool) throws(ServiceError) -> Bool {
                 guard let v = body[key] else { return value }
                 guard let b = v.boolValue else { throw .badRequest("'\(key)' must be boolean value only") }
@@ -48,7 +52,8 @@ extension ImageService {
     /// data was staged in, the default one) is done before the 202 is sent. Otherwise the
     /// import takes the image's import lock (`os_glance_import_task`) and an upload lease, lists
     /// its stores in `os_glance_importing_to_stores`, and copies the data in the background,
-    /// one store after the other, whether or not the client stays.
+    /// one store after the other, whether or not the client stays; a `web-download` fetches
+    /// its data into the first store there.
     ///
     /// - Parameter storeHeader: `X-Image-Meta-Store`, the store to import into when the body
     ///   names none.
@@ -63,6 +68,8 @@ extension ImageService {
         if current.status != .active, method == .copyImage {
             throw ServiceError.conflict("Only images with status active can be targeted for copying")
         }
+        let notQueued = ServiceError.conflict("Image needs to be in 'queued' state to use 'web-download' method")
+        if method == .webDownload, current.status != .queued { throw notQueued }
         let notStaged = ServiceError.conflict("Image needs to be staged before 'glance-direct' method can be used")
         if method == .glanceDirect, current.status != .uploading || current.locations.isEmpty { throw notStaged }
         for key in ["container_format", "disk_format"] where ImageAttributes.value(key, of: current) == .null {
@@ -86,6 +93,7 @@ extension ImageService {
                 throw ServiceError.badRequest("Image is already present at store '\(held)'")
             }
         }
+        if method == .webDownload { try await checkWebDownload(request.uri) }
         var run = ImportRun(
             imageId: id, taskId: Identifiers.uuid(), method: method, targets: targets,
             allMustSucceed: request.allMustSucceed, staged: method == .glanceDirect ? current.locations.first : nil)
@@ -109,6 +117,9 @@ extension ImageService {
                 if method == .glanceDirect {
                     guard image.status == .uploading, image.locations.first == run.staged else { throw notStaged }
                     try image.transition(to: .importing)
+                } else if method == .webDownload {
+                    guard image.status == .queued else { throw notQueued }
+                    try image.transition(to: .importing)
                 } else if image.status != .active {
                     throw .conflict("Only images with status active can be targeted for copying")
                 }
@@ -126,7 +137,10 @@ extension ImageService {
             return
         }
         logger.info("image import started in the background", metadata: metadata)
-        imports.start { [self, run] in await self.runImport(run, into: next.store, next.writer, lease: lease) }
+        let uri = method == .webDownload ? request.uri : nil
+        imports.start { [self, run] in
+            await self.runImport(run, into: next.store, next.writer, lease: lease, downloading: uri)
+        }
     }
 
     /// The lock of an image whose import is gone (its process died and no lease is left), which
@@ -182,18 +196,34 @@ extension ImageService {
     /// each outcome in the image as it goes (and moving the lease on to the next store's
     /// pending data in the same write). Stops at once if the lease is lost (the image was
     /// deleted); on cancellation the stores not done count as failed.
-    func runImport(_ run: ImportRun, into target: String, _ writer: any BlobWriter, lease: UploadLease) async {
-        var (run, target, writer, lease) = (run, target, writer, lease)
+    ///
+    /// - Parameter uri: `web-download`: the data of the first store comes from there (and the
+    ///   others copy it); if it cannot be fetched, every store has failed.
+    func runImport(
+        _ run: ImportRun, into target: String, _ writer: any BlobWriter, lease: UploadLease,
+        downloading uri: String? = nil
+    ) async {
+        var (run, target, writer, lease, uri) = (run, target, writer, lease, uri)
         let id = run.imageId
         while true {
             let keeper = UploadLeaseKeeper(
                 lease: lease, store: store, clock: clock, leaseSeconds: config.uploadLeaseSeconds,
                 interval: config.uploadProgressInterval)
             var copy: ImageLocation?
+            var fetched: ReceivedData?
             do {
-                copy = ImageLocation(
-                    storeId: target, location: try await copyData(of: id, into: writer, keeper: keeper))
-                logger.info("image data copied", metadata: ["image_id": "\(id)", "store": "\(target)"])
+                if let uri {
+                    let downloaded = try await download(uri, of: id, into: writer, keeper: keeper)
+                    fetched = downloaded.data
+                    copy = ImageLocation(storeId: target, location: downloaded.location)
+                    logger.info(
+                        "image data downloaded",
+                        metadata: ["image_id": "\(id)", "store": "\(target)", "bytes": "\(downloaded.data.size)"])
+                } else {
+                    copy = ImageLocation(
+                        storeId: target, location: try await copyData(of: id, into: writer, keeper: keeper))
+                    logger.info("image data copied", metadata: ["image_id": "\(id)", "store": "\(target)"])
+                }
             } catch {
                 await writer.abort()
                 logger.warning(
@@ -205,7 +235,7 @@ extension ImageService {
                 if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
                 return
             }
-            if let copy { run.succeed(copy) } else { run.fail(target) }
+            if let copy { run.succeed(copy) } else if uri != nil { run.stop() } else { run.fail(target) }
             if Task.isCancelled { run.stop() }
             let next = await nextWriter(for: &run)
             let nextLease = next.map {
@@ -213,7 +243,8 @@ extension ImageService {
                     imageId: id, owner: owner, storeId: $0.store, pendingLocation: $0.writer.pendingLocation,
                     expiresAt: clock.now().adding(seconds: config.uploadLeaseSeconds), expected: lease.expected)
             }
-            guard await record(run, adding: copy.map { [$0] } ?? [], lease: lease, next: nextLease) else {
+            guard await record(run, adding: copy.map { [$0] } ?? [], data: fetched, lease: lease, next: nextLease)
+            else {
                 if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
                 await next?.writer.abort()
                 return
@@ -224,7 +255,7 @@ extension ImageService {
                     metadata: ["image_id": "\(id)", "failed": "\(run.failed)", "undone": "\(run.undone)"])
                 return
             }
-            (target, writer, lease) = (next.store, next.writer, nextLease)
+            (target, writer, lease, uri) = (next.store, next.writer, nextLease, nil)
         }
     }
 
@@ -263,10 +294,16 @@ extension ImageService {
     /// Applies `run` to the image and moves its lease on to `next` (or ends it), in one write
     /// retried on concurrent changes; then deletes the data of copies the image dropped.
     /// False when the lease is gone (the image was deleted or the import taken over).
-    func record(_ run: ImportRun, adding new: [ImageLocation], lease: UploadLease, next: UploadLease?) async -> Bool {
+    ///
+    /// - Parameter data: what a `web-download` fetched, now the image's data.
+    func record(
+        _ run: ImportRun, adding new: [ImageLocation], data: ReceivedData? = nil, lease: UploadLease,
+        next: UploadLease?
+    ) async -> Bool {
         do {
             for _ in 0..<16 {
                 guard var image = try await store.image(id: run.imageId) else { return false }
+                data?.describe(&image)
                 let dropped = run.apply(to: &image, adding: new)
                 image.updatedAt = clock.now()
                 let saved =

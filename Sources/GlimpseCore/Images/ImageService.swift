@@ -43,11 +43,13 @@ public final class ImageService: Sendable {
     public let imports = BackgroundImports()
     /// This node's cache of image data (`image_cache_dir`), if it has one.
     public let cache: ImageCache?
+    /// Fetches the data of `web-download` imports; nil where the method is not offered.
+    let webDownloader: (any WebDownloader)?
 
     public init(
         store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),
         clock: any WallClock = SystemClock(), hashing: NIOThreadPool, owner: String = UploadOwner.current,
-        cache: ImageCache? = nil, logger: Logger
+        cache: ImageCache? = nil, webDownloader: (any WebDownloader)? = nil, logger: Logger
     ) {
         self.store = store
         self.blobs = blobs
@@ -57,6 +59,7 @@ public final class ImageService: Sendable {
         self.clock = clock
         self.hashing = hashing
         self.owner = owner
+        self.webDownloader = webDownloader
         self.logger = logger
     }
 

@@ -22,19 +22,25 @@ enum ImportProperty {
 }
 
 /// One import that writes an image's data into stores (`glance-direct` with stores other
-/// than the staging one, `copy-image`): what it was asked for and how far it got.
+/// than the staging one, `web-download`, `copy-image`): what it was asked for and how far it
+/// got.
 ///
 /// Its effect on the image record is a function of this state, applied afresh to the current
 /// record at each step, so that a step retried after a concurrent write changes the same
 /// things. Glance's rules: the stores still to do are listed in `os_glance_importing_to_stores`
-/// and failures in `os_glance_failed_import`; a `glance-direct` image becomes active once the
-/// last store has its copy, or with the first copy when not all stores must succeed; when all
-/// must succeed, the first failure ends the import and undoes it (the copies it made are
-/// removed; a `glance-direct` image goes back to `queued` without data).
+/// and failures in `os_glance_failed_import`; an image that receives its data (`glance-direct`,
+/// `web-download`) becomes active once the last store has its copy, or with the first copy
+/// when not all stores must succeed; when all must succeed, the first failure ends the import
+/// and undoes it (the copies it made are removed; an image receiving its data goes back to
+/// `queued` without data).
 struct ImportRun: Sendable {
     enum Method: String, Sendable {
         case glanceDirect = "glance-direct"
+        case webDownload = "web-download"
         case copyImage = "copy-image"
+
+        /// Whether the import gives the image its data (rather than copying the data it has).
+        var fillsImage: Bool { self != .copyImage }
     }
 
     let imageId: String
@@ -72,10 +78,10 @@ struct ImportRun: Sendable {
         targets.filter { t in !failed.contains(t) && !succeeded.contains { $0.storeId == t } }
     }
 
-    /// Whether the import is undone: a failure where all had to succeed, or a `glance-direct`
-    /// import that ended without any copy.
+    /// Whether the import is undone: a failure where all had to succeed, or an import that
+    /// was to give the image its data and ended without any copy.
     var undone: Bool {
-        (allMustSucceed && !failed.isEmpty) || (method == .glanceDirect && finished && succeeded.isEmpty)
+        (allMustSucceed && !failed.isEmpty) || (method.fillsImage && finished && succeeded.isEmpty)
     }
 
     mutating func succeed(_ copy: ImageLocation) {
@@ -114,7 +120,7 @@ struct ImportRun: Sendable {
             image.properties.removeValue(forKey: ImportProperty.lock)
         }
         if undone {
-            if method == .glanceDirect { return Self.requeue(&image) + new }
+            if method.fillsImage { return Self.requeue(&image) + new }
             let mine = new + succeeded
             let dropped = new + image.locations.filter { mine.contains($0) }
             image.locations.removeAll { mine.contains($0) }
@@ -124,7 +130,7 @@ struct ImportRun: Sendable {
         for copy in new {
             if image.location(in: copy.storeId) == nil { image.locations.append(copy) } else { dropped.append(copy) }
         }
-        if method == .glanceDirect, image.status == .importing,
+        if method.fillsImage, image.status == .importing,
             allMustSucceed ? finished : !succeeded.isEmpty
         {
             try? image.transition(to: .active)
@@ -140,8 +146,8 @@ struct ImportRun: Sendable {
 }
 
 extension ImportRun {
-    /// Puts a `glance-direct` image whose import failed back to `queued` without data; returns
-    /// the copies it held.
+    /// Puts an image whose import was to give it its data, and failed, back to `queued`
+    /// without data; returns the copies it held.
     static func requeue(_ image: inout Image) -> [ImageLocation] {
         let dropped = image.locations
         image.locations = []
@@ -155,8 +161,8 @@ extension ImportRun {
     }
 
     /// Ends the import of an image whose process died (its lease ran out): the stores it had
-    /// not done count as failed, the lock goes, and a `glance-direct` image goes back to
-    /// `queued`. Returns the copies the image dropped.
+    /// not done count as failed, the lock goes, and an image that was receiving its data goes
+    /// back to `queued`. Returns the copies the image dropped.
     static func abandon(_ image: inout Image) -> [ImageLocation] {
         let left = ImportProperty.stores(ImportProperty.importing, of: image)
         ImportProperty.set(

@@ -3,6 +3,7 @@ import GlimpseCore
 import NIOCore
 import NIOHTTP1
 import OpenStackEncoding
+import Synchronization
 
 /// A request an object store refused, or could not be sent to it.
 public struct ObjectStoreError: Error, CustomStringConvertible, Sendable {
@@ -108,18 +109,43 @@ public enum ObjectHTTP {
     }
 
     /// A response body as a pull-driven `ByteStream`: the next chunk is read from the socket
-    /// only when the consumer asks for it.
-    static func stream(_ response: HTTPClientResponse) -> ByteStream {
-        let reader = ResponseReader(response.body.makeAsyncIterator())
-        return ByteStream(pull: { try await reader.next() })
+    /// only when the consumer asks for it. `done` runs once, when the body has ended, failed
+    /// or been cancelled.
+    public static func stream(_ response: HTTPClientResponse, done: @escaping @Sendable () -> Void = {}) -> ByteStream {
+        let reader = ResponseReader(response.body.makeAsyncIterator(), done: done)
+        return ByteStream(pull: { try await reader.next() }, onCancel: { reader.finish() })
     }
 }
 
 /// The body iterator of one response, pulled by one consumer at a time.
 private final class ResponseReader: @unchecked Sendable {
     private var iterator: HTTPClientResponse.Body.AsyncIterator
+    private let done: Mutex<(@Sendable () -> Void)?>
 
-    init(_ iterator: HTTPClientResponse.Body.AsyncIterator) { self.iterator = iterator }
+    init(_ iterator: HTTPClientResponse.Body.AsyncIterator, done: @escaping @Sendable () -> Void) {
+        self.iterator = iterator
+        self.done = Mutex(done)
+    }
 
-    func next() async throws -> ByteBuffer? { try await iterator.next() }
+    func next() async throws -> ByteBuffer? {
+        do {
+            guard let chunk = try await iterator.next() else {
+                finish()
+                return nil
+            }
+            return chunk
+        } catch {
+            finish()
+            throw error
+        }
+    }
+
+    /// Runs `done`, the first time only.
+    func finish() {
+        let run = done.withLock { d in
+            defer { d = nil }
+            return d
+        }
+        run?()
+    }
 }

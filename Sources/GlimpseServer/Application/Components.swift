@@ -125,14 +125,12 @@ public final class Components: Sendable {
         }
         // The threads start once the stores are open, so that a failed open leaves none behind.
         pools.start()
-        // Copying an image's data into more stores takes more than one.
         var imageConfig = config.image
-        if blobs.all.count > 1, !imageConfig.importMethods.contains("copy-image") {
-            imageConfig.importMethods.append("copy-image")
-        }
+        imageConfig.importMethods = config.importMethods ?? ServerConfig.defaultImportMethods(stores: blobs.all.count)
         images = ImageService(
             store: metadata, blobs: blobs, config: imageConfig, clock: config.clock, hashing: pools.cpu,
-            cache: cache, logger: logger)
+            cache: cache,
+            webDownloader: WebDownloadClient(filter: config.webDownload, logger: logger), logger: logger)
         if let external {
             keystone = nil
             keystoneClient = external.client

@@ -60,6 +60,11 @@ public struct ServerConfig: Sendable {
     public var imageCacheDir: String?
     /// Bytes the cache keeps after a prune (Glance's `image_cache_max_size`, 10 GiB).
     public var imageCacheMaxSize = 10 << 30
+    /// The interoperable import methods offered (`import_methods`); nil: those that need no
+    /// further setup (`defaultImportMethods`). Replaces `image.importMethods`.
+    public var importMethods: [String]?
+    /// What `web-download` may fetch: Glance's `import_filtering_opts`, and private addresses.
+    public var webDownload = WebImportFilter()
     public var identity = IdentityConfig()
     /// The clock the services read (a test's own, or the system's).
     public var clock: any WallClock = SystemClock()
@@ -175,6 +180,23 @@ public struct ServerConfig: Sendable {
 
     static func list(_ v: String) -> [String] {
         v.split(separator: ",").map { $0.trimming(" ") }.filter { !$0.isEmpty }
+    }
+
+    static func ports(_ key: String, _ v: String) throws -> [Int] {
+        try list(v).map { item in
+            let port = try int(key, item)
+            guard (1...65535).contains(port) else { throw ConfigError(description: "\(key): \(port) is not a port") }
+            return port
+        }
+    }
+
+    /// The import methods this server can run.
+    static let importMethodNames = ["glance-direct", "web-download", "copy-image"]
+
+    /// Glance 33's default methods (`enabled_import_methods`) that need no further setup:
+    /// `copy-image` only with several stores, which it copies between.
+    public static func defaultImportMethods(stores: Int) -> [String] {
+        ["glance-direct", "web-download"] + (stores > 1 ? ["copy-image"] : [])
     }
 
     /// Every setting.
@@ -405,6 +427,61 @@ public struct ServerConfig: Sendable {
             key: "image_cache_max_size", help: "Bytes the image cache keeps, least recently used out first [10 GiB]"
         ) { c, v in
             c.imageCacheMaxSize = max(0, try int("image_cache_max_size", v))
+        },
+        Setting(
+            key: "import_methods",
+            help:
+                "Import methods offered, comma-separated: glance-direct, web-download, copy-image [glance-direct,web-download; copy-image too with several stores]"
+        ) { c, v in
+            c.importMethods = try list(v).map { method in
+                guard importMethodNames.contains(method) else {
+                    throw ConfigError(
+                        description:
+                            "import_methods: unknown method '\(method)' (known: \(importMethodNames.joined(separator: ", ")))"
+                    )
+                }
+                return method
+            }
+        },
+        Setting(
+            key: "web_download_allowed_schemes",
+            help: "URI schemes web-download may fetch (empty: all but the disallowed) [http,https]"
+        ) { c, v in
+            c.webDownload.allowedSchemes = list(v).map { $0.lowercased() }
+        },
+        Setting(
+            key: "web_download_disallowed_schemes",
+            help: "URI schemes web-download refuses, when no allowed ones are set []"
+        ) { c, v in
+            c.webDownload.disallowedSchemes = list(v).map { $0.lowercased() }
+        },
+        Setting(
+            key: "web_download_allowed_hosts",
+            help: "Hosts web-download may fetch from (empty: all but the disallowed) []"
+        ) { c, v in
+            c.webDownload.allowedHosts = list(v)
+        },
+        Setting(
+            key: "web_download_disallowed_hosts", help: "Hosts web-download refuses, when no allowed ones are set []"
+        ) { c, v in
+            c.webDownload.disallowedHosts = list(v)
+        },
+        Setting(
+            key: "web_download_allowed_ports",
+            help: "Ports a web-download URI may name (empty: all but the disallowed) [80,443]"
+        ) { c, v in
+            c.webDownload.allowedPorts = try ports("web_download_allowed_ports", v)
+        },
+        Setting(
+            key: "web_download_disallowed_ports", help: "Ports web-download refuses, when no allowed ones are set []"
+        ) { c, v in
+            c.webDownload.disallowedPorts = try ports("web_download_disallowed_ports", v)
+        },
+        Setting(
+            key: "web_download_allow_private",
+            help: "Let web-download fetch from loopback, private and link-local addresses [false]"
+        ) { c, v in
+            c.webDownload.allowPrivate = try bool("web_download_allow_private", v)
         },
         Setting(key: "orphan_grace_seconds", help: "Age of unreferenced stored data before the orphan sweep removes it")
         { c, v in

@@ -1,0 +1,29 @@
+/// Where `web-download` imports get their data: a URI fetched over the network, behind the
+/// import filters (`WebImportFilter`).
+public protocol WebDownloader: Sendable {
+    /// Whether `uri` passes the import filters: checked before the import is accepted.
+    func permits(_ uri: String) async -> Bool
+
+    /// Fetches `uri`, following redirects (each checked by the filters again), and returns
+    /// the final answer's body, to be read once. Throws `WebDownloadError` when the URI, a
+    /// redirect or the answer is refused.
+    func open(_ uri: String) async throws -> WebDownload
+}
+
+/// The body of a fetched URI.
+public struct WebDownload: Sendable {
+    /// The length the server announced (`Content-Length`), if it did.
+    public let length: Int?
+    public let body: ByteStream
+
+    public init(length: Int?, body: ByteStream) {
+        self.length = length
+        self.body = body
+    }
+}
+
+/// Why a fetch gave no data.
+public struct WebDownloadError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
