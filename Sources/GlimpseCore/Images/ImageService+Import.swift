@@ -50,9 +50,12 @@ extension ImageService {
     /// its stores in `os_glance_importing_to_stores`, and copies the data in the background,
     /// one store after the other, whether or not the client stays.
     ///
-    /// - Parameter storeHeader: `X-Image-Meta-Store`, the store to import into when the body
-    ///   names none.
-    public func importImage(_ id: String, body: JSONValue, storeHeader: String? = nil, by p: Principal) async throws {
+    /// - Parameters:
+    ///   - storeHeader: `X-Image-Meta-Store`, the store to import into when the body names none.
+    ///   - requestId: the request's id, recorded in the import's task.
+    public func importImage(
+        _ id: String, body: JSONValue, storeHeader: String? = nil, requestId: String? = nil, by p: Principal
+    ) async throws {
         try ImagePolicy.requireReader(p, "import_image")
         let request = try ImportRequest(body, methods: config.importMethods)
         let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
@@ -121,12 +124,19 @@ extension ImageService {
         }
         await removeData(dropped, of: id, retry: "the orphan sweep will")
         let metadata: Logger.Metadata = ["image_id": "\(id)", "method": "\(method.rawValue)", "stores": "\(targets)"]
+        if let staleLock { await endAbandonedImportTask(staleLock) }
+        await recordTask(importTask(run, body: body, by: p, requestId: requestId))
         guard let next, let lease else {
             logger.info("image imported", metadata: metadata)
+            await endImportTask(run, id: run.taskId, size: current.size)
             return
         }
         logger.info("image import started in the background", metadata: metadata)
-        imports.start { [self, run] in await self.runImport(run, into: next.store, next.writer, lease: lease) }
+        imports.start { [self, run] in
+            await self.startTask(run.taskId)
+            let ended = await self.runImport(run, into: next.store, next.writer, lease: lease)
+            await self.endImportTask(ended, id: run.taskId, size: current.size)
+        }
     }
 
     /// The lock of an image whose import is gone (its process died and no lease is left), which
@@ -181,8 +191,11 @@ extension ImageService {
     /// Runs an import in the background: copies the data into each store in turn, recording
     /// each outcome in the image as it goes (and moving the lease on to the next store's
     /// pending data in the same write). Stops at once if the lease is lost (the image was
-    /// deleted); on cancellation the stores not done count as failed.
-    func runImport(_ run: ImportRun, into target: String, _ writer: any BlobWriter, lease: UploadLease) async {
+    /// deleted); on cancellation the stores not done count as failed. Returns the import as it
+    /// ended; nil when it lost its lease.
+    func runImport(
+        _ run: ImportRun, into target: String, _ writer: any BlobWriter, lease: UploadLease
+    ) async -> ImportRun? {
         var (run, target, writer, lease) = (run, target, writer, lease)
         let id = run.imageId
         while true {
@@ -203,7 +216,7 @@ extension ImageService {
             lease = await keeper.stop()
             if keeper.isLost {
                 if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
-                return
+                return nil
             }
             if let copy { run.succeed(copy) } else { run.fail(target) }
             if Task.isCancelled { run.stop() }
@@ -216,13 +229,13 @@ extension ImageService {
             guard await record(run, adding: copy.map { [$0] } ?? [], lease: lease, next: nextLease) else {
                 if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
                 await next?.writer.abort()
-                return
+                return nil
             }
             guard let next, let nextLease else {
                 logger.info(
                     "image import ended",
                     metadata: ["image_id": "\(id)", "failed": "\(run.failed)", "undone": "\(run.undone)"])
-                return
+                return run
             }
             (target, writer, lease) = (next.store, next.writer, nextLease)
         }

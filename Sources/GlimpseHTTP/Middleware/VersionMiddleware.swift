@@ -42,9 +42,10 @@ struct VersionMiddleware: RouterMiddleware {
 enum ImageVersions {
     /// Newest first.
     static let all: [(id: String, status: String)] = [
-        ("v2.15", "CURRENT"), ("v2.13", "SUPPORTED"), ("v2.9", "SUPPORTED"), ("v2.8", "SUPPORTED"),
-        ("v2.7", "SUPPORTED"), ("v2.6", "SUPPORTED"), ("v2.5", "SUPPORTED"), ("v2.4", "SUPPORTED"),
-        ("v2.3", "SUPPORTED"), ("v2.2", "SUPPORTED"), ("v2.1", "SUPPORTED"), ("v2.0", "SUPPORTED"),
+        ("v2.15", "CURRENT"), ("v2.13", "SUPPORTED"), ("v2.12", "SUPPORTED"), ("v2.9", "SUPPORTED"),
+        ("v2.8", "SUPPORTED"), ("v2.7", "SUPPORTED"), ("v2.6", "SUPPORTED"), ("v2.5", "SUPPORTED"),
+        ("v2.4", "SUPPORTED"), ("v2.3", "SUPPORTED"), ("v2.2", "SUPPORTED"), ("v2.1", "SUPPORTED"),
+        ("v2.0", "SUPPORTED"),
     ]
 
     /// Path prefixes served as `/v2`.
