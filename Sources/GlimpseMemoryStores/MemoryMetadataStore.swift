@@ -21,6 +21,7 @@ public final class MemoryMetadataStore: Sendable {
         var namespaces: [String: MetadefNamespace] = [:]
         var resourceTypes: [String: MetadefResourceType] = [:]
         var items: [MetadefItemKey: MetadefItem] = [:]
+        var tasks: [String: ImageTask] = [:]
     }
 
     struct MetadefItemKey: Hashable {

@@ -196,5 +196,28 @@ enum PostgresSchema {
         DROP INDEX images_location;
         ALTER TABLE images DROP COLUMN location, DROP COLUMN store_id;
         """,
+        """
+        -- Tasks (Glance's tasks and task_info): each import as an `api_image_import` task,
+        -- kept until expires_at (set when it ends), listed newest first per project.
+        CREATE TABLE tasks (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            type TEXT COLLATE "C" NOT NULL,
+            status TEXT COLLATE "C" NOT NULL,
+            owner TEXT COLLATE "C" NOT NULL,
+            image_id TEXT COLLATE "C",
+            request_id TEXT COLLATE "C",
+            user_id TEXT COLLATE "C",
+            input TEXT,
+            result TEXT,
+            message TEXT NOT NULL DEFAULT '',
+            expires_at BIGINT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE INDEX tasks_created ON tasks (created_at, id);
+        CREATE INDEX tasks_owner_created ON tasks (owner, created_at, id);
+        CREATE INDEX tasks_image ON tasks (image_id) WHERE image_id IS NOT NULL;
+        CREATE INDEX tasks_expires ON tasks (expires_at) WHERE expires_at IS NOT NULL;
+        """,
     ]
 }

@@ -178,5 +178,28 @@ enum Schema {
         ALTER TABLE images DROP COLUMN location;
         ALTER TABLE images DROP COLUMN store_id;
         """,
+        """
+        -- Tasks (Glance's tasks and task_info): each import as an `api_image_import` task,
+        -- kept until expires_at (set when it ends), listed newest first per project.
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            image_id TEXT,
+            request_id TEXT,
+            user_id TEXT,
+            input TEXT,
+            result TEXT,
+            message TEXT NOT NULL DEFAULT '',
+            expires_at INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX tasks_created ON tasks (created_at, id);
+        CREATE INDEX tasks_owner_created ON tasks (owner, created_at, id);
+        CREATE INDEX tasks_image ON tasks (image_id) WHERE image_id IS NOT NULL;
+        CREATE INDEX tasks_expires ON tasks (expires_at) WHERE expires_at IS NOT NULL;
+        """,
     ]
 }

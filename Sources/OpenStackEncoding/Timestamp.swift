@@ -36,9 +36,16 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// `YYYY-MM-DDThh:mm:ss.ffffffZ`, the identity API's format.
     public var iso8601Microseconds: String { format(fraction: true) }
 
+    /// `YYYY-MM-DDThh:mm:ss.ffffff` without a zone, the fraction only when not zero: what
+    /// Python's `datetime.isoformat()` writes for a naive UTC time (Glance's raw database
+    /// values, as `GET /v2/images/{id}/tasks` shows them).
+    public var pythonISOFormat: String {
+        format(fraction: microseconds % 1_000_000 != 0, zone: false)
+    }
+
     public var description: String { iso8601Microseconds }
 
-    private func format(fraction: Bool) -> String {
+    private func format(fraction: Bool, zone: Bool = true) -> String {
         let secs = seconds
         let micros = microseconds - secs * 1_000_000
         let days = secs >= 0 ? secs / 86_400 : (secs - 86_399) / 86_400
@@ -70,7 +77,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             out.append(UInt8(ascii: "."))
             pad(micros, 6)
         }
-        out.append(UInt8(ascii: "Z"))
+        if zone { out.append(UInt8(ascii: "Z")) }
         return String(decoding: out, as: UTF8.self)
     }
 

@@ -404,4 +404,97 @@ struct MetadataStoreContract {
             #expect(try await store.metadefItems("OS::Renamed", .property).isEmpty)
         }
     }
+
+    @Test(
+        "tasks: records, scope, filters, every sort in both directions with keyset paging, expiry",
+        arguments: MetadataBackend.available
+    )
+    func tasks(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            func at(_ s: Int64) -> Timestamp { Timestamp(seconds: s) }
+            let t1 = ImageTask(
+                id: uuid(1), type: "api_image_import", status: .success, owner: "p1", imageId: "A", requestId: "r1",
+                userId: "u1", input: ["import_req": ["method": ["name": "glance-direct"]], "backend": ["local"]],
+                result: ["image_id": "A"], message: "Copied 0 MiB ✓", expiresAt: at(1000), createdAt: at(10),
+                updatedAt: at(20))
+            let t2 = ImageTask(id: uuid(2), type: "import", owner: "p2", createdAt: at(30), updatedAt: at(30))
+            let t3 = ImageTask(
+                id: uuid(3), type: "api_image_import", status: .failure, owner: "p1", imageId: "B", requestId: "r3",
+                userId: "u2", message: "Task failed due to Internal Error", expiresAt: at(500), createdAt: at(10),
+                updatedAt: at(40))
+            var t4 = ImageTask(
+                id: uuid(4), type: "api_image_import", status: .processing, owner: "p1", imageId: "A",
+                requestId: "r4", userId: "u1", createdAt: at(50), updatedAt: at(50))
+            let t5 = ImageTask(
+                id: uuid(5), type: "api_image_import", status: .success, owner: "p1", imageId: "A",
+                expiresAt: at(100), createdAt: at(5), updatedAt: at(6))
+            for t in [t1, t2, t3, t4, t5] { try await store.insertTask(t) }
+            await #expect(throws: StoreError.duplicate) { try await store.insertTask(t1) }
+            #expect(try await store.task(id: uuid(1)) == t1)
+            #expect(try await store.task(id: uuid(2)) == t2)
+            #expect(try await store.task(id: uuid(9)) == nil)
+
+            let now = at(200)
+            /// The ids of a whole list, and of the same list walked a page of one at a time.
+            func ids(
+                owner: String? = nil, _ equal: [(TaskColumn, String)] = [], sort: TaskColumn = .createdAt,
+                ascending: Bool = false
+            ) async throws -> [Int] {
+                func query(_ marker: ImageTask?, _ limit: Int) -> TaskListQuery {
+                    TaskListQuery(
+                        owner: owner, equal: equal, sortKey: sort, ascending: ascending, marker: marker, limit: limit,
+                        now: now)
+                }
+                let all = try await store.listTasks(query(nil, 100))
+                var walked: [ImageTask] = []
+                while true {
+                    let page = try await store.listTasks(query(walked.last, 1))
+                    if page.isEmpty { break }
+                    walked += page
+                }
+                #expect(walked == all, "paging \(sort) \(ascending)")
+                return all.map { Int($0.id.suffix(1))! }
+            }
+            // Newest first; ties on created_at by id; the expired task left out.
+            #expect(try await ids() == [4, 2, 3, 1])
+            #expect(try await ids(ascending: true) == [1, 3, 2, 4])
+            #expect(try await ids(owner: "p1") == [4, 3, 1])
+            #expect(try await ids(owner: "p3").isEmpty)
+            #expect(try await ids([(.status, "success")]) == [1])
+            #expect(try await ids([(.imageId, "A")]) == [4, 1])
+            #expect(try await ids([(.imageId, "A"), (.userId, "u2")]).isEmpty)
+            #expect(try await ids([(.type, "import")]) == [2])
+            #expect(try await ids(sort: .status, ascending: true) == [3, 2, 4, 1])
+            #expect(try await ids(sort: .status) == [1, 4, 2, 3])
+            // A missing time sorts as the earliest, a missing text as the empty one.
+            #expect(try await ids(sort: .expiresAt, ascending: true) == [2, 4, 3, 1])
+            #expect(try await ids(sort: .imageId) == [3, 4, 1, 2])
+            #expect(try await ids(sort: .updatedAt) == [4, 3, 2, 1])
+            #expect(try await ids(sort: .owner, ascending: true) == [1, 3, 4, 2])
+            // `id` sorts as Glance sorts it: by created_at, then id.
+            #expect(try await ids(sort: .id, ascending: true) == [1, 3, 2, 4])
+
+            #expect(try await store.tasks(imageId: "A", now: now).map(\.id) == [uuid(1), uuid(4)])
+            #expect(try await store.tasks(imageId: "A", now: at(50)).map(\.id) == [uuid(5), uuid(1), uuid(4)])
+            #expect(try await store.tasks(imageId: "C", now: now).isEmpty)
+
+            t4.status = .success
+            t4.result = ["image_id": "A"]
+            t4.message = "Copied 3 MiB"
+            t4.expiresAt = at(3000)
+            t4.updatedAt = at(60)
+            #expect(try await store.updateTask(t4))
+            #expect(try await store.task(id: uuid(4)) == t4)
+            let missing = ImageTask(id: uuid(9), type: "import", owner: "p1", createdAt: now, updatedAt: now)
+            #expect(try await store.updateTask(missing) == false)
+
+            #expect(try await store.deleteExpiredTasks(now: now, limit: 10) == 1)
+            #expect(try await store.task(id: uuid(5)) == nil)
+            #expect(try await store.deleteExpiredTasks(now: at(2000), limit: 1) == 1)
+            #expect(try await store.deleteExpiredTasks(now: at(2000), limit: 1) == 1)
+            #expect(try await store.deleteExpiredTasks(now: at(2000), limit: 1) == 0)
+            let left = try await store.listTasks(TaskListQuery(owner: nil, limit: 10, now: at(2000)))
+            #expect(left.map(\.id) == [uuid(4), uuid(2)])
+        }
+    }
 }

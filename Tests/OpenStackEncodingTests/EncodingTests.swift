@@ -8,6 +8,8 @@ struct EncodingTests {
         let t = try #require(Timestamp(iso8601: "2026-11-23T09:08:25.123456Z"))
         #expect(t.iso8601 == "2026-11-23T09:08:25Z")
         #expect(t.iso8601Microseconds == "2026-11-23T09:08:25.123456Z")
+        #expect(t.pythonISOFormat == "2026-11-23T09:08:25.123456")
+        #expect(Timestamp(seconds: t.seconds).pythonISOFormat == "2026-11-23T09:08:25")
         #expect(Timestamp(iso8601: "2026-11-23T11:08:25+02:00")?.seconds == t.seconds)
         #expect(Timestamp(iso8601: "2026-11-23T09:08:25.123456")?.microseconds == t.microseconds)
         #expect(Timestamp(iso8601: "2026-11-23")?.iso8601 == "2026-11-23T00:00:00Z")

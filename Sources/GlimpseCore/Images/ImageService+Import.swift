@@ -55,9 +55,12 @@ extension ImageService {
     /// one store after the other, whether or not the client stays; a `web-download` fetches
     /// its data into the first store there.
     ///
-    /// - Parameter storeHeader: `X-Image-Meta-Store`, the store to import into when the body
-    ///   names none.
-    public func importImage(_ id: String, body: JSONValue, storeHeader: String? = nil, by p: Principal) async throws {
+    /// - Parameters:
+    ///   - storeHeader: `X-Image-Meta-Store`, the store to import into when the body names none.
+    ///   - requestId: the request's id, recorded in the import's task.
+    public func importImage(
+        _ id: String, body: JSONValue, storeHeader: String? = nil, requestId: String? = nil, by p: Principal
+    ) async throws {
         try ImagePolicy.requireReader(p, "import_image")
         let request = try ImportRequest(body, methods: config.importMethods)
         let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
@@ -132,14 +135,21 @@ extension ImageService {
         }
         await removeData(dropped, of: id, retry: "the orphan sweep will")
         let metadata: Logger.Metadata = ["image_id": "\(id)", "method": "\(method.rawValue)", "stores": "\(targets)"]
+        if let staleLock { await endAbandonedImportTask(staleLock) }
+        await recordTask(importTask(run, body: body, by: p, requestId: requestId))
         guard let next, let lease else {
             logger.info("image imported", metadata: metadata)
+            await endImportTask(run, id: run.taskId, size: current.size)
             return
         }
         logger.info("image import started in the background", metadata: metadata)
         let uri = method == .webDownload ? request.uri : nil
         imports.start { [self, run] in
-            await self.runImport(run, into: next.store, next.writer, lease: lease, downloading: uri)
+            await self.startTask(run.taskId)
+            let ended = await self.runImport(run, into: next.store, next.writer, lease: lease, downloading: uri)
+            // A web-download's size is known once it is fetched.
+            let size = uri == nil ? current.size : (try? await self.store.image(id: run.imageId))?.size
+            await self.endImportTask(ended, id: run.taskId, size: size)
         }
     }
 
@@ -195,14 +205,15 @@ extension ImageService {
     /// Runs an import in the background: copies the data into each store in turn, recording
     /// each outcome in the image as it goes (and moving the lease on to the next store's
     /// pending data in the same write). Stops at once if the lease is lost (the image was
-    /// deleted); on cancellation the stores not done count as failed.
+    /// deleted); on cancellation the stores not done count as failed. Returns the import as it
+    /// ended; nil when it lost its lease.
     ///
     /// - Parameter uri: `web-download`: the data of the first store comes from there (and the
     ///   others copy it); if it cannot be fetched, every store has failed.
     func runImport(
         _ run: ImportRun, into target: String, _ writer: any BlobWriter, lease: UploadLease,
         downloading uri: String? = nil
-    ) async {
+    ) async -> ImportRun? {
         var (run, target, writer, lease, uri) = (run, target, writer, lease, uri)
         let id = run.imageId
         while true {
@@ -233,7 +244,7 @@ extension ImageService {
             lease = await keeper.stop()
             if keeper.isLost {
                 if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
-                return
+                return nil
             }
             if let copy { run.succeed(copy) } else if uri != nil { run.stop() } else { run.fail(target) }
             if Task.isCancelled { run.stop() }
@@ -247,13 +258,13 @@ extension ImageService {
             else {
                 if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
                 await next?.writer.abort()
-                return
+                return nil
             }
             guard let next, let nextLease else {
                 logger.info(
                     "image import ended",
                     metadata: ["image_id": "\(id)", "failed": "\(run.failed)", "undone": "\(run.undone)"])
-                return
+                return run
             }
             (target, writer, lease, uri) = (next.store, next.writer, nextLease, nil)
         }

@@ -26,9 +26,9 @@ extension ImageService {
 
     /// Undoes uploads and imports whose process died: each lease that ran out puts its image
     /// back to `queued` (if the upload had not finished; an import into stores ends with the
-    /// stores it had not done counted as failed, see `ImportRun.abandon`) and its pending data
-    /// is removed. A lease renewed meanwhile is left alone. Returns the leases undone; with
-    /// `dryRun`, those that ran out (at most 10,000), changing nothing.
+    /// stores it had not done counted as failed, see `ImportRun.abandon`, and its task failed)
+    /// and its pending data is removed. A lease renewed meanwhile is left alone. Returns the
+    /// leases undone; with `dryRun`, those that ran out (at most 10,000), changing nothing.
     @discardableResult
     public func reclaimAbandonedUploads(dryRun: Bool = false) async throws -> [UploadLease] {
         if dryRun { return try await store.expiredLeases(now: clock.now(), limit: 10_000) }
@@ -39,16 +39,19 @@ extension ImageService {
             for lease in expired {
                 guard var image = try await store.image(id: lease.imageId) else { continue }
                 var dropped: [ImageLocation] = []
+                var abandonedTask: String?
                 if [.saving, .uploading].contains(image.status), image.locations.isEmpty {
                     try image.transition(to: .queued)
                     image.updatedAt = clock.now()
-                } else if image.properties[ImportProperty.lock] != nil {
+                } else if let lock = image.properties[ImportProperty.lock] {
+                    abandonedTask = lock.stringValue
                     dropped = ImportRun.abandon(&image)
                     image.updatedAt = clock.now()
                 }
                 guard try await store.endUpload(image, lease: lease) != nil else { continue }
                 progressed = true
                 undone.append(lease)
+                if let abandonedTask { await endAbandonedImportTask(abandonedTask) }
                 await removeData(dropped, of: lease.imageId, retry: "the orphan sweep will")
                 do {
                     try await blobs[lease.storeId]?.delete(location: lease.pendingLocation)

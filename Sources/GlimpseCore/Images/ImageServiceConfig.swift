@@ -34,6 +34,8 @@ public struct ImageServiceConfig: Sendable {
     public var uploadProgressInterval: Duration = .seconds(1)
     /// How old stored data no image refers to must be before the orphan sweep removes it.
     public var orphanGraceSeconds: Int64 = 3600
+    /// Hours a task is kept once it has ended (Glance's `task_time_to_live`).
+    public var taskTimeToLive: Int64 = 48
     /// Show `direct_url` (Glance's `show_image_direct_url`): where other services read an
     /// image's data, for stores that have such a URL (RBD).
     public var showImageDirectURL = false

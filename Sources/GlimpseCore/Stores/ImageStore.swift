@@ -1,13 +1,13 @@
 import OpenStackEncoding
 
 /// Keeps image metadata: images with the locations of their data, tags, custom properties,
-/// members and upload leases.
+/// members, upload leases and the tasks run on images.
 ///
 /// A store knows nothing of policy: the service tells it exactly which rows a caller may see
 /// (`ListScope`). It answers list queries with indexed, paged queries — never by loading the
 /// catalog. Every write bumps `Image.revision`; writes conditioned on a revision let the
 /// service apply read-modify-write changes without losing a concurrent one.
-public protocol ImageStore: Sendable {
+public protocol ImageStore: TaskStore {
     /// Inserts a new image. Throws `StoreError.duplicate` when the id exists (deleted or not).
     func insertImage(_ image: Image) async throws
 

@@ -8,7 +8,7 @@ extension ImageRoutes {
         let p = try context.principal()
         try await images.importImage(
             try Self.imageId(context), body: try await request.jsonBody(context),
-            storeHeader: request.headers[.imageMetaStore], by: p)
+            storeHeader: request.headers[.imageMetaStore], requestId: context.requestId, by: p)
         return .glanceEmpty(.accepted)
     }
 

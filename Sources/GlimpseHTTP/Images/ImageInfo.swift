@@ -12,6 +12,8 @@ extension ImageRoutes {
         case "images": return .json(schemas.images)
         case "member": return .json(schemas.member)
         case "members": return .json(schemas.members)
+        case "task": return .json(TaskSchemas.task)
+        case "tasks": return .json(TaskSchemas.tasks)
         default: throw ServiceError.notFound()
         }
     }

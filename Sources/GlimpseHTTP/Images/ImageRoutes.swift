@@ -2,8 +2,8 @@ import GlimpseCore
 import Hummingbird
 
 /// The Glance v2 image API under `/v2`: images and their data, tags, members, actions,
-/// import, schemas, `/v2/info` and the metadata definitions; and the version documents and
-/// health check at the root. Every route but those needs a token.
+/// import, tasks, schemas, `/v2/info` and the metadata definitions; and the version documents
+/// and health check at the root. Every route but those needs a token.
 struct ImageRoutes {
     let images: ImageService
     let metadefs: MetadefService
@@ -23,6 +23,9 @@ struct ImageRoutes {
         v2.resource("/images/:id/file", [(.get, download), (.put, upload)])
         v2.resource("/images/:id/stage", [(.put, stage)])
         v2.resource("/images/:id/import", [(.post, importImage)])
+        v2.resource("/images/:id/tasks", [(.get, imageTasks)])
+        v2.resource("/tasks", [(.get, listTasks)])
+        v2.resource("/tasks/:task", [(.get, showTask), (.delete, deleteTask)])
         v2.resource("/stores/:store/:id", [(.delete, deleteFromStore)])
         v2.resource("/images/:id/actions/:action", [(.post, action)])
         v2.resource("/images/:id/tags/:tag", [(.put, addTag), (.delete, removeTag)])

@@ -107,6 +107,9 @@ enum ErrorFormat {
         case .unsupportedMediaType(let contentType):
             return "The request media type \(esc(contentType)) is not supported by this server.\n<br /><br />\n"
                 + esc(error.detail ?? "")
+        case .methodNotAllowed where error.explanation != nil:
+            // An explanation of its own is the whole body (Glance's `body_template='${explanation}'`).
+            return esc(error.explanation ?? "")
         case .methodNotAllowed:
             return "The method \(esc(method)) is not allowed for this resource. <br /><br />\n"
                 + esc(error.detail ?? "")

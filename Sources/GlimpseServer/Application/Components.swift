@@ -307,9 +307,9 @@ public final class Components: Sendable {
     /// The admin credentials `prepare()` created, if it did.
     public var createdAdmin: Bootstrap? { created.withLock { $0 } }
 
-    /// The background work of a server: purging expired tokens and old tombstones, undoing
-    /// uploads whose process died, sweeping orphaned data; and, last to stop, the release of
-    /// the stores and threads once everything else has stopped.
+    /// The background work of a server: purging expired tokens and tasks and old tombstones,
+    /// undoing uploads whose process died, sweeping orphaned data; and, last to stop, the
+    /// release of the stores and threads once everything else has stopped.
     ///
     /// Each job runs under the store's lock of its name: of the nodes sharing a database,
     /// one runs it at a time, and the others skip that round. The image cache's jobs (its
@@ -332,6 +332,9 @@ public final class Components: Sendable {
             },
             job("abandoned-upload-reclaim", every: leaseCheck, after: leaseCheck) {
                 _ = try await images.reclaimAbandonedUploads()
+            },
+            job("expired-task-purge", every: .seconds(3600), after: .seconds(60)) {
+                _ = try await images.purgeExpiredTasks()
             },
             // Once soon after the start (a crash may have left data behind), then daily.
             job("orphan-sweep", every: .seconds(86_400), after: .seconds(60)) {

@@ -268,6 +268,9 @@ public struct ServerConfig: Sendable {
             c, v in
             c.image.deletedImageRetention = Int64(try int("deleted_image_retention", v))
         },
+        Setting(key: "task_time_to_live", help: "Hours a task is kept once it has ended [48]") { c, v in
+            c.image.taskTimeToLive = Int64(max(0, try int("task_time_to_live", v)))
+        },
         Setting(key: "default_page_size", help: "Images per page when the client sets no limit") { c, v in
             c.image.defaultPageSize = try int("default_page_size", v)
         },
