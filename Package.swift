@@ -248,12 +248,13 @@ let package = Package(
                 propertyBased, .product(name: "Logging", package: "swift-log"),
             ] + nio
         ),
-        // The metadata-store and blob-store contracts, run against every backend.
+        // The metadata-store and blob-store contracts, run against every backend; the plans of
+        // every list shape the HTTP API can ask for.
         .testTarget(
             name: "GlimpseStoreTests",
             dependencies: [
                 "GlimpseCore", "GlimpseIdentity", "GlimpseSQL", "GlimpseSQLite", "GlimpsePostgres",
-                "GlimpseMemoryStores", "GlimpseBlobStores", "GlimpseObjectStores", "GlimpseTestSupport",
+                "GlimpseMemoryStores", "GlimpseBlobStores", "GlimpseObjectStores", "GlimpseTestSupport", "GlimpseHTTP",
                 "OpenStackEncoding",
                 "OpenStackJSON",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -235,6 +235,8 @@ struct PostgresSQLConnection: SQLConnection {
         case .int8, .int4, .int2: return (try? cell.decode(Int64.self)).map { .int($0) } ?? .null
         case .bool: return (try? cell.decode(Bool.self)).map { .bool($0) } ?? .null
         case .bytea: return (try? cell.decode(ByteBuffer.self)).map { .blob(Array($0.readableBytesView)) } ?? .null
+        // JSON (as `EXPLAIN (FORMAT JSON)` returns it) is text on the wire in either format.
+        case .json: return cell.bytes.map { .text(String(buffer: $0)) } ?? .null
         default: return (try? cell.decode(String.self)).map { .text($0) } ?? .null
         }
     }

@@ -219,5 +219,26 @@ enum PostgresSchema {
         CREATE INDEX tasks_image ON tasks (image_id) WHERE image_id IS NOT NULL;
         CREATE INDEX tasks_expires ON tasks (expires_at) WHERE expires_at IS NOT NULL;
         """,
+        """
+        -- Tag and property filters read their matches from the side table first, in the
+        -- default order: the rows carry their image's (immutable) creation time.
+        ALTER TABLE image_tags ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0;
+        UPDATE image_tags t SET created_at = i.created_at FROM images i WHERE i.id = t.image_id;
+        CREATE INDEX image_tags_tag_created ON image_tags (tag, created_at, image_id);
+        DROP INDEX image_tags_tag;
+        ALTER TABLE image_properties ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0;
+        UPDATE image_properties p SET created_at = i.created_at FROM images i WHERE i.id = p.image_id;
+        CREATE INDEX image_properties_name_value_created ON image_properties (name, value, created_at, image_id);
+        DROP INDEX image_properties_name_value;
+        -- A project's images of one visibility (a member's visibility=private or shared).
+        CREATE INDEX images_owner_visibility_created ON images (owner, visibility, created_at, id)
+            WHERE deleted_at IS NULL;
+        -- Images in a status, latest change first.
+        CREATE INDEX images_status_updated ON images (status, updated_at, created_at, id) WHERE deleted_at IS NULL;
+        -- The filters left without an index: protected images are few, as hidden ones are.
+        CREATE INDEX images_protected_created ON images (created_at, id) WHERE deleted_at IS NULL AND protected;
+        CREATE INDEX images_min_disk_created ON images (min_disk, created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_min_ram_created ON images (min_ram, created_at, id) WHERE deleted_at IS NULL;
+        """,
     ]
 }

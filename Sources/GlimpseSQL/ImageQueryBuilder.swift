@@ -19,6 +19,86 @@ public enum ImageQueryBuilder {
         }
     }
 
+    /// The sort expression of a column in a branch read from a driving side table (see
+    /// `Driver`): its copy of the image's creation time and its image id are in its index.
+    static func sortExpression(_ column: ImageColumn, driver: Driver?) -> String {
+        switch (column, driver?.carriesImageOrder) {
+        case (.createdAt, true?): "d.created_at"
+        case (.id, true?): "d.image_id"
+        default: sortExpression(column)
+        }
+    }
+
+    /// The side table a branch reads first (`d`), joined to its images by id: a tag or
+    /// property filter, whose index on (key, created_at, image_id) yields the matching
+    /// images in the default order, so that a common value stops after LIMIT rows and a rare
+    /// one reads only its matches; or the caller's memberships, for the images shared with it.
+    struct Driver {
+        /// The filter the side table answers (its other tags are checked on the image).
+        let filter: SideFilter?
+        let table: String
+        let predicate: (inout SQLStatement) -> Void
+        /// Whether `d.created_at` is the image's creation time (not the membership's).
+        var carriesImageOrder = true
+
+        init(table: String, predicate: @escaping (inout SQLStatement) -> Void) {
+            self.filter = nil
+            self.table = table
+            self.predicate = predicate
+            self.carriesImageOrder = false
+        }
+
+        /// The first tag or property filter of the query not counted as common, if any.
+        init?(_ conditions: [ImageCondition], common: Set<Int> = []) {
+            let filters = SideFilter.all(conditions)
+            guard let k = filters.indices.first(where: { !common.contains($0) }) else { return nil }
+            self.init(filters[k])
+        }
+
+        init(_ filter: SideFilter) {
+            self.filter = filter
+            switch filter.key {
+            case .tag(let tag):
+                table = "image_tags"
+                predicate = { s in
+                    s.append("d.tag = ")
+                    s.bind(.text(tag))
+                }
+            case .property(let name, let value):
+                table = "image_properties"
+                predicate = { s in
+                    s.append("d.name = ")
+                    s.bind(.text(name))
+                    s.append(" AND d.value = ")
+                    s.bind(.text(value))
+                }
+            }
+        }
+    }
+
+    /// One tag, or one property's value, a query filters by: what a side table's index seeks.
+    struct SideFilter: Equatable {
+        enum Key: Equatable {
+            case tag(String)
+            case property(name: String, value: String)
+        }
+        /// The query's condition it is part of.
+        let condition: ImageCondition
+        let key: Key
+
+        /// The query's side filters, in its order.
+        static func all(_ conditions: [ImageCondition]) -> [SideFilter] {
+            conditions.flatMap { c -> [SideFilter] in
+                switch c {
+                case .tags(let tags): tags.map { SideFilter(condition: c, key: .tag($0)) }
+                case .property(let name, let value):
+                    [SideFilter(condition: c, key: .property(name: name, value: value))]
+                default: []
+                }
+            }
+        }
+    }
+
     /// Columns the stores index by their sort expression (`COALESCE(column, '')` or
     /// `COALESCE(column, 0)`), so that one index serves both sorting and a filter.
     static let indexedBySortExpression: Set<ImageColumn> = [
@@ -33,11 +113,179 @@ public enum ImageQueryBuilder {
         }
     }
 
-    public static func select(_ query: ImageListQuery) -> SQLStatement {
+    /// What the store has counted before planning a list. SQLite plans without statistics,
+    /// and where the better plan depends on how many images match, no fixed form of the query
+    /// is right for every catalog: reading a filter's matches and sorting them costs their
+    /// number; walking the requested order and checking each image costs about the page size
+    /// divided by their share of the catalog. The store counts the matches, up to a cap
+    /// (`probes`, `probeCap`), and the statement reads the matches when they are fewer.
+    public struct ListPlan: Sendable, Equatable {
+        /// The tag and property filters (by their place in `SideFilter.all`) with many
+        /// matches. The first filter not among them is read first; when all are, the order
+        /// is walked and the filters checked on each image, instead of matches read and sorted.
+        public var commonFilters: Set<Int> = []
+        /// The conditions (by their place in the query) with many matches, whose index would
+        /// not yield them in the requested order: checked on each image, not sought.
+        public var commonConditions: Set<Int> = []
+        /// The caller's own images in the part of the scope asked for are many: the order (or
+        /// another filter's index) is walked, and the owner checked on each image, instead of
+        /// all of them read by owner and sorted.
+        public var walkPastOwner = false
+        /// The images of the visibilities a part of the whole catalog is restricted to (the
+        /// public ones, for a project's list) are many: the order is walked and the
+        /// visibility checked on each image, instead of all of them read and sorted.
+        public var walkPastVisibility = false
+
+        public init(
+            commonFilters: Set<Int> = [], commonConditions: Set<Int> = [], walkPastOwner: Bool = false,
+            walkPastVisibility: Bool = false
+        ) {
+            self.commonFilters = commonFilters
+            self.commonConditions = commonConditions
+            self.walkPastOwner = walkPastOwner
+            self.walkPastVisibility = walkPastVisibility
+        }
+    }
+
+    /// A count a plan depends on: `statement` counts rows up to a cap, and `apply` records in
+    /// the plan that the cap was reached.
+    public struct ListProbe: Sendable {
+        public let statement: SQLStatement
+        public let apply: @Sendable (inout ListPlan) -> Void
+    }
+
+    /// The cap of a probe's count: the number of matches at which reading them all costs
+    /// about as much as walking the order past the others, `√(limit × catalog size)`. Either
+    /// plan then reads at most about that many rows for a page.
+    public static func probeCap(limit: Int, catalogSize: Int) -> Int {
+        max(100, Int(Double(max(limit, 1) * max(catalogSize, 1)).squareRoot()))
+    }
+
+    /// A cheap estimate of the number of images, for `probeCap`, in the backend's dialect.
+    public static func catalogSizeEstimate(backend: String) -> String {
+        backend == "postgresql"
+            ? "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = 'images'::regclass"
+            : "SELECT COALESCE(MAX(rowid), 0) FROM images"
+    }
+
+    /// The counts the plan of a query depends on: of each condition whose index does not
+    /// yield its matches in the requested order (with `countConditions`: PostgreSQL's
+    /// statistics choose between such an index and walking the order by themselves); and,
+    /// unless that order is the creation time (which a side table's index, the owner's and
+    /// the visibility's are in), of each tag and property filter, of the visibilities a
+    /// part of the catalog is restricted to, and of the caller's own images.
+    public static func probes(_ query: ImageListQuery, cap: Int, countConditions: Bool = true) -> [ListProbe] {
+        var probes: [ListProbe] = []
+        func count(
+            _ table: String, _ rows: (inout SQLStatement) -> Void,
+            apply: @escaping @Sendable (inout ListPlan) -> Void
+        ) {
+            var s = SQLStatement("SELECT COUNT(*) FROM (SELECT 1 FROM \(table) WHERE ")
+            rows(&s)
+            s.append(" LIMIT ")
+            s.bind(.int(cap))
+            s.append(") c")
+            probes.append(ListProbe(statement: s, apply: apply))
+        }
+        let images = "images i"
+        // The bounds of a range on one column are one seek, counted together.
+        var groups: [[Int]] = []
+        var rangeGroup: [ImageColumn: Int] = [:]
+        for (k, c) in query.conditions.enumerated() {
+            if let column = rangeColumn(c) {
+                if let g = rangeGroup[column] {
+                    groups[g].append(k)
+                    continue
+                }
+                rangeGroup[column] = groups.count
+            }
+            groups.append([k])
+        }
+        for group in groups where countConditions && group.contains(where: { isProbed(query.conditions[$0], query) }) {
+            count(images) { s in
+                s.append("i.deleted_at IS NULL")
+                for k in group { appendCondition(query.conditions[k], k, query, seekable: true, to: &s) }
+            } apply: {
+                $0.commonConditions.formUnion(group)
+            }
+        }
+        guard query.sort.first?.column != .createdAt else { return probes }
+        for (k, filter) in SideFilter.all(query.conditions).enumerated() {
+            let driver = Driver(filter)
+            count("\(driver.table) d", driver.predicate) { _ = $0.commonFilters.insert(k) }
+        }
+        let branches = scopeBranches(query.scope)
+        // The public images by name are an index of their own (`images_public_name`).
+        if let part = branches.first(where: { !$0.visibilities.isEmpty }),
+            !(part.visibilities == [Visibility.public.rawValue] && query.sort.first?.column == .name)
+        {
+            count(images) { s in
+                s.append("i.deleted_at IS NULL")
+                appendVisibilities(part.visibilities, seekable: true, to: &s)
+            } apply: {
+                $0.walkPastVisibility = true
+            }
+        }
+        if let own = branches.first(where: { $0.owner != nil }), let owner = own.owner {
+            count(images) { s in
+                s.append("i.deleted_at IS NULL AND i.owner = ")
+                s.bind(.text(owner))
+                own.predicate(&s)
+            } apply: {
+                $0.walkPastOwner = true
+            }
+        }
+        return probes
+    }
+
+    /// The column of a range condition (a bound, or a time comparison).
+    static func rangeColumn(_ c: ImageCondition) -> ImageColumn? {
+        switch c {
+        case .atLeast(let column, _), .atMost(let column, _), .time(let column, _, _): column
+        default: nil
+        }
+    }
+
+    /// Whether a condition is counted: one an index seeks (not an id, always rare) whose
+    /// index does not yield its matches in the requested order. An equality's index, on
+    /// (column, created_at, id), yields them in the default order; a range's in its column's.
+    static func isProbed(_ c: ImageCondition, _ query: ImageListQuery) -> Bool {
+        let first = query.sort.first?.column
+        switch c {
+        case .oneOf(let column, let values):
+            return column != .id && (values.count > 1 || first != .createdAt)
+        case .atLeast(let column, let v):
+            return query.conditions.contains(.atMost(column, v)) ? first != .createdAt : first != column
+        case .atMost(let column, let v):
+            return query.conditions.contains(.atLeast(column, v)) ? false : first != column
+        case .time(let column, let op, _):
+            return op != .neq && first != column
+        case .flag(_, let value):
+            return value && first != .createdAt
+        case .tags, .property, .propertyAbsent:
+            return false
+        }
+    }
+
+    /// Appends condition `k` of the query: sought, or checked on each image (an exact number,
+    /// `_min` and `_max` at once, as one equality).
+    static func appendCondition(
+        _ c: ImageCondition, _ k: Int, _ query: ImageListQuery, seekable: Bool, to s: inout SQLStatement
+    ) {
+        if case .atLeast(let column, let v) = c, query.conditions.contains(.atMost(column, v)) {
+            appendEquality(column, v, seekable: seekable, to: &s)
+        } else if case .atMost(let column, let v) = c, query.conditions.contains(.atLeast(column, v)) {
+            return  // with its `atLeast`, as one equality
+        } else {
+            appendCondition(c, seekable: seekable, to: &s)
+        }
+    }
+
+    public static func select(_ query: ImageListQuery, plan: ListPlan = ListPlan()) -> SQLStatement {
         let branches = scopeBranches(query.scope)
         var s = SQLStatement()
         guard branches.count > 1 else {
-            appendBranch(query, branches[0], to: &s)
+            appendBranch(query, branches[0], plan: plan, to: &s)
             return s
         }
         // One ordered, limited SELECT per part of the scope, merged: each walks an index of
@@ -47,7 +295,7 @@ public enum ImageQueryBuilder {
         for (k, branch) in branches.enumerated() {
             if k > 0 { s.append(" UNION ALL ") }
             s.append("SELECT * FROM (")
-            appendBranch(query, branch, to: &s)
+            appendBranch(query, branch, plan: plan, to: &s)
             s.append(") b\(k)")
         }
         s.append(") i")
@@ -55,126 +303,223 @@ public enum ImageQueryBuilder {
         return s
     }
 
-    static func appendBranch(_ query: ImageListQuery, _ scope: ScopePredicate, to s: inout SQLStatement) {
-        s.append("SELECT \(ImageTable.selectList) FROM images i WHERE ")
+    static func appendBranch(
+        _ query: ImageListQuery, _ scope: ScopeBranch, plan: ListPlan, to s: inout SQLStatement
+    ) {
+        // A project's own images and those shared with it are read from the project's index
+        // (unless its own are many); the rest of the catalog from a filter's, or the order's.
+        let byProject = scope.ofProject && !(scope.owner != nil && plan.walkPastOwner)
+        let driver = scope.driver ?? (byProject ? nil : Driver(query.conditions, common: plan.commonFilters))
+        s.append("SELECT \(ImageTable.selectList) FROM ")
+        if let driver {
+            // CROSS JOIN: SQLite keeps the side table first; PostgreSQL plans it as any join.
+            s.append("\(driver.table) d CROSS JOIN images i WHERE ")
+            driver.predicate(&s)
+            s.append(" AND i.id = d.image_id AND ")
+        } else {
+            s.append("images i WHERE ")
+        }
         s.append(
             query.scope.includeDeleted
-                ? "i.status NOT IN ('killed', 'pending_delete') AND i.os_hidden = "
-                : "i.deleted_at IS NULL AND i.status NOT IN ('killed', 'deleted', 'pending_delete') AND i.os_hidden = ")
-        s.bind(.bool(query.scope.hidden))
-        scope(&s)
-        for c in query.conditions { appendCondition(c, to: &s) }
-        if let marker = query.marker { appendKeyset(query.sort, after: marker, to: &s) }
-        appendOrderAndLimit(query, to: &s)
+                ? "i.status NOT IN ('killed', 'pending_delete')"
+                : "i.deleted_at IS NULL AND i.status NOT IN ('killed', 'deleted', 'pending_delete')")
+        appendFlag(.osHidden, query.scope.hidden, seekable: !byProject, to: &s)
+        if let owner = scope.owner {
+            // Walking past many own images, the owner is checked, not sought.
+            s.append(byProject ? " AND i.owner = " : " AND (i.owner || '') = ")
+            s.bind(.text(owner))
+        }
+        if !byProject, let checked = scope.checkedPredicate { checked(&s) } else { scope.predicate(&s) }
+        appendVisibilities(scope.visibilities, seekable: !plan.walkPastVisibility, to: &s)
+        for (k, c) in query.conditions.enumerated() {
+            if let filter = driver?.filter, c == filter.condition {
+                if case .tags(let tags) = c, case .tag(let tag) = filter.key {
+                    appendCondition(.tags(tags.filter { $0 != tag }), seekable: true, to: &s)
+                }
+            } else {
+                let seekable = !byProject && !plan.commonConditions.contains(k)
+                appendCondition(c, k, query, seekable: seekable, to: &s)
+            }
+        }
+        if let marker = query.marker { appendKeyset(query.sort, after: marker, driver: driver, to: &s) }
+        appendOrderAndLimit(query, driver: driver, to: &s)
     }
 
-    static func appendOrderAndLimit(_ query: ImageListQuery, to s: inout SQLStatement) {
+    /// `AND i.visibility IN (…)`, as literals (a partial index on a visibility serves only
+    /// those), or checked on each image.
+    static func appendVisibilities(_ names: [String], seekable: Bool, to s: inout SQLStatement) {
+        guard !names.isEmpty else { return }
+        let column = seekable ? "i.visibility" : checked(.visibility)
+        let list = names.map { "'\($0)'" }.joined(separator: ", ")
+        s.append(names.count == 1 ? " AND \(column) = \(list)" : " AND \(column) IN (\(list))")
+    }
+
+    /// `AND i.flag = TRUE`, or `AND NOT i.flag`: few images are hidden or protected, and an
+    /// index on the flag serves only the equality, so that the common case walks the order
+    /// it is sorted by instead of seeking every image that is not hidden.
+    /// (`<> FALSE` where the flag's index must not be sought: see `appendCondition`.)
+    static func appendFlag(_ column: ImageColumn, _ value: Bool, seekable: Bool, to s: inout SQLStatement) {
+        let isTrue = seekable ? " = TRUE" : " <> FALSE"
+        s.append(value ? " AND i.\(column.rawValue)\(isTrue)" : " AND NOT i.\(column.rawValue)")
+    }
+
+    static func appendOrderAndLimit(_ query: ImageListQuery, driver: Driver? = nil, to s: inout SQLStatement) {
         s.append(" ORDER BY ")
         s.append(
-            query.sort.map { Self.sortExpression($0.column) + ($0.ascending ? " ASC" : " DESC") }.joined(
-                separator: ", "))
+            query.sort.map { Self.sortExpression($0.column, driver: driver) + ($0.ascending ? " ASC" : " DESC") }
+                .joined(separator: ", "))
         s.append(" LIMIT ")
         s.bind(.int(query.limit))
     }
 
-    /// Appends `AND …` restricting rows to part of the caller's scope.
-    typealias ScopePredicate = (inout SQLStatement) -> Void
+    /// Part of the caller's scope: `predicate` appends `AND …` restricting rows to it.
+    struct ScopeBranch {
+        let predicate: (inout SQLStatement) -> Void
+        /// One project's images (its own, or those shared with it): bounded by the project,
+        /// not by the catalog, so they are sought by the project alone (see `appendCondition`).
+        var ofProject = false
+        /// The project whose own images the part is (`i.owner = …`, written before
+        /// `predicate`), if it is.
+        var owner: String? = nil
+        /// The predicate in a form no index serves, for walking past many own images.
+        var checkedPredicate: ((inout SQLStatement) -> Void)? = nil
+        /// The visibilities of a part of the whole catalog restricted to them (`i.visibility
+        /// IN …`, written after `predicate`), if it is.
+        var visibilities: [String] = []
+        /// The side table the branch starts from, if any.
+        var driver: Driver? = nil
+    }
 
     /// Which rows the caller may see (Glance's `_select_images_query`), as disjoint parts
     /// whose union is the scope.
-    static func scopeBranches(_ scope: ListScope) -> [ScopePredicate] {
-        func text(_ sql: String) -> ScopePredicate { { $0.append(sql) } }
+    static func scopeBranches(_ scope: ListScope) -> [ScopeBranch] {
+        func text(_ sql: String) -> ScopeBranch { ScopeBranch(predicate: { $0.append(sql) }) }
+        func visible(_ names: Visibility...) -> ScopeBranch {
+            ScopeBranch(predicate: { _ in }, visibilities: names.map(\.rawValue))
+        }
         if scope.isAdmin {
             switch scope.visibility {
             case .default:
                 return [
-                    { s in
+                    ScopeBranch(predicate: { s in
                         s.append(" AND (i.visibility <> 'community' OR i.owner = ")
                         s.bind(.optional(scope.projectId))
                         s.append(")")
-                    }
+                    })
                 ]
             case .all: return [text("")]
             case .only(let v):
-                return [
-                    { s in
-                        s.append(" AND i.visibility = ")
-                        s.bind(.text(v.rawValue))
-                    }
-                ]
+                // A literal (one of four names), which a partial index on it can serve.
+                return [visible(v)]
             }
         }
         guard let project = scope.projectId else {
             switch scope.visibility {
-            case .default: return [text(" AND i.visibility = 'public'")]
-            case .all: return [text(" AND i.visibility IN ('public', 'community')")]
+            case .default: return [visible(.public)]
+            case .all: return [visible(.public, .community)]
             case .only(let v):
                 return [
-                    { s in
+                    ScopeBranch(predicate: { s in
                         s.append(" AND i.visibility = ")
                         s.bind(.text(v == .public || v == .community ? v.rawValue : "-"))
-                    }
+                    })
                 ]
             }
         }
         // Images of other projects shared with this one.
-        let sharedWithMe: ScopePredicate = { s in
-            s.append(" AND i.visibility = 'shared' AND COALESCE(i.owner, '') <> ")
-            s.bind(.text(project))
-            s.append(" AND EXISTS (SELECT 1 FROM image_members m WHERE m.image_id = i.id AND m.member = ")
+        // Read from the caller's memberships (a seek of image_members by member), not by
+        // checking the memberships of every shared image.
+        let memberships = Driver(table: "image_members") { s in
+            s.append("d.member = ")
             s.bind(.text(project))
             if scope.memberStatus != .all {
-                s.append(" AND m.status = ")
+                s.append(" AND d.status = ")
                 s.bind(.text(scope.memberStatus.rawValue))
             }
-            s.append(")")
         }
-        func own(_ condition: String) -> ScopePredicate {
-            { s in
-                s.append(" AND i.owner = ")
+        let sharedWithMe = ScopeBranch(
+            predicate: { s in
+                s.append(" AND i.visibility = 'shared' AND COALESCE(i.owner, '') <> ")
                 s.bind(.text(project))
-                s.append(condition)
-            }
+            }, ofProject: true, driver: memberships)
+        // The project's own images, sought by owner, or by owner and visibility (an index
+        // has both): other visibilities (as the filters, see `appendCondition`) are written
+        // so that no index over the whole catalog is sought instead.
+        func own(_ visibility: String, checked: String? = nil) -> ScopeBranch {
+            ScopeBranch(
+                predicate: { $0.append(visibility) }, ofProject: true, owner: project,
+                checkedPredicate: { $0.append(checked ?? visibility) })
         }
         switch scope.visibility {
         case .default:
-            return [text(" AND i.visibility = 'public'"), own(" AND i.visibility <> 'public'"), sharedWithMe]
+            return [visible(.public), own(" AND (i.visibility || '') <> 'public'"), sharedWithMe]
         case .all:
             return [
-                text(" AND i.visibility IN ('public', 'community')"),
-                own(" AND i.visibility NOT IN ('public', 'community')"), sharedWithMe,
+                visible(.public, .community),
+                own(" AND (i.visibility || '') NOT IN ('public', 'community')"), sharedWithMe,
             ]
-        case .only(.public): return [text(" AND i.visibility = 'public'")]
-        case .only(.community): return [text(" AND i.visibility = 'community'")]
-        case .only(.private): return [own(" AND i.visibility = 'private'")]
-        case .only(.shared): return [own(" AND i.visibility = 'shared'"), sharedWithMe]
+        case .only(.public): return [visible(.public)]
+        case .only(.community): return [visible(.community)]
+        case .only(.private):
+            return [own(" AND i.visibility = 'private'", checked: " AND (i.visibility || '') = 'private'")]
+        case .only(.shared):
+            return [own(" AND i.visibility = 'shared'", checked: " AND (i.visibility || '') = 'shared'"), sharedWithMe]
         }
     }
 
-    static func appendCondition(_ c: ImageCondition, to s: inout SQLStatement) {
+    /// `AND column = v`, for a number filtered exactly (`min_disk=7`, which is `_min` and
+    /// `_max` at once): an equality, which an index on (column, created_at, id) serves in the
+    /// default order, where a range would be sorted.
+    static func appendEquality(_ column: ImageColumn, _ v: Int, seekable: Bool, to s: inout SQLStatement) {
+        // Above zero, a missing value (sorted as 0) is out either way.
+        let indexed = seekable && indexedBySortExpression.contains(column) && v > 0
+        let plain = seekable ? "i.\(column.rawValue)" : checked(column)
+        s.append(" AND " + (indexed ? sortExpression(column) : plain) + " = ")
+        s.bind(.int(v))
+    }
+
+    /// A column in a form no index serves (the same value, or NULL), for a condition checked
+    /// on each image rather than sought.
+    static func checked(_ column: ImageColumn) -> String {
+        switch column {
+        case .size, .virtualSize, .minDisk, .minRam, .isProtected, .osHidden, .createdAt, .updatedAt:
+            "(i.\(column.rawValue) + 0)"
+        default:
+            "(i.\(column.rawValue) || '')"
+        }
+    }
+
+    /// Appends `AND` the condition, in the form an index on its column serves when
+    /// `seekable`; otherwise in an equivalent form no index serves, so that a project's
+    /// images are sought by the project (a filter's index would walk all its matches in the
+    /// catalog, checking the owner of each).
+    static func appendCondition(_ c: ImageCondition, seekable: Bool, to s: inout SQLStatement) {
         switch c {
         case .oneOf(let column, let values):
             // Equal to the column for any non-empty value, and what the column's index is on.
-            let byIndexedExpression = indexedBySortExpression.contains(column) && !values.contains("")
-            s.append(" AND " + (byIndexedExpression ? sortExpression(column) : "i.\(column.rawValue)") + " IN ")
+            let byIndexedExpression =
+                seekable && indexedBySortExpression.contains(column) && !values.contains("")
+            let plain = seekable || column == .id ? "i.\(column.rawValue)" : checked(column)
+            s.append(" AND " + (byIndexedExpression ? sortExpression(column) : plain) + " IN ")
             s.bindList(values.map { .text($0) })
         case .atLeast(let column, let v):
             // Above zero, a missing value (sorted as 0) is out either way.
-            let indexed = indexedBySortExpression.contains(column) && v > 0
-            s.append(" AND " + (indexed ? sortExpression(column) : "i.\(column.rawValue)") + " >= ")
+            let indexed = seekable && indexedBySortExpression.contains(column) && v > 0
+            let plain = seekable ? "i.\(column.rawValue)" : checked(column)
+            s.append(" AND " + (indexed ? sortExpression(column) : plain) + " >= ")
             s.bind(.int(v))
         case .atMost(let column, let v):
-            if indexedBySortExpression.contains(column) {
+            if seekable && indexedBySortExpression.contains(column) {
                 s.append(" AND i.\(column.rawValue) IS NOT NULL AND \(sortExpression(column)) <= ")
             } else {
-                s.append(" AND i.\(column.rawValue) <= ")
+                s.append(" AND " + (seekable ? "i.\(column.rawValue)" : checked(column)) + " <= ")
             }
             s.bind(.int(v))
         case .time(let column, let op, let t):
             // Compare at whole seconds, as the API shows times.
             let second = Timestamp(seconds: t.seconds).microseconds
             let next = second + 1_000_000
-            let col = "i.\(column.rawValue)"
+            let col = seekable ? "i.\(column.rawValue)" : checked(column)
             switch op {
             case .eq:
                 s.append(" AND \(col) >= ")
@@ -201,8 +546,7 @@ public enum ImageQueryBuilder {
                 s.bind(.int(next))
             }
         case .flag(let column, let v):
-            s.append(" AND i.\(column.rawValue) = ")
-            s.bind(.bool(v))
+            appendFlag(column, v, seekable: seekable, to: &s)
         case .tags(let tags):
             for tag in tags {
                 s.append(" AND EXISTS (SELECT 1 FROM image_tags t WHERE t.image_id = i.id AND t.tag = ")
@@ -224,9 +568,9 @@ public enum ImageQueryBuilder {
 
     /// Rows strictly after the marker in sort order. With one direction for every key this
     /// is a row-value comparison an index can serve; mixed directions expand into an OR chain.
-    static func appendKeyset(_ sort: [SortKey], after marker: Image, to s: inout SQLStatement) {
+    static func appendKeyset(_ sort: [SortKey], after marker: Image, driver: Driver?, to s: inout SQLStatement) {
         let values = sort.map { Self.sortValue($0.column, of: marker) }
-        let exprs = sort.map { Self.sortExpression($0.column) }
+        let exprs = sort.map { Self.sortExpression($0.column, driver: driver) }
         if let first = sort.first, sort.allSatisfy({ $0.ascending == first.ascending }) {
             s.append(" AND (" + exprs.joined(separator: ", ") + ") " + (first.ascending ? "> " : "< "))
             s.bindList(values)

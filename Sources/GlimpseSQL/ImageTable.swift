@@ -4,7 +4,8 @@ import OpenStackJSON
 
 /// How an `Image` maps to the `images` table and its side tables: `image_locations` (the
 /// copies of its data, read with every image), `image_tags` and `image_properties` (which
-/// exist only to make tag and property filters indexed).
+/// exist only to make tag and property filters indexed, and carry the image's `created_at`
+/// so that their matches come in the default order).
 public enum ImageTable {
     /// Columns in the order `values(of:)` and `decode(_:)` use.
     public static let columns = [

@@ -67,20 +67,23 @@ extension SQLMetadataStore: ImageStore {
         }
         for chunk in stride(from: 0, to: image.tags.count, by: rowsPerInsert) {
             let tags = image.tags[chunk..<min(chunk + rowsPerInsert, image.tags.count)]
-            var s = SQLStatement("INSERT INTO image_tags (image_id, tag) VALUES ")
+            var s = SQLStatement("INSERT INTO image_tags (image_id, tag, created_at) VALUES ")
             for (i, tag) in tags.enumerated() {
                 s.append(i == 0 ? "" : ", ")
-                s.bindList([.text(image.id), .text(tag)])
+                s.bindList([.text(image.id), .text(tag), .int(image.createdAt.microseconds)])
             }
             s.append(" ON CONFLICT DO NOTHING")
             try await c.run(s)
         }
         let properties = image.properties.members
         for chunk in stride(from: 0, to: properties.count, by: rowsPerInsert) {
-            var s = SQLStatement("INSERT INTO image_properties (image_id, name, value) VALUES ")
+            var s = SQLStatement("INSERT INTO image_properties (image_id, name, value, created_at) VALUES ")
             for (i, p) in properties[chunk..<min(chunk + rowsPerInsert, properties.count)].enumerated() {
                 s.append(i == 0 ? "" : ", ")
-                s.bindList([.text(image.id), .text(p.key), .text(ImageTable.indexText(p.value))])
+                s.bindList([
+                    .text(image.id), .text(p.key), .text(ImageTable.indexText(p.value)),
+                    .int(image.createdAt.microseconds),
+                ])
             }
             try await c.run(s)
         }
@@ -166,8 +169,28 @@ extension SQLMetadataStore: ImageStore {
     }
 
     public func listImages(_ query: ImageListQuery) async throws -> [Image] {
-        let statement = ImageQueryBuilder.select(query)
-        return try await db.read { c in try await Self.withLocations(c.query(statement).map(ImageTable.decode), c) }
+        try await db.read { c in
+            let plan = try await Self.plan(query, backend: db.backend, c)
+            let statement = ImageQueryBuilder.select(query, plan: plan)
+            return try await Self.withLocations(c.query(statement).map(ImageTable.decode), c)
+        }
+    }
+
+    /// The plan of a list, from the counts it depends on (`ImageQueryBuilder.probes`), each
+    /// read through an index and stopped at the cap.
+    static func plan(
+        _ query: ImageListQuery, backend: String, _ c: any SQLConnection
+    ) async throws -> ImageQueryBuilder.ListPlan {
+        var plan = ImageQueryBuilder.ListPlan()
+        let countConditions = backend != "postgresql"
+        guard !ImageQueryBuilder.probes(query, cap: 0, countConditions: countConditions).isEmpty else { return plan }
+        let size = try await c.query(ImageQueryBuilder.catalogSizeEstimate(backend: backend)).first?.int(0) ?? 0
+        let cap = ImageQueryBuilder.probeCap(limit: query.limit, catalogSize: Int(size))
+        for probe in ImageQueryBuilder.probes(query, cap: cap, countConditions: countConditions) {
+            let count = try await c.query(probe.statement).first?.int(0) ?? 0
+            if count >= cap { probe.apply(&plan) }
+        }
+        return plan
     }
 
     public func isMember(imageId: String, projectId: String) async throws -> Bool {

@@ -15,6 +15,14 @@ import Synchronization
 /// cut may lose the last transactions but never corrupts the database. Checkpoints, which
 /// copy the log into the database file and wait for the disk, run on a background thread of
 /// their own rather than inside a commit (see `Checkpointer`).
+///
+/// Queries are planned without statistics: Glimpse never runs `ANALYZE` (nor `PRAGMA
+/// optimize`, which runs it). SQLite's statistics, as Debian builds it (no STAT4), are one
+/// average per index, not per value; with them a filter on a column of few values
+/// (`status=importing`) walks the sort order and checks every image, reading the whole
+/// catalog when the value is rare. Without them SQLite seeks the filter's index and sorts
+/// only the matches, and the plans follow from the schema alone, the same on every
+/// database (what `ListPlanTests` checks).
 public final class SQLiteDatabase: SQLDatabase {
     public let path: String
     private let writer: SQLiteConnection

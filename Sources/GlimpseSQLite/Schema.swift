@@ -201,5 +201,52 @@ enum Schema {
         CREATE INDEX tasks_image ON tasks (image_id) WHERE image_id IS NOT NULL;
         CREATE INDEX tasks_expires ON tasks (expires_at) WHERE expires_at IS NOT NULL;
         """,
+        """
+        -- Every list shape seeks an index or walks one in order (Tests/GlimpseStoreTests/
+        -- ListPlanTests): an index per sort key and per selective filter, ending in the
+        -- tie-breakers (created_at, id). A sorted page walks its index and stops after LIMIT
+        -- rows; a filtered page seeks its key, in the default order, or sorts only its
+        -- matches. SQLite plans these without statistics (see SQLiteDatabase: no ANALYZE),
+        -- which makes it prefer a seek on a filter to a walk that filters along.
+        CREATE INDEX images_status_created ON images (status, created_at, id) WHERE deleted_at IS NULL;
+        -- Images in a status, latest change first (what is stuck in queued or importing).
+        CREATE INDEX images_status_updated ON images (status, updated_at, created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_updated_created ON images (updated_at, created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_size_created ON images (COALESCE(size, 0), created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_virtual_size_created ON images (COALESCE(virtual_size, 0), created_at, id)
+            WHERE deleted_at IS NULL;
+        CREATE INDEX images_disk_format_created ON images (COALESCE(disk_format, ''), created_at, id)
+            WHERE deleted_at IS NULL;
+        CREATE INDEX images_container_format_created ON images (COALESCE(container_format, ''), created_at, id)
+            WHERE deleted_at IS NULL;
+        -- (Copies of one image share a checksum: its matches come in the default order too.)
+        CREATE INDEX images_checksum_created ON images (COALESCE(checksum, ''), created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_os_hash_value_created ON images (COALESCE(os_hash_value, ''), created_at, id)
+            WHERE deleted_at IS NULL;
+        CREATE INDEX images_min_disk_created ON images (min_disk, created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_min_ram_created ON images (min_ram, created_at, id) WHERE deleted_at IS NULL;
+        -- Flags are asked for as `= TRUE` (few images are hidden or protected), which these
+        -- serve, or as `NOT flag`, which walks the sort order.
+        CREATE INDEX images_hidden_created ON images (os_hidden, created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX images_protected_created ON images (protected, created_at, id) WHERE deleted_at IS NULL;
+        -- A project's images of one visibility (a member's visibility=private or shared).
+        CREATE INDEX images_owner_visibility_created ON images (owner, visibility, created_at, id)
+            WHERE deleted_at IS NULL;
+        -- The public images by name (the order clients ask for), for every project's list.
+        -- (Public only: other visibilities by name are a project's, sought by owner.)
+        CREATE INDEX images_public_name ON images (visibility, COALESCE(name, ''), created_at, id)
+            WHERE deleted_at IS NULL AND visibility = 'public';
+        -- Tag and property filters read their matches from the side table first, in the
+        -- default order: the rows carry their image's (immutable) creation time.
+        ALTER TABLE image_tags ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+        UPDATE image_tags SET created_at = (SELECT i.created_at FROM images i WHERE i.id = image_tags.image_id);
+        CREATE INDEX image_tags_tag_created ON image_tags (tag, created_at, image_id);
+        DROP INDEX image_tags_tag;
+        ALTER TABLE image_properties ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+        UPDATE image_properties
+            SET created_at = (SELECT i.created_at FROM images i WHERE i.id = image_properties.image_id);
+        CREATE INDEX image_properties_name_value_created ON image_properties (name, value, created_at, image_id);
+        DROP INDEX image_properties_name_value;
+        """,
     ]
 }

@@ -127,6 +127,22 @@ struct MetadataStoreContract {
             #expect(try await ids(p1, [.atLeast(.size, 101)]) == [])
             #expect(try await ids(p1, [.atMost(.size, 100)]) == [3])
             #expect(try await ids(p1, [.atMost(.size, 0)]) == [])
+            // An exact size (both bounds at once) is one equality; 0 matches no missing size.
+            #expect(try await ids(p1, [.atLeast(.size, 100), .atMost(.size, 100)]) == [3])
+            #expect(try await ids(p1, [.atLeast(.size, 0), .atMost(.size, 0)]) == [])
+            let unfiltered = try await ids(p1)
+            #expect(try await ids(p1, [.atLeast(.minDisk, 0), .atMost(.minDisk, 0)]) == unfiltered)
+            // A tag filter read from its side table pages in the default order, with markers.
+            var tagged: [Int] = []
+            var afterTagged: Image?
+            for _ in 0..<10 {
+                let page = try await ids(p1, [.tags(["x"])], limit: 1, marker: afterTagged)
+                if page.isEmpty { break }
+                tagged += page
+                afterTagged = try await store.image(id: uuid(page.last!))
+            }
+            let allTagged = try await ids(p1, [.tags(["x"])])
+            #expect(!tagged.isEmpty && tagged == allTagged)
             // name asc (NULL first), paged two at a time with markers.
             let admin = ListScope(projectId: "admin", isAdmin: true, visibility: .all)
             let sort = [SortKey(.name, ascending: true)]

@@ -60,7 +60,7 @@ extension Image {
 }
 
 /// Comparison of a time filter (`created_at=gt:…`).
-public enum TimeComparison: String, Sendable {
+public enum TimeComparison: String, Sendable, CaseIterable {
     case eq, neq, gt, gte, lt, lte
 }
 
@@ -94,7 +94,7 @@ public struct ListScope: Sendable, Equatable {
         case only(Visibility)
     }
 
-    public enum MemberStatusFilter: String, Sendable {
+    public enum MemberStatusFilter: String, Sendable, CaseIterable {
         case accepted, pending, rejected, all
     }
 

@@ -180,17 +180,23 @@ public final class ImageService: Sendable {
             markerImage = m
         }
         if limit == 0 { return ImagePage(images: [], hasMore: false) }
+        var images = try await store.listImages(Self.listQuery(request, by: p, limit: limit + 1, marker: markerImage))
+        let hasMore = images.count > limit
+        if hasMore { images.removeLast(images.count - limit) }
+        return ImagePage(images: images, hasMore: hasMore)
+    }
+
+    /// What the store is asked for a list request by `p`: the caller's scope, the filters,
+    /// the sort, `limit` rows after `marker`.
+    public static func listQuery(
+        _ request: ImageListRequest, by p: Principal, limit: Int, marker: Image? = nil
+    ) -> ImageListQuery {
         let scope = ListScope(
             projectId: p.projectId, isAdmin: p.isAdmin, visibility: request.visibility,
             memberStatus: request.memberStatus, hidden: request.hidden,
             includeDeleted: request.includeDeleted)
-        let query = ImageListQuery(
-            scope: scope, conditions: request.conditions, sort: request.sort,
-            limit: limit + 1, marker: markerImage)
-        var images = try await store.listImages(query)
-        let hasMore = images.count > limit
-        if hasMore { images.removeLast(images.count - limit) }
-        return ImagePage(images: images, hasMore: hasMore)
+        return ImageListQuery(
+            scope: scope, conditions: request.conditions, sort: request.sort, limit: limit, marker: marker)
     }
 
     /// A project's image count, stored bytes and uploads in progress.

@@ -15,6 +15,23 @@ enum ListParameters {
         "size": .size, "virtual_size": .virtualSize, "min_ram": .minRam, "min_disk": .minDisk,
     ]
 
+    /// The filters read by name that are not one column compared with its value.
+    enum NamedFilter: String, CaseIterable {
+        case visibility
+        case memberStatus = "member_status"
+        case osHidden = "os_hidden"
+        case protected, tag
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+
+    /// Every filter parameter the list reads by name; any other name (but paging, sorting
+    /// and the retired `changes-since`) filters on a custom property.
+    static var filterNames: [String] {
+        NamedFilter.allCases.map(\.rawValue) + exactColumns.keys.sorted() + plainColumns.keys.sorted()
+            + numericColumns.keys.sorted().flatMap { [$0, $0 + "_min", $0 + "_max"] }
+    }
+
     static func parse(_ query: [(String, String)]) throws(ServiceError) -> ImageListRequest {
         var r = ImageListRequest()
         var sortKeys: [String] = []
@@ -31,40 +48,12 @@ enum ListParameters {
             case "sort_key": sortKeys.append(value)
             case "sort_dir": sortDirs.append(value)
             case "sort": newSort = value
-            case "visibility":
-                if value == "all" {
-                    r.visibility = .all
-                } else if let v = Visibility(rawValue: value) {
-                    r.visibility = .only(v)
-                } else {
-                    throw .badRequest("Invalid visibility value: \(value)")
-                }
-            case "member_status":
-                guard let s = ListScope.MemberStatusFilter(rawValue: value) else {
-                    throw .badRequest("Invalid status: \(value)")
-                }
-                r.memberStatus = s
-            case "os_hidden":
-                switch value.lowercased() {
-                case "true": r.hidden = true
-                case "false": r.hidden = false
-                default:
-                    throw .badRequest(
-                        "Invalid value '\(value)' for 'os_hidden' filter. Valid values are 'true' or 'false'.")
-                }
-            case "protected":
-                guard value == "true" || value == "false" else {
-                    throw .badRequest(
-                        "Invalid value '\(value)' for 'protected' filter. Valid values are 'true' or 'false'.")
-                }
-                r.conditions.append(.flag(.isProtected, value == "true"))
-            case "tag": tags.append(value)
-            case "created_at", "updated_at":
-                r.conditions.append(try timeFilter(name, value))
             case "changes-since":
                 throw .badRequest("The \"changes-since\" filter is no longer available on v2.")
             default:
-                if let column = exactColumns[name] {
+                if let filter = NamedFilter(rawValue: name) {
+                    try apply(filter, value, to: &r, tags: &tags)
+                } else if let column = exactColumns[name] {
                     r.conditions.append(.oneOf(column, try operatorValues(value)))
                 } else if let column = plainColumns[name] {
                     r.conditions.append(.oneOf(column, [value]))
@@ -89,6 +78,43 @@ enum ListParameters {
         if !tags.isEmpty { r.conditions.append(.tags(tags)) }
         r.sort = try sort(keys: sortKeys, dirs: sortDirs, newSyntax: newSort)
         return r
+    }
+
+    static func apply(
+        _ filter: NamedFilter, _ value: String, to r: inout ImageListRequest, tags: inout [String]
+    ) throws(ServiceError) {
+        switch filter {
+        case .visibility:
+            if value == "all" {
+                r.visibility = .all
+            } else if let v = Visibility(rawValue: value) {
+                r.visibility = .only(v)
+            } else {
+                throw .badRequest("Invalid visibility value: \(value)")
+            }
+        case .memberStatus:
+            guard let s = ListScope.MemberStatusFilter(rawValue: value) else {
+                throw .badRequest("Invalid status: \(value)")
+            }
+            r.memberStatus = s
+        case .osHidden:
+            switch value.lowercased() {
+            case "true": r.hidden = true
+            case "false": r.hidden = false
+            default:
+                throw .badRequest(
+                    "Invalid value '\(value)' for 'os_hidden' filter. Valid values are 'true' or 'false'.")
+            }
+        case .protected:
+            guard value == "true" || value == "false" else {
+                throw .badRequest(
+                    "Invalid value '\(value)' for 'protected' filter. Valid values are 'true' or 'false'.")
+            }
+            r.conditions.append(.flag(.isProtected, value == "true"))
+        case .tag: tags.append(value)
+        case .createdAt, .updatedAt:
+            r.conditions.append(try timeFilter(filter.rawValue, value))
+        }
     }
 
     /// `in:a,b,"c,d"` → [a, b, c,d]; `eq:x` → [x]; a plain value → [value].
