@@ -168,13 +168,14 @@ public enum ImageQueryBuilder {
             : "SELECT COALESCE(MAX(rowid), 0) FROM images"
     }
 
-    /// The counts the plan of a query depends on: of each condition whose index does not
-    /// yield its matches in the requested order (with `countConditions`: PostgreSQL's
-    /// statistics choose between such an index and walking the order by themselves); and,
-    /// unless that order is the creation time (which a side table's index, the owner's and
-    /// the visibility's are in), of each tag and property filter, of the visibilities a
-    /// part of the catalog is restricted to, and of the caller's own images.
-    public static func probes(_ query: ImageListQuery, cap: Int, countConditions: Bool = true) -> [ListProbe] {
+    /// The counts the plan of a query depends on. Unless the order is the creation time
+    /// (which a side table's index and the owner's are in): of each tag and property filter,
+    /// and of the caller's own images. Where the planner has no statistics (`plannerCounts`
+    /// false: SQLite), also of each condition whose index does not yield its matches in the
+    /// requested order, and of the visibilities a part of the catalog is restricted to;
+    /// PostgreSQL's statistics choose between those indexes and walking the order by
+    /// themselves.
+    public static func probes(_ query: ImageListQuery, cap: Int, plannerCounts: Bool = false) -> [ListProbe] {
         var probes: [ListProbe] = []
         func count(
             _ table: String, _ rows: (inout SQLStatement) -> Void,
@@ -201,7 +202,7 @@ public enum ImageQueryBuilder {
             }
             groups.append([k])
         }
-        for group in groups where countConditions && group.contains(where: { isProbed(query.conditions[$0], query) }) {
+        for group in groups where !plannerCounts && group.contains(where: { isProbed(query.conditions[$0], query) }) {
             count(images) { s in
                 s.append("i.deleted_at IS NULL")
                 for k in group { appendCondition(query.conditions[k], k, query, seekable: true, to: &s) }
@@ -216,7 +217,7 @@ public enum ImageQueryBuilder {
         }
         let branches = scopeBranches(query.scope)
         // The public images by name are an index of their own (`images_public_name`).
-        if let part = branches.first(where: { !$0.visibilities.isEmpty }),
+        if !plannerCounts, let part = branches.first(where: { !$0.visibilities.isEmpty }),
             !(part.visibilities == [Visibility.public.rawValue] && query.sort.first?.column == .name)
         {
             count(images) { s in

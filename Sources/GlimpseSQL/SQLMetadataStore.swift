@@ -182,11 +182,11 @@ extension SQLMetadataStore: ImageStore {
         _ query: ImageListQuery, backend: String, _ c: any SQLConnection
     ) async throws -> ImageQueryBuilder.ListPlan {
         var plan = ImageQueryBuilder.ListPlan()
-        let countConditions = backend != "postgresql"
-        guard !ImageQueryBuilder.probes(query, cap: 0, countConditions: countConditions).isEmpty else { return plan }
+        let plannerCounts = backend == "postgresql"
+        guard !ImageQueryBuilder.probes(query, cap: 0, plannerCounts: plannerCounts).isEmpty else { return plan }
         let size = try await c.query(ImageQueryBuilder.catalogSizeEstimate(backend: backend)).first?.int(0) ?? 0
         let cap = ImageQueryBuilder.probeCap(limit: query.limit, catalogSize: Int(size))
-        for probe in ImageQueryBuilder.probes(query, cap: cap, countConditions: countConditions) {
+        for probe in ImageQueryBuilder.probes(query, cap: cap, plannerCounts: plannerCounts) {
             let count = try await c.query(probe.statement).first?.int(0) ?? 0
             if count >= cap { probe.apply(&plan) }
         }

@@ -377,3 +377,69 @@ struct WebDownloadTests {
         }
     }
 }
+
+@Suite("The legacy import task: POST /v2/tasks")
+struct LegacyImportTaskTests {
+    @Test("an image made of image_properties and fetched from import_from; the task ends with it or why not")
+    func importTask() async throws {
+        let bytes = testBytes(50_000, seed: 3)
+        try await Origin.with(bytes) { origin in
+            try await TestApp.with(fetchesFromLoopback) { s in
+                let token = try await s.adminToken()
+                func input(_ path: String) -> JSONValue {
+                    [
+                        "import_from": .string(origin.base + path), "import_from_format": "raw",
+                        "image_properties": ["name": "from-task", "disk_format": "raw", "container_format": "bare"],
+                    ]
+                }
+                func create(_ body: JSONValue, _ token: String) async throws -> Reply {
+                    try await s.json(.POST, "/v2/tasks", token: token, body)
+                }
+                let r = try await create(["type": "import", "input": input("/image")], token)
+                #expect(r.status == 201)
+                let id = try #require(try r.json["id"]?.stringValue)
+                #expect(r.headers.first(name: "location") == "/v2/tasks/\(id)")
+                #expect(try r.json["type"] == "import" && r.json["status"] == "pending")
+                #expect(try r.json["input"] == input("/image"))
+                await s.components.images.imports.wait()
+                let done = try await s.request(.GET, "/v2/tasks/\(id)", token: token).json
+                #expect(done["status"] == "success" && done["expires_at"] != nil)
+                let imageId = try #require(done["result"]?["image_id"]?.stringValue)
+                let image = try await s.image(imageId, token)
+                #expect(image["status"] == "active" && image["name"] == "from-task" && image["disk_format"] == "raw")
+                #expect(try await s.request(.GET, "/v2/images/\(imageId)/file", token: token).body == bytes)
+                // A remote that answers 404: the task fails, and says why.
+                let missing = try await create(["type": "import", "input": input("/missing")], token)
+                let missingId = try #require(try missing.json["id"]?.stringValue)
+                await s.components.images.imports.wait()
+                let failed = try await s.request(.GET, "/v2/tasks/\(missingId)", token: token).json
+                #expect(failed["status"] == "failure" && failed["message"]?.stringValue?.isEmpty == false)
+                // Glance's 400s, and its policy: admins only.
+                let cases: [(JSONValue, String)] = [
+                    (["input": input("/image")], "Task 'type' is required"),
+                    (["type": "import"], "Task 'input' is required"),
+                    (["type": "export", "input": input("/image")], "Invalid type value: export"),
+                    (["type": "import", "input": ["import_from": "x"]], "Input does not contain 'import_from_format'"),
+                    (
+                        [
+                            "type": "import",
+                            "input": [
+                                "import_from": "ftp://127.0.0.1/x", "import_from_format": "raw",
+                                "image_properties": [:],
+                            ],
+                        ],
+                        "does not pass filtering"
+                    ),
+                ]
+                for (body, message) in cases {
+                    let bad = try await create(body, token)
+                    #expect(bad.status == 400 && bad.text.contains(message), "\(body): \(bad.text)")
+                }
+                let (bob, _) = try await s.makeUser("bob", project: "p-bob", admin: token)
+                let refused = try await create(["type": "import", "input": input("/image")], bob)
+                #expect(refused.status == 403 && refused.text.contains("tasks_api_access"))
+                #expect(origin.hitCount("/image") == 1)
+            }
+        }
+    }
+}

@@ -58,9 +58,11 @@ extension ImageService {
     /// - Parameters:
     ///   - storeHeader: `X-Image-Meta-Store`, the store to import into when the body names none.
     ///   - requestId: the request's id, recorded in the import's task.
+    /// - Returns: the import running in the background, if it does.
+    @discardableResult
     public func importImage(
         _ id: String, body: JSONValue, storeHeader: String? = nil, requestId: String? = nil, by p: Principal
-    ) async throws {
+    ) async throws -> Task<Void, Never>? {
         try ImagePolicy.requireReader(p, "import_image")
         let request = try ImportRequest(body, methods: config.importMethods)
         let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
@@ -90,7 +92,7 @@ extension ImageService {
                 targets.removeAll { current.location(in: $0) != nil }
                 if targets.isEmpty {
                     logger.info("image already in every store; nothing to copy", metadata: ["image_id": "\(id)"])
-                    return
+                    return nil
                 }
             } else if let held = targets.first(where: { current.location(in: $0) != nil }) {
                 throw ServiceError.badRequest("Image is already present at store '\(held)'")
@@ -140,11 +142,11 @@ extension ImageService {
         guard let next, let lease else {
             logger.info("image imported", metadata: metadata)
             await endImportTask(run, id: run.taskId, size: current.size)
-            return
+            return nil
         }
         logger.info("image import started in the background", metadata: metadata)
         let uri = method == .webDownload ? request.uri : nil
-        imports.start { [self, run] in
+        return imports.start { [self, run] in
             await self.startTask(run.taskId)
             let ended = await self.runImport(run, into: next.store, next.writer, lease: lease, downloading: uri)
             // A web-download's size is known once it is fetched.

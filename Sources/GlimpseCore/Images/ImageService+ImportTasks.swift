@@ -71,6 +71,14 @@ extension ImageService {
         await endTask(id, succeeded: false, message: "Expired lock preempted")
     }
 
+    /// Records the image a legacy `import` task has made (its result once it succeeds).
+    func setTaskImage(_ id: String, _ imageId: String) async {
+        await changeTask(id) { task in
+            task.imageId = imageId
+            return true
+        }
+    }
+
     /// Read-modify-write of a task record; `change` says whether it changed anything.
     private func changeTask(_ id: String, _ change: (inout ImageTask) -> Bool) async {
         do {

@@ -182,13 +182,16 @@ public final class BackgroundImports: Sendable {
     public init() {}
 
     /// Runs `work` in a task of its own, which outlives the request that started it.
-    func start(_ work: @escaping @Sendable () async -> Void) {
+    @discardableResult
+    func start(_ work: @escaping @Sendable () async -> Void) -> Task<Void, Never> {
         let key = counter.add(1, ordering: .relaxed).newValue
-        running.withLock { tasks in
-            tasks[key] = Task { [self] in
+        return running.withLock { tasks in
+            let task = Task { [self] in
                 await work()
                 _ = running.withLock { $0.removeValue(forKey: key) }
             }
+            tasks[key] = task
+            return task
         }
     }
 

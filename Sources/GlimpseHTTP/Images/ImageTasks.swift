@@ -20,6 +20,14 @@ extension ImageRoutes {
         return .json(.object(body))
     }
 
+    /// Glance's legacy `import` task: 201 with the task and its `Location`.
+    @Sendable func createTask(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        let p = try context.principal()
+        let task = try await images.createImportTask(
+            try await request.jsonBody(context), requestId: context.requestId, by: p)
+        return .json(TaskJSON.task(task), status: .created, headers: [.location: "/v2/tasks/\(task.id)"])
+    }
+
     @Sendable func showTask(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let task = try await images.task(context.parameters.decoded("task"), by: try context.principal())
         return .json(TaskJSON.task(task))
