@@ -221,14 +221,23 @@ enum PostgresSchema {
         """,
         """
         -- Tag and property filters read their matches from the side table first, in the
-        -- default order: the rows carry their image's (immutable) creation time.
-        ALTER TABLE image_tags ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0;
-        UPDATE image_tags t SET created_at = i.created_at FROM images i WHERE i.id = t.image_id;
+        -- default order: the rows carry their image's (immutable) creation time, and its
+        -- visibility (rewritten with the image), so that the public images with a tag are
+        -- sought as such, however many other images carry it.
+        ALTER TABLE image_tags ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN visibility TEXT COLLATE "C" NOT NULL DEFAULT '';
+        UPDATE image_tags t SET created_at = i.created_at, visibility = i.visibility FROM images i
+            WHERE i.id = t.image_id;
         CREATE INDEX image_tags_tag_created ON image_tags (tag, created_at, image_id);
+        CREATE INDEX image_tags_tag_visibility_created ON image_tags (tag, visibility, created_at, image_id);
         DROP INDEX image_tags_tag;
-        ALTER TABLE image_properties ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0;
-        UPDATE image_properties p SET created_at = i.created_at FROM images i WHERE i.id = p.image_id;
+        ALTER TABLE image_properties ADD COLUMN created_at BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN visibility TEXT COLLATE "C" NOT NULL DEFAULT '';
+        UPDATE image_properties p SET created_at = i.created_at, visibility = i.visibility FROM images i
+            WHERE i.id = p.image_id;
         CREATE INDEX image_properties_name_value_created ON image_properties (name, value, created_at, image_id);
+        CREATE INDEX image_properties_name_value_visibility_created
+            ON image_properties (name, value, visibility, created_at, image_id);
         DROP INDEX image_properties_name_value;
         -- A project's images of one visibility (a member's visibility=private or shared).
         CREATE INDEX images_owner_visibility_created ON images (owner, visibility, created_at, id)

@@ -48,30 +48,40 @@ public enum ImageQueryBuilder {
             self.carriesImageOrder = false
         }
 
-        /// The first tag or property filter of the query not counted as common, if any.
-        init?(_ conditions: [ImageCondition], common: Set<Int> = []) {
+        /// The first tag or property filter of the query not counted as common, if any,
+        /// among the images of `visibilities` (any, if empty).
+        init?(_ conditions: [ImageCondition], common: Set<Int> = [], visibilities: [String] = []) {
             let filters = SideFilter.all(conditions)
             guard let k = filters.indices.first(where: { !common.contains($0) }) else { return nil }
-            self.init(filters[k])
+            self.init(filters[k], visibilities: visibilities)
         }
 
-        init(_ filter: SideFilter) {
+        /// The images with `filter`, of `visibilities` (any, if empty): the side rows carry
+        /// their image's visibility, and an index has it after the key.
+        init(_ filter: SideFilter, visibilities: [String] = []) {
             self.filter = filter
+            let key: (inout SQLStatement) -> Void
             switch filter.key {
             case .tag(let tag):
                 table = "image_tags"
-                predicate = { s in
+                key = { s in
                     s.append("d.tag = ")
                     s.bind(.text(tag))
                 }
             case .property(let name, let value):
                 table = "image_properties"
-                predicate = { s in
+                key = { s in
                     s.append("d.name = ")
                     s.bind(.text(name))
                     s.append(" AND d.value = ")
                     s.bind(.text(value))
                 }
+            }
+            predicate = { s in
+                key(&s)
+                guard !visibilities.isEmpty else { return }
+                s.append(" AND d.visibility IN ")
+                s.bindList(visibilities.map { .text($0) })
             }
         }
     }
@@ -310,7 +320,10 @@ public enum ImageQueryBuilder {
         // A project's own images and those shared with it are read from the project's index
         // (unless its own are many); the rest of the catalog from a filter's, or the order's.
         let byProject = scope.ofProject && !(scope.owner != nil && plan.walkPastOwner)
-        let driver = scope.driver ?? (byProject ? nil : Driver(query.conditions, common: plan.commonFilters))
+        let driver =
+            scope.driver
+            ?? (byProject
+                ? nil : Driver(query.conditions, common: plan.commonFilters, visibilities: scope.visibilities))
         s.append("SELECT \(ImageTable.selectList) FROM ")
         if let driver {
             // CROSS JOIN: SQLite keeps the side table first; PostgreSQL plans it as any join.

@@ -55,7 +55,7 @@ extension SQLMetadataStore: ImageStore {
     static var rowsPerInsert: Int { 300 }
 
     /// Inserts the rows of an image's side tables: its locations, and the tag and property
-    /// rows that index it.
+    /// rows that index it (with its creation time and visibility: `write` rewrites them).
     static func insertSideTables(_ image: Image, _ c: any SQLConnection) async throws {
         for chunk in stride(from: 0, to: image.locations.count, by: rowsPerInsert) {
             var s = SQLStatement("INSERT INTO image_locations (image_id, position, store_id, location) VALUES ")
@@ -67,22 +67,25 @@ extension SQLMetadataStore: ImageStore {
         }
         for chunk in stride(from: 0, to: image.tags.count, by: rowsPerInsert) {
             let tags = image.tags[chunk..<min(chunk + rowsPerInsert, image.tags.count)]
-            var s = SQLStatement("INSERT INTO image_tags (image_id, tag, created_at) VALUES ")
+            var s = SQLStatement("INSERT INTO image_tags (image_id, tag, created_at, visibility) VALUES ")
             for (i, tag) in tags.enumerated() {
                 s.append(i == 0 ? "" : ", ")
-                s.bindList([.text(image.id), .text(tag), .int(image.createdAt.microseconds)])
+                s.bindList([
+                    .text(image.id), .text(tag), .int(image.createdAt.microseconds), .text(image.visibility.rawValue),
+                ])
             }
             s.append(" ON CONFLICT DO NOTHING")
             try await c.run(s)
         }
         let properties = image.properties.members
         for chunk in stride(from: 0, to: properties.count, by: rowsPerInsert) {
-            var s = SQLStatement("INSERT INTO image_properties (image_id, name, value, created_at) VALUES ")
+            var s = SQLStatement(
+                "INSERT INTO image_properties (image_id, name, value, created_at, visibility) VALUES ")
             for (i, p) in properties[chunk..<min(chunk + rowsPerInsert, properties.count)].enumerated() {
                 s.append(i == 0 ? "" : ", ")
                 s.bindList([
                     .text(image.id), .text(p.key), .text(ImageTable.indexText(p.value)),
-                    .int(image.createdAt.microseconds),
+                    .int(image.createdAt.microseconds), .text(image.visibility.rawValue),
                 ])
             }
             try await c.run(s)

@@ -237,15 +237,25 @@ enum Schema {
         CREATE INDEX images_public_name ON images (visibility, COALESCE(name, ''), created_at, id)
             WHERE deleted_at IS NULL AND visibility = 'public';
         -- Tag and property filters read their matches from the side table first, in the
-        -- default order: the rows carry their image's (immutable) creation time.
+        -- default order: the rows carry their image's (immutable) creation time, and its
+        -- visibility (rewritten with the image), so that the public images with a tag are
+        -- sought as such, however many other images carry it.
         ALTER TABLE image_tags ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
-        UPDATE image_tags SET created_at = (SELECT i.created_at FROM images i WHERE i.id = image_tags.image_id);
+        ALTER TABLE image_tags ADD COLUMN visibility TEXT NOT NULL DEFAULT '';
+        UPDATE image_tags SET
+            created_at = (SELECT i.created_at FROM images i WHERE i.id = image_tags.image_id),
+            visibility = (SELECT i.visibility FROM images i WHERE i.id = image_tags.image_id);
         CREATE INDEX image_tags_tag_created ON image_tags (tag, created_at, image_id);
+        CREATE INDEX image_tags_tag_visibility_created ON image_tags (tag, visibility, created_at, image_id);
         DROP INDEX image_tags_tag;
         ALTER TABLE image_properties ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
-        UPDATE image_properties
-            SET created_at = (SELECT i.created_at FROM images i WHERE i.id = image_properties.image_id);
+        ALTER TABLE image_properties ADD COLUMN visibility TEXT NOT NULL DEFAULT '';
+        UPDATE image_properties SET
+            created_at = (SELECT i.created_at FROM images i WHERE i.id = image_properties.image_id),
+            visibility = (SELECT i.visibility FROM images i WHERE i.id = image_properties.image_id);
         CREATE INDEX image_properties_name_value_created ON image_properties (name, value, created_at, image_id);
+        CREATE INDEX image_properties_name_value_visibility_created
+            ON image_properties (name, value, visibility, created_at, image_id);
         DROP INDEX image_properties_name_value;
         """,
     ]

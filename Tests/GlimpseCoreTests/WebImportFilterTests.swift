@@ -59,10 +59,15 @@ struct WebImportFilterTests {
         f.allowedSchemes = []
         f.disallowedSchemes = ["http"]
         #expect(await f.check("http://images.example.com/a", resolve: dns) == nil)
-        #expect(await f.check("ftp://images.example.com/a", resolve: dns) != nil)
+        // Whatever the settings allow, only http and https are fetched.
+        #expect(await f.check("ftp://images.example.com/a", resolve: dns) == nil)
+        #expect(await f.check("unix://images.example.com/var/run/docker.sock", resolve: dns) == nil)
+        #expect(await f.check("https://images.example.com/a", resolve: dns) != nil)
         f = WebImportFilter()
         f.disallowedHosts = ["images.example.com"]
         #expect(await f.check("http://images.example.com/a", resolve: dns) == nil)
+        f.disallowedHosts = ["Images.Example.com."]
+        #expect(await f.check("http://images.example.com/a", resolve: dns) == nil, "a final dot names the same host")
         f.disallowedHosts = ["93.184.216.34"]
         #expect(await f.check("http://images.example.com/a", resolve: dns) == nil, "by one of its addresses")
         f.allowedHosts = ["93.184.216.34"]
@@ -84,10 +89,15 @@ struct WebImportFilterTests {
             "http://100.64.0.1/", "http://224.0.0.1/", "http://[::1]/", "http://[::]/", "http://[fe80::1]/",
             "http://[fd00::1]/", "http://[::ffff:127.0.0.1]/", "http://[64:ff9b::a00:1]/", "http://[2002:a00:1::]/",
             "http://inside.example/", "http://mixed.example/", "http://mapped.example/",
+            "http://198.18.0.1/", "http://192.0.0.8/", "http://[64:ff9b:1::a00:1]/", "http://[2001::1]/",
+            "http://[2001:db8::1]/", "http://[100::1]/", "http://[::2:3:4:5]/",
         ] {
             #expect(await f.check(refused, resolve: dns) == nil, "\(refused)")
         }
-        for allowed in ["http://93.184.216.34/", "http://172.32.0.1/", "http://v6.example/", "http://[2001:db8::1]/"] {
+        for allowed in [
+            "http://93.184.216.34/", "http://172.32.0.1/", "http://v6.example/", "http://8.8.8.8/",
+            "http://[2001:4860::8888]/", "http://[2a00:1450::1]/",
+        ] {
             #expect(await f.check(allowed, resolve: dns) != nil, "\(allowed)")
         }
         f.allowPrivate = true

@@ -16,6 +16,24 @@ import Darwin
 /// image cache (`image_cache_dir`): downloads through the cache, and the cache API.
 @Suite("Image cache over HTTP")
 struct ImageCacheServerTests {
+    @Test("a cache directory that overlaps a file store's is refused at start, and nothing is removed")
+    func overlapRefused() throws {
+        let dir = TestServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for cacheDir in [dir + "/images", dir + "/images/cache", dir] {
+            var config = ServerConfig()
+            config.dataDir = dir
+            config.metadataBackend = .memory
+            config.imageCacheDir = cacheDir
+            try FileManager.default.createDirectory(atPath: dir + "/images/ab", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: dir + "/images/ab/image-data", contents: Data([1, 2, 3]))
+            #expect(throws: ServerConfig.ConfigError.self, "\(cacheDir)") {
+                _ = try Components(config, logger: TestServer.logger, exclusive: true)
+            }
+            #expect(FileManager.default.fileExists(atPath: dir + "/images/ab/image-data"))
+        }
+    }
+
     static func withCachingServer(_ body: @Sendable (TestServer, String) async throws -> Void) async throws {
         try await TestServer.with({ config in
             config.enabledBackends = [("remote", "memory")]

@@ -414,6 +414,9 @@ struct LegacyImportTaskTests {
                 await s.components.images.imports.wait()
                 let failed = try await s.request(.GET, "/v2/tasks/\(missingId)", token: token).json
                 #expect(failed["status"] == "failure" && failed["message"]?.stringValue?.isEmpty == false)
+                // Its image is gone, as Glance reverts the flow: only the first task's is left.
+                let listed = try await s.request(.GET, "/v2/images", token: token).json["images"]?.arrayValue ?? []
+                #expect(listed.compactMap { $0["id"]?.stringValue } == [imageId])
                 // Glance's 400s, and its policy: admins only.
                 let cases: [(JSONValue, String)] = [
                     (["input": input("/image")], "Task 'type' is required"),

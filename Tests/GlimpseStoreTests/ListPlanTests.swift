@@ -479,11 +479,12 @@ struct ListPlanTests {
             CASE WHEN n % 4 = 3 THEN NULL ELSE repeat('0', 128) END, n % 20, (n % 8) * 256,
             1700000000000000 + n * 1000, 1700000000000000 + n * 1000
         FROM generate_series(1, 100000) n;
-        INSERT INTO image_tags (image_id, tag, created_at)
-            SELECT id, t, created_at FROM images, LATERAL (VALUES ('seeded'),
+        INSERT INTO image_tags (image_id, tag, created_at, visibility)
+            SELECT id, t, created_at, visibility FROM images, LATERAL (VALUES ('seeded'),
                 ('group-' || (substr(id, 30)::bigint % 10))) tags(t);
-        INSERT INTO image_properties (image_id, name, value, created_at)
-            SELECT id, 'os_distro', (ARRAY['ubuntu', 'debian', 'fedora'])[substr(id, 30)::bigint % 3 + 1], created_at
+        INSERT INTO image_properties (image_id, name, value, created_at, visibility)
+            SELECT id, 'os_distro', (ARRAY['ubuntu', 'debian', 'fedora'])[substr(id, 30)::bigint % 3 + 1], created_at,
+                visibility
             FROM images;
         INSERT INTO image_members (image_id, member, status, created_at, updated_at)
             SELECT id, 'p-member', 'accepted', created_at, created_at FROM images WHERE substr(id, 30)::bigint % 1000 = 1;

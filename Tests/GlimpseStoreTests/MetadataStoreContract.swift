@@ -168,6 +168,16 @@ struct MetadataStoreContract {
             }
             #expect(pagedMixed == all)
             #expect(all == [4, 1, 3, 5, 2])
+            // Tag and property rows follow their image's visibility (the public images with a
+            // tag are sought as such): published, image 1 shows in another project's lists.
+            let p3 = ListScope(projectId: "p3", isAdmin: false)
+            #expect(try await ids(p3, [.tags(["x"])]) == [])
+            var published = try #require(try await store.image(id: uuid(1)))
+            published.visibility = .public
+            _ = try #require(try await store.updateImage(published))
+            #expect(try await ids(p3, [.tags(["x"])]) == [1])
+            #expect(try await ids(p3, [.property("os", "linux")]) == [1])
+            #expect(try await ids(p3, [.tags(["x"])], sort: [SortKey(.name, ascending: true)]) == [1])
         }
     }
 

@@ -91,6 +91,13 @@ extension ImageService {
                     await cache.dequeue(id)
                     continue
                 }
+                guard (image.size ?? 0) <= cache.maxSize else {
+                    logger.info(
+                        "image queued for the cache is larger than the cache; dropped",
+                        metadata: ["image_id": "\(id)", "bytes": "\(image.size ?? 0)", "max": "\(cache.maxSize)"])
+                    await cache.dequeue(id)
+                    continue
+                }
                 let (copy, _) = try await dataSource(of: image).openCopy(range: nil)
                 // Nil: the image is being cached by a download, which takes it off the queue.
                 guard let stream = await cache.fill(image, from: copy) else {

@@ -48,13 +48,20 @@ public struct WebImportFilter: Sendable {
         return Target(uri: uri, addresses: addresses)
     }
 
-    /// The scheme, host and port rules, in Glance's order.
+    /// The scheme, host and port rules, in Glance's order; whatever they allow, only `http`
+    /// and `https` are fetched (the HTTP client would read `unix://` as a socket's path).
     func permits(_ uri: WebURI) -> Bool {
+        guard ["http", "https"].contains(uri.scheme) else { return false }
         let schemeOK =
             allowedSchemes.isEmpty
             ? !disallowedSchemes.contains(uri.scheme) : allowedSchemes.contains(uri.scheme)
-        let hosts = (allowed: allowedHosts.map { $0.lowercased() }, disallowed: disallowedHosts.map { $0.lowercased() })
-        let hostOK = hosts.allowed.isEmpty ? !hosts.disallowed.contains(uri.host) : hosts.allowed.contains(uri.host)
+        // A name and the same name with a final dot are one host.
+        func plain(_ host: String) -> String {
+            host.hasSuffix(".") ? String(host.lowercased().dropLast()) : host.lowercased()
+        }
+        let host = plain(uri.host)
+        let hosts = (allowed: allowedHosts.map(plain), disallowed: disallowedHosts.map(plain))
+        let hostOK = hosts.allowed.isEmpty ? !hosts.disallowed.contains(host) : hosts.allowed.contains(host)
         let portOK =
             uri.port.map { port in
                 allowedPorts.isEmpty ? !disallowedPorts.contains(port) : allowedPorts.contains(port)
@@ -196,6 +203,12 @@ struct IPAddress {
             return Self.isPublicV4(Array(b[12..<16]))
         }
         if b[0] == 0x20, b[1] == 0x02 { return Self.isPublicV4(Array(b[2..<6])) }
+        // 64:ff9b:1::/48 (local-use NAT64, which may reach private IPv4 addresses).
+        if b[0..<6] == [0x00, 0x64, 0xFF, 0x9B, 0x00, 0x01][...] { return false }
+        // 2001::/32 (Teredo, which tunnels to an IPv4 address) and 2001:db8::/32 (documentation).
+        if b[0] == 0x20, b[1] == 0x01, (b[2] == 0 && b[3] == 0) || (b[2] == 0x0D && b[3] == 0xB8) { return false }
+        if b[0..<8].allSatisfy({ $0 == 0 }) { return false }  // the rest of ::/64: not routable
+        if b[0] == 0x01, b[1] == 0x00, b[2..<8].allSatisfy({ $0 == 0 }) { return false }  // 100::/64, discard-only
         if b[0] & 0xFE == 0xFC { return false }  // fc00::/7 unique local
         if b[0] == 0xFE, b[1] & 0xC0 == 0x80 || b[1] & 0xC0 == 0xC0 { return false }  // fe80::/10, fec0::/10
         if b[0] == 0xFF { return false }  // multicast
@@ -209,7 +222,9 @@ struct IPAddress {
         case (169, 254): false
         case (172, 16...31): false
         case (192, 168): false
+        case (198, 18...19): false  // benchmarking, often used inside networks
         case (224...255, _): false  // multicast, reserved, broadcast
+        case (192, 0) where a[2] == 0: false  // IETF protocol assignments
         default: true
         }
     }

@@ -4,7 +4,8 @@ import OpenStackJSON
 
 /// Glance's legacy `import` task (`POST /v2/tasks`, admins only, as Glance 33 still offers
 /// it): the server makes an image of `input.image_properties` and fetches `input.import_from`
-/// into it, as a `web-download` import does, and the task ends with the image as its result.
+/// into it, as a `web-download` import does, and the task ends with the image as its result
+/// (or, failed, deletes it, as Glance reverts the flow).
 extension ImageService {
     /// Checks the request as Glance does, records the task (`pending`) and starts it.
     public func createImportTask(_ body: JSONValue, requestId: String?, by p: Principal) async throws -> ImageTask {
@@ -61,6 +62,16 @@ extension ImageService {
                 "import task failed",
                 metadata: ["task_id": "\(id)", "image_id": "\(imageId ?? "")", "error": "\(error)"])
             let reason = (error as? ServiceError)?.message ?? "\(error)"
+            // As Glance reverts its flow: the image made for the task goes with it.
+            if let imageId {
+                do {
+                    try await delete(imageId, by: p)
+                } catch {
+                    logger.warning(
+                        "could not delete the image of a failed import task",
+                        metadata: ["task_id": "\(id)", "image_id": "\(imageId)", "error": "\(error)"])
+                }
+            }
             await endTask(id, succeeded: false, message: reason)
         }
     }

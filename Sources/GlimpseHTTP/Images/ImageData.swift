@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Metrics
 import OpenStackEncoding
+import Synchronization
 
 /// `/v2/images/{id}/file` (upload and download) and `/v2/images/{id}/stage`.
 extension ImageRoutes {
@@ -91,10 +92,11 @@ extension ImageRoutes {
                     try await writer.finish(nil)
                 })
         }
-        let stream = try await source.open(range: range)
+        let unsent = UnsentStream(try await source.open(range: range))
         return Response(
             status: status, headers: headers,
             body: ResponseBody(contentLength: length) { writer in
+                let stream = unsent.take()
                 var sent = 0
                 do {
                     for try await chunk in stream {
@@ -140,5 +142,24 @@ enum ByteRange {
         if parts[1].isEmpty { return start...(size - 1) }
         guard let end = Int(parts[1]), end >= start else { throw unsatisfiable }
         return start...min(end, size - 1)
+    }
+}
+
+/// A stream handed to a response body, cancelled if the body never runs (the client left
+/// before the response head was written): its store read, and a cache fill it feeds, end.
+final class UnsentStream: Sendable {
+    private let stream: ByteStream
+    private let taken = Atomic<Bool>(false)
+
+    init(_ stream: ByteStream) { self.stream = stream }
+
+    /// The stream, now the body's to finish or cancel.
+    func take() -> ByteStream {
+        taken.store(true, ordering: .relaxed)
+        return stream
+    }
+
+    deinit {
+        if !taken.load(ordering: .relaxed) { stream.cancel() }
     }
 }

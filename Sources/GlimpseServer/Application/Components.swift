@@ -15,6 +15,12 @@ import OpenStackEncoding
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 #if RBD
 import GlimpseRBDStore
 #endif
@@ -109,7 +115,7 @@ public final class Components: Sendable {
             }
             blobs = try BlobStores(stores, defaultId: config.defaultBackend, weights: weights)
             // The cache belongs to the server: `glimpse admin` beside it leaves it alone.
-            cache = try exclusive ? Self.imageCache(config, pools, logger) : nil
+            cache = try exclusive ? Self.imageCache(config, blobs, pools, logger) : nil
             metadata =
                 switch config.metadataBackend {
                 case .sqlite: try SQLiteMetadataStore(path: config.databasePath)
@@ -147,13 +153,33 @@ public final class Components: Sendable {
     }
 
     /// The node's image cache, when `image_cache_dir` is set: its data under that directory
-    /// (as a file store), its index in `cache-index` there.
-    static func imageCache(_ config: ServerConfig, _ pools: Pools, _ logger: Logger) throws -> ImageCache? {
+    /// (as a file store), its index in `cache-index` there. The directory must be apart from
+    /// every file store's: the cache removes at start whatever files its index does not name.
+    static func imageCache(
+        _ config: ServerConfig, _ blobs: BlobStores, _ pools: Pools, _ logger: Logger
+    ) throws -> ImageCache? {
         guard let dir = config.imageCacheDir else { return nil }
+        let cacheRoot = Self.realPath(dir)
+        for case let store as LocalBlobStore in blobs.all {
+            let root = Self.realPath(store.root)
+            if cacheRoot == root || cacheRoot.hasPrefix(root + "/") || root.hasPrefix(cacheRoot + "/") {
+                throw ServerConfig.ConfigError(
+                    description:
+                        "image_cache_dir \(dir) overlaps the directory of file store '\(store.id)' (\(store.root)): "
+                        + "the cache removes files it does not know, so it needs a directory of its own")
+            }
+        }
         return ImageCache(
             files: try LocalBlobStore(root: dir, id: "image-cache", pool: pools.io),
             journal: CacheJournalFile(path: dir + "/cache-index", pool: pools.io), maxSize: config.imageCacheMaxSize,
             clock: config.clock, hashing: pools.cpu, logger: logger)
+    }
+
+    /// `path` with symbolic links and `..` resolved (as given, if it does not exist).
+    static func realPath(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     static func postgresSettings(_ config: ServerConfig) throws -> PostgresSettings {
