@@ -134,6 +134,9 @@ public enum ImageQueryBuilder {
         /// matches. The first filter not among them is read first; when all are, the order
         /// is walked and the filters checked on each image, instead of matches read and sorted.
         public var commonFilters: Set<Int> = []
+        /// The same among the images of the visibilities a part of the catalog is restricted
+        /// to (the public ones, for a project's list), which that part reads.
+        public var commonVisibleFilters: Set<Int> = []
         /// The conditions (by their place in the query) with many matches, whose index would
         /// not yield them in the requested order: checked on each image, not sought.
         public var commonConditions: Set<Int> = []
@@ -147,10 +150,11 @@ public enum ImageQueryBuilder {
         public var walkPastVisibility = false
 
         public init(
-            commonFilters: Set<Int> = [], commonConditions: Set<Int> = [], walkPastOwner: Bool = false,
-            walkPastVisibility: Bool = false
+            commonFilters: Set<Int> = [], commonVisibleFilters: Set<Int> = [], commonConditions: Set<Int> = [],
+            walkPastOwner: Bool = false, walkPastVisibility: Bool = false
         ) {
             self.commonFilters = commonFilters
+            self.commonVisibleFilters = commonVisibleFilters
             self.commonConditions = commonConditions
             self.walkPastOwner = walkPastOwner
             self.walkPastVisibility = walkPastVisibility
@@ -221,11 +225,21 @@ public enum ImageQueryBuilder {
             }
         }
         guard query.sort.first?.column != .createdAt else { return probes }
-        for (k, filter) in SideFilter.all(query.conditions).enumerated() {
-            let driver = Driver(filter)
-            count("\(driver.table) d", driver.predicate) { _ = $0.commonFilters.insert(k) }
-        }
         let branches = scopeBranches(query.scope)
+        let visible = branches.first(where: { !$0.visibilities.isEmpty })?.visibilities
+        // Counted over the whole catalog for the parts that read it (an admin's, the caller's
+        // own images), and among the visible images for the part restricted to them.
+        let wholeCatalog = branches.contains { $0.visibilities.isEmpty && $0.driver == nil }
+        for (k, filter) in SideFilter.all(query.conditions).enumerated() {
+            if wholeCatalog {
+                let driver = Driver(filter)
+                count("\(driver.table) d", driver.predicate) { _ = $0.commonFilters.insert(k) }
+            }
+            if let visible {
+                let driver = Driver(filter, visibilities: visible)
+                count("\(driver.table) d", driver.predicate) { _ = $0.commonVisibleFilters.insert(k) }
+            }
+        }
         // The public images by name are an index of their own (`images_public_name`).
         if !plannerCounts, let part = branches.first(where: { !$0.visibilities.isEmpty }),
             !(part.visibilities == [Visibility.public.rawValue] && query.sort.first?.column == .name)
@@ -323,7 +337,11 @@ public enum ImageQueryBuilder {
         let driver =
             scope.driver
             ?? (byProject
-                ? nil : Driver(query.conditions, common: plan.commonFilters, visibilities: scope.visibilities))
+                ? nil
+                : Driver(
+                    query.conditions,
+                    common: scope.visibilities.isEmpty ? plan.commonFilters : plan.commonVisibleFilters,
+                    visibilities: scope.visibilities))
         s.append("SELECT \(ImageTable.selectList) FROM ")
         if let driver {
             // CROSS JOIN: SQLite keeps the side table first; PostgreSQL plans it as any join.

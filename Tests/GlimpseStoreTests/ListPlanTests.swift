@@ -67,6 +67,9 @@ struct ListPlanTests {
         var description: String {
             var counted: [String] = []
             if !plan.commonFilters.isEmpty { counted.append("the matches of filters \(plan.commonFilters.sorted())") }
+            if !plan.commonVisibleFilters.isEmpty {
+                counted.append("the visible matches of filters \(plan.commonVisibleFilters.sorted())")
+            }
             if !plan.commonConditions.isEmpty {
                 counted.append("the matches of conditions \(plan.commonConditions.sorted())")
             }
@@ -158,20 +161,22 @@ struct ListPlanTests {
                         // Many matches of a counted filter, or many own images, do not narrow
                         // what is walked: the walk passes few rows between matches.
                         let sideFilters = ImageQueryBuilder.SideFilter.all(query.conditions)
-                        let dense = { (c: ImageCondition) in
-                            let parts = sideFilters.indices.filter { sideFilters[$0].condition == c }
-                            return !parts.isEmpty && parts.allSatisfy(plan.commonFilters.contains)
-                        }
-                        let conditionsNarrow =
-                            request.hidden
-                            || query.conditions.indices.contains { k in
-                                !dense(query.conditions[k]) && !plan.commonConditions.contains(k)
-                                    && narrowing(query.conditions[k], query.conditions)
-                            }
                         let branches = ImageQueryBuilder.scopeBranches(query.scope)
                         // Each part of the scope narrows unless counted as many (or an
-                        // admin's whole catalog).
+                        // admin's whole catalog); a filter counted as common in the rows a
+                        // part reads narrows nothing there.
                         let narrows = branches.map { branch in
+                            let common = branch.visibilities.isEmpty ? plan.commonFilters : plan.commonVisibleFilters
+                            let dense = { (c: ImageCondition) in
+                                let parts = sideFilters.indices.filter { sideFilters[$0].condition == c }
+                                return !parts.isEmpty && parts.allSatisfy(common.contains)
+                            }
+                            let conditionsNarrow =
+                                request.hidden
+                                || query.conditions.indices.contains { k in
+                                    !dense(query.conditions[k]) && !plan.commonConditions.contains(k)
+                                        && narrowing(query.conditions[k], query.conditions)
+                                }
                             if conditionsNarrow { return true }
                             if !branch.visibilities.isEmpty { return !plan.walkPastVisibility }
                             if branch.owner != nil { return !plan.walkPastOwner }
