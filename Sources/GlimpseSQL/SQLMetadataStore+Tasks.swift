@@ -40,7 +40,7 @@ extension SQLMetadataStore: TaskStore {
     static func sortValue(_ column: TaskColumn, of task: ImageTask) -> SQLValue {
         switch column.sortValue(of: task) {
         case .text(let s): .text(s)
-        case .time(let t): .int(t)
+        case .number(let t): .int(t)
         }
     }
 

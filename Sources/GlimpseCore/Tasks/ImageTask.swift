@@ -84,23 +84,9 @@ public enum TaskColumn: String, Sendable, CaseIterable {
         case .imageId: .text(task.imageId ?? "")
         case .requestId: .text(task.requestId ?? "")
         case .userId: .text(task.userId ?? "")
-        case .expiresAt: .time(task.expiresAt?.microseconds ?? 0)
-        case .createdAt: .time(task.createdAt.microseconds)
-        case .updatedAt: .time(task.updatedAt.microseconds)
-        }
-    }
-
-    /// A value of a column, comparable with the values of the same column.
-    public enum SortValue: Sendable, Comparable {
-        case text(String)
-        case time(Int64)
-
-        public static func < (a: SortValue, b: SortValue) -> Bool {
-            switch (a, b) {
-            case (.text(let x), .text(let y)): Array(x.utf8).lexicographicallyPrecedes(Array(y.utf8))
-            case (.time(let x), .time(let y)): x < y
-            default: false
-            }
+        case .expiresAt: .number(task.expiresAt?.microseconds ?? 0)
+        case .createdAt: .number(task.createdAt.microseconds)
+        case .updatedAt: .number(task.updatedAt.microseconds)
         }
     }
 }
