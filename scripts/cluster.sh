@@ -9,7 +9,11 @@
 #   cluster.sh down          stop what `up` started (CLUSTER_PURGE=1: delete its state too)
 #   cluster.sh status        what runs, and each node's health
 #   cluster.sh kill-node N   kill -9 node N (1 or 2), as a crash would
-#   cluster.sh start-node N  start node N again
+#   cluster.sh crash-idle-node N
+#                            take node N out of the load balancer, wait until no request
+#                            is in flight through it (10 s at most), then kill -9 it: a
+#                            crash that no client sees, whatever HAProxy can replay
+#   cluster.sh start-node N  start node N again (and back into the load balancer)
 # Env: ENGINES_DIR ($TMPDIR/glimpse-engines) GLIMPSE_BIN (.build/debug/glimpse, built if
 #      missing) LB_PORT (18090) NODE_PORTS ("18101 18102") PG_PORT (15432) KEYSTONE_PORT
 #      (15001) CLUSTER_SETTINGS (more settings for the nodes' config file, `key = value`
@@ -24,6 +28,7 @@ export PG_PORT="${PG_PORT:-15432}" KEYSTONE_PORT="${KEYSTONE_PORT:-15001}"
 KEYSTONE_ADMIN_PASSWORD="${KEYSTONE_ADMIN_PASSWORD:-admin}"
 LB_URL="http://127.0.0.1:$LB_PORT"; KEYSTONE_URL="http://127.0.0.1:$KEYSTONE_PORT/v3"
 CONF="$CLUSTER_DIR/glimpse.conf"
+LB_SOCKET="$ENGINES_DIR/haproxy/admin.sock"
 
 admin_env() {
   cat <<ENV
@@ -50,7 +55,34 @@ start_node() {
     </dev/null >>"$dir/stdout.log" 2>>"$dir/server.log" &
   echo $! > "$dir/pid"
   wait_for curl -sf -m 2 "http://127.0.0.1:$port/healthcheck" || { tail -20 "$dir/server.log" >&2; return 1; }
+  [ -S "$LB_SOCKET" ] && lb_command "set server glimpse/node$n state ready" >/dev/null
   log "node $n up on 127.0.0.1:$port"
+}
+
+# lb_command COMMAND: one command on HAProxy's admin socket; prints the answer.
+lb_command() {
+  python3 - "$LB_SOCKET" "$1" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+answer = b""
+while chunk := s.recv(65536):
+    answer += chunk
+print(answer.decode(), end="")
+PY
+}
+
+# In-flight requests through node N, from HAProxy's statistics (scur).
+node_sessions() {
+  lb_command "show stat" | awk -F, -v node="node$1" '$1 == "glimpse" && $2 == node { print $5 }'
+}
+
+crash_idle_node() {
+  lb_command "set server glimpse/node$1 state maint" >/dev/null
+  for _ in $(seq 50); do [ "$(node_sessions "$1")" = 0 ] && break; sleep 0.2; done
+  kill -9 "$(cat "$CLUSTER_DIR/node$1/pid")"
+  log "node $1 killed with $(node_sessions "$1") request(s) in flight"
 }
 
 up() {
@@ -124,6 +156,7 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   kill-node) kill -9 "$(cat "$CLUSTER_DIR/node${2:?node number}/pid")"; log "node $2 killed" ;;
+  crash-idle-node) crash_idle_node "${2:?node number}" ;;
   start-node) start_node "${2:?node number}" ;;
-  *) echo "usage: $0 up|down|status|kill-node N|start-node N" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|kill-node N|crash-idle-node N|start-node N" >&2; exit 2 ;;
 esac
