@@ -5,7 +5,8 @@
 #   cluster.sh up            start everything (created on first use; running nodes are
 #                            restarted with the configuration as it is now); ends with
 #                            the OS_* lines of a Keystone admin, the catalog's image
-#                            endpoint being the load balancer
+#                            endpoint being the load balancer (and its `image_remote`
+#                            endpoint the last node)
 #   cluster.sh down          stop what `up` started (CLUSTER_PURGE=1: delete its state too)
 #   cluster.sh status        what runs, and each node's health
 #   cluster.sh kill-node N   kill -9 node N (1 or 2), as a crash would
@@ -119,8 +120,12 @@ CONF
   local backends=""; for p in "${NODE_PORTS[@]}"; do backends+="127.0.0.1:$p "; done
   running "$ENGINES_DIR/haproxy/haproxy.pid" || remember haproxy
   LB_PORT="$LB_PORT" LB_BACKENDS="$backends" "$ROOT/scripts/engines/haproxy.sh" up >/dev/null
-  (eval "$(admin_env)"; OPENSTACK="${KEYSTONE_VENV:-$ENGINES_DIR/keystone-venv}/bin/openstack" \
-    "$ROOT/scripts/keystone-register.sh" "$LB_URL" RegionOne >&2)
+  (eval "$(admin_env)"; export OPENSTACK="${KEYSTONE_VENV:-$ENGINES_DIR/keystone-venv}/bin/openstack"
+   "$ROOT/scripts/keystone-register.sh" "$LB_URL" RegionOne >&2
+   # The last node reached directly, as `image_remote`: Tempest's alternate_image_endpoint,
+   # whose tests stage on one node and import or delete on another.
+   SERVICE_TYPE=image_remote SERVICE_NAME=glance-remote "$ROOT/scripts/keystone-register.sh" \
+     "http://127.0.0.1:${NODE_PORTS[-1]}" RegionOne >&2)
   # Keystone's workers cache the catalog: new tokens name the image endpoint at once.
   "$ROOT/scripts/engines/keystone.sh" reload
   log "cluster up: images at $LB_URL, identity at $KEYSTONE_URL"

@@ -84,8 +84,15 @@ WEB_PID=$!
 HTTP_IMAGE="http://127.0.0.1:$WEB_PORT/image.qcow2"
 for _ in $(seq 1 50); do curl -sf -o /dev/null "$HTTP_IMAGE" && break; sleep 0.1; done
 curl -sf -o /dev/null "$HTTP_IMAGE" || { echo "the web server for web-download did not start"; exit 2; }
-# Loopback on any port (an empty allowed list leaves only the disallowed one, empty too).
+# Loopback on any port (an empty allowed list leaves only the disallowed one, empty too),
+# for web-download and for glance-download, which reads images from the image service the
+# catalog names (this one) with the caller's token.
 WEB_SETTINGS=(web_download_allow_private=true web_download_allowed_ports=)
+if [ "$MODE" = multistore ]; then
+  WEB_SETTINGS+=(import_methods=glance-direct,web-download,copy-image,glance-download)
+else
+  WEB_SETTINGS+=(import_methods=glance-direct,web-download,glance-download)
+fi
 
 if [ "$MODE" = cluster ]; then
   # Tempest and the smoke tests upload random bytes as qcow2/vhd, as the reference run with
@@ -183,6 +190,9 @@ if [[ " $SUITES " == *" tempest "* ]]; then
   fi
   [ "$MODE" = multistore ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image-feature-enabled.store_weight_enabled=True"
   [ "$MODE" = single ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image.image_caching_enabled=True"
+  # A node of its own for the cross-node tests; not while nodes die (the one it names would).
+  [ "$MODE" = cluster ] && [ "${CHAOS:-0}" != 1 ] &&
+    TEMPEST_EXTRA="$TEMPEST_EXTRA;image.alternate_image_endpoint=image_remote"
   out="$(IDENTITY_URL="$AUTH" TEMPEST_VENV="$HARNESS_VENV" WORKSPACE="$DATA/tempest-ws" \
          TEST_REGEX="${TEMPEST_TESTS:-^tempest\.api\.image\.}" TEMPEST_CONF_EXTRA="$TEMPEST_EXTRA" \
          EXCLUDE_REGEX="$EXCLUDE" IMPORT_IMAGE=True HTTP_IMAGE="$HTTP_IMAGE" \

@@ -5,12 +5,15 @@
 # Keystone admin's OS_* variables.
 # Usage: keystone-register.sh IMAGE_API_URL [REGION]
 #   e.g. keystone-register.sh https://images.example.com RegionOne
+# Env: SERVICE_TYPE (image) SERVICE_NAME (glance): another service type, such as Tempest's
+#      `image_remote` (one API node reached directly, for its cross-node tests)
 set -euo pipefail
 URL="${1:?usage: $0 IMAGE_API_URL [REGION]}"; REGION="${2:-${OS_REGION_NAME:-RegionOne}}"
 OPENSTACK="${OPENSTACK:-openstack}"
-service="$("$OPENSTACK" service list -f value -c ID -c Type | awk '$2 == "image" { print $1; exit }')"
+TYPE="${SERVICE_TYPE:-image}"; NAME="${SERVICE_NAME:-glance}"
+service="$("$OPENSTACK" service list -f value -c ID -c Type | awk -v type="$TYPE" '$2 == type { print $1; exit }')"
 if [ -z "$service" ]; then
-  service="$("$OPENSTACK" service create --name glance --description "OpenStack Image (Glimpse)" -f value -c id image)"
+  service="$("$OPENSTACK" service create --name "$NAME" --description "OpenStack Image (Glimpse)" -f value -c id "$TYPE")"
 fi
 for interface in public internal admin; do
   endpoint="$("$OPENSTACK" endpoint list --service "$service" --interface "$interface" --region "$REGION" -f value -c ID | head -1)"
@@ -20,4 +23,4 @@ for interface in public internal admin; do
     "$OPENSTACK" endpoint set --url "$URL" "$endpoint"
   fi
 done
-echo "image service $service: $URL ($REGION)"
+echo "$TYPE service $service: $URL ($REGION)"

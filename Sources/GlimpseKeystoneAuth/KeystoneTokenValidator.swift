@@ -117,3 +117,15 @@ public final class KeystoneTokenValidator: TokenValidator {
         for key in doomed { cache.removeValue(forKey: key) }
     }
 }
+
+extension KeystoneTokenValidator: ServiceCatalogReader {
+    /// The image endpoints of the catalog Keystone gives `token`.
+    public func imageEndpoints(token: String) async throws -> [CatalogEndpoint] {
+        let catalog = try await identity.catalog(forToken: token)
+        return catalog.services.filter { $0.type == "image" }.flatMap { service in
+            service.endpoints.map {
+                CatalogEndpoint(region: $0.region ?? "", interface: $0.interface.rawValue, url: $0.url)
+            }
+        }
+    }
+}

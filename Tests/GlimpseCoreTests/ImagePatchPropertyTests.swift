@@ -63,9 +63,11 @@ struct ImagePatchPropertyTests {
             } catch let error as ServiceError {
                 // An admin's earlier patch may have given the image to another project: the
                 // member then no longer sees it.
-                let hidden = !asAdmin && before.owner != member.projectId && [.private, .shared].contains(before.visibility)
+                let hidden =
+                    !asAdmin && before.owner != member.projectId && [.private, .shared].contains(before.visibility)
                 #expect(
-                    refusals.contains(error.kind) || (hidden && error.kind == .notFound), "\(document.jsonString): \(error)"
+                    refusals.contains(error.kind) || (hidden && error.kind == .notFound),
+                    "\(document.jsonString): \(error)"
                 )
                 #expect(try await f.store.image(id: image.id) == before, "a refused patch changed the image")
             } catch {

@@ -10,9 +10,11 @@ struct ExternalKeystoneTests {
     /// A server whose tokens `keystone` issues, validated as the `admin` service user.
     func delegating(
         to keystone: TestServer, clock: ManualClock = ManualClock(), cacheTime: Int = 60,
+        configure: @escaping (inout ServerConfig) -> Void = { _ in },
         _ body: @Sendable @escaping (TestApp) async throws -> Void
     ) async throws {
         try await TestApp.with({
+            configure(&$0)
             $0.identityMode = .keystone
             $0.keystone.url = keystone.base + "/identity/v3"
             $0.keystone.serviceUser = "admin"
@@ -62,6 +64,31 @@ struct ExternalKeystoneTests {
                 #expect(try await app.request(.GET, "/v2/images", token: demo.token).status == 200)
                 clock.advance(seconds: 31)
                 #expect(try await app.request(.GET, "/v2/images", token: demo.token).status == 401)
+            }
+        }
+    }
+
+    @Test("glance-download finds the region's image service in the catalog Keystone gives the caller's token")
+    func glanceDownloadThroughTheCatalog() async throws {
+        try await TestServer.with { keystone in
+            // The Keystone's own Glimpse is the image service its catalog names.
+            let demo = try await keystone.makeUser("demo", project: "demo", admin: try await keystone.adminToken())
+            let bytes = testBytes(50_000, seed: 11)
+            let source = try await keystone.createImageId(demo.token)
+            #expect(try await keystone.upload(source, token: demo.token, bytes).status == 204)
+            try await delegating(to: keystone, configure: offersGlanceDownload) { app in
+                let id = try await app.createImageId(demo.token)
+                #expect(try await app.glanceDownload(id, demo.token, from: source).status == 202)
+                await app.components.images.imports.wait()
+                let image = try await app.image(id, demo.token)
+                #expect(image["status"] == "active" && image["size"]?.intValue == bytes.count)
+                #expect(try await app.request(.GET, "/v2/images/\(id)/file", token: demo.token).body == bytes)
+                // Another region than the catalog's: the task fails, the image is queued.
+                let other = try await app.createImageId(demo.token)
+                #expect(
+                    try await app.glanceDownload(other, demo.token, from: source, region: "RegionTwo").status == 202)
+                await app.components.images.imports.wait()
+                #expect(try await app.image(other, demo.token)["status"] == "queued")
             }
         }
     }

@@ -2,6 +2,7 @@ import Crypto
 import GlimpseCore
 import GlimpseServer
 import GlimpseTestSupport
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -25,6 +26,7 @@ final class Origin: Sendable {
     let bytes: [UInt8]
     private let boundPort = Atomic<Int>(0)
     private let hits = Mutex<[String: Int]>([:])
+    private let tokens = Mutex<[String: String]>([:])
     private let gate = AsyncStream.makeStream(of: Void.self)
 
     init(bytes: [UInt8]) { self.bytes = bytes }
@@ -34,16 +36,22 @@ final class Origin: Sendable {
 
     func hitCount(_ path: String) -> Int { hits.withLock { $0[path] ?? 0 } }
 
+    /// The `X-Auth-Token` the last request for `path` carried.
+    func token(_ path: String) -> String? { tokens.withLock { $0[path] } }
+
     /// Lets `/gated` answer.
     func open() { gate.continuation.finish() }
 
-    private func count(_ path: String) { hits.withLock { $0[path, default: 0] += 1 } }
+    private func count(_ path: String, _ request: Request? = nil) {
+        hits.withLock { $0[path, default: 0] += 1 }
+        tokens.withLock { $0[path] = request?.headers[HTTPField.Name("X-Auth-Token")!] }
+    }
 
     private var router: Router<BasicRequestContext> {
         let router = Router()
         let bytes = bytes
-        router.get("/image") { _, _ -> Response in
-            self.count("/image")
+        router.get("/image") { request, _ -> Response in
+            self.count("/image", request)
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         router.get("/chunked") { _, _ -> Response in
@@ -63,7 +71,7 @@ final class Origin: Sendable {
             return Response(status: .notFound)
         }
         router.get("/redirect") { request, _ -> Response in
-            self.count("/redirect")
+            self.count("/redirect", request)
             let to = request.uri.queryParameters["to"].map(String.init) ?? ""
             return Response(status: .found, headers: [.location: to])
         }

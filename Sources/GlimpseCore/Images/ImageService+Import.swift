@@ -58,10 +58,12 @@ extension ImageService {
     /// - Parameters:
     ///   - storeHeader: `X-Image-Meta-Store`, the store to import into when the body names none.
     ///   - requestId: the request's id, recorded in the import's task.
+    ///   - caller: `glance-download`: the caller's token and catalog, to read the source with.
     /// - Returns: the import running in the background, if it does.
     @discardableResult
     public func importImage(
-        _ id: String, body: JSONValue, storeHeader: String? = nil, requestId: String? = nil, by p: Principal
+        _ id: String, body: JSONValue, storeHeader: String? = nil, requestId: String? = nil,
+        caller: ImportCaller? = nil, by p: Principal
     ) async throws -> Task<Void, Never>? {
         try ImagePolicy.requireReader(p, "import_image")
         let request = try ImportRequest(body, methods: config.importMethods)
@@ -73,12 +75,18 @@ extension ImageService {
         if current.status != .active, method == .copyImage {
             throw ServiceError.conflict("Only images with status active can be targeted for copying")
         }
-        let notQueued = ServiceError.conflict("Image needs to be in 'queued' state to use 'web-download' method")
-        if method == .webDownload, current.status != .queued { throw notQueued }
+        let fetches = method == .webDownload || method == .glanceDownload
+        let notQueued = ServiceError.conflict("Image needs to be in 'queued' state to use '\(method.rawValue)' method")
+        if fetches, current.status != .queued { throw notQueued }
         let notStaged = ServiceError.conflict("Image needs to be staged before 'glance-direct' method can be used")
         if method == .glanceDirect, current.status != .uploading || current.locations.isEmpty { throw notStaged }
         for key in ["container_format", "disk_format"] where ImageAttributes.value(key, of: current) == .null {
             throw ServiceError.conflict("'\(key)' needs to be set before import")
+        }
+        var remote: RemoteData?
+        if method == .glanceDownload {
+            guard let caller else { throw ServiceError.internalError("glance-download needs the caller's token") }
+            remote = .glance(try GlanceSource(body["method"]), caller)
         }
         if method == .copyImage {
             guard p.isAdmin else { throw ServiceError.policy("copy_image") }
@@ -98,7 +106,10 @@ extension ImageService {
                 throw ServiceError.badRequest("Image is already present at store '\(held)'")
             }
         }
-        if method == .webDownload { try await checkWebDownload(request.uri) }
+        if method == .webDownload {
+            try await checkWebDownload(request.uri)
+            remote = request.uri.map { .web($0) }
+        }
         var run = ImportRun(
             imageId: id, taskId: Identifiers.uuid(), method: method, targets: targets,
             allMustSucceed: request.allMustSucceed, staged: method == .glanceDirect ? current.locations.first : nil)
@@ -122,7 +133,7 @@ extension ImageService {
                 if method == .glanceDirect {
                     guard image.status == .uploading, image.locations.first == run.staged else { throw notStaged }
                     try image.transition(to: .importing)
-                } else if method == .webDownload {
+                } else if fetches {
                     guard image.status == .queued else { throw notQueued }
                     try image.transition(to: .importing)
                 } else if image.status != .active {
@@ -145,12 +156,11 @@ extension ImageService {
             return nil
         }
         logger.info("image import started in the background", metadata: metadata)
-        let uri = method == .webDownload ? request.uri : nil
-        return imports.start { [self, run] in
+        return imports.start { [self, run, remote] in
             await self.startTask(run.taskId)
-            let ended = await self.runImport(run, into: next.store, next.writer, lease: lease, downloading: uri)
-            // A web-download's size is known once it is fetched.
-            let size = uri == nil ? current.size : (try? await self.store.image(id: run.imageId))?.size
+            let ended = await self.runImport(run, into: next.store, next.writer, lease: lease, from: remote)
+            // The size of data fetched is known once it is.
+            let size = remote == nil ? current.size : (try? await self.store.image(id: run.imageId))?.size
             await self.endImportTask(ended, id: run.taskId, size: size)
         }
     }
@@ -210,13 +220,14 @@ extension ImageService {
     /// deleted); on cancellation the stores not done count as failed. Returns the import as it
     /// ended; nil when it lost its lease.
     ///
-    /// - Parameter uri: `web-download`: the data of the first store comes from there (and the
-    ///   others copy it); if it cannot be fetched, every store has failed.
+    /// - Parameter remote: `web-download`, `glance-download`: the data of the first store
+    ///   comes from there (and the others copy it); if it cannot be fetched, every store has
+    ///   failed.
     func runImport(
         _ run: ImportRun, into target: String, _ writer: any BlobWriter, lease: UploadLease,
-        downloading uri: String? = nil
+        from remote: RemoteData? = nil
     ) async -> ImportRun? {
-        var (run, target, writer, lease, uri) = (run, target, writer, lease, uri)
+        var (run, target, writer, lease, remote) = (run, target, writer, lease, remote)
         let id = run.imageId
         while true {
             let keeper = UploadLeaseKeeper(
@@ -225,8 +236,13 @@ extension ImageService {
             var copy: ImageLocation?
             var fetched: ReceivedData?
             do {
-                if let uri {
-                    let downloaded = try await download(uri, of: id, into: writer, keeper: keeper)
+                if let remote {
+                    let downloaded =
+                        switch remote {
+                        case .web(let uri): try await download(uri, of: id, into: writer, keeper: keeper)
+                        case .glance(let source, let caller):
+                            try await download(source, as: caller, of: id, into: writer, keeper: keeper)
+                        }
                     fetched = downloaded.data
                     copy = ImageLocation(storeId: target, location: downloaded.location)
                     logger.info(
@@ -248,7 +264,7 @@ extension ImageService {
                 if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
                 return nil
             }
-            if let copy { run.succeed(copy) } else if uri != nil { run.stop() } else { run.fail(target) }
+            if let copy { run.succeed(copy) } else if remote != nil { run.stop() } else { run.fail(target) }
             if Task.isCancelled { run.stop() }
             let next = await nextWriter(for: &run)
             let nextLease = next.map {
@@ -268,7 +284,7 @@ extension ImageService {
                     metadata: ["image_id": "\(id)", "failed": "\(run.failed)", "undone": "\(run.undone)"])
                 return run
             }
-            (target, writer, lease, uri) = (next.store, next.writer, nextLease, nil)
+            (target, writer, lease, remote) = (next.store, next.writer, nextLease, nil)
         }
     }
 

@@ -16,13 +16,15 @@ extension ImageService {
     /// Fetches `uri` into `writer` and commits it: the image's data, hashed and inspected as
     /// an upload's, within the image size cap (and the owner's quota) and, if the server
     /// announced a length, of that length. Returns the new location and what it holds.
+    ///
+    /// - Parameter token: `glance-download`: the caller's token, for `uri`'s origin.
     func download(
-        _ uri: String, of id: String, into writer: any BlobWriter, keeper: UploadLeaseKeeper
+        _ uri: String, token: String? = nil, of id: String, into writer: any BlobWriter, keeper: UploadLeaseKeeper
     ) async throws -> (location: String, data: ReceivedData) {
         guard let image = try await store.image(id: id) else { throw Self.leaseLost(id) }
         guard let webDownloader else { throw ServiceError.internalError("web-download is not configured") }
         let limit = try await uploadLimit(for: image)
-        let response = try await webDownloader.open(uri)
+        let response = try await webDownloader.open(uri, token: token)
         let received: ReceivedData
         do {
             if let length = response.length, length > limit.bytes {

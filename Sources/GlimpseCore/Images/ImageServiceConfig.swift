@@ -27,6 +27,9 @@ public struct ImageServiceConfig: Sendable {
     public var deletedImageRetention: Int64 = 30 * 86_400
     /// Interoperable import methods offered (`/v2/info/import`).
     public var importMethods: [String] = ["glance-direct"]
+    /// `glance-download`: the prefixes of the properties copied from the source image
+    /// (Glance's `glance_download_properties.extra_properties`); `os_glance` ones never are.
+    public var glanceDownloadProperties = ["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"]
     /// How long an upload counts as alive after its process last renewed its lease; an
     /// upload whose process died is undone once this has passed.
     public var uploadLeaseSeconds: Int64 = 60

@@ -22,8 +22,8 @@ enum ImportProperty {
 }
 
 /// One import that writes an image's data into stores (`glance-direct` with stores other
-/// than the staging one, `web-download`, `copy-image`): what it was asked for and how far it
-/// got.
+/// than the staging one, `web-download`, `glance-download`, `copy-image`): what it was asked
+/// for and how far it got.
 ///
 /// Its effect on the image record is a function of this state, applied afresh to the current
 /// record at each step, so that a step retried after a concurrent write changes the same
@@ -38,6 +38,7 @@ struct ImportRun: Sendable {
         case glanceDirect = "glance-direct"
         case webDownload = "web-download"
         case copyImage = "copy-image"
+        case glanceDownload = "glance-download"
 
         /// Whether the import gives the image its data (rather than copying the data it has).
         var fillsImage: Bool { self != .copyImage }

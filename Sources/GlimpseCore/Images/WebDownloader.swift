@@ -7,7 +7,15 @@ public protocol WebDownloader: Sendable {
     /// Fetches `uri`, following redirects (each checked by the filters again), and returns
     /// the final answer's body, to be read once. Throws `WebDownloadError` when the URI, a
     /// redirect or the answer is refused.
-    func open(_ uri: String) async throws -> WebDownload
+    ///
+    /// - Parameter token: sent as `X-Auth-Token` to `uri`'s origin (scheme, host and port),
+    ///   never to another one a redirect leads to.
+    func open(_ uri: String, token: String?) async throws -> WebDownload
+}
+
+extension WebDownloader {
+    /// Fetches `uri` without a token.
+    public func open(_ uri: String) async throws -> WebDownload { try await open(uri, token: nil) }
 }
 
 /// The body of a fetched URI.

@@ -45,3 +45,15 @@ struct Catalog: Sendable {
             })
     }
 }
+
+/// The built-in identity's catalog as `glance-download` reads it: this server is the image
+/// service of its region, at every interface.
+struct LocalImageCatalog: ServiceCatalogReader {
+    let region: String
+    /// The base URL the catalog names (the one the request came in by).
+    let url: String
+
+    func imageEndpoints(token: String) async throws -> [CatalogEndpoint] {
+        Catalog.interfaces.map { CatalogEndpoint(region: region, interface: $0, url: url) }
+    }
+}

@@ -6,9 +6,12 @@ import Hummingbird
 extension ImageRoutes {
     @Sendable func importImage(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         let p = try context.principal()
+        let caller = request.headers[.authToken].map {
+            ImportCaller(token: $0, catalog: catalog ?? LocalImageCatalog(region: region, url: context.baseURL))
+        }
         try await images.importImage(
             try Self.imageId(context), body: try await request.jsonBody(context),
-            storeHeader: request.headers[.imageMetaStore], requestId: context.requestId, by: p)
+            storeHeader: request.headers[.imageMetaStore], requestId: context.requestId, caller: caller, by: p)
         return .glanceEmpty(.accepted)
     }
 

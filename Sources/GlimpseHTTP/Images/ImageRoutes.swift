@@ -9,6 +9,11 @@ struct ImageRoutes {
     let metadefs: MetadefService
     let validator: any TokenValidator
     let health: HealthChecks
+    /// Where `glance-download` finds a region's image service: the cloud's Keystone, or, with
+    /// the built-in identity (nil), the catalog it gives, whose image service is this one.
+    let catalog: (any ServiceCatalogReader)?
+    /// The region of the built-in identity's catalog.
+    let region: String
 
     func add(to router: Router<GlimpseRequestContext>) {
         let root = APIRoutes(middleware: [])

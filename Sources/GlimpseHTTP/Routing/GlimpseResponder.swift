@@ -23,12 +23,17 @@ public struct APIConfiguration: Sendable {
     public var metrics: (any MetricsFactory)?
     /// What `/healthcheck` probes.
     public var health: HealthChecks
+    /// The cloud's catalogs, read with callers' tokens (`glance-download`); nil with the
+    /// built-in identity.
+    public var catalog: (any ServiceCatalogReader)?
 
     public init(
         images: ImageService, metadefs: MetadefService, tokens: any TokenValidator, keystone: KeystoneService?,
         identityURL: String? = nil, region: String, publicURL: String?, defaultBaseURL: String,
-        metrics: (any MetricsFactory)?, health: HealthChecks = HealthChecks([])
+        metrics: (any MetricsFactory)?, health: HealthChecks = HealthChecks([]),
+        catalog: (any ServiceCatalogReader)? = nil
     ) {
+        self.catalog = catalog
         self.identityURL = identityURL
         self.health = health
         self.images = images
@@ -52,7 +57,7 @@ public struct GlimpseResponder: HTTPResponder {
         let router = Router(context: Context.self)
         ImageRoutes(
             images: configuration.images, metadefs: configuration.metadefs, validator: configuration.tokens,
-            health: configuration.health
+            health: configuration.health, catalog: configuration.catalog, region: configuration.region
         ).add(to: router)
         if let keystone = configuration.keystone {
             IdentityRoutes(keystone: keystone, catalog: Catalog(region: configuration.region)).add(to: router)

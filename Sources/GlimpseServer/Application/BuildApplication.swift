@@ -31,7 +31,7 @@ public func buildApplication(
             region: config.region, publicURL: config.publicURL,
             defaultBaseURL: (config.tlsCertificateFile == nil ? "http://" : "https://")
                 + "\(config.host):\(config.port)",
-            metrics: metrics, health: components.health))
+            metrics: metrics, health: components.health, catalog: components.tokens as? any ServiceCatalogReader))
     var app = Application(
         responder: responder,
         server: httpServer(config, logger: components.logger),

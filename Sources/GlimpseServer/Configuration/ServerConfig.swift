@@ -191,7 +191,7 @@ public struct ServerConfig: Sendable {
     }
 
     /// The import methods this server can run.
-    static let importMethodNames = ["glance-direct", "web-download", "copy-image"]
+    static let importMethodNames = ["glance-direct", "web-download", "copy-image", "glance-download"]
 
     /// Glance 33's default methods (`enabled_import_methods`) that need no further setup:
     /// `copy-image` only with several stores, which it copies between.
@@ -434,7 +434,7 @@ public struct ServerConfig: Sendable {
         Setting(
             key: "import_methods",
             help:
-                "Import methods offered, comma-separated: glance-direct, web-download, copy-image [glance-direct,web-download; copy-image too with several stores]"
+                "Import methods offered, comma-separated: glance-direct, web-download, copy-image, glance-download [glance-direct,web-download; copy-image too with several stores]"
         ) { c, v in
             c.importMethods = try list(v).map { method in
                 guard importMethodNames.contains(method) else {
@@ -445,6 +445,13 @@ public struct ServerConfig: Sendable {
                 }
                 return method
             }
+        },
+        Setting(
+            key: "glance_download_properties",
+            help:
+                "Prefixes of the properties glance-download copies from the source image [hw_,trait:,os_distro,os_secure_boot,os_type]"
+        ) { c, v in
+            c.image.glanceDownloadProperties = list(v)
         },
         Setting(
             key: "web_download_allowed_schemes",

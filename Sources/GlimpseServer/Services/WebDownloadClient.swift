@@ -27,8 +27,9 @@ struct WebDownloadClient: WebDownloader {
         await filter.check(uri, resolve: Self.resolve) != nil
     }
 
-    func open(_ uri: String) async throws -> WebDownload {
+    func open(_ uri: String, token: String?) async throws -> WebDownload {
         var next = uri
+        let origin = WebURI(uri).map(Self.origin)
         for hop in 0...Self.maxRedirects {
             guard let target = await filter.check(next, resolve: Self.resolve) else {
                 throw WebDownloadError(
@@ -40,6 +41,10 @@ struct WebDownloadClient: WebDownloader {
             do {
                 var request = HTTPClientRequest(url: target.uri.description)
                 request.headers.add(name: "User-Agent", value: "glimpse-web-download")
+                // A token goes to the origin it was given for, not where a redirect leads.
+                if let token, Self.origin(target.uri) == origin {
+                    request.headers.add(name: "X-Auth-Token", value: token)
+                }
                 let response = try await client.execute(request, deadline: .distantFuture, logger: logger)
                 let status = response.status.code
                 if Self.redirectStatuses.contains(status) {
@@ -69,6 +74,11 @@ struct WebDownloadClient: WebDownloader {
             }
         }
         throw WebDownloadError("more than \(Self.maxRedirects) redirects from \(uri)")
+    }
+
+    /// Scheme, host and port: where a token may go.
+    static func origin(_ uri: WebURI) -> String {
+        "\(uri.scheme)://\(uri.host):\(uri.port ?? (uri.scheme == "https" ? 443 : 80))"
     }
 
     /// A client for one request to `target`: connecting to its first checked address,

@@ -20,6 +20,14 @@ public struct IdentityServiceV3: Sendable {
         }
         return try Token(v3: try response.json()["token"], value: token, requestID: response.requestID)
     }
+
+    /// The service catalog `token` sees (`GET /v3/auth/catalog`, asked with that token).
+    public func catalog(forToken token: String) async throws -> ServiceCatalog {
+        var request = ServiceRequest(.GET, try await endpoint.url() + "/auth/catalog")
+        request.authenticated = false
+        request.headers = [("X-Auth-Token", token)]
+        return ServiceCatalog.v3(try await transport.send(request).json()["catalog"])
+    }
 }
 
 extension OpenStack {
