@@ -333,7 +333,7 @@ let package = Package(
             name: "GlimpseObjectStoreTests",
             dependencies: ["GlimpseObjectStores", "GlimpseCore", "OpenStack", "OpenStackEncoding"] + nio
         ),
-        .testTarget(name: "GlimpseCLITests", dependencies: ["glimpse", "OpenStack"]),
+        .testTarget(name: "GlimpseCLITests", dependencies: ["glimpse", "OpenStack", "GlimpseTestSupport"]),
     ]
 )
 

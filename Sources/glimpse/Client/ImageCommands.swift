@@ -11,7 +11,7 @@ struct ImageCommand: AsyncParsableCommand {
         abstract: "Manage images (like `openstack image`).",
         subcommands: [
             Create.self, List.self, Show.self, Set.self, Unset.self, Delete.self, Save.self, Stage.self,
-            Import.self, AddGroup.self, RemoveGroup.self, MemberGroup.self, StoresGroup.self,
+            Import.self, AddGroup.self, RemoveGroup.self, MemberGroup.self, StoresGroup.self, Migrate.self,
         ])
 
     /// The fields `openstack image show` prints, with the rest under `properties`.
