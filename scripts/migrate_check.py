@@ -24,7 +24,9 @@ def connect(cloud):
 
 def seed(cloud, count):
     conn = connect(cloud)
-    projects = {p.name: p.id for p in conn.identity.projects()}
+    # Keystone may be listed in another region than the image service.
+    identity = connect(os.environ.get("MIGRATE_IDENTITY_CLOUD", cloud)).identity
+    projects = {p.name: p.id for p in identity.projects()}
     owners = [projects[n] for n in ("demo", "alt", "admin") if n in projects]
     rng = random.Random(20261201)
     made = 0
@@ -45,23 +47,26 @@ def seed(cloud, count):
         }
         if kind == 3:
             attrs["os_hidden"] = True
-        image = conn.image.create_image(**attrs)
+        # The API's own requests: what a client sends is what Glance stores.
+        image_id = conn.image.post("/images", json=attrs).json()["id"]
         if kind != 9:  # the tenth stays queued, without data
             data = os.urandom(rng.randint(1, 64) * 1024)
             if data[510:512] == b"\x55\xaa":
                 data = data[:510] + b"\0\0" + data[512:]
-            conn.image.put(f"/images/{image.id}/file", data=data, headers={"Content-Type": "application/octet-stream"})
+            conn.image.put(f"/images/{image_id}/file", data=data,
+                           headers={"Content-Type": "application/octet-stream"})
         if attrs["visibility"] == "shared":
             for member, status in zip(owners, ["accepted", "rejected", "pending"]):
                 if member == attrs["owner"]:
                     continue
-                conn.image.add_member(image, member_id=member)
+                conn.image.post(f"/images/{image_id}/members", json={"member": member})
                 if status != "pending":
-                    conn.image.update_member(member, image, status=status)
+                    conn.image.put(f"/images/{image_id}/members/{member}", json={"status": status})
         if kind == 5:
-            conn.image.update_image(image, is_protected=True)
-        if kind == 7:
-            conn.image.deactivate_image(image)
+            conn.image.patch(f"/images/{image_id}", data=json.dumps([{"op": "replace", "path": "/protected", "value": True}]),
+                             headers={"Content-Type": "application/openstack-images-v2.1-json-patch"})
+        if kind == 7 and kind != 9:
+            conn.image.post(f"/images/{image_id}/actions/deactivate")
         made += 1
     print(f"{made} images in {cloud}")
 
@@ -69,7 +74,7 @@ def seed(cloud, count):
 def images(conn):
     seen = {}
     for hidden in (False, True):
-        for image in conn.image.images(is_hidden=hidden):
+        for image in conn.image.images(is_hidden=hidden, visibility="all"):
             seen[image.id] = image
     return seen
 

@@ -88,3 +88,11 @@ enum ImageAttributes {
         }
     }
 }
+
+extension ImageService {
+    /// Whether `name` is an attribute or a reserved name, not a property an operator may
+    /// have imports set.
+    public static func isProtectedName(_ name: String) -> Bool {
+        ImageAttributes.core.contains(name) || ImageAttributes.isReserved(name)
+    }
+}

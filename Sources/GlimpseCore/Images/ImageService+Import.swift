@@ -140,6 +140,9 @@ extension ImageService {
                     throw .conflict("Only images with status active can be targeted for copying")
                 }
                 dropped = run.apply(to: &image, adding: [])
+                if method != .copyImage, p.roles.isDisjoint(with: self.config.injectIgnoredRoles) {
+                    for member in self.config.injectedProperties.members { image.properties[member.key] = member.value }
+                }
                 return true
             }
         } catch {

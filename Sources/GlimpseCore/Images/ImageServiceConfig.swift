@@ -1,3 +1,5 @@
+import OpenStackJSON
+
 /// Behaviour settings of the image service, with Glance's defaults.
 public struct ImageServiceConfig: Sendable {
     /// Accepted `disk_format` values.
@@ -27,6 +29,11 @@ public struct ImageServiceConfig: Sendable {
     public var deletedImageRetention: Int64 = 30 * 86_400
     /// Interoperable import methods offered (`/v2/info/import`).
     public var importMethods: [String] = ["glance-direct"]
+    /// The `inject_image_metadata` import plugin: properties every import (but `copy-image`)
+    /// sets on the image, unless the caller holds one of `injectIgnoredRoles` (Glance's
+    /// `inject_metadata_properties`); none by default.
+    public var injectedProperties = JSONObject()
+    public var injectIgnoredRoles: Set<String> = ["admin"]
     /// `glance-download`: the prefixes of the properties copied from the source image
     /// (Glance's `glance_download_properties.extra_properties`); `os_glance` ones never are.
     public var glanceDownloadProperties = ["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"]

@@ -3,6 +3,7 @@ import GlimpseIdentity
 import Logging
 import NIOCore
 import OpenStackEncoding
+import OpenStackJSON
 
 #if canImport(Glibc)
 import Glibc
@@ -445,6 +446,32 @@ public struct ServerConfig: Sendable {
                 }
                 return method
             }
+        },
+        Setting(
+            key: "inject_metadata_properties",
+            help: "Properties every import (but copy-image) sets, key:value,key:value (inject_image_metadata) []"
+        ) { c, v in
+            c.image.injectedProperties = JSONObject()
+            for item in list(v) {
+                guard let colon = item.firstIndex(of: ":") else {
+                    throw ConfigError(description: "inject_metadata_properties: '\(item)' is not key:value")
+                }
+                func trimmed(_ text: Substring) -> String {
+                    String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+                }
+                let key = trimmed(item[..<colon])
+                guard !key.isEmpty, key.unicodeScalars.count <= 255, !ImageService.isProtectedName(key) else {
+                    throw ConfigError(
+                        description: "inject_metadata_properties: '\(key)' cannot be set on images as a property")
+                }
+                c.image.injectedProperties[key] = .string(trimmed(item[item.index(after: colon)...]))
+            }
+        },
+        Setting(
+            key: "inject_metadata_ignore_roles",
+            help: "Callers with one of these roles get no injected properties [admin]"
+        ) { c, v in
+            c.image.injectIgnoredRoles = Set(list(v).map { $0.lowercased() })
         },
         Setting(
             key: "glance_download_properties",

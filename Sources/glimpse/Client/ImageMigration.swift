@@ -37,12 +37,13 @@ struct ImageMigration: Sendable {
         key.hasPrefix("os_glance") || ["stores", "direct_url", "locations"].contains(key)
     }
 
-    /// Every image of the source, hidden ones too, each id once.
+    /// Every image of the source, community and hidden ones too, each id once.
     func sourceImages() async throws -> [Image] {
         var seen = Set<String>()
         var images: [Image] = []
         for hidden in [false, true] {
             var filter = ImageFilter()
+            filter.visibility = .all
             filter.isHidden = hidden
             for try await image in source.listImages(filter, sort: [ImageSort(.createdAt)])
             where seen.insert(image.id).inserted {
