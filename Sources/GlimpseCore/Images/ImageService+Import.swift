@@ -81,9 +81,10 @@ extension ImageService {
             throw ServiceError.conflict("'\(key)' needs to be set before import")
         }
         if method == .copyImage {
-            guard p.isAdmin else { throw ServiceError.policy("copy_image") }
+            try policy.enforce(.copyImage, p, .image(current))
         } else {
-            try ImagePolicy.requireOwner(p, current, "import_image")
+            // Glance checks an import into the image as `modify_image`.
+            guard policy.allows(.modifyImage, p, .image(current)) else { throw ServiceError.policy("import_image") }
         }
         let staleLock = try await replaceableImportLock(of: current)
         var targets = try importTargets(request, header: storeHeader)
