@@ -113,7 +113,8 @@ struct PolicyTests {
             "get_images", "get_image", "add_image", "modify_image", "delete_image", "publicize_image",
             "communitize_image", "upload_image", "download_image", "deactivate", "reactivate", "add_member",
             "get_member", "get_members", "modify_member", "delete_member", "copy_image", "manage_image_cache",
-            "tasks_api_access", "add_image_location", "fetch_image_location", "get_image_location",
+            "tasks_api_access", "get_task", "get_tasks", "add_image_location", "fetch_image_location",
+            "get_image_location",
             "delete_image_location", "add_metadef_namespace", "stores_info_detail", "cache_list",
         ] {
             #expect(names.contains(name), "\(name)")
@@ -145,18 +146,21 @@ struct PolicyTests {
             # overrides
             ---
             "publicize_image": "role:member and project_id:%(project_id)s"
-            delete_image: '!'
+            delete_image: '!'   # nobody
+            "add_member": 'it''s:%(owner)s'
             'get_image': role:reader  # readers only
             "modify_member": "role:admin or \\"x\\":%(owner)s"
 
             """, path: "p.yaml")
         #expect(yaml["publicize_image"] == "role:member and project_id:%(project_id)s")
         #expect(yaml["delete_image"] == "!")
+        #expect(yaml["add_member"] == "it's:%(owner)s")
         #expect(yaml["get_image"] == "role:reader")
         #expect(yaml["modify_member"] == #"role:admin or "x":%(owner)s"#)
         #expect(throws: PolicyError.self) { try PolicyFile.parse("{\"a\": 1}", path: "p.json") }
         #expect(throws: PolicyError.self) { try PolicyFile.parse("{\"a\": ", path: "p.json") }
         #expect(throws: PolicyError.self) { try PolicyFile.parse("just words", path: "p.yaml") }
         #expect(throws: PolicyError.self) { try PolicyFile.parse("a: \"open", path: "p.yaml") }
+        #expect(throws: PolicyError.self) { try PolicyFile.parse("a: \"x\" y", path: "p.yaml") }
     }
 }

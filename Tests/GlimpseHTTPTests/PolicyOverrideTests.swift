@@ -152,12 +152,16 @@ struct PolicyOverrideTests {
         }
     }
 
-    @Test("tasks_api_access role:member opens the tasks API to members")
+    @Test("tasks_api_access role:member opens the tasks API to members; get_tasks \"!\" closes the list")
     func tasks() async throws {
         try await withPolicy(#"{"tasks_api_access": "role:member"}"#) { s in
             let admin = try await s.adminToken()
             let (member, _) = try await s.makeUser("m", project: "p-m", admin: admin)
             #expect(try await s.request(.GET, "/v2/tasks", token: member).status == 200)
+        }
+        try await withPolicy(#"{"get_tasks": "!"}"#) { s in
+            let r = try await s.request(.GET, "/v2/tasks", token: try await s.adminToken())
+            #expect(r.status == 403 && r.text.contains("get_tasks"))
         }
     }
 

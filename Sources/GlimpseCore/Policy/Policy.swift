@@ -15,6 +15,7 @@ public final class Policy: Sendable {
     /// neither a known rule nor referred to by another rule is refused (a misspelt rule name
     /// would otherwise change nothing without a word).
     public init(overrides: [String: String]) throws(PolicyError) {
+        assert(PolicyRule.allCases.enumerated().allSatisfy { $0.offset == $0.element.index })
         var names = PolicyRule.allCases.map(\.rawValue)
         var sources = PolicyRule.allCases.map { overrides[$0.rawValue] ?? $0.defaultCheck }
         for (name, check) in overrides.sorted(by: { $0.key < $1.key }) where PolicyRule(rawValue: name) == nil {

@@ -60,20 +60,30 @@ public enum PolicyFile {
         return line.firstIndex(of: ":")
     }
 
+    /// The text of a plain or quoted YAML scalar; a comment may follow a quoted one.
     static func unquote(_ text: Substring, _ place: String) throws(PolicyError) -> String {
         guard let quote = text.first, quote == "\"" || quote == "'" else { return String(text) }
-        guard text.count >= 2, text.last == quote else { throw PolicyError(rule: place, "a quote is not closed") }
         var out = ""
-        var escaped = false
-        for c in text.dropFirst().dropLast() {
-            if escaped || c != "\\" || quote == "'" {
-                out.append(c)
-                escaped = false
+        var rest = text.dropFirst()
+        while let c = rest.popFirst() {
+            if c == quote {
+                // In single quotes a quote is written twice.
+                if quote == "'", rest.first == "'" {
+                    out.append(rest.removeFirst())
+                    continue
+                }
+                let after = rest.trimming(" \t")
+                guard after.isEmpty || after.hasPrefix("#") else {
+                    throw PolicyError(rule: place, "unexpected '\(after)' after the closing quote")
+                }
+                return out
+            }
+            if quote == "\"", c == "\\", let escaped = rest.popFirst() {
+                out.append(escaped)
             } else {
-                escaped = true
+                out.append(c)
             }
         }
-        // In single quotes a quote is written twice.
-        return quote == "'" ? out.replacing("''", with: "'") : out
+        throw PolicyError(rule: place, "a quote is not closed")
     }
 }

@@ -37,8 +37,11 @@ public enum PolicyRule: String, Sendable, CaseIterable {
     case cacheList = "cache_list"
     case cacheDelete = "cache_delete"
     case cacheClean = "cache_clean"
-    // Tasks
+    // Tasks (`tasks_api_access` first, then the call's own rule)
     case tasksAPIAccess = "tasks_api_access"
+    case getTask = "get_task"
+    case getTasks = "get_tasks"
+    case addTask = "add_task"
     // Discovery
     case storesInfoDetail = "stores_info_detail"
     // Metadata definitions
@@ -62,14 +65,16 @@ public enum PolicyRule: String, Sendable, CaseIterable {
     case deleteMetadefTag = "delete_metadef_tag"
     case deleteMetadefTags = "delete_metadef_tags"
 
-    /// This rule's position in `allCases`: where compiled rules keep it.
-    var index: Int { Self.indices[self]! }
-    private static let indices = Dictionary(uniqueKeysWithValues: allCases.enumerated().map { ($1, $0) })
+    /// This rule's position in `allCases`, where compiled rules keep it: the case's tag, which
+    /// Swift numbers in declaration order for an enum without payloads (hashing the raw
+    /// string instead would cost a per-request hash of the name).
+    var index: Int { Int(unsafeBitCast(self, to: UInt8.self)) }
 
     /// The check string enforced when no policy file overrides the rule.
     public var defaultCheck: String {
         switch self {
         case .defaultRule, .metadefDefault: ""
+        case .getTask, .getTasks, .addTask: "rule:default"
         case .contextIsAdmin: "role:admin"
         case .serviceAPI: "role:service or role:admin"
         // stores_info_detail: Glance 33 also lets `rule:service_api` in; Glimpse keeps it for admins.

@@ -15,6 +15,7 @@ extension ImageService {
     /// first unless asked otherwise; expired tasks are left out.
     public func listTasks(_ query: [(String, String)], by p: Principal) async throws -> TaskPage {
         try policy.enforce(.tasksAPIAccess, p, .project(p.projectId))
+        try policy.enforce(.getTasks, p, .project(p.projectId))
         let request = try TaskListRequest(query: query)
         let limit = min(request.limit ?? config.defaultPageSize, config.maxPageSize)
         let now = clock.now()
@@ -46,6 +47,7 @@ extension ImageService {
             throw ServiceError.notFound(Self.taskNotFound(id))
         }
         guard TaskPolicy.isVisible(task, to: p) else { throw ServiceError.forbidden(Self.taskHidden(id)) }
+        try policy.enforce(.getTask, p, .project(task.owner))
         return task
     }
 
