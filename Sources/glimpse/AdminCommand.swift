@@ -17,7 +17,7 @@ struct AdminCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin",
         abstract: "Maintain a deployment's stores (works while the server runs, uploads included).",
-        subcommands: [Database.self, SetPassword.self, Purge.self, Fsck.self, Seed.self])
+        subcommands: [Database.self, SetPassword.self, Purge.self, Fsck.self, Seed.self, PolicyCommand.self])
 
     struct Database: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -9,7 +9,7 @@ import Logging
 extension ImageService {
     /// `GET /v2/cache`: the cached images and the queue.
     public func cacheState(by p: Principal) async throws -> (cached: [CachedImage], queued: [String]) {
-        try Self.requireCacheAdmin(p)
+        try requireCacheAdmin(.cacheList, p)
         let cache = try enabledCache()
         return await cache.state()
     }
@@ -17,7 +17,7 @@ extension ImageService {
     /// `PUT /v2/cache/{image_id}`: queues an active image for the prefetcher, which starts at once.
     public func queueForCache(_ id: String, by p: Principal) async throws {
         let image = try await visibleImage(id, p, orElse: .notFound("Image \(id) not found."))
-        try Self.requireCacheAdmin(p)
+        try requireCacheAdmin(.cacheImage, p)
         let cache = try enabledCache()
         guard image.status == .active else {
             throw ServiceError.badRequest("Only images with status active can be targeted for queueing")
@@ -35,7 +35,7 @@ extension ImageService {
         if !visible {
             guard let cache, await cache.contains(id) else { throw ServiceError.notFound("Image \(id) not found.") }
         }
-        try Self.requireCacheAdmin(p)
+        try requireCacheAdmin(.cacheDelete, p)
         let cache = try enabledCache()
         await cache.remove(id)
     }
@@ -58,15 +58,16 @@ extension ImageService {
 
     /// `DELETE /v2/cache`: empties the cache, the queue or both.
     public func clearCache(_ target: CacheClearTarget, by p: Principal) async throws {
-        try Self.requireCacheAdmin(p)
+        try requireCacheAdmin(.cacheClean, p)
         let cache = try enabledCache()
         let counts = await cache.clear(cache: target != .queue, queue: target != .cache)
         logger.info(
             "image cache cleared", metadata: ["cached": "\(counts.cached)", "queued": "\(counts.queued)"])
     }
 
-    static func requireCacheAdmin(_ p: Principal) throws(ServiceError) {
-        guard p.isAdmin else { throw ServiceError(.forbidden) }
+    /// The cache API's policy check (`cache_list`, `cache_image`, `cache_delete`, `cache_clean`).
+    func requireCacheAdmin(_ rule: PolicyRule, _ p: Principal) throws(ServiceError) {
+        guard policy.allows(rule, p, .project(p.projectId)) else { throw ServiceError(.forbidden) }
     }
 
     func enabledCache() throws(ServiceError) -> ImageCache {

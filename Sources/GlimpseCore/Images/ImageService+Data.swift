@@ -55,7 +55,10 @@ extension ImageService {
         let action = transit == .saving ? "upload_image" : "stage_image"
         try ImagePolicy.requireReader(p, action)
         let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
-        try ImagePolicy.requireOwner(p, current, action)
+        // Glance checks staging as `modify_image`.
+        guard policy.allows(transit == .saving ? .uploadImage : .modifyImage, p, .image(current)) else {
+            throw ServiceError.policy(action)
+        }
         let missing = [("disk_format", current.diskFormat), ("container_format", current.containerFormat)]
             .filter { $0.1 == nil }.map(\.0)
         if current.status == .queued, transit == .saving, !missing.isEmpty {
@@ -374,7 +377,7 @@ extension ImageService {
     public func data(_ id: String, by p: Principal) async throws -> DataSource? {
         try ImagePolicy.requireReader(p, "download_image")
         let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
-        guard p.isMember else { throw ServiceError.policy("download_image") }
+        try policy.enforce(.downloadImage, p, try await policyTarget(image, p))
         if image.status == .deactivated, !p.isAdmin {
             throw ServiceError.forbidden("The requested image has been deactivated. Image data download is forbidden.")
         }

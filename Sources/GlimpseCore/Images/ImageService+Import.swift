@@ -89,9 +89,10 @@ extension ImageService {
             remote = .glance(try GlanceSource(body["method"]), caller)
         }
         if method == .copyImage {
-            guard p.isAdmin else { throw ServiceError.policy("copy_image") }
+            try policy.enforce(.copyImage, p, .image(current))
         } else {
-            try ImagePolicy.requireOwner(p, current, "import_image")
+            // Glance checks an import into the image as `modify_image`.
+            guard policy.allows(.modifyImage, p, .image(current)) else { throw ServiceError.policy("import_image") }
         }
         let staleLock = try await replaceableImportLock(of: current)
         var targets = try importTargets(request, header: storeHeader)

@@ -13,7 +13,7 @@ extension ImageService {
         if memberId.unicodeScalars.count > 255 {
             throw ServiceError.badRequest("Member id must not be longer than 255 characters.")
         }
-        try ImagePolicy.requireOwner(p, image, "add_member")
+        try policy.enforce(.addMember, p, .image(image, memberId: memberId))
         guard image.visibility == .shared else {
             throw ServiceError.forbidden("Not allowed to create members for image \(id).")
         }
@@ -42,16 +42,20 @@ extension ImageService {
         let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
         guard image.visibility == .shared else { throw ServiceError.forbidden("Only shared images have members.") }
         let all = try await store.members(imageId: id)
-        if p.isAdmin || ImagePolicy.owns(p, image) { return all }
-        return all.filter { $0.memberId == p.projectId }
+        // Glance checks `get_members` on the image, then `get_member` on each member.
+        let target = PolicyTarget.image(image, memberId: p.projectId)
+        try policy.enforce(.getMembers, p, target)
+        let rules = policy.policy
+        return all.filter { rules.allows(.getMember, p, .image(image, memberId: $0.memberId)) }
     }
 
     /// `GET /v2/images/{id}/members/{member}`.
     public func member(_ id: String, _ memberId: String, by p: Principal) async throws -> ImageMember {
         try ImagePolicy.requireReader(p, "get_member")
         let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
-        let mayRead = p.isAdmin || ImagePolicy.owns(p, image) || p.projectId == memberId
-        guard mayRead, let member = try await store.member(imageId: id, memberId: memberId) else {
+        guard policy.allows(.getMember, p, .image(image, memberId: memberId)),
+            let member = try await store.member(imageId: id, memberId: memberId)
+        else {
             throw ServiceError.notFound("\(memberId) not found in the member list of the image \(id).")
         }
         return member
@@ -68,12 +72,12 @@ extension ImageService {
             throw ServiceError.badRequest(
                 "Incorrect request: Status must be \"pending\", \"accepted\" or \"rejected\".")
         }
-        guard var member = try await store.member(imageId: id, memberId: memberId),
-            p.isAdmin || ImagePolicy.owns(p, image) || p.projectId == memberId
+        let target = PolicyTarget.image(image, memberId: memberId)
+        guard var member = try await store.member(imageId: id, memberId: memberId), policy.allows(.getMember, p, target)
         else {
             throw ServiceError.notFound("\(memberId) not found in the member list of the image \(id).")
         }
-        guard p.isAdmin || (p.isMember && p.projectId == memberId) else { throw ServiceError.policy("modify_member") }
+        try policy.enforce(.modifyMember, p, target)
         member.status = status
         member.updatedAt = clock.now()
         guard try await store.updateMember(member) else {
@@ -86,7 +90,7 @@ extension ImageService {
     public func removeMember(_ id: String, _ memberId: String, by p: Principal) async throws {
         try ImagePolicy.requireReader(p, "delete_member")
         let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
-        try ImagePolicy.requireOwner(p, image, "delete_member")
+        try policy.enforce(.deleteMember, p, .image(image, memberId: memberId))
         guard try await store.deleteMember(imageId: id, memberId: memberId) else {
             throw ServiceError.notFound("\(memberId) not found in the member list of the image \(id).")
         }

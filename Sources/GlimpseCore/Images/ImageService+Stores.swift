@@ -14,9 +14,8 @@ extension ImageService {
         try ImagePolicy.requireReader(p, "get_image_location")
         let notFound = ServiceError.notFound("Failed to find image \(id)")
         let current = try await visibleImage(id, p, orElse: notFound)
-        guard p.isAdmin else {
-            throw ServiceError.policy(ImagePolicy.owns(p, current) ? "delete_image_location" : "get_image_location")
-        }
+        try policy.enforce(.getImageLocation, p, .image(current))
+        try policy.enforce(.deleteImageLocation, p, .image(current))
         // A store that will not let the data go (clones of an RBD image) keeps the copy.
         if let copy = current.location(in: storeId) {
             try await blobs.store(for: copy).checkDeletable(location: copy.location)

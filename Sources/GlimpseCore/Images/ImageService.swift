@@ -45,11 +45,14 @@ public final class ImageService: Sendable {
     public let cache: ImageCache?
     /// Fetches the data of `web-download` imports; nil where the method is not offered.
     let webDownloader: (any WebDownloader)?
+    /// The operator's policy rules (Glance's defaults unless a policy file overrides them).
+    public let policy: PolicyEnforcer
 
     public init(
         store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),
         clock: any WallClock = SystemClock(), hashing: NIOThreadPool, owner: String = UploadOwner.current,
-        cache: ImageCache? = nil, webDownloader: (any WebDownloader)? = nil, logger: Logger
+        cache: ImageCache? = nil, webDownloader: (any WebDownloader)? = nil, policy: PolicyEnforcer = .init(),
+        logger: Logger
     ) {
         self.store = store
         self.blobs = blobs
@@ -60,6 +63,7 @@ public final class ImageService: Sendable {
         self.hashing = hashing
         self.owner = owner
         self.webDownloader = webDownloader
+        self.policy = policy
         self.logger = logger
     }
 
@@ -70,6 +74,18 @@ public final class ImageService: Sendable {
         if ImagePolicy.visibleWithoutMembership(p, image) { return true }
         guard image.visibility == .shared, let project = p.projectId else { return false }
         return try await store.isMember(imageId: image.id, projectId: project)
+    }
+
+    /// The image as the policy sees it: `member_id` is the caller's project when the image is
+    /// shared with it (Glance's `image.member`).
+    func policyTarget(_ image: Image, _ p: Principal) async throws -> PolicyTarget {
+        guard image.visibility == .shared, let project = p.projectId, !ImagePolicy.owns(p, image) else {
+            return .image(image)
+        }
+        // Only a member sees a shared image it does not own, unless visible without membership.
+        var isMember = !ImagePolicy.visibleWithoutMembership(p, image)
+        if !isMember { isMember = try await store.isMember(imageId: image.id, projectId: project) }
+        return .image(image, memberId: isMember ? project : nil)
     }
 
     /// The image if it exists and the caller may see it; otherwise `notFound` built by the caller.
@@ -88,7 +104,7 @@ public final class ImageService: Sendable {
 
     /// `POST /v2/images`.
     public func create(_ body: JSONValue, by p: Principal) async throws -> Image {
-        try ImagePolicy.requireMember(p, "add_image")
+        try policy.enforce(.addImage, p, .project(p.projectId))
         guard case .object(let object) = body else {
             throw ServiceError.badRequest("Request body must be a JSON object.")
         }
@@ -120,11 +136,12 @@ public final class ImageService: Sendable {
         for m in object where m.key != "id" {
             ImageAttributes.apply(m.key, m.value, to: &image)
         }
-        if image.visibility == .public, !p.isAdmin { throw ServiceError.policy("publicize_image") }
+        if image.visibility == .public { try policy.enforce(.publicizeImage, p, .image(image)) }
         if let owner = object["owner"], owner.stringValue != p.projectId, !p.isAdmin {
             throw ServiceError.forbidden(
                 "You are not permitted to create images owned by '\(owner.stringValue ?? "None")'.")
         }
+        if image.visibility == .community { try policy.enforce(.communitizeImage, p, .image(image)) }
         try checkQuotas(image)
         do {
             try await store.insertImage(image)
@@ -157,12 +174,17 @@ public final class ImageService: Sendable {
     /// `GET /v2/images/{id}`.
     public func show(_ id: String, by p: Principal) async throws -> Image {
         try ImagePolicy.requireReader(p, "get_image")
-        return try await visibleImage(id, p, orElse: .imageNotFound(id))
+        let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
+        // As Glance: an image the policy hides is not found.
+        guard policy.allows(.getImage, p, try await policyTarget(image, p)) else {
+            throw ServiceError.imageNotFound(id)
+        }
+        return image
     }
 
     /// `GET /v2/images`: one page, in sort order.
     public func list(_ request: ImageListRequest, by p: Principal) async throws -> ImagePage {
-        try ImagePolicy.requireReader(p, "get_images")
+        try policy.enforce(.getImages, p, .project(p.projectId))
         let limit = min(max(request.limit ?? config.defaultPageSize, 0), config.maxPageSize)
         var markerImage: Image?
         if let marker = request.marker {
@@ -220,7 +242,7 @@ public final class ImageService: Sendable {
     public func update(_ id: String, _ ops: [PatchOperation], by p: Principal) async throws -> Image {
         try ImagePolicy.requireReader(p, "modify_image")
         return try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
-            try ImagePolicy.requireOwner(p, image, "modify_image")
+            try self.policy.enforce(.modifyImage, p, .image(image))
             if ops.isEmpty { return false }
             for op in ops { try self.apply(op, to: &image, by: p) }
             try self.checkQuotas(image)
@@ -256,7 +278,10 @@ public final class ImageService: Sendable {
             try ImageAttributes.checkLimits(name, value)
             switch name {
             case "visibility" where value.stringValue == Visibility.public.rawValue && image.visibility != .public:
-                if !p.isAdmin { throw .policy("publicize_image") }
+                try policy.enforce(.publicizeImage, p, .image(image))
+            case "visibility"
+            where value.stringValue == Visibility.community.rawValue && image.visibility != .community:
+                try policy.enforce(.communitizeImage, p, .image(image))
             case "owner" where value.stringValue != image.owner:
                 if !p.isAdmin { throw .forbidden("Owner can't be updated by non admin.") }
             case "disk_format", "container_format":
@@ -295,7 +320,7 @@ public final class ImageService: Sendable {
     public func delete(_ id: String, by p: Principal) async throws {
         try ImagePolicy.requireReader(p, "delete_image")
         let image = try await visibleImage(id, p, orElse: .notFound("Failed to find image \(id) to delete"))
-        try ImagePolicy.requireOwner(p, image, "delete_image")
+        try policy.enforce(.deleteImage, p, .image(image))
         if image.isProtected { throw ServiceError.forbidden("Image \(id) is protected and cannot be deleted.") }
         var deleted = image
         try deleted.transition(to: .deleted)
@@ -338,7 +363,7 @@ public final class ImageService: Sendable {
     func setActive(_ active: Bool, _ id: String, by p: Principal) async throws {
         try ImagePolicy.requireReader(p, active ? "reactivate" : "deactivate")
         _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
-            try ImagePolicy.requireOwner(p, image, active ? "reactivate" : "deactivate")
+            try self.policy.enforce(active ? .reactivate : .deactivate, p, .image(image))
             let (from, to): (ImageStatus, ImageStatus) = active ? (.deactivated, .active) : (.active, .deactivated)
             if image.status == to { return false }
             guard image.status == from else {
@@ -361,7 +386,7 @@ public final class ImageService: Sendable {
             throw schemas.imageValidator.error(for: failure)
         }
         _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
-            try ImagePolicy.requireOwner(p, image, "modify_image")
+            try self.policy.enforce(.modifyImage, p, .image(image))
             if image.tags.contains(tag) { return false }
             image.tags.append(tag)
             try self.checkQuotas(image)
@@ -373,7 +398,7 @@ public final class ImageService: Sendable {
     public func removeTag(_ id: String, _ tag: String, by p: Principal) async throws {
         try ImagePolicy.requireReader(p, "modify_image")
         _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
-            try ImagePolicy.requireOwner(p, image, "modify_image")
+            try self.policy.enforce(.modifyImage, p, .image(image))
             guard let i = image.tags.firstIndex(of: tag) else { throw .notFound() }
             image.tags.remove(at: i)
             return true

@@ -6,6 +6,8 @@ import OpenStackJSON
 /// their own project's; only admins write (Glance's default policy).
 public final class MetadefService: Sendable {
     public let store: any MetadefStore
+    /// The operator's policy rules (`*_metadef_*`).
+    public let policy: PolicyEnforcer
 
     /// The resource types a new deployment knows.
     public static let defaultResourceTypes = [
@@ -13,8 +15,9 @@ public final class MetadefService: Sendable {
         "OS::Trove::Instance", "OS::Cinder::Volumetype", "OS::Glance::Metadef",
     ]
 
-    public init(store: any MetadefStore) {
+    public init(store: any MetadefStore, policy: PolicyEnforcer = .init()) {
         self.store = store
+        self.policy = policy
     }
 
     /// Creates the default resource types if the store has none.
@@ -35,12 +38,41 @@ public final class MetadefService: Sendable {
         return .notFound("Metadata definition \(noun)=\(name) was not found in namespace=\(namespace).")
     }
 
-    func requireAdmin(_ p: Principal, _ action: String) throws(ServiceError) {
-        guard p.isAdmin else { throw .policy(action) }
+    /// A change's policy check, on the namespace it changes (its owner is the target's
+    /// `project_id`; a namespace to be created is the caller's project's). `action` names the
+    /// refusal where Glance's wording differs from the rule's name.
+    func requireAllowed(
+        _ rule: PolicyRule, _ p: Principal, namespace: String?, action: String? = nil
+    ) async throws {
+        var target = PolicyTarget.project(p.projectId)
+        if let namespace {
+            let ns = try await store.metadefNamespace(namespace)
+            target = PolicyTarget(projectId: ns?.owner, owner: ns?.owner, visibility: ns?.visibility)
+        }
+        guard policy.allows(rule, p, target) else { throw ServiceError.policy(action ?? rule.rawValue) }
     }
 
+    /// The rule that guards `verb` (add, modify, delete) on items of `kind`.
+    static func rule(_ verb: String, _ kind: MetadefKind) -> PolicyRule {
+        switch (verb, kind) {
+        case ("add", .object): .addMetadefObject
+        case ("add", .property): .addMetadefProperty
+        case ("add", .tag): .addMetadefTag
+        case ("add", .resourceType): .addMetadefResourceTypeAssociation
+        case ("modify", .object): .modifyMetadefObject
+        case ("modify", .property): .modifyMetadefProperty
+        case ("modify", .tag): .modifyMetadefTag
+        case (_, .object): .deleteMetadefObject
+        case (_, .property): .removeMetadefProperty
+        case (_, .tag): .deleteMetadefTag
+        case (_, .resourceType): .removeMetadefResourceTypeAssociation
+        }
+    }
+
+    /// `get_metadef_namespace`: by default admins see all, others public namespaces and their own.
     func visible(_ ns: MetadefNamespace, _ p: Principal) -> Bool {
-        p.isAdmin || ns.visibility == "public" || (ns.owner != nil && ns.owner == p.projectId)
+        policy.allows(
+            .getMetadefNamespace, p, PolicyTarget(projectId: ns.owner, owner: ns.owner, visibility: ns.visibility))
     }
 
     // MARK: Namespaces
@@ -48,7 +80,7 @@ public final class MetadefService: Sendable {
     public func namespaces(
         visibility: String?, resourceTypes: [String], by p: Principal
     ) async throws -> [MetadefNamespace] {
-        try ImagePolicy.requireReader(p, "get_metadef_namespaces")
+        try policy.enforce(.getMetadefNamespaces, p, .project(p.projectId))
         var out: [MetadefNamespace] = []
         for ns in try await store.metadefNamespaces() where visible(ns, p) {
             if let visibility, ns.visibility != visibility { continue }
@@ -87,7 +119,7 @@ public final class MetadefService: Sendable {
     }
 
     public func createNamespace(_ body: JSONValue, by p: Principal) async throws -> MetadefNamespace {
-        try requireAdmin(p, "add_metadef_namespace")
+        try await requireAllowed(.addMetadefNamespace, p, namespace: nil)
         guard case .object = body, let name = try Self.optionalString(body, "namespace"), !name.isEmpty else {
             throw ServiceError.badRequest(
                 "Provided object does not match schema 'namespace': 'namespace' is a required property")
@@ -119,7 +151,7 @@ public final class MetadefService: Sendable {
     }
 
     public func updateNamespace(_ name: String, _ body: JSONValue, by p: Principal) async throws -> MetadefNamespace {
-        try requireAdmin(p, "modify_metadef_namespace")
+        try await requireAllowed(.modifyMetadefNamespace, p, namespace: name)
         guard var ns = try await store.metadefNamespace(name) else { throw Self.notFound(name) }
         if let newName = try Self.optionalString(body, "namespace"), !newName.isEmpty { ns.namespace = newName }
         if body["display_name"] != nil { ns.displayName = try Self.optionalString(body, "display_name") }
@@ -137,7 +169,7 @@ public final class MetadefService: Sendable {
     }
 
     public func deleteNamespace(_ name: String, by p: Principal) async throws {
-        try requireAdmin(p, "delete_metadef_namespace")
+        try await requireAllowed(.deleteMetadefNamespace, p, namespace: name)
         guard let ns = try await store.metadefNamespace(name) else { throw Self.notFound(name) }
         if ns.isProtected {
             throw ServiceError.forbidden("Namespace \(name) is protected and cannot be deleted.")
@@ -170,7 +202,7 @@ public final class MetadefService: Sendable {
     public func createItem(
         _ namespace: String, _ kind: MetadefKind, _ body: JSONValue, by p: Principal
     ) async throws -> MetadefItem {
-        try requireAdmin(p, Self.action("add", kind))
+        try await requireAllowed(Self.rule("add", kind), p, namespace: namespace, action: Self.action("add", kind))
         guard try await store.metadefNamespace(namespace) != nil else { throw Self.notFound(namespace) }
         guard case .object(var fields) = body, case .string(let name)? = fields["name"], !name.isEmpty else {
             throw ServiceError.badRequest(
@@ -201,7 +233,7 @@ public final class MetadefService: Sendable {
     public func createTags(
         _ namespace: String, _ body: JSONValue, append: Bool, by p: Principal
     ) async throws -> [MetadefItem] {
-        try requireAdmin(p, "add_metadef_tags")
+        try await requireAllowed(.addMetadefTags, p, namespace: namespace)
         guard try await store.metadefNamespace(namespace) != nil else { throw Self.notFound(namespace) }
         guard let tags = body["tags"]?.arrayValue else {
             throw ServiceError.badRequest("Provided object does not match schema 'tags': 'tags' is a required property")
@@ -219,7 +251,8 @@ public final class MetadefService: Sendable {
     public func updateItem(
         _ namespace: String, _ kind: MetadefKind, _ name: String, _ body: JSONValue, by p: Principal
     ) async throws -> MetadefItem {
-        try requireAdmin(p, Self.action("modify", kind))
+        try await requireAllowed(
+            Self.rule("modify", kind), p, namespace: namespace, action: Self.action("modify", kind))
         guard var item = try await store.metadefItem(namespace, kind, name) else {
             throw Self.itemNotFound(kind, name, namespace)
         }
@@ -241,7 +274,8 @@ public final class MetadefService: Sendable {
     }
 
     public func deleteItem(_ namespace: String, _ kind: MetadefKind, _ name: String, by p: Principal) async throws {
-        try requireAdmin(p, Self.action("delete", kind))
+        try await requireAllowed(
+            Self.rule("delete", kind), p, namespace: namespace, action: Self.action("delete", kind))
         guard try await store.metadefNamespace(namespace) != nil else { throw Self.notFound(namespace) }
         guard try await store.deleteMetadefItem(namespace, kind, name) else {
             throw Self.itemNotFound(kind, name, namespace)
@@ -249,13 +283,16 @@ public final class MetadefService: Sendable {
     }
 
     public func deleteItems(_ namespace: String, _ kind: MetadefKind, by p: Principal) async throws {
-        try requireAdmin(p, Self.action("delete", kind) + "s")
+        // Glance guards removing all of a namespace's objects or properties as a change of it.
+        try await requireAllowed(
+            kind == .tag ? .deleteMetadefTags : .deleteMetadefNamespace, p, namespace: namespace,
+            action: Self.action("delete", kind) + "s")
         guard try await store.metadefNamespace(namespace) != nil else { throw Self.notFound(namespace) }
         try await store.deleteMetadefItems(namespace, kind)
     }
 
     public func resourceTypes(by p: Principal) async throws -> [MetadefResourceType] {
-        try ImagePolicy.requireReader(p, "list_metadef_resource_types")
+        try policy.enforce(.listMetadefResourceTypes, p, .project(p.projectId))
         return try await store.metadefResourceTypes()
     }
 }

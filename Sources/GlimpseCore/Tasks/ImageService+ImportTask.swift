@@ -9,7 +9,8 @@ import OpenStackJSON
 extension ImageService {
     /// Checks the request as Glance does, records the task (`pending`) and starts it.
     public func createImportTask(_ body: JSONValue, requestId: String?, by p: Principal) async throws -> ImageTask {
-        try TaskPolicy.requireAPIAccess(p)
+        try policy.enforce(.tasksAPIAccess, p, .project(p.projectId))
+        try policy.enforce(.addTask, p, .project(p.projectId))
         guard body.objectValue != nil else { throw ServiceError.badRequest("Body expected in request") }
         for key in ["type", "input"] where body[key] == nil {
             throw ServiceError.badRequest("Task '\(key)' is required")

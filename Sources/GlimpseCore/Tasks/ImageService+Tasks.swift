@@ -14,7 +14,8 @@ extension ImageService {
     /// `GET /v2/tasks`: the caller's project's tasks (an admin's: every project's), newest
     /// first unless asked otherwise; expired tasks are left out.
     public func listTasks(_ query: [(String, String)], by p: Principal) async throws -> TaskPage {
-        try TaskPolicy.requireAPIAccess(p)
+        try policy.enforce(.tasksAPIAccess, p, .project(p.projectId))
+        try policy.enforce(.getTasks, p, .project(p.projectId))
         let request = try TaskListRequest(query: query)
         let limit = min(request.limit ?? config.defaultPageSize, config.maxPageSize)
         let now = clock.now()
@@ -41,11 +42,12 @@ extension ImageService {
 
     /// `GET /v2/tasks/{id}`.
     public func task(_ id: String, by p: Principal) async throws -> ImageTask {
-        try TaskPolicy.requireAPIAccess(p)
+        try policy.enforce(.tasksAPIAccess, p, .project(p.projectId))
         guard let task = try await store.task(id: id), !task.isExpired(at: clock.now()) else {
             throw ServiceError.notFound(Self.taskNotFound(id))
         }
         guard TaskPolicy.isVisible(task, to: p) else { throw ServiceError.forbidden(Self.taskHidden(id)) }
+        try policy.enforce(.getTask, p, .project(task.owner))
         return task
     }
 

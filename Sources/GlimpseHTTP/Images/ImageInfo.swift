@@ -42,7 +42,8 @@ extension ImageRoutes {
 
     @Sendable func storesDetail(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
-        guard try context.principal().isAdmin else { throw ServiceError.policy("stores_info_detail") }
+        let p = try context.principal()
+        try images.policy.enforce(.storesInfoDetail, p, .project(p.projectId))
         var out: [JSONValue] = []
         for store in images.blobs.all {
             var o = storeJSON(store)

@@ -35,7 +35,8 @@ extension ImageRoutes {
 
     /// Tasks go when they expire: Glance refuses to delete one (after its policy check).
     @Sendable func deleteTask(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        try TaskPolicy.requireAPIAccess(try context.principal())
+        let p = try context.principal()
+        try images.policy.enforce(.tasksAPIAccess, p, .project(p.projectId))
         throw ServiceError(
             .methodNotAllowed(allowed: ["GET"]),
             explanation: "This operation is currently not permitted on Glance Tasks. They are auto deleted after "

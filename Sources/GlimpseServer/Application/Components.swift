@@ -39,6 +39,8 @@ public final class Components: Sendable {
     public let blobs: BlobStores
     public let images: ImageService
     public let metadefs: MetadefService
+    /// The policy rules in force: the defaults with `policy_file`'s overrides.
+    public let policy: PolicyEnforcer
     /// The built-in identity; nil when the cloud's Keystone issues the tokens.
     public let keystone: KeystoneService?
     /// Turns a token into the caller: the built-in identity, or the cloud's Keystone.
@@ -78,6 +80,8 @@ public final class Components: Sendable {
     public init(_ config: ServerConfig, logger: Logger, exclusive: Bool) throws {
         self.config = config
         self.logger = logger
+        let policy = PolicyEnforcer(try Self.loadPolicy(config.policyFile))
+        self.policy = policy
         var lock: DataDirectoryLock?
         if config.metadataBackend == .sqlite || config.enabledBackends.contains(where: { $0.type == "file" }) {
             try LocalBlobStore.makeDirectory(config.dataDir)
@@ -136,7 +140,8 @@ public final class Components: Sendable {
         images = ImageService(
             store: metadata, blobs: blobs, config: imageConfig, clock: config.clock, hashing: pools.cpu,
             cache: cache,
-            webDownloader: WebDownloadClient(filter: config.webDownload, logger: logger), logger: logger)
+            webDownloader: WebDownloadClient(filter: config.webDownload, logger: logger), policy: policy,
+            logger: logger)
         if let external {
             keystone = nil
             keystoneClient = external.client
@@ -149,7 +154,7 @@ public final class Components: Sendable {
             keystoneClient = nil
             tokens = keystone
         }
-        metadefs = MetadefService(store: metadata)
+        metadefs = MetadefService(store: metadata, policy: policy)
     }
 
     /// The node's image cache, when `image_cache_dir` is set: its data under that directory
@@ -353,6 +358,7 @@ public final class Components: Sendable {
         // The jobs start once the server is prepared (a new database has its schema by then).
         var services: [any Service] = [
             Closing(components: self),
+            PolicyReloadOnHangup(components: self),
             job("deleted-image-purge", every: .seconds(3600), after: .seconds(60)) {
                 _ = try await images.purgeDeleted()
             },

@@ -61,6 +61,9 @@ public struct ServerConfig: Sendable {
     public var imageCacheDir: String?
     /// Bytes the cache keeps after a prune (Glance's `image_cache_max_size`, 10 GiB).
     public var imageCacheMaxSize = 10 << 30
+    /// Overrides of the default policy rules in oslo.policy's format, JSON or YAML
+    /// (`policy_file`); reloaded on SIGHUP.
+    public var policyFile: String?
     /// The interoperable import methods offered (`import_methods`); nil: those that need no
     /// further setup (`defaultImportMethods`). Replaces `image.importMethods`.
     public var importMethods: [String]?
@@ -431,6 +434,13 @@ public struct ServerConfig: Sendable {
             key: "image_cache_max_size", help: "Bytes the image cache keeps, least recently used out first [10 GiB]"
         ) { c, v in
             c.imageCacheMaxSize = max(0, try int("image_cache_max_size", v))
+        },
+        Setting(
+            key: "policy_file",
+            help:
+                "Policy rule overrides in oslo.policy's format, JSON or YAML (`glimpse admin policy list` shows the rules); reloaded on SIGHUP"
+        ) { c, v in
+            c.policyFile = v.isEmpty ? nil : v
         },
         Setting(
             key: "import_methods",
