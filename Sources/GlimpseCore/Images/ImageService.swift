@@ -45,12 +45,16 @@ public final class ImageService: Sendable {
     public let cache: ImageCache?
     /// Fetches the data of `web-download` imports; nil where the method is not offered.
     let webDownloader: (any WebDownloader)?
+    /// The projects' limits (Keystone's unified limits); none by default.
+    let limits: any LimitsSource
 
     public init(
         store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),
         clock: any WallClock = SystemClock(), hashing: NIOThreadPool, owner: String = UploadOwner.current,
-        cache: ImageCache? = nil, webDownloader: (any WebDownloader)? = nil, logger: Logger
+        cache: ImageCache? = nil, webDownloader: (any WebDownloader)? = nil,
+        limits: any LimitsSource = NoLimits(), logger: Logger
     ) {
+        self.limits = limits
         self.store = store
         self.blobs = blobs
         self.cache = cache
@@ -126,6 +130,7 @@ public final class ImageService: Sendable {
                 "You are not permitted to create images owned by '\(owner.stringValue ?? "None")'.")
         }
         try checkQuotas(image)
+        try await enforce([(.imageCountTotal, 1)], project: p.projectId)
         do {
             try await store.insertImage(image)
         } catch StoreError.duplicate {

@@ -45,3 +45,9 @@ struct Catalog: Sendable {
             })
     }
 }
+
+/// The built-in catalog's ids, for the components that refer to its services.
+public enum BuiltinCatalog {
+    /// The id the catalog gives the service of `type` (stable across tokens and restarts).
+    public static func serviceId(type: String) -> String { Catalog.stableId(type) }
+}
