@@ -204,11 +204,6 @@ public final class ImageService: Sendable {
             scope: scope, conditions: request.conditions, sort: request.sort, limit: limit, marker: marker)
     }
 
-    /// A project's image count, stored bytes and uploads in progress.
-    public func usage(of project: String) async throws -> ImageUsage {
-        try await store.usage(owner: project)
-    }
-
     /// How far the uploads in progress among `images` have got (0–99), by image id, whichever
     /// process receives them.
     public func uploadProgress(of images: [Image]) async throws -> [String: Int] {
