@@ -116,7 +116,8 @@ let package = Package(
         .target(
             name: "GlimpseKeystoneAuth",
             dependencies: [
-                "GlimpseCore", "OpenStack", "OpenStackEncoding", .product(name: "Logging", package: "swift-log"),
+                "GlimpseCore", "OpenStack", "OpenStackEncoding", "OpenStackJSON",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

@@ -41,4 +41,28 @@ public protocol IdentityStore: Sendable {
     func deleteToken(hash: String) async throws
     func deleteTokens(userId: String?, projectId: String?) async throws
     func deleteTokens(expiredBefore: Timestamp) async throws -> Int
+
+    // Unified limits. A region of nil is no region; the filters that are nil match all.
+
+    func registeredLimits(
+        serviceId: String?, regionId: String?, resourceName: String?
+    ) async throws
+        -> [RegisteredLimit]
+    func registeredLimit(id: String) async throws -> RegisteredLimit?
+    /// All or none: throws `StoreError.duplicate` if one's service, region and resource are taken.
+    func insertRegisteredLimits(_ limits: [RegisteredLimit]) async throws
+    /// Throws `StoreError.duplicate` if another limit has its service, region and resource.
+    func updateRegisteredLimit(_ limit: RegisteredLimit) async throws
+    func deleteRegisteredLimit(id: String) async throws -> Bool
+
+    func projectLimits(
+        projectId: String?, serviceId: String?, regionId: String?, resourceName: String?
+    )
+        async throws -> [ProjectLimit]
+    func projectLimit(id: String) async throws -> ProjectLimit?
+    /// All or none: throws `StoreError.duplicate` if one's project, service, region and
+    /// resource are taken.
+    func insertProjectLimits(_ limits: [ProjectLimit]) async throws
+    func updateProjectLimit(_ limit: ProjectLimit) async throws
+    func deleteProjectLimit(id: String) async throws -> Bool
 }

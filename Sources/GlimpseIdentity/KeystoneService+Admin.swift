@@ -12,7 +12,7 @@ extension KeystoneService {
         guard p.isAdmin else { throw Self.denied(action) }
     }
 
-    static func notFound(_ kind: String, _ id: String) -> ServiceError {
+    public static func notFound(_ kind: String, _ id: String) -> ServiceError {
         .notFound("Could not find \(kind): \(id).")
     }
 
@@ -22,7 +22,7 @@ extension KeystoneService {
         )
     }
 
-    static func invalid(_ field: String, _ message: String) -> ServiceError {
+    public static func invalid(_ field: String, _ message: String) -> ServiceError {
         .badRequest("Invalid input for field '\(field)': \(message)")
     }
 

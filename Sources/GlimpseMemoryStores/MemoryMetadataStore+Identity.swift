@@ -71,6 +71,7 @@ extension MemoryMetadataStore: IdentityStore {
         state.withLock { s in
             s.tokens = s.tokens.filter { $0.value.projectId != id }
             s.assignments = s.assignments.filter { $0.projectId != id }
+            s.projectLimits = s.projectLimits.filter { $0.value.projectId != id }
             return s.projects.removeValue(forKey: id) != nil
         }
     }

@@ -18,6 +18,8 @@ public final class MemoryMetadataStore: Sendable {
         var roles: [String: Role] = [:]
         var assignments: Set<RoleAssignment> = []
         var tokens: [String: TokenRecord] = [:]
+        var registeredLimits: [String: RegisteredLimit] = [:]
+        var projectLimits: [String: ProjectLimit] = [:]
         var namespaces: [String: MetadefNamespace] = [:]
         var resourceTypes: [String: MetadefResourceType] = [:]
         var items: [MetadefItemKey: MetadefItem] = [:]
@@ -263,6 +265,9 @@ extension MemoryMetadataStore: ImageStore {
             for image in s.images.values where image.owner == owner && image.deletedAt == nil {
                 usage.images += 1
                 if !image.locations.isEmpty { usage.bytes += image.size ?? 0 }
+                if !image.locations.isEmpty, [.uploading, .importing].contains(image.status) {
+                    usage.staged += image.size ?? 0
+                }
                 if [.saving, .uploading, .importing].contains(image.status) { usage.uploading += 1 }
             }
             return usage

@@ -249,5 +249,29 @@ enum PostgresSchema {
         CREATE INDEX images_min_disk_created ON images (min_disk, created_at, id) WHERE deleted_at IS NULL;
         CREATE INDEX images_min_ram_created ON images (min_ram, created_at, id) WHERE deleted_at IS NULL;
         """,
+        """
+        -- Keystone's unified limits (the built-in identity's /v3/registered_limits and
+        -- /v3/limits): a default per service, region and resource, and projects' own limits.
+        -- A limit without a region keeps '' so that the uniqueness holds for it too.
+        CREATE TABLE registered_limits (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            service_id TEXT COLLATE "C" NOT NULL,
+            region_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+            resource_name TEXT COLLATE "C" NOT NULL,
+            default_limit BIGINT NOT NULL,
+            description TEXT,
+            UNIQUE (service_id, region_id, resource_name)
+        );
+        CREATE TABLE project_limits (
+            id TEXT COLLATE "C" PRIMARY KEY,
+            project_id TEXT COLLATE "C" NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+            service_id TEXT COLLATE "C" NOT NULL,
+            region_id TEXT COLLATE "C" NOT NULL DEFAULT '',
+            resource_name TEXT COLLATE "C" NOT NULL,
+            resource_limit BIGINT NOT NULL,
+            description TEXT,
+            UNIQUE (project_id, service_id, region_id, resource_name)
+        );
+        """,
     ]
 }

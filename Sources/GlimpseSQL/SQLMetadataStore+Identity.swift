@@ -101,6 +101,7 @@ extension SQLMetadataStore: IdentityStore {
         try await db.withTransaction { c in
             try await c.run("DELETE FROM tokens WHERE project_id = ?", [.text(id)])
             try await c.run("DELETE FROM role_assignments WHERE project_id = ?", [.text(id)])
+            try await c.run("DELETE FROM project_limits WHERE project_id = ?", [.text(id)])
             return try await c.run("DELETE FROM projects WHERE id = ?", [.text(id)]) == 1
         }
     }

@@ -269,11 +269,15 @@ extension SQLMetadataStore: ImageStore {
                 SELECT COUNT(*),
                 CAST(COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM image_locations l WHERE l.image_id = images.id)
                     THEN size ELSE 0 END), 0) AS BIGINT),
-                CAST(COALESCE(SUM(CASE WHEN status IN ('saving', 'uploading', 'importing') THEN 1 ELSE 0 END), 0) AS BIGINT)
+                CAST(COALESCE(SUM(CASE WHEN status IN ('saving', 'uploading', 'importing') THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN status IN ('uploading', 'importing') AND EXISTS
+                    (SELECT 1 FROM image_locations l WHERE l.image_id = images.id) THEN size ELSE 0 END), 0) AS BIGINT)
                 FROM images WHERE owner = ? AND deleted_at IS NULL
                 """, [.text(owner)])
             guard let r = rows.first else { return ImageUsage(images: 0, bytes: 0, uploading: 0) }
-            return ImageUsage(images: Int(r.int(0) ?? 0), bytes: Int(r.int(1) ?? 0), uploading: Int(r.int(2) ?? 0))
+            return ImageUsage(
+                images: Int(r.int(0) ?? 0), bytes: Int(r.int(1) ?? 0), uploading: Int(r.int(2) ?? 0),
+                staged: Int(r.int(3) ?? 0))
         }
     }
 

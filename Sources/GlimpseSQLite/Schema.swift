@@ -258,5 +258,29 @@ enum Schema {
             ON image_properties (name, value, visibility, created_at, image_id);
         DROP INDEX image_properties_name_value;
         """,
+        """
+        -- Keystone's unified limits (the built-in identity's /v3/registered_limits and
+        -- /v3/limits): a default per service, region and resource, and projects' own limits.
+        -- A limit without a region keeps '' so that the uniqueness holds for it too.
+        CREATE TABLE registered_limits (
+            id TEXT PRIMARY KEY,
+            service_id TEXT NOT NULL,
+            region_id TEXT NOT NULL DEFAULT '',
+            resource_name TEXT NOT NULL,
+            default_limit INTEGER NOT NULL,
+            description TEXT,
+            UNIQUE (service_id, region_id, resource_name)
+        );
+        CREATE TABLE project_limits (
+            id TEXT PRIMARY KEY,
+            project_id TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+            service_id TEXT NOT NULL,
+            region_id TEXT NOT NULL DEFAULT '',
+            resource_name TEXT NOT NULL,
+            resource_limit INTEGER NOT NULL,
+            description TEXT,
+            UNIQUE (project_id, service_id, region_id, resource_name)
+        );
+        """,
     ]
 }

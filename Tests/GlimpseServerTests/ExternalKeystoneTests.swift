@@ -106,4 +106,46 @@ struct ExternalKeystoneTests {
             #expect(r.status == 503)
         }
     }
+
+    @Test("quotas come from Keystone's unified limits, read as oslo.limit does and cached for a while")
+    func limits() async throws {
+        try await TestServer.with { keystone in
+            let admin = try await keystone.adminToken()
+            let demo = try await keystone.makeUser("demo", project: "demo", admin: admin)
+            let image = try await keystone.request(.GET, "/identity/v3/services?type=image", token: admin)
+            let service = try #require(try image.json["services"]?.arrayValue?.first?["id"])
+            let registered = try await keystone.json(
+                .POST, "/identity/v3/registered_limits", token: admin,
+                [
+                    "registered_limits": [
+                        ["service_id": service, "resource_name": "image_count_total", "default_limit": 1]
+                    ]
+                ])
+            #expect(registered.status == 201)
+            let clock = ManualClock()
+            try await delegating(to: keystone, clock: clock) { app in
+                _ = try await app.createImage(demo.token)
+                let refused = try await app.json(.POST, "/v2/images", token: demo.token, ["name": "two"])
+                #expect(refused.status == 413)
+                #expect(refused.text.contains("Resource image_count_total is over limit of 1"))
+                let own = try await keystone.json(
+                    .POST, "/identity/v3/limits", token: admin,
+                    [
+                        "limits": [
+                            [
+                                "project_id": .string(demo.projectId), "service_id": service,
+                                "resource_name": "image_count_total", "resource_limit": 2,
+                            ]
+                        ]
+                    ])
+                #expect(own.status == 201)
+                // Until the cached answer is older than keystone_limits_cache_time (60 s).
+                #expect(try await app.json(.POST, "/v2/images", token: demo.token, ["name": "two"]).status == 413)
+                clock.advance(seconds: 61)
+                #expect(try await app.json(.POST, "/v2/images", token: demo.token, ["name": "two"]).status == 201)
+                let usage = try await app.request(.GET, "/v2/info/usage", token: demo.token).json["usage"]
+                #expect(usage?["image_count_total"] == ["limit": 2, "usage": 2])
+            }
+        }
+    }
 }

@@ -402,6 +402,74 @@ struct MetadataStoreContract {
         }
     }
 
+    @Test(
+        "unified limits: filters, regions, all-or-nothing batches, uniqueness, gone with the project",
+        arguments: MetadataBackend.available)
+    func unifiedLimits(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            try await store.insertDomain(.default)
+            try await store.insertProject(Project(id: "p1", name: "one", domainId: "default"))
+            let everywhere = RegisteredLimit(
+                id: "r1", serviceId: "img", regionId: nil, resourceName: "count", defaultLimit: 5, description: "d")
+            let regional = RegisteredLimit(
+                id: "r2", serviceId: "img", regionId: "R1", resourceName: "count", defaultLimit: 3)
+            try await store.insertRegisteredLimits([everywhere, regional])
+            var clash = everywhere
+            clash.id = "r3"
+            let fresh = RegisteredLimit(
+                id: "r4", serviceId: "img", regionId: nil, resourceName: "size", defaultLimit: 1)
+            await #expect(throws: StoreError.duplicate) { try await store.insertRegisteredLimits([fresh, clash]) }
+            #expect(try await store.registeredLimit(id: "r4") == nil)
+            #expect(try await store.registeredLimit(id: "r1") == everywhere)
+            #expect(try await store.registeredLimits(serviceId: "img", regionId: nil, resourceName: nil).count == 2)
+            #expect(try await store.registeredLimits(serviceId: nil, regionId: "R1", resourceName: nil) == [regional])
+            var moved = regional
+            moved.regionId = nil
+            await #expect(throws: StoreError.duplicate) { try await store.updateRegisteredLimit(moved) }
+            moved.defaultLimit = -1
+            moved.regionId = "R2"
+            try await store.updateRegisteredLimit(moved)
+            #expect(try await store.registeredLimit(id: "r2") == moved)
+
+            let own = ProjectLimit(
+                id: "l1", projectId: "p1", serviceId: "img", regionId: nil, resourceName: "count", resourceLimit: 9)
+            try await store.insertProjectLimits([own])
+            var again = own
+            again.id = "l2"
+            await #expect(throws: StoreError.duplicate) { try await store.insertProjectLimits([again]) }
+            var changed = own
+            changed.resourceLimit = 10
+            changed.description = "more"
+            try await store.updateProjectLimit(changed)
+            #expect(try await store.projectLimit(id: "l1") == changed)
+            #expect(
+                try await store.projectLimits(projectId: "p1", serviceId: "img", regionId: nil, resourceName: "count")
+                    == [changed])
+            #expect(
+                try await store.projectLimits(projectId: "p2", serviceId: nil, regionId: nil, resourceName: nil).isEmpty
+            )
+            #expect(try await store.deleteProject(id: "p1"))
+            #expect(try await store.projectLimit(id: "l1") == nil)
+            #expect(try await store.deleteRegisteredLimit(id: "r1"))
+            #expect(!(try await store.deleteRegisteredLimit(id: "r1")))
+        }
+    }
+
+    @Test("usage counts staged data apart", arguments: MetadataBackend.available)
+    func stagedUsage(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            var active = image(uuid(1), owner: "p1", status: .active, at: 1)
+            active.size = 1000
+            active.locations = [ImageLocation(storeId: "local", location: "ab/x")]
+            var staged = image(uuid(2), owner: "p1", status: .uploading, at: 2)
+            staged.size = 300
+            staged.locations = [ImageLocation(storeId: "local", location: "ab/y")]
+            try await store.insertImages([active, staged, image(uuid(3), owner: "p1", status: .importing, at: 3)])
+            #expect(
+                try await store.usage(owner: "p1") == ImageUsage(images: 3, bytes: 1300, uploading: 2, staged: 300))
+        }
+    }
+
     @Test("metadata definitions: namespaces, items, renames carry items along", arguments: MetadataBackend.available)
     func metadefs(_ backend: MetadataBackend) async throws {
         try await backend.with { store in

@@ -111,6 +111,7 @@ extension ImageService {
             try await checkWebDownload(request.uri)
             remote = request.uri.map { .web($0) }
         }
+        try await enforceImportQuotas(method, size: current.size, by: p)
         var run = ImportRun(
             imageId: id, taskId: Identifiers.uuid(), method: method, targets: targets,
             allMustSucceed: request.allMustSucceed, staged: method == .glanceDirect ? current.locations.first : nil)
@@ -167,6 +168,19 @@ extension ImageService {
             let size = remote == nil ? current.size : (try? await self.store.image(id: run.imageId))?.size
             await self.endImportTask(ended, id: run.taskId, size: size)
         }
+    }
+
+    /// Glance's quota checks of an import, made before it is accepted: `glance-direct` adds
+    /// the staged data to the stored total; the other methods stage the data first, so they
+    /// count against the staging total and, as one more upload in progress, against
+    /// `image_count_uploading`.
+    func enforceImportQuotas(_ method: ImportRun.Method, size: Int?, by p: Principal) async throws {
+        let mib = (size ?? 0) >> 20
+        let deltas: [(ImageQuota, Int)] =
+            method == .glanceDirect
+            ? [(.imageSizeTotal, mib)]
+            : [(.imageSizeTotal, 0), (.imageStageTotal, mib), (.imageCountUploading, 1)]
+        try await enforce(deltas, project: p.projectId)
     }
 
     /// The lock of an image whose import is gone (its process died and no lease is left), which

@@ -47,13 +47,16 @@ public final class ImageService: Sendable {
     let webDownloader: (any WebDownloader)?
     /// The operator's policy rules (Glance's defaults unless a policy file overrides them).
     public let policy: PolicyEnforcer
+    /// The projects' limits (Keystone's unified limits); none by default.
+    let limits: any LimitsSource
 
     public init(
         store: any ImageStore, blobs: BlobStores, config: ImageServiceConfig = .init(),
         clock: any WallClock = SystemClock(), hashing: NIOThreadPool, owner: String = UploadOwner.current,
         cache: ImageCache? = nil, webDownloader: (any WebDownloader)? = nil, policy: PolicyEnforcer = .init(),
-        logger: Logger
+        limits: any LimitsSource = NoLimits(), logger: Logger
     ) {
+        self.limits = limits
         self.store = store
         self.blobs = blobs
         self.cache = cache
@@ -143,6 +146,7 @@ public final class ImageService: Sendable {
         }
         if image.visibility == .community { try policy.enforce(.communitizeImage, p, .image(image)) }
         try checkQuotas(image)
+        try await enforce([(.imageCountTotal, 1)], project: p.projectId)
         do {
             try await store.insertImage(image)
         } catch StoreError.duplicate {
@@ -219,11 +223,6 @@ public final class ImageService: Sendable {
             includeDeleted: request.includeDeleted)
         return ImageListQuery(
             scope: scope, conditions: request.conditions, sort: request.sort, limit: limit, marker: marker)
-    }
-
-    /// A project's image count, stored bytes and uploads in progress.
-    public func usage(of project: String) async throws -> ImageUsage {
-        try await store.usage(owner: project)
     }
 
     /// How far the uploads in progress among `images` have got (0–99), by image id, whichever

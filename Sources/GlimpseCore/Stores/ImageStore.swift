@@ -86,11 +86,14 @@ public struct ImageUsage: Sendable, Equatable {
     public var bytes: Int
     /// Images receiving or holding data not yet active (`saving`, `uploading`, `importing`).
     public var uploading: Int
+    /// Bytes of data staged for import (images `uploading` or `importing`), part of `bytes`.
+    public var staged: Int
 
-    public init(images: Int, bytes: Int, uploading: Int) {
+    public init(images: Int, bytes: Int, uploading: Int, staged: Int = 0) {
         self.images = images
         self.bytes = bytes
         self.uploading = uploading
+        self.staged = staged
     }
 }
 

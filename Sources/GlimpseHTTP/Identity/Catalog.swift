@@ -57,3 +57,9 @@ struct LocalImageCatalog: ServiceCatalogReader {
         Catalog.interfaces.map { CatalogEndpoint(region: region, interface: $0, url: url) }
     }
 }
+
+/// The built-in catalog's ids, for the components that refer to its services.
+public enum BuiltinCatalog {
+    /// The id the catalog gives the service of `type` (stable across tokens and restarts).
+    public static func serviceId(type: String) -> String { Catalog.stableId(type) }
+}

@@ -234,21 +234,46 @@ extension IdentityRoutes {
         return .json(["role_assignments": .array(items), "links": collectionLinks(context, "role_assignments")])
     }
 
-    /// Read-only views of the catalog as Keystone's services, endpoints and regions.
+    /// A catalog service as Keystone's `/v3/services` shows it.
+    func serviceJSON(_ s: JSONValue) -> JSONValue {
+        ["id": s["id"] ?? nil, "type": s["type"] ?? nil, "name": s["name"] ?? nil, "enabled": true, "description": ""]
+    }
+
+    /// `GET /v3/services/{id}` (clients look a service up by id before they try its name).
+    @Sendable func showService(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        let id = context.parameters.decoded("id")
+        let services = catalog.v3(base: context.baseURL, project: nil).arrayValue ?? []
+        guard let service = services.first(where: { $0["id"]?.stringValue == id }) else {
+            throw KeystoneService.notFound("service", id)
+        }
+        return .json(["service": serviceJSON(service)])
+    }
+
+    /// `GET /v3/regions/{id}`: the catalog's one region.
+    @Sendable func showRegion(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        let id = context.parameters.decoded("id")
+        guard id == catalog.region else { throw KeystoneService.notFound("region", id) }
+        return .json(["region": regionJSON(context)])
+    }
+
+    func regionJSON(_ context: GlimpseRequestContext) -> JSONValue {
+        [
+            "id": .string(catalog.region), "description": "", "parent_region_id": nil,
+            "links": link(context, "regions/" + catalog.region),
+        ]
+    }
+
+    /// Read-only views of the catalog as Keystone's services (filtered by `name` and `type`),
+    /// endpoints and regions.
     func catalogResources(_ kind: String) -> Handler {
-        { _, context in
+        { request, context in
             let services = catalog.v3(base: context.baseURL, project: nil).arrayValue ?? []
             switch kind {
             case "services":
-                return .json([
-                    "services": .array(
-                        services.map { s in
-                            [
-                                "id": s["id"] ?? nil, "type": s["type"] ?? nil, "name": s["name"] ?? nil,
-                                "enabled": true, "description": "",
-                            ]
-                        }), "links": collectionLinks(context, kind),
-                ])
+                let matching = services.filter { s in
+                    ["name", "type"].allSatisfy { key in request.query(key).map { s[key]?.stringValue == $0 } ?? true }
+                }
+                return .json(["services": .array(matching.map(serviceJSON)), "links": collectionLinks(context, kind)])
             case "endpoints":
                 var out: [JSONValue] = []
                 for s in services {
@@ -262,10 +287,7 @@ extension IdentityRoutes {
                 }
                 return .json(["endpoints": .array(out), "links": collectionLinks(context, kind)])
             default:
-                return .json([
-                    "regions": [["id": .string(catalog.region), "description": "", "parent_region_id": nil]],
-                    "links": collectionLinks(context, kind),
-                ])
+                return .json(["regions": [regionJSON(context)], "links": collectionLinks(context, kind)])
             }
         }
     }

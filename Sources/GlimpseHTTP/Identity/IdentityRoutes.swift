@@ -5,8 +5,9 @@ import Hummingbird
 import OpenStackEncoding
 import OpenStackJSON
 
-/// The built-in Keystone under `/identity`: version discovery, v3 tokens and the
-/// administration of domains, projects, users, roles and role assignments, and v2.0 tokens
+/// The built-in Keystone under `/identity`: version discovery, v3 tokens, the
+/// administration of domains, projects, users, roles, role assignments and unified limits,
+/// and v2.0 tokens
 /// for Rackspace-era clients.
 struct IdentityRoutes {
     let keystone: KeystoneService
@@ -41,6 +42,16 @@ struct IdentityRoutes {
         routes.resource("/v3/roles", [(.get, listRoles), (.post, createRole)])
         routes.resource("/v3/roles/:id", [(.get, showRole), (.delete, deleteRole)])
         routes.resource("/v3/role_assignments", [(.get, roleAssignments)])
+        routes.resource("/v3/registered_limits", [(.get, listRegisteredLimits), (.post, createRegisteredLimits)])
+        routes.resource(
+            "/v3/registered_limits/:id",
+            [(.get, showRegisteredLimit), (.patch, updateRegisteredLimit), (.delete, deleteRegisteredLimit)])
+        routes.resource("/v3/limits", [(.get, listProjectLimits), (.post, createProjectLimits)])
+        routes.resource("/v3/limits/model", [(.get, limitModel)])
+        routes.resource(
+            "/v3/limits/:id", [(.get, showProjectLimit), (.patch, updateProjectLimit), (.delete, deleteProjectLimit)])
+        routes.resource("/v3/services/:id", [(.get, showService)])
+        routes.resource("/v3/regions/:id", [(.get, showRegion)])
         for kind in ["services", "endpoints", "regions"] {
             routes.resource(RouterPath("/v3/" + kind), [(.get, catalogResources(kind))])
         }

@@ -55,19 +55,17 @@ extension ImageRoutes {
         return .json(["stores": .array(out)])
     }
 
+    /// `/v2/info/usage`: the caller's project's limit (-1 when none is set) and use of each
+    /// quota Glance enforces from unified limits.
     @Sendable func usage(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
         guard let project = try context.principal().projectId else { return .json(["usage": [:]]) }
-        let usage = try await images.usage(of: project)
-        func mib(_ bytes: Int) -> JSONValue { .number(JSONNumber((bytes + (1 << 20) - 1) >> 20)) }
-        let quota = images.config.userStorageQuota
-        return .json([
-            "usage": [
-                "image_size_total": ["limit": quota > 0 ? mib(quota) : -1, "usage": mib(usage.bytes)],
-                "image_stage_total": ["limit": -1, "usage": 0],
-                "image_count_total": ["limit": -1, "usage": .number(JSONNumber(usage.images))],
-                "image_count_uploading": ["limit": -1, "usage": .number(JSONNumber(usage.uploading))],
-            ]
-        ])
+        var out: JSONObject = [:]
+        let usage = try await images.quotaUsage(of: project)
+        for quota in ImageQuota.allCases {
+            guard let u = usage[quota] else { continue }
+            out[quota.rawValue] = ["limit": .number(JSONNumber(u.limit)), "usage": .number(JSONNumber(u.usage))]
+        }
+        return .json(["usage": .object(out)])
     }
 }

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import GlimpseBlobStores
 import GlimpseCore
+import GlimpseHTTP
 import GlimpseIdentity
 import GlimpseKeystoneAuth
 import GlimpseMemoryStores
@@ -101,7 +102,7 @@ public final class Components: Sendable {
         self.cacheLock = cacheLock
         let pools = Pools()
         self.pools = pools
-        var external: (client: HTTPClient, validator: KeystoneTokenValidator)?
+        var external: (client: HTTPClient, validator: KeystoneTokenValidator, limits: KeystoneLimits)?
         let cache: ImageCache?
         let objectStoreClient =
             config.enabledBackends.contains { ["swift", "s3"].contains($0.type) } ? ObjectHTTP.makeClient() : nil
@@ -137,11 +138,16 @@ public final class Components: Sendable {
         pools.start()
         var imageConfig = config.image
         imageConfig.importMethods = config.importMethods ?? ServerConfig.defaultImportMethods(stores: blobs.all.count)
+        let limits: any LimitsSource =
+            if let external { external.limits } else {
+                StoredLimits(
+                    store: metadata, serviceId: BuiltinCatalog.serviceId(type: "image"), regionId: config.region)
+            }
         images = ImageService(
             store: metadata, blobs: blobs, config: imageConfig, clock: config.clock, hashing: pools.cpu,
             cache: cache,
             webDownloader: WebDownloadClient(filter: config.webDownload, logger: logger), policy: policy,
-            logger: logger)
+            limits: limits, logger: logger)
         if let external {
             keystone = nil
             keystoneClient = external.client
@@ -199,7 +205,7 @@ public final class Components: Sendable {
     /// HTTP client it asks through (to shut down with the components).
     static func keystoneValidator(
         _ config: ServerConfig, logger: Logger
-    ) throws -> (client: HTTPClient, validator: KeystoneTokenValidator) {
+    ) throws -> (client: HTTPClient, validator: KeystoneTokenValidator, limits: KeystoneLimits) {
         let k = config.keystone
         guard let url = k.url, let user = k.serviceUser, let password = k.servicePassword else {
             throw ServerConfig.ConfigError(description: "identity keystone needs keystone_url and a service user")
@@ -218,7 +224,10 @@ public final class Components: Sendable {
                 identity: cloud.identityV3(), cacheTime: k.tokenCacheTime,
                 roleMap: .init(admin: k.adminRoles, member: k.memberRoles, reader: k.readerRoles),
                 clock: config.clock, logger: logger)
-            return (client, validator)
+            let limits = KeystoneLimits(
+                identity: cloud.identityV3(), serviceId: k.limitsServiceId, regionId: config.region,
+                cacheTime: k.limitsCacheTime, clock: config.clock, logger: logger)
+            return (client, validator, limits)
         } catch {
             try? client.syncShutdown()
             throw ServerConfig.ConfigError(description: "keystone_url: \(error)")

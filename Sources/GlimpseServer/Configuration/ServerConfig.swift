@@ -109,6 +109,10 @@ public struct ServerConfig: Sendable {
         public var adminRoles = ["admin"]
         public var memberRoles = ["member", "_member_"]
         public var readerRoles = ["reader"]
+        /// The image service's id in Keystone, whose unified limits apply (found by type if nil).
+        public var limitsServiceId: String?
+        /// Seconds limits read from Keystone are used before they are read again.
+        public var limitsCacheTime = 60
 
         public init() {}
     }
@@ -326,6 +330,17 @@ public struct ServerConfig: Sendable {
             key: "token_cache_time", help: "Seconds a token Keystone validated is trusted without asking again [300]"
         ) { c, v in
             c.keystone.tokenCacheTime = max(0, try int("token_cache_time", v))
+        },
+        Setting(
+            key: "keystone_limits_service_id",
+            help: "The image service's id in Keystone, for its unified limits [the service of type image]"
+        ) { c, v in
+            c.keystone.limitsServiceId = v.isEmpty ? nil : v
+        },
+        Setting(
+            key: "keystone_limits_cache_time", help: "Seconds limits read from Keystone are used before re-reading [60]"
+        ) { c, v in
+            c.keystone.limitsCacheTime = max(0, try int("keystone_limits_cache_time", v))
         },
         Setting(key: "keystone_admin_roles", help: "Keystone roles with Glimpse's admin rights [admin]") { c, v in
             c.keystone.adminRoles = list(v).map { $0.lowercased() }

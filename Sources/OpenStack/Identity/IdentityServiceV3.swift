@@ -1,4 +1,5 @@
 import NIOHTTP1
+import OpenStackEncoding
 
 /// The identity service (Keystone v3), for what a service does with other users' tokens.
 public struct IdentityServiceV3: Sendable {
@@ -27,6 +28,14 @@ public struct IdentityServiceV3: Sendable {
         request.authenticated = false
         request.headers = [("X-Auth-Token", token)]
         return ServiceCatalog.v3(try await transport.send(request).json()["catalog"])
+    }
+
+    /// The members of a Keystone collection (`GET /v3/{collection}?query`), e.g. `services`
+    /// by type, or `registered_limits` and `limits` as oslo.limit reads them.
+    public func list(_ collection: String, query: [(String, String)] = []) async throws -> [JSONValue] {
+        var url = try await endpoint.url() + "/" + collection
+        if !query.isEmpty { url += "?" + URLCoding.encodeQuery(query) }
+        return try await transport.send(ServiceRequest(.GET, url)).json()[collection]?.arrayValue ?? []
     }
 }
 
