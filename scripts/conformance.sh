@@ -20,7 +20,8 @@
 #                                    weights (alpha 30, beta 20 and the default, gamma 10),
 #                                    and Tempest's multi-store tests (MultiStoresImagesTest,
 #                                    ImportCopyImagesTest, MultiStoresImportImagesTest,
-#                                    StoreWeightTest); SUITES defaults to "tempest" there
+#                                    StoreWeightTest, MultistoreLocationImportTest); SUITES
+#                                    defaults to "tempest" there
 #
 # Environment:
 #   GLIMPSE_BIN     the glimpse binary            [.build/debug/glimpse, built if missing]
@@ -43,7 +44,7 @@ if [ "$MODE" = multistore ]; then
   SUITES="${SUITES:-tempest}"
   # Weights in the alphabetical order of the ids: Tempest's waiters compare an image's
   # `stores` with the sorted ids, and Glimpse lists them by weight, as Glance does.
-  TEMPEST_TESTS="${TEMPEST_TESTS:-^tempest\.api\.image\.v2\.(admin\.test_images\.(ImportCopyImagesTest|MultiStoresImagesTest)|test_images\.(MultiStoresImportImagesTest|StoreWeightTest))}"
+  TEMPEST_TESTS="${TEMPEST_TESTS:-^tempest\.api\.image\.v2\.(admin\.test_images\.(ImportCopyImagesTest|MultiStoresImagesTest)|test_images\.(MultiStoresImportImagesTest|StoreWeightTest|MultistoreLocationImportTest))}"
 else
   SUITES="${SUITES:-clients cli e2e tempest}"
 fi
@@ -84,7 +85,10 @@ HTTP_IMAGE="http://127.0.0.1:$WEB_PORT/image.qcow2"
 for _ in $(seq 1 50); do curl -sf -o /dev/null "$HTTP_IMAGE" && break; sleep 0.1; done
 curl -sf -o /dev/null "$HTTP_IMAGE" || { echo "the web server for web-download did not start"; exit 2; }
 # Loopback on any port (an empty allowed list leaves only the disallowed one, empty too).
-WEB_SETTINGS=(web_download_allow_private=true web_download_allowed_ports=)
+# Locations shown and managed, with the read-only http store `web` (behind the same filters),
+# for Tempest's location tests (ImageLocationsTest, LocationImportTest; with several stores
+# MultistoreLocationImportTest), which add http_image as a location.
+WEB_SETTINGS=(web_download_allow_private=true web_download_allowed_ports= show_multiple_locations=true http_store=web)
 
 if [ "$MODE" = cluster ]; then
   # Tempest and the smoke tests upload random bytes as qcow2/vhd, as the reference run with
@@ -178,6 +182,7 @@ if [[ " $SUITES " == *" tempest "* ]]; then
   fi
   [ "$MODE" = multistore ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image-feature-enabled.store_weight_enabled=True"
   [ "$MODE" = single ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image.image_caching_enabled=True"
+  TEMPEST_EXTRA="$TEMPEST_EXTRA;image-feature-enabled.manage_locations=True;image-feature-enabled.http_store_enabled=True"
   out="$(IDENTITY_URL="$AUTH" TEMPEST_VENV="$HARNESS_VENV" WORKSPACE="$DATA/tempest-ws" \
          TEST_REGEX="${TEMPEST_TESTS:-^tempest\.api\.image\.}" TEMPEST_CONF_EXTRA="$TEMPEST_EXTRA" \
          EXCLUDE_REGEX="$EXCLUDE" IMPORT_IMAGE=True HTTP_IMAGE="$HTTP_IMAGE" \

@@ -249,5 +249,9 @@ enum PostgresSchema {
         CREATE INDEX images_min_disk_created ON images (min_disk, created_at, id) WHERE deleted_at IS NULL;
         CREATE INDEX images_min_ram_created ON images (min_ram, created_at, id) WHERE deleted_at IS NULL;
         """,
+        """
+        -- The metadata of locations added through the locations API (a JSON object; NULL: none).
+        ALTER TABLE image_locations ADD COLUMN metadata TEXT;
+        """,
     ]
 }

@@ -258,5 +258,9 @@ enum Schema {
             ON image_properties (name, value, visibility, created_at, image_id);
         DROP INDEX image_properties_name_value;
         """,
+        """
+        -- The metadata of locations added through the locations API (a JSON object; NULL: none).
+        ALTER TABLE image_locations ADD COLUMN metadata TEXT;
+        """,
     ]
 }

@@ -8,6 +8,10 @@ public protocol WebDownloader: Sendable {
     /// the final answer's body, to be read once. Throws `WebDownloadError` when the URI, a
     /// redirect or the answer is refused.
     func open(_ uri: String) async throws -> WebDownload
+
+    /// The length of the data at `uri` as a `HEAD` request (redirects followed and checked
+    /// as `open`'s) tells it; nil when the server does not say.
+    func size(_ uri: String) async throws -> Int?
 }
 
 /// The body of a fetched URI.

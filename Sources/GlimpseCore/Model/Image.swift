@@ -112,14 +112,17 @@ public struct Image: Sendable, Hashable {
 }
 
 /// One copy of an image's data: the store that holds it and the store's name for it (opaque
-/// to everyone but the store).
+/// to everyone but the store), with the metadata a location added through the locations API
+/// was given (shown with `store` in `locations`).
 public struct ImageLocation: Sendable, Hashable {
     public var storeId: String
     public var location: String
+    public var metadata: JSONObject
 
-    public init(storeId: String, location: String) {
+    public init(storeId: String, location: String, metadata: JSONObject = JSONObject()) {
         self.storeId = storeId
         self.location = location
+        self.metadata = metadata
     }
 }
 

@@ -28,6 +28,25 @@ struct WebDownloadClient: WebDownloader {
     }
 
     func open(_ uri: String) async throws -> WebDownload {
+        let (response, client) = try await fetch(uri, method: .GET)
+        let body = ObjectHTTP.stream(response) { Task { try? await client.shutdown() } }
+        return WebDownload(length: Self.length(response), body: body)
+    }
+
+    func size(_ uri: String) async throws -> Int? {
+        let (response, client) = try await fetch(uri, method: .HEAD)
+        try await client.shutdown()
+        return Self.length(response)
+    }
+
+    /// The announced length; Glance reads a length of 0 as none given.
+    static func length(_ response: HTTPClientResponse) -> Int? {
+        response.headers.first(name: "content-length").flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    /// Sends `method` to `uri`, following redirects, each checked by the filters: the final
+    /// successful answer and the client that holds its connection (for the caller to shut down).
+    func fetch(_ uri: String, method: HTTPMethod) async throws -> (HTTPClientResponse, HTTPClient) {
         var next = uri
         for hop in 0...Self.maxRedirects {
             guard let target = await filter.check(next, resolve: Self.resolve) else {
@@ -39,6 +58,7 @@ struct WebDownloadClient: WebDownloader {
             let client = Self.client(for: target)
             do {
                 var request = HTTPClientRequest(url: target.uri.description)
+                request.method = method
                 request.headers.add(name: "User-Agent", value: "glimpse-web-download")
                 let response = try await client.execute(request, deadline: .distantFuture, logger: logger)
                 let status = response.status.code
@@ -57,12 +77,7 @@ struct WebDownloadClient: WebDownloader {
                     try await client.shutdown()
                     throw WebDownloadError("\(target.uri) answered \(status)")
                 }
-                // Glance reads a length of 0 as none given.
-                let length = response.headers.first(name: "content-length").flatMap(Int.init).flatMap {
-                    $0 > 0 ? $0 : nil
-                }
-                let body = ObjectHTTP.stream(response) { Task { try? await client.shutdown() } }
-                return WebDownload(length: length, body: body)
+                return (response, client)
             } catch {
                 try? await client.shutdown()
                 throw error
