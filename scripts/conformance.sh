@@ -20,8 +20,7 @@
 #                                    weights (alpha 30, beta 20 and the default, gamma 10),
 #                                    and Tempest's multi-store tests (MultiStoresImagesTest,
 #                                    ImportCopyImagesTest, MultiStoresImportImagesTest,
-#                                    StoreWeightTest, MultistoreLocationImportTest); SUITES
-#                                    defaults to "tempest" there
+#                                    StoreWeightTest); SUITES defaults to "tempest" there
 #
 # Environment:
 #   GLIMPSE_BIN     the glimpse binary            [.build/debug/glimpse, built if missing]
@@ -44,7 +43,7 @@ if [ "$MODE" = multistore ]; then
   SUITES="${SUITES:-tempest}"
   # Weights in the alphabetical order of the ids: Tempest's waiters compare an image's
   # `stores` with the sorted ids, and Glimpse lists them by weight, as Glance does.
-  TEMPEST_TESTS="${TEMPEST_TESTS:-^tempest\.api\.image\.v2\.(admin\.test_images\.(ImportCopyImagesTest|MultiStoresImagesTest)|test_images\.(MultiStoresImportImagesTest|StoreWeightTest|MultistoreLocationImportTest))}"
+  TEMPEST_TESTS="${TEMPEST_TESTS:-^tempest\.api\.image\.v2\.(admin\.test_images\.(ImportCopyImagesTest|MultiStoresImagesTest)|test_images\.(MultiStoresImportImagesTest|StoreWeightTest))}"
 else
   SUITES="${SUITES:-clients cli e2e tempest}"
 fi
@@ -86,8 +85,10 @@ for _ in $(seq 1 50); do curl -sf -o /dev/null "$HTTP_IMAGE" && break; sleep 0.1
 curl -sf -o /dev/null "$HTTP_IMAGE" || { echo "the web server for web-download did not start"; exit 2; }
 # Loopback on any port (an empty allowed list leaves only the disallowed one, empty too).
 # Locations shown and managed, with the read-only http store `web` (behind the same filters),
-# for Tempest's location tests (ImageLocationsTest, LocationImportTest; with several stores
-# MultistoreLocationImportTest), which add http_image as a location.
+# for Tempest's location tests (ImageLocationsTest, ImageLocationsAdminTest,
+# LocationImportTest), which add http_image as a location. (MultistoreLocationImportTest
+# expects an image whose location import failed its hash check to keep the http location
+# while queued, Glance bug 2076648; Glimpse removes it, so that test is left out.)
 WEB_SETTINGS=(web_download_allow_private=true web_download_allowed_ports= show_multiple_locations=true http_store=web)
 
 if [ "$MODE" = cluster ]; then
