@@ -56,8 +56,10 @@ public struct Image: Sendable, Hashable {
     public var properties: JSONObject
     /// Tags: a set kept in first-added order.
     public var tags: [String]
-    /// The copies of the image's data, one per store at most, in the order they were made.
-    /// While an image is `uploading` or `importing`, its only copy is the staged data.
+    /// The copies of the image's data, one per store at most (the read-only http store may
+    /// name several URLs), in the order they were made. While an image is `uploading` or
+    /// `importing`, its only copy is the staged data (or, during a location import, the
+    /// location being hashed).
     public var locations: [ImageLocation]
     /// Optimistic-concurrency counter, bumped by every write.
     public var revision: Int64
