@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 import GlimpseCore
 import GlimpseServer
 import GlimpseTestSupport
@@ -302,6 +303,31 @@ struct LocationTests {
             #expect(image["status"] == "queued" && image["size"] == .null && image["os_glance_import_task"] == nil)
             let tasks = try await s.request(.GET, "/v2/images/\(id)/tasks", token: admin).json
             #expect(tasks["tasks"]?.arrayValue?.first?["status"] == "failure")
+        }
+    }
+
+    @Test("a file store's copy shows as its file:// path, which cannot be added as a location")
+    func fileStore() async throws {
+        let dir = TestServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await TestApp.with({ c in
+            managesLocations(&c)
+            c.dataDir = dir
+            c.enabledBackends = [("local", "file")]
+        }) { s in
+            let admin = try await s.adminToken()
+            let id = try await s.createImageId(admin)
+            let bytes = testBytes(1000)
+            #expect(try await s.upload(id, token: admin, bytes).status == 204)
+            let locations = try #require(try await s.image(id, admin)["locations"]?.arrayValue)
+            let url = try #require(locations.first?["url"]?.stringValue)
+            #expect(locations.count == 1 && url.hasPrefix("file://" + dir + "/"))
+            // The path is the data's.
+            #expect(FileManager.default.contents(atPath: String(url.dropFirst("file://".count))) == Data(bytes))
+            #expect(locations.first?["metadata"] == ["store": "local"])
+            let other = try await s.createImageId(admin)
+            let r = try await s.addLocation(other, admin, url)
+            #expect(r.status == 400 && r.text.contains("Invalid location"))
         }
     }
 
