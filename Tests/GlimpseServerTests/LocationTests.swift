@@ -147,6 +147,13 @@ struct LocationTests {
                     [["op": "add", "path": "/locations/-", "value": ["url": .string(origin.base + "/image")]]])
                 #expect(noMetadata.status == 400)
                 #expect(try await s.image(id, admin)["status"] == "queued")
+                // Another project's member is refused before the URL is asked for its size.
+                let other = try await s.makeUser("bad-loc-other", project: "bad-loc-project", admin: admin)
+                let shared = try await s.createImageId(
+                    admin, ["disk_format": "raw", "container_format": "bare", "visibility": "public"])
+                let hits = origin.hitCount("/image")
+                #expect(try await s.addLocation(shared, other.token, origin.base + "/image").status == 403)
+                #expect(origin.hitCount("/image") == hits)
             }
         }
     }

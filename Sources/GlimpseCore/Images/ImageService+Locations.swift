@@ -40,7 +40,9 @@ extension ImageService {
     {
         var checked: [String: CheckedLocation] = [:]
         guard ops.contains(where: { $0.attribute == "locations" }) else { return checked }
+        // Who may change the image, and whether its status allows it, before any URL is asked.
         let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
+        try ImagePolicy.requireOwner(p, image, "modify_image")
         let existing = Set(image.locations.compactMap(locationURL(of:)))
         for op in ops where op.attribute == "locations" {
             if op.op == .remove {
@@ -54,6 +56,11 @@ extension ImageService {
             guard config.showMultipleLocations else {
                 let verb = ["add": "add", "replace": "update", "remove": "remove"][op.op.rawValue] ?? ""
                 throw ServiceError.forbiddenDetail("It's not allowed to \(verb) locations if locations are invisible.")
+            }
+            if op.op != .remove, image.status != .active, image.status != .queued {
+                let verb = op.op == .add ? "add" : "replace"
+                throw ServiceError.conflict(
+                    "It's not allowed to \(verb) locations if image status is \(image.status.rawValue).")
             }
             let values: [JSONValue] =
                 switch op.op {
