@@ -87,6 +87,11 @@ public final class LocalBlobStore: BlobStore {
             location: location, pendingLocation: ".tmp/" + name, pool: pool)
     }
 
+    /// `file://` and the data's path, as Glance's file store names its locations.
+    public func locationURL(location: String) -> String? {
+        (try? path(of: location)).map { "file://" + $0 }
+    }
+
     public func read(location: String, range: ClosedRange<Int>?) async throws -> ByteStream {
         let path = try path(of: location)
         let fd = try await pool.runIfActive {

@@ -58,10 +58,14 @@ extension SQLMetadataStore: ImageStore {
     /// rows that index it (with its creation time and visibility: `write` rewrites them).
     static func insertSideTables(_ image: Image, _ c: any SQLConnection) async throws {
         for chunk in stride(from: 0, to: image.locations.count, by: rowsPerInsert) {
-            var s = SQLStatement("INSERT INTO image_locations (image_id, position, store_id, location) VALUES ")
+            var s = SQLStatement(
+                "INSERT INTO image_locations (image_id, position, store_id, location, metadata) VALUES ")
             for (i, l) in image.locations[chunk..<min(chunk + rowsPerInsert, image.locations.count)].enumerated() {
                 s.append(i == 0 ? "" : ", ")
-                s.bindList([.text(image.id), .int(chunk + i), .text(l.storeId), .text(l.location)])
+                s.bindList([
+                    .text(image.id), .int(chunk + i), .text(l.storeId), .text(l.location),
+                    .optional(l.metadata.isEmpty ? nil : JSONValue.object(l.metadata).jsonString),
+                ])
             }
             try await c.run(s)
         }
@@ -115,13 +119,15 @@ extension SQLMetadataStore: ImageStore {
     /// The images with their locations, read in the same transaction as the rows.
     static func withLocations(_ images: [Image], _ c: any SQLConnection) async throws -> [Image] {
         guard !images.isEmpty else { return images }
-        var s = SQLStatement("SELECT image_id, store_id, location FROM image_locations WHERE image_id IN ")
+        var s = SQLStatement("SELECT image_id, store_id, location, metadata FROM image_locations WHERE image_id IN ")
         s.bindList(images.map { .text($0.id) })
         s.append(" ORDER BY image_id, position")
         var locations: [String: [ImageLocation]] = [:]
         for r in try await c.query(s) {
             locations[r.text(0) ?? "", default: []].append(
-                ImageLocation(storeId: r.text(1) ?? "", location: r.text(2) ?? ""))
+                ImageLocation(
+                    storeId: r.text(1) ?? "", location: r.text(2) ?? "",
+                    metadata: r.text(3).flatMap { try? JSONValue.parse($0).objectValue } ?? JSONObject()))
         }
         return images.map { image in
             var image = image

@@ -282,5 +282,9 @@ enum Schema {
             UNIQUE (project_id, service_id, region_id, resource_name)
         );
         """,
+        """
+        -- The metadata of locations added through the locations API (a JSON object; NULL: none).
+        ALTER TABLE image_locations ADD COLUMN metadata TEXT;
+        """,
     ]
 }

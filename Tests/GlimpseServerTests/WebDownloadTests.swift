@@ -18,7 +18,8 @@ import Darwin
 #endif
 
 /// A web server on 127.0.0.1 for `web-download` to fetch from:
-/// - `/image`: the bytes, with their length; `/chunked`: the same without a length, in pieces;
+/// - `/image`: the bytes, with their length (`HEAD`: the length); `/chunked`: the same
+///   without a length, in pieces;
 /// - `/gated`: the bytes once `open()` is called;
 /// - `/missing`: 404; `/redirect?to=URI`: 302 to `URI`.
 /// It counts the requests each path received.
@@ -53,6 +54,11 @@ final class Origin: Sendable {
         router.get("/image") { request, _ -> Response in
             self.count("/image", request)
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        // The length without the data, as a location's size is asked (counted with `/image`).
+        router.head("/image") { _, _ -> Response in
+            self.count("/image")
+            return Response(status: .ok, headers: [.contentLength: "\(bytes.count)"])
         }
         router.get("/chunked") { _, _ -> Response in
             self.count("/chunked")

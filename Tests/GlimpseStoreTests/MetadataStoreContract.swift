@@ -309,9 +309,12 @@ struct MetadataStoreContract {
             try await store.insertImage(image(uuid(2), owner: "p1", at: 2))
             var got = try #require(try await store.image(id: img.id))
             #expect(got.locations == img.locations)
-            got.locations.append(ImageLocation(storeId: "cold", location: "c/1"))
+            // A location added through the locations API keeps its metadata (any JSON object).
+            got.locations.append(
+                ImageLocation(storeId: "cold", location: "c/1", metadata: ["speed": "88mph", "n": [1, true]]))
             got.locations.removeFirst()
             got = try #require(try await store.updateImage(got))
+            #expect(try await store.image(id: img.id)?.locations == got.locations)
             #expect(try await store.image(id: img.id)?.locations.map(\.storeId) == ["slow", "cold"])
             let q = ImageListQuery(
                 scope: ListScope(projectId: "p1", isAdmin: false),

@@ -10,11 +10,14 @@ public struct PatchOperation: Sendable, Equatable {
     /// The attribute the pointer names (`/name` → `name`).
     public var attribute: String
     public var value: JSONValue?
+    /// The second segment of a `/locations/N` or `/locations/-` pointer.
+    public var position: String?
 
-    public init(_ op: Op, _ attribute: String, _ value: JSONValue? = nil) {
+    public init(_ op: Op, _ attribute: String, _ value: JSONValue? = nil, position: String? = nil) {
         self.op = op
         self.attribute = attribute
         self.value = value
+        self.position = position
     }
 }
 
@@ -75,7 +78,7 @@ public enum PatchDialect: Sendable {
                 op = only
                 pointer = p
             }
-            let attribute = try Self.attribute(fromPointer: pointer)
+            let (attribute, position) = try Self.attribute(fromPointer: pointer)
             var value: JSONValue?
             if op != .remove {
                 guard let v = o["value"] else {
@@ -83,13 +86,14 @@ public enum PatchDialect: Sendable {
                 }
                 value = v
             }
-            ops.append(PatchOperation(op, attribute, value))
+            ops.append(PatchOperation(op, attribute, value, position: position))
         }
         return ops
     }
 
-    /// Decodes a JSON pointer that must name one top-level attribute.
-    static func attribute(fromPointer pointer: String) throws(ServiceError) -> String {
+    /// Decodes a JSON pointer that must name one top-level attribute, or a position in
+    /// `locations` (`/locations/N`, `/locations/-`).
+    static func attribute(fromPointer pointer: String) throws(ServiceError) -> (String, position: String?) {
         guard pointer.hasPrefix("/") else { throw .badRequest("Pointer `\(pointer)` does not start with \"/\".") }
         if pointer.contains("//") { throw .badRequest("Pointer `\(pointer)` contains adjacent \"/\".") }
         if pointer.count > 1, pointer.hasSuffix("/") { throw .badRequest("Pointer `\(pointer)` end with \"/\".") }
@@ -112,13 +116,12 @@ public enum PatchDialect: Sendable {
             }
             segments.append(out.trimming(" \t"))
         }
-        // `/locations/N` is the one deeper pointer Glance knows; it is refused later as a
-        // feature that is off, like Glance's default.
-        if segments.count == 2, segments[0] == "locations" { return "locations" }
+        // `/locations/N` is the one deeper pointer Glance knows.
+        if segments.count == 2, segments[0] == "locations" { return ("locations", segments[1]) }
         guard segments.count == 1, let only = segments.first, !only.isEmpty else {
             throw .badRequest("Invalid JSON pointer for this resource: '\(pointer)'")
         }
-        return only
+        return (only, nil)
     }
 }
 

@@ -421,7 +421,7 @@ extension ImageService {
     /// none of them.
     func dataSource(of image: Image) throws(ServiceError) -> DataSource {
         let copies = image.locations.ordered(by: blobs.weights).compactMap { location in
-            blobs[location.storeId].map { (location, $0) }
+            (try? blobs.store(for: location)).map { (location, $0) }
         }
         if copies.isEmpty, !image.locations.isEmpty {
             let stores = image.locations.map(\.storeId).joined(separator: ", ")

@@ -240,20 +240,28 @@ public final class ImageService: Sendable {
     /// `PATCH /v2/images/{id}`: applies all changes or none.
     public func update(_ id: String, _ ops: [PatchOperation], by p: Principal) async throws -> Image {
         try ImagePolicy.requireReader(p, "modify_image")
-        return try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+        let checked = try await checkPatchLocations(ops, image: id, by: p)
+        var removed: [ImageLocation] = []
+        let image = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
             try self.policy.enforce(.modifyImage, p, .image(image))
             if ops.isEmpty { return false }
-            for op in ops { try self.apply(op, to: &image, by: p) }
+            removed = []
+            for op in ops {
+                if op.attribute == "locations" {
+                    try self.applyLocations(op, to: &image, checked: checked, removed: &removed)
+                } else {
+                    try self.apply(op, to: &image, by: p)
+                }
+            }
             try self.checkQuotas(image)
             return true
         }
+        await removeData(removed, of: id, retry: "the orphan sweep will")
+        return image
     }
 
     func apply(_ op: PatchOperation, to image: inout Image, by p: Principal) throws(ServiceError) {
         let name = op.attribute
-        if name == "locations" {
-            throw .forbiddenDetail("It's not allowed to update locations if locations are invisible.")
-        }
         if name == "id" || ImageAttributes.readOnly.contains(name) {
             throw .forbidden("Attribute '\(name)' is read-only.")
         }

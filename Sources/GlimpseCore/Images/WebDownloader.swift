@@ -11,6 +11,10 @@ public protocol WebDownloader: Sendable {
     /// - Parameter token: sent as `X-Auth-Token` to `uri`'s origin (scheme, host and port),
     ///   never to another one a redirect leads to.
     func open(_ uri: String, token: String?) async throws -> WebDownload
+
+    /// The length of the data at `uri` as a `HEAD` request (redirects followed and checked
+    /// as `open`'s) tells it; nil when the server does not say.
+    func size(_ uri: String) async throws -> Int?
 }
 
 extension WebDownloader {

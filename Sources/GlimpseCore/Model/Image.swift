@@ -56,8 +56,10 @@ public struct Image: Sendable, Hashable {
     public var properties: JSONObject
     /// Tags: a set kept in first-added order.
     public var tags: [String]
-    /// The copies of the image's data, one per store at most, in the order they were made.
-    /// While an image is `uploading` or `importing`, its only copy is the staged data.
+    /// The copies of the image's data, one per store at most (the read-only http store may
+    /// name several URLs), in the order they were made. While an image is `uploading` or
+    /// `importing`, its only copy is the staged data (or, during a location import, the
+    /// location being hashed).
     public var locations: [ImageLocation]
     /// Optimistic-concurrency counter, bumped by every write.
     public var revision: Int64
@@ -112,14 +114,17 @@ public struct Image: Sendable, Hashable {
 }
 
 /// One copy of an image's data: the store that holds it and the store's name for it (opaque
-/// to everyone but the store).
+/// to everyone but the store), with the metadata a location added through the locations API
+/// was given (shown with `store` in `locations`).
 public struct ImageLocation: Sendable, Hashable {
     public var storeId: String
     public var location: String
+    public var metadata: JSONObject
 
-    public init(storeId: String, location: String) {
+    public init(storeId: String, location: String, metadata: JSONObject = JSONObject()) {
         self.storeId = storeId
         self.location = location
+        self.metadata = metadata
     }
 }
 

@@ -43,6 +43,10 @@ public protocol BlobStore: Sendable {
     /// from `rbd://fsid/pool/image/snap`), if the store has one.
     func directURL(location: String) -> String?
 
+    /// The URL an image's `locations` show for a copy in this store (`file:///…` for a file
+    /// store); the `direct_url` where there is one (the default).
+    func locationURL(location: String) -> String?
+
     /// Releases the store's connections, once every read and write has ended.
     func close() async
 }
@@ -51,6 +55,7 @@ extension BlobStore {
     public func openFile(location: String) async throws -> (any StoredFile)? { nil }
     public func checkDeletable(location: String) async throws {}
     public func directURL(location: String) -> String? { nil }
+    public func locationURL(location: String) -> String? { directURL(location: location) }
     public func close() async {}
 }
 
@@ -104,17 +109,26 @@ public struct BlobStores: Sendable {
     /// Preference among the stores holding copies of an image (Glance's `weight`): higher
     /// first; a store without one weighs 0.
     public let weights: [String: Int]
+    /// The read-only store of locations given as `http`/`https` URLs (Glance's `http` store),
+    /// if one is configured: it holds no data of its own, is not listed and takes no uploads.
+    public let http: HTTPLocationStore?
 
     /// - Parameter defaultId: the store new uploads go to; the first one if nil.
-    public init(_ stores: [any BlobStore], defaultId: String? = nil, weights: [String: Int] = [:]) throws(ServiceError)
-    {
+    public init(
+        _ stores: [any BlobStore], defaultId: String? = nil, weights: [String: Int] = [:],
+        http: HTTPLocationStore? = nil
+    ) throws(ServiceError) {
         guard let first = stores.first else { throw .internalError("no image store is configured") }
         var seen = Set<String>()
         for s in stores where !seen.insert(s.id).inserted {
             throw .internalError("two image stores have the id '\(s.id)'")
         }
+        if let http, seen.contains(http.id) {
+            throw .internalError("the http store's id '\(http.id)' is an image store's too")
+        }
         all = stores
         self.weights = weights
+        self.http = http
         if let defaultId {
             guard let d = stores.first(where: { $0.id == defaultId }) else {
                 throw .internalError("the default store '\(defaultId)' is not configured")
@@ -132,7 +146,8 @@ public struct BlobStores: Sendable {
 
     /// The store holding a copy of an image's data.
     public func store(for location: ImageLocation) throws(ServiceError) -> any BlobStore {
-        guard let store = self[location.storeId] else {
+        let readOnly: (any BlobStore)? = http?.id == location.storeId ? http : nil
+        guard let store = self[location.storeId] ?? readOnly else {
             throw .internalError("image data is in store '\(location.storeId)', which is not configured")
         }
         return store

@@ -12,15 +12,19 @@ public struct ImageDataView: Sendable {
     public var showDirectURL: Bool
     public var showLocations: Bool
     public var directURL: @Sendable (ImageLocation) -> String?
+    /// The URL `locations` show for a copy (nil: the copy is not listed).
+    public var locationURL: @Sendable (ImageLocation) -> String?
 
     public init(
         weights: [String: Int] = [:], showDirectURL: Bool = false, showLocations: Bool = false,
-        directURL: @escaping @Sendable (ImageLocation) -> String? = { _ in nil }
+        directURL: @escaping @Sendable (ImageLocation) -> String? = { _ in nil },
+        locationURL: (@Sendable (ImageLocation) -> String?)? = nil
     ) {
         self.weights = weights
         self.showDirectURL = showDirectURL
         self.showLocations = showLocations
         self.directURL = directURL
+        self.locationURL = locationURL ?? directURL
     }
 
     /// The view a service's configuration and stores give.
@@ -29,7 +33,8 @@ public struct ImageDataView: Sendable {
         self.init(
             weights: blobs.weights, showDirectURL: images.config.showImageDirectURL,
             showLocations: images.config.showMultipleLocations,
-            directURL: { blobs[$0.storeId]?.directURL(location: $0.location) })
+            directURL: { (try? blobs.store(for: $0))?.directURL(location: $0.location) },
+            locationURL: { (try? blobs.store(for: $0))?.locationURL(location: $0.location) })
     }
 }
 
@@ -89,33 +94,35 @@ public enum ImageJSON {
         w.string(path + "/file")
         w.key("schema")
         w.string("/v2/schemas/image")
+        let copies = image.hasData ? image.locations.ordered(by: view.weights) : []
         if image.hasData {
-            let copies = image.locations.ordered(by: view.weights)
             w.key("stores")
             w.string(copies.map(\.storeId).joined(separator: ","))
-            if view.showDirectURL || view.showLocations {
-                let urls = copies.compactMap { copy in view.directURL(copy).map { (copy.storeId, $0) } }
-                if view.showDirectURL, let first = urls.first {
-                    w.key("direct_url")
-                    w.string(first.1)
+        }
+        if view.showDirectURL, let url = copies.lazy.compactMap(view.directURL).first {
+            w.key("direct_url")
+            w.string(url)
+        }
+        if view.showLocations {
+            w.key("locations")
+            w.beginArray()
+            for copy in copies {
+                guard let url = view.locationURL(copy) else { continue }
+                w.beginObject()
+                w.key("url")
+                w.string(url)
+                w.key("metadata")
+                w.beginObject()
+                for m in copy.metadata where m.key != "store" {
+                    w.key(m.key)
+                    w.value(m.value)
                 }
-                if view.showLocations {
-                    w.key("locations")
-                    w.beginArray()
-                    for (store, url) in urls {
-                        w.beginObject()
-                        w.key("url")
-                        w.string(url)
-                        w.key("metadata")
-                        w.beginObject()
-                        w.key("store")
-                        w.string(store)
-                        w.endObject()
-                        w.endObject()
-                    }
-                    w.endArray()
-                }
+                w.key("store")
+                w.string(copy.storeId)
+                w.endObject()
+                w.endObject()
             }
+            w.endArray()
         }
         w.endObject()
     }

@@ -29,6 +29,7 @@ struct ImageRoutes {
         v2.resource("/images/:id/stage", [(.put, stage)])
         v2.resource("/images/:id/import", [(.post, importImage)])
         v2.resource("/images/:id/tasks", [(.get, imageTasks)])
+        v2.resource("/images/:id/locations", [(.get, listLocations), (.post, addLocation)])
         v2.resource("/tasks", [(.get, listTasks), (.post, createTask)])
         v2.resource("/tasks/:task", [(.get, showTask), (.delete, deleteTask)])
         v2.resource("/stores/:store/:id", [(.delete, deleteFromStore)])

@@ -7,8 +7,11 @@ import OpenStackJSON
 extension ImageRoutes {
     /// `/` (300) and `/versions` (200): the image API's versions, without a token.
     func versions(status: HTTPResponse.Status) -> Handler {
-        let cache = images.cache != nil
-        return { _, context in .json(ImageVersions.document(baseURL: context.baseURL, cache: cache), status: status) }
+        let (cache, locations) = (images.cache != nil, images.blobs.http != nil)
+        return { _, context in
+            .json(
+                ImageVersions.document(baseURL: context.baseURL, cache: cache, locations: locations), status: status)
+        }
     }
 
     /// `/healthcheck`: 200 `OK` when the database and every image store answer, else 503

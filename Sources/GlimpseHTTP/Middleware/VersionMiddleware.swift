@@ -13,12 +13,15 @@ struct VersionMiddleware: RouterMiddleware {
     typealias Context = GlimpseRequestContext
     /// Whether this node has an image cache (its versions include the cache API's).
     let cache: Bool
+    /// Whether this node offers the locations API (an http store is configured).
+    let locations: Bool
     /// Version prefixes served as `/v2`.
     let aliases: Set<String>
 
-    init(cache: Bool) {
+    init(cache: Bool, locations: Bool = false) {
         self.cache = cache
-        aliases = ImageVersions.aliases(cache: cache)
+        self.locations = locations
+        aliases = ImageVersions.aliases(cache: cache, locations: locations)
     }
 
     /// First path segments that lead to a route.
@@ -38,7 +41,9 @@ struct VersionMiddleware: RouterMiddleware {
         if isImageAPI, path.hasSuffix("/") || path.contains("//") { throw ServiceError.notFound() }
         if Self.routed.contains(String(first)) { return try await next(request, context) }
         guard isImageAPI else {
-            return .json(ImageVersions.document(baseURL: context.baseURL, cache: cache), status: .multipleChoices)
+            return .json(
+                ImageVersions.document(baseURL: context.baseURL, cache: cache, locations: locations),
+                status: .multipleChoices)
         }
         var head = request.head
         let rest = path.dropFirst(1 + first.count)
@@ -50,14 +55,20 @@ struct VersionMiddleware: RouterMiddleware {
 /// The image API's versions: each maps to the same `/v2/` endpoint.
 ///
 /// As in Glance, the cache API's versions are offered only by a node with a cache: 2.14 (the
-/// cache API) and 2.16 (its `PUT` answers 202), which becomes the current one. Glance's 2.17
-/// (the locations API) and 2.18 (`POST /v2/cache/clean` and `/prune`) are not implemented.
+/// cache API) and 2.16 (its `PUT` answers 202), which becomes the current one. 2.17 (the
+/// locations API) is offered where an http store is configured (`locations`), current unless
+/// the cache's versions are. Glance's 2.18 (`POST /v2/cache/clean` and `/prune`) is not
+/// implemented.
 enum ImageVersions {
     /// Newest first.
-    static func all(cache: Bool) -> [(id: String, status: String)] {
-        let head: [(id: String, status: String)] =
+    static func all(cache: Bool, locations: Bool = false) -> [(id: String, status: String)] {
+        var head: [(id: String, status: String)] =
             cache
             ? [("v2.16", "CURRENT"), ("v2.15", "SUPPORTED"), ("v2.14", "SUPPORTED")] : [("v2.15", "CURRENT")]
+        if locations {
+            head[0].status = "SUPPORTED"
+            head.insert(("v2.17", "CURRENT"), at: 0)
+        }
         return head + [
             ("v2.13", "SUPPORTED"), ("v2.12", "SUPPORTED"), ("v2.9", "SUPPORTED"), ("v2.8", "SUPPORTED"),
             ("v2.7", "SUPPORTED"), ("v2.6", "SUPPORTED"), ("v2.5", "SUPPORTED"), ("v2.4", "SUPPORTED"),
@@ -66,13 +77,15 @@ enum ImageVersions {
     }
 
     /// Path prefixes served as `/v2`.
-    static func aliases(cache: Bool) -> Set<String> { Set(all(cache: cache).map(\.id)) }
+    static func aliases(cache: Bool, locations: Bool = false) -> Set<String> {
+        Set(all(cache: cache, locations: locations).map(\.id))
+    }
 
-    static func document(baseURL: String, cache: Bool) -> JSONValue {
+    static func document(baseURL: String, cache: Bool, locations: Bool = false) -> JSONValue {
         let href = JSONValue.string(baseURL + "/v2/")
         return [
             "versions": .array(
-                all(cache: cache).map { v in
+                all(cache: cache, locations: locations).map { v in
                     ["id": .string(v.id), "status": .string(v.status), "links": [["rel": "self", "href": href]]]
                 })
         ]

@@ -71,7 +71,8 @@ public struct GlimpseResponder: HTTPResponder {
         if let metrics = configuration.metrics { front.append(MetricsMiddleware(factory: metrics)) }
         front += [
             ErrorMiddleware(identityURL: configuration.identityURL),
-            VersionMiddleware(cache: configuration.images.cache != nil),
+            VersionMiddleware(
+                cache: configuration.images.cache != nil, locations: configuration.images.blobs.http != nil),
         ]
         var chain: any HTTPResponder<Context> = router.buildResponder()
         for middleware in front.reversed() { chain = Wrapped(middleware: middleware, next: chain) }

@@ -118,7 +118,11 @@ public final class Components: Sendable {
                 weights[backend.id] = weight
                 return store
             }
-            blobs = try BlobStores(stores, defaultId: config.defaultBackend, weights: weights)
+            blobs = try BlobStores(
+                stores, defaultId: config.defaultBackend, weights: weights,
+                http: config.httpStore.map {
+                    HTTPLocationStore(id: $0, fetcher: WebDownloadClient(filter: config.webDownload, logger: logger))
+                })
             // The cache belongs to the server: `glimpse admin` beside it leaves it alone.
             cache = try exclusive ? Self.imageCache(config, blobs, pools, logger) : nil
             metadata =

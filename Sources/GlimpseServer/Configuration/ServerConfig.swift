@@ -69,6 +69,8 @@ public struct ServerConfig: Sendable {
     public var importMethods: [String]?
     /// What `web-download` may fetch: Glance's `import_filtering_opts`, and private addresses.
     public var webDownload = WebImportFilter()
+    /// The id of the read-only store of locations given as http(s) URLs (`http_store`); nil: none.
+    public var httpStore: String?
     public var identity = IdentityConfig()
     /// The clock the services read (a test's own, or the system's).
     public var clock: any WallClock = SystemClock()
@@ -399,6 +401,19 @@ public struct ServerConfig: Sendable {
         Setting(key: "show_multiple_locations", help: "Show images' locations: every copy's URL and store [false]") {
             c, v in
             c.image.showMultipleLocations = try bool("show_multiple_locations", v)
+        },
+        Setting(
+            key: "http_store",
+            help:
+                "Id of the read-only store of locations given as http(s) URLs, behind the web_download filters; enables API 2.17's locations API (unset: none)"
+        ) { c, v in
+            c.httpStore = v.isEmpty ? nil : v
+        },
+        Setting(
+            key: "do_secure_hash",
+            help: "Calculate the hashes of a location added through the locations API by reading it [true]"
+        ) { c, v in
+            c.image.doSecureHash = try bool("do_secure_hash", v)
         },
         Setting(key: "default_store", help: "The store of `stores` new image data goes to [the first]") { c, v in
             c.defaultBackend = v.isEmpty ? nil : v

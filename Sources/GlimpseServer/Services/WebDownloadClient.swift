@@ -28,6 +28,28 @@ struct WebDownloadClient: WebDownloader {
     }
 
     func open(_ uri: String, token: String?) async throws -> WebDownload {
+        let (response, client) = try await fetch(uri, method: .GET, token: token)
+        let body = ObjectHTTP.stream(response) { Task { try? await client.shutdown() } }
+        return WebDownload(length: Self.length(response), body: body)
+    }
+
+    func size(_ uri: String) async throws -> Int? {
+        let (response, client) = try await fetch(uri, method: .HEAD)
+        try await client.shutdown()
+        return Self.length(response)
+    }
+
+    /// The announced length; Glance reads a length of 0 as none given.
+    static func length(_ response: HTTPClientResponse) -> Int? {
+        response.headers.first(name: "content-length").flatMap(Int.init).flatMap { $0 > 0 ? $0 : nil }
+    }
+
+    /// Sends `method` to `uri`, following redirects, each checked by the filters: the final
+    /// successful answer and the client that holds its connection (for the caller to shut down).
+    /// A token goes to `uri`'s origin only.
+    func fetch(
+        _ uri: String, method: HTTPMethod, token: String? = nil
+    ) async throws -> (HTTPClientResponse, HTTPClient) {
         var next = uri
         let origin = WebURI(uri).map(Self.origin)
         for hop in 0...Self.maxRedirects {
@@ -40,6 +62,7 @@ struct WebDownloadClient: WebDownloader {
             let client = Self.client(for: target)
             do {
                 var request = HTTPClientRequest(url: target.uri.description)
+                request.method = method
                 request.headers.add(name: "User-Agent", value: "glimpse-web-download")
                 // A token goes to the origin it was given for, not where a redirect leads.
                 if let token, Self.origin(target.uri) == origin {
@@ -62,12 +85,7 @@ struct WebDownloadClient: WebDownloader {
                     try await client.shutdown()
                     throw WebDownloadError("\(target.uri) answered \(status)")
                 }
-                // Glance reads a length of 0 as none given.
-                let length = response.headers.first(name: "content-length").flatMap(Int.init).flatMap {
-                    $0 > 0 ? $0 : nil
-                }
-                let body = ObjectHTTP.stream(response) { Task { try? await client.shutdown() } }
-                return WebDownload(length: length, body: body)
+                return (response, client)
             } catch {
                 try? await client.shutdown()
                 throw error

@@ -1,0 +1,212 @@
+import Logging
+import NIOCore
+import NIOPosix
+import OpenStackEncoding
+import OpenStackJSON
+import StreamDigests
+
+/// API 2.17's locations: `POST /v2/images/{id}/locations` adds a location to a queued image
+/// as Glance's `location_import` task does, in the background (the image goes active; its
+/// hashes are calculated by reading the location, or the validation data are checked), and
+/// `GET /v2/images/{id}/locations` lists them for service users.
+extension ImageService {
+    /// The hash algorithms `validation_data` may name.
+    static let locationHashAlgorithms: [String: StreamDigest.Algorithm] = [
+        "sha256": .sha256, "sha512": .sha512, "md5": .md5,
+    ]
+
+    /// `POST /v2/images/{id}/locations` (202): checks the request and starts the task.
+    @discardableResult
+    public func addLocation(
+        _ id: String, body: JSONValue, requestId: String? = nil, by p: Principal
+    ) async throws -> Task<Void, Never> {
+        let (url, validation) = try Self.addLocationBody(body)
+        let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
+        guard image.status == .queued else {
+            throw ServiceError.conflict(
+                "It's not allowed to add locations if image status is \(image.status.rawValue).")
+        }
+        try policy.enforce(.addImageLocation, p, .image(image))
+        let isService = policy.allows(.serviceAPI, p, .image(image))
+        if !isService, blobs.http == nil || !HTTPLocationStore.handles(url) {
+            throw ServiceError.forbidden("http store must be enabled to use location API by normal user.")
+        }
+        if let value = validation["os_hash_value"]?.stringValue {
+            let algo = validation["os_hash_algo"]?.stringValue ?? Self.hashingAlgorithm
+            guard let bytes = Hex.decode(value) else {
+                throw ServiceError.badRequest("os_hash_value (\(value)) is not a valid hexadecimal value")
+            }
+            let want = Self.locationHashAlgorithms[algo].map(Self.digestSize) ?? 0
+            if bytes.count != want {
+                throw ServiceError.badRequest(
+                    "os_hash_value: (\(value)) is not the correct size for (\(algo)) (should be (\(want)) bytes)")
+            }
+        }
+        let taskId = Identifiers.uuid()
+        _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+            guard image.status == .queued else {
+                throw .conflict("It's not allowed to add locations if image status is \(image.status.rawValue).")
+            }
+            if image.properties[ImportProperty.lock] != nil {
+                throw .conflict(
+                    "New operation on image '\(id)' is not permitted as prior operation is still in progress")
+            }
+            image.properties[ImportProperty.lock] = .string(taskId)
+            return true
+        }
+        let now = clock.now()
+        await recordTask(
+            ImageTask(
+                id: taskId, type: "location_import", owner: p.projectId ?? "", imageId: id, requestId: requestId,
+                userId: p.userId,
+                input: ["image_id": .string(id), "loc_url": .string(url), "validation_data": .object(validation)],
+                createdAt: now, updatedAt: now))
+        return imports.start { [self] in
+            await startTask(taskId)
+            let failure = await importLocation(url, into: id, validation: validation, task: taskId)
+            await endTask(taskId, succeeded: failure == nil, message: failure ?? "")
+        }
+    }
+
+    /// The body of `POST …/locations` as Glance's schema takes it: `url` required;
+    /// `validation_data` with `os_hash_algo` (sha1, sha256, sha512, md5) and `os_hash_value`
+    /// (at most 128 characters), each requiring the other.
+    static func addLocationBody(_ body: JSONValue) throws(ServiceError) -> (String, JSONObject) {
+        guard let o = body.objectValue else { throw .badRequest("Request body must be a JSON object.") }
+        guard let url = o["url"]?.stringValue else { throw .badRequest("'url' is a required property") }
+        for m in o where m.key != "url" && m.key != "validation_data" {
+            throw .badRequest("Additional properties are not allowed ('\(m.key)' was unexpected)")
+        }
+        guard let v = o["validation_data"], v != .null else { return (url, JSONObject()) }
+        guard let data = v.objectValue else { throw .badRequest("\(PythonRepr.repr(v)) is not of type 'object'") }
+        for m in data where m.key != "os_hash_algo" && m.key != "os_hash_value" {
+            throw .badRequest("Additional properties are not allowed ('\(m.key)' was unexpected)")
+        }
+        if let algo = data["os_hash_algo"] {
+            guard let name = algo.stringValue, ["sha1", "sha256", "sha512", "md5"].contains(name) else {
+                throw .badRequest("\(PythonRepr.repr(algo)) is not one of ['sha1', 'sha256', 'sha512', 'md5']")
+            }
+        }
+        if let value = data["os_hash_value"] {
+            guard let text = value.stringValue, text.count <= 128 else {
+                throw .badRequest("\(PythonRepr.repr(value)) is not a valid os_hash_value")
+            }
+        }
+        if data["os_hash_value"] != nil, data["os_hash_algo"] == nil {
+            throw .badRequest("'os_hash_algo' is a dependency of 'os_hash_value'")
+        }
+        if data["os_hash_algo"] != nil, data["os_hash_value"] == nil {
+            throw .badRequest("'os_hash_value' is a dependency of 'os_hash_algo'")
+        }
+        return (url, data)
+    }
+
+    static func digestSize(_ algorithm: StreamDigest.Algorithm) -> Int {
+        switch algorithm {
+        case .md5: 16
+        case .sha256: 32
+        case .sha384: 48
+        case .sha512: 64
+        }
+    }
+
+    /// The task's work, as Glance's `location_import` flow: the location is added, the image
+    /// becomes active and its hashes are calculated from the data (with validation data:
+    /// calculated first and compared, the image `importing` meanwhile); without
+    /// `do_secure_hash`, the validation data are taken as given. A failure leaves the image
+    /// queued, without the location or hashes. Returns why it failed, nil on success.
+    func importLocation(_ url: String, into id: String, validation: JSONObject, task: String) async -> String? {
+        let algo = validation["os_hash_algo"]?.stringValue ?? Self.hashingAlgorithm
+        var failure: String?
+        do {
+            let checked = try await checkLocation(url, metadata: JSONObject())
+            let verify = config.doSecureHash && !validation.isEmpty
+            try await changeImage(id) { image in
+                image.locations.append(checked.copy)
+                if image.size == nil { image.size = checked.size }
+                if !config.doSecureHash {
+                    try ImageService.activate(&image, with: validation)
+                } else {
+                    try image.transition(to: verify ? .importing : .active)
+                    image.osHashAlgo = algo
+                }
+            }
+            if config.doSecureHash {
+                let (checksum, hash, size) = try await hashLocation(checked.copy, algorithm: algo)
+                if verify, validation["os_hash_value"]?.stringValue != hash {
+                    failure =
+                        "os_hash_value: (\(validation["os_hash_value"]?.stringValue ?? "")) not matched with actual os_hash_value: (\(hash))"
+                } else {
+                    try await changeImage(id) { image in
+                        image.checksum = checksum
+                        image.osHashValue = hash
+                        if image.size == nil { image.size = size }
+                        if image.status == .importing { try image.transition(to: .active) }
+                    }
+                }
+            }
+        } catch {
+            failure = "\(error)"
+        }
+        if let failure {
+            logger.info("location import failed", metadata: ["image_id": "\(id)", "error": "\(failure)"])
+            try? await changeImage(id) { image in
+                if image.status == .importing || image.status == .queued {
+                    image.locations.removeAll { $0.location == url }
+                    if image.status == .importing { try image.transition(to: .queued) }
+                    image.osHashAlgo = nil
+                    image.osHashValue = nil
+                    image.checksum = nil
+                }
+            }
+        }
+        try? await changeImage(id) { image in
+            if image.properties[ImportProperty.lock]?.stringValue == task {
+                image.properties.removeValue(forKey: ImportProperty.lock)
+            }
+        }
+        return failure
+    }
+
+    /// MD5 and `algorithm` of the data at a location, read as a stream, and its length.
+    func hashLocation(_ copy: ImageLocation, algorithm: String) async throws -> (String, String, Int) {
+        let md5 = StreamDigest(.md5)
+        let digest = StreamDigest(Self.locationHashAlgorithms[algorithm] ?? .sha512)
+        var size = 0
+        for try await chunk in try await blobs.store(for: copy).read(location: copy.location, range: nil) {
+            size += chunk.readableBytes
+            try await hashing.runIfActive {
+                chunk.withUnsafeReadableBytes { bytes in
+                    md5.update(bytes)
+                    digest.update(bytes)
+                }
+            }
+        }
+        return (md5.hexDigest(), digest.hexDigest(), size)
+    }
+
+    /// Read-modify-write of an image by the service itself, retried on concurrent changes;
+    /// 404 when it is gone.
+    func changeImage(_ id: String, _ change: (inout Image) throws -> Void) async throws {
+        for _ in 0..<16 {
+            guard var image = try await store.image(id: id) else { throw ServiceError.imageNotFound(id) }
+            try change(&image)
+            image.updatedAt = clock.now()
+            if try await store.updateImage(image) != nil { return }
+        }
+        throw ServiceError.conflict("The image was changed by another request; try again.")
+    }
+
+    /// `GET /v2/images/{id}/locations`: each location's `url` and `metadata`, for service
+    /// users (Glance's `fetch_image_location`).
+    public func locations(of id: String, by p: Principal) async throws -> [(url: String, metadata: JSONObject)] {
+        let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
+        try policy.enforce(.fetchImageLocation, p, .image(image))
+        return image.locations.compactMap { copy in
+            guard let url = locationURL(of: copy) else { return nil }
+            var metadata = copy.metadata
+            metadata["store"] = .string(copy.storeId)
+            return (url, metadata)
+        }
+    }
+}

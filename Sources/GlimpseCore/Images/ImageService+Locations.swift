@@ -1,0 +1,254 @@
+import Logging
+import OpenStackEncoding
+import OpenStackJSON
+import StreamDigests
+
+/// Glance's locations: the legacy JSON-Patch operations on `/locations` (with
+/// `show_multiple_locations`) and API 2.17's `POST`/`GET /v2/images/{id}/locations`, for
+/// locations given as `http`/`https` URLs, which the read-only http store reads. Other
+/// schemes (`file://` above all) are refused as Glance refuses them: 400 "Invalid location".
+extension ImageService {
+    /// A location a request names, checked: its store and, where the store tells, its size.
+    struct CheckedLocation: Sendable {
+        var copy: ImageLocation
+        var size: Int?
+    }
+
+    /// The URL `locations` show for a copy, if its store has one.
+    public func locationURL(of copy: ImageLocation) -> String? {
+        (try? blobs.store(for: copy))?.locationURL(location: copy.location)
+    }
+
+    /// Glance's check of a new location (`_check_location_uri`): a URL of the http store
+    /// whose data the store can size; 400 "Invalid location" otherwise.
+    func checkLocation(_ url: String, metadata: JSONObject) async throws -> CheckedLocation {
+        guard let http = blobs.http, HTTPLocationStore.handles(url), let size = await http.size(of: url) else {
+            logger.info("location refused", metadata: ["url": "\(url)"])
+            throw ServiceError.badRequest("Invalid location")
+        }
+        var metadata = metadata
+        metadata.removeValue(forKey: "store")
+        return CheckedLocation(copy: ImageLocation(storeId: http.id, location: url, metadata: metadata), size: size)
+    }
+
+    /// The locations the operations of a PATCH add or set, checked before the image is read
+    /// (the checks ask the network), by URL; 403 when locations are not shown.
+    func checkPatchLocations(
+        _ ops: [PatchOperation], image id: String, by p: Principal
+    ) async throws
+        -> [String: CheckedLocation]
+    {
+        var checked: [String: CheckedLocation] = [:]
+        guard ops.contains(where: { $0.attribute == "locations" }) else { return checked }
+        // Who may change the image, and whether its status allows it, before any URL is asked.
+        let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
+        try policy.enforce(.modifyImage, p, .image(image))
+        let existing = Set(image.locations.compactMap(locationURL(of:)))
+        for op in ops where op.attribute == "locations" {
+            try policy.enforce(op.op == .remove ? .deleteImageLocation : .setImageLocation, p, .image(image))
+            if op.op == .replace, op.value?.arrayValue?.isEmpty ?? false {
+                throw ServiceError.forbiddenDetail("Cannot set locations to empty list.")
+            }
+            guard config.showMultipleLocations else {
+                let verb = ["add": "add", "replace": "update", "remove": "remove"][op.op.rawValue] ?? ""
+                throw ServiceError.forbiddenDetail("It's not allowed to \(verb) locations if locations are invisible.")
+            }
+            if op.op != .remove, image.status != .active, image.status != .queued {
+                let verb = op.op == .add ? "add" : "replace"
+                throw ServiceError.conflict(
+                    "It's not allowed to \(verb) locations if image status is \(image.status.rawValue).")
+            }
+            let values: [JSONValue] =
+                switch op.op {
+                case .add: [op.value ?? .null]
+                case .replace: op.value?.arrayValue ?? [.null]
+                case .remove: []
+                }
+            for value in values {
+                let entry = try Self.locationEntry(value)
+                // An existing location's URL is not checked again: only its metadata may change.
+                if checked[entry.url] == nil, !existing.contains(entry.url) {
+                    checked[entry.url] = try await checkLocation(entry.url, metadata: entry.metadata)
+                }
+            }
+        }
+        return checked
+    }
+
+    /// One location of a PATCH value, as Glance's schema takes it: `url` (at most 255
+    /// characters) and `metadata` (an object) required, `validation_data` optional.
+    static func locationEntry(
+        _ value: JSONValue
+    ) throws(ServiceError) -> (
+        url: String, metadata: JSONObject, validation: JSONObject?
+    ) {
+        guard let o = value.objectValue, let url = o["url"]?.stringValue, url.count <= 255,
+            let metadata = o["metadata"]?.objectValue
+        else { throw .badRequest("Invalid location: \(PythonRepr.repr(value))") }
+        var validation: JSONObject?
+        if let v = o["validation_data"] {
+            guard let data = v.objectValue, data["os_hash_algo"]?.stringValue != nil,
+                data["os_hash_value"]?.stringValue != nil,
+                data.allSatisfy({ ["checksum", "os_hash_algo", "os_hash_value"].contains($0.key) })
+            else { throw .badRequest("Invalid validation_data: \(PythonRepr.repr(v))") }
+            validation = data
+        }
+        return (url, metadata, validation)
+    }
+
+    /// Applies one `/locations` operation (its locations checked by `checkPatchLocations`),
+    /// as Glance's `_do_add_locations`, `_do_replace_locations`, `_do_remove_locations`;
+    /// `removed` collects the copies whose data is to be deleted.
+    func applyLocations(
+        _ op: PatchOperation, to image: inout Image, checked: [String: CheckedLocation],
+        removed: inout [ImageLocation]
+    ) throws(ServiceError) {
+        switch op.op {
+        case .add:
+            guard image.status == .active || image.status == .queued else {
+                throw .conflict("It's not allowed to add locations if image status is \(image.status.rawValue).")
+            }
+            let entry = try Self.locationEntry(op.value ?? .null)
+            let values = try Self.validationValues(image, [entry.validation].compactMap { $0 })
+            guard let position = Self.locationPosition(op.position, count: image.locations.count, adding: true)
+            else { throw .badRequest("Invalid position for adding a location.") }
+            guard var new = checked[entry.url] else { throw .badRequest("Invalid location") }
+            new.copy.metadata = Self.withoutStore(entry.metadata)
+            if image.locations.contains(where: { locationURL(of: $0) == entry.url && $0.metadata == new.copy.metadata })
+            {
+                throw .badRequest("The location \(entry.url) already exists")
+            }
+            image.locations.insert(new.copy, at: position)
+            if image.size == nil { image.size = new.size }
+            try Self.activate(&image, with: values)
+        case .replace:
+            guard image.status == .active || image.status == .queued else {
+                throw .conflict("It's not allowed to replace locations if image status is \(image.status.rawValue).")
+            }
+            var entries: [(url: String, metadata: JSONObject, validation: JSONObject?)] = []
+            for v in op.value?.arrayValue ?? [] { entries.append(try Self.locationEntry(v)) }
+            let values = try Self.validationValues(image, entries.compactMap { $0.validation })
+            let current = image.locations.map { (copy: $0, url: locationURL(of: $0) ?? "") }
+            if current.map({ $0.url }).sorted() == entries.map({ $0.url }).sorted() {
+                var remaining = current
+                image.locations = entries.map { entry in
+                    let i = remaining.firstIndex { $0.url == entry.url }!
+                    var copy = remaining.remove(at: i).copy
+                    copy.metadata = Self.withoutStore(entry.metadata)
+                    return copy
+                }
+            } else {
+                guard current.isEmpty else {
+                    throw .badRequest(
+                        "Original locations is not empty: \(current.map { $0.url }.joined(separator: ", "))")
+                }
+                var new: [ImageLocation] = []
+                for entry in entries {
+                    guard var checkedEntry = checked[entry.url] else { throw .badRequest("Invalid location") }
+                    checkedEntry.copy.metadata = Self.withoutStore(entry.metadata)
+                    if new.contains(checkedEntry.copy) { throw .badRequest("The location \(entry.url) already exists") }
+                    new.append(checkedEntry.copy)
+                    if image.size == nil { image.size = checkedEntry.size }
+                }
+                image.locations = new
+            }
+            try Self.activate(&image, with: values)
+        case .remove:
+            guard image.status == .active else {
+                throw .conflict("It's not allowed to remove locations if image status is \(image.status.rawValue).")
+            }
+            if image.locations.count == 1 { throw .forbiddenDetail("Cannot remove last location in the image.") }
+            guard let position = Self.locationPosition(op.position, count: image.locations.count, adding: false)
+            else { throw .badRequest("Invalid position for removing a location.") }
+            removed.append(image.locations.remove(at: position))
+        }
+    }
+
+    static func withoutStore(_ metadata: JSONObject) -> JSONObject {
+        var m = metadata
+        m.removeValue(forKey: "store")
+        return m
+    }
+
+    /// A queued image that now has a location becomes active, with the validation values.
+    static func activate(_ image: inout Image, with values: JSONObject) throws(ServiceError) {
+        guard image.status == .queued, !image.locations.isEmpty else { return }
+        for m in values {
+            switch m.key {
+            case "checksum": image.checksum = m.value.stringValue
+            case "os_hash_algo": image.osHashAlgo = m.value.stringValue
+            case "os_hash_value": image.osHashValue = m.value.stringValue
+            default: break
+            }
+        }
+        try image.transition(to: .active)
+    }
+
+    /// Glance's `_get_locations_op_pos`: a number, or `-` for the end (adding) or the last
+    /// location (removing).
+    static func locationPosition(_ text: String?, count: Int, adding: Bool) -> Int? {
+        guard let text else { return nil }
+        if text == "-" { return adding ? count : (count > 0 ? count - 1 : nil) }
+        guard !text.isEmpty, text.allSatisfy(\.isASCII), text.allSatisfy(\.isNumber), let n = Int(text) else {
+            return nil
+        }
+        return adding ? (n <= count ? n : nil) : (n < count ? n : nil)
+    }
+
+    /// Glance's `_validate_validation_data`: the values the locations' validation data give
+    /// that the image does not have yet (409 on a conflict, a value already set otherwise,
+    /// a new value for an image that is not queued, or a malformed one).
+    static func validationValues(_ image: Image, _ data: [JSONObject]) throws(ServiceError) -> JSONObject {
+        var merged = JSONObject()
+        for d in data {
+            for m in d {
+                if let existing = merged[m.key], existing != m.value {
+                    throw .conflict("Conflicting values for \(m.key)")
+                }
+                merged[m.key] = m.value
+            }
+        }
+        var new = JSONObject()
+        for m in merged {
+            let (k, v) = (m.key, m.value)
+            let current: String? =
+                switch k {
+                case "checksum": image.checksum
+                case "os_hash_algo": image.osHashAlgo
+                default: image.osHashValue
+                }
+            if v.stringValue == current { continue }
+            if current != nil { throw .conflict("\(k) is already set with a different value") }
+            new[k] = v
+        }
+        if new.isEmpty { return new }
+        guard image.status == .queued else {
+            throw .conflict(
+                "New value(s) for \(new.map(\.key).joined(separator: ", ")) may only be provided when image status is 'queued'"
+            )
+        }
+        if let checksum = new["checksum"]?.stringValue {
+            guard let bytes = Hex.decode(checksum) else {
+                throw .conflict("checksum (\(checksum)) is not a valid hexadecimal value")
+            }
+            if bytes.count != 16 {
+                throw .conflict("checksum (\(checksum)) is not the correct size for md5 (should be 16 bytes)")
+            }
+        }
+        let algo = new["os_hash_algo"]?.stringValue
+        guard algo == Self.hashingAlgorithm else {
+            throw .conflict("os_hash_algo must be \(Self.hashingAlgorithm), not \(algo ?? "None")")
+        }
+        let value = new["os_hash_value"]?.stringValue ?? ""
+        guard let bytes = Hex.decode(value) else {
+            throw .conflict("os_hash_value (\(value)) is not a valid hexadecimal value")
+        }
+        if bytes.count != 64 {
+            throw .conflict("os_hash_value (\(value)) is not the correct size for sha512 (should be 64 bytes)")
+        }
+        return new
+    }
+
+    /// Glance's `hashing_algorithm`.
+    static let hashingAlgorithm = "sha512"
+}

@@ -1,0 +1,368 @@
+import Crypto
+import Foundation
+import GlimpseCore
+import GlimpseServer
+import GlimpseTestSupport
+import OpenStackEncoding
+import OpenStackJSON
+import Testing
+
+/// A server that manages locations: shown, with the http store `web`, reading from loopback.
+func managesLocations(_ c: inout ServerConfig) {
+    fetchesFromLoopback(&c)
+    c.image.showMultipleLocations = true
+    c.httpStore = "web"
+}
+
+extension APIClient {
+    func addLocation(
+        _ id: String, _ token: String, _ url: String, metadata: JSONObject = [:], at position: String = "-"
+    )
+        async throws -> Reply
+    {
+        try await patch(
+            id, token: token,
+            [
+                [
+                    "op": "add", "path": .string("/locations/\(position)"),
+                    "value": ["url": .string(url), "metadata": .object(metadata)],
+                ]
+            ])
+    }
+
+    func postLocation(_ id: String, _ token: String, _ body: JSONValue) async throws -> Reply {
+        try await json(.POST, "/v2/images/\(id)/locations", token: token, body)
+    }
+}
+
+@Suite("Locations: the legacy PATCH of /locations and API 2.17's locations API")
+struct LocationTests {
+    @Test("without show_multiple_locations every /locations operation is 403, as Glance says it")
+    func invisible() async throws {
+        try await Origin.with(testBytes(100)) { origin in
+            try await TestApp.with({ c in
+                fetchesFromLoopback(&c)
+                c.httpStore = "web"
+            }) { s in
+                let admin = try await s.adminToken()
+                let id = try await s.createImageId(admin)
+                #expect(try await s.image(id, admin)["locations"] == nil)
+                let add = try await s.addLocation(id, admin, origin.base + "/image")
+                #expect(
+                    add.status == 403
+                        && add.text.contains("It's not allowed to add locations if locations are invisible."))
+                let replace = try await s.patch(
+                    id, token: admin,
+                    [
+                        [
+                            "op": "replace", "path": "/locations",
+                            "value": [["url": .string(origin.base + "/image"), "metadata": [:]]],
+                        ]
+                    ])
+                #expect(
+                    replace.status == 403
+                        && replace.text.contains("It's not allowed to update locations if locations are invisible."))
+                let remove = try await s.patch(id, token: admin, [["op": "remove", "path": "/locations/0"]])
+                #expect(
+                    remove.status == 403
+                        && remove.text.contains("It's not allowed to remove locations if locations are invisible."))
+                #expect(origin.hitCount("/image") == 0)
+                #expect(try await s.image(id, admin)["status"] == "queued")
+            }
+        }
+    }
+
+    @Test("add, replace and remove: a queued image goes active with the http location, its data read through download")
+    func addReplaceRemove() async throws {
+        let bytes = testBytes(50_000, seed: 3)
+        try await Origin.with(bytes) { origin in
+            try await TestApp.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                let member = try await s.makeUser("loc-member", project: "loc-project", admin: admin)
+                let id = try await s.createImageId(member.token)
+                #expect(try await s.image(id, member.token)["locations"] == [])
+                let url = origin.base + "/image"
+                #expect(try await s.addLocation(id, member.token, url, metadata: ["foo": "bar"]).status == 200)
+                var image = try await s.image(id, member.token)
+                #expect(image["status"] == "active" && image["size"]?.intValue == bytes.count)
+                #expect(image["os_hash_value"] == .null && image["checksum"] == .null)
+                #expect(image["locations"] == [["url": .string(url), "metadata": ["foo": "bar", "store": "web"]]])
+                #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: member.token).body == bytes)
+
+                // A second location; the same one again is a duplicate.
+                #expect(
+                    try await s.addLocation(id, member.token, url + "#new", metadata: ["speed": "88mph"]).status == 200)
+                #expect(
+                    try await s.addLocation(id, member.token, url + "#new", metadata: ["speed": "88mph"]).status == 400)
+                image = try await s.image(id, member.token)
+                var locations = try #require(image["locations"]?.arrayValue)
+                #expect(locations.count == 2 && locations[1]["url"]?.stringValue == url + "#new")
+
+                // Replacing with the same set changes metadata only; dropping or changing a URL is 400.
+                locations[0] = ["url": .string(url), "metadata": ["foo": "bar", "date": "2015-10-15", "store": "web"]]
+                let same = try await s.patch(
+                    id, token: member.token, [["op": "replace", "path": "/locations", "value": .array(locations)]])
+                #expect(same.status == 200)
+                let fewer = try await s.patch(
+                    id, token: member.token, [["op": "replace", "path": "/locations", "value": [locations[0]]]])
+                #expect(fewer.status == 400)
+                let other = try await s.patch(
+                    id, token: member.token,
+                    [
+                        [
+                            "op": "replace", "path": "/locations",
+                            "value": [locations[0], ["url": .string(url + "#new3"), "metadata": [:]]],
+                        ]
+                    ])
+                #expect(other.status == 400)
+                #expect(try await s.image(id, member.token)["locations"] == .array(locations))
+
+                // Removing is for admins; the last location stays.
+                let byMember = try await s.patch(id, token: member.token, [["op": "remove", "path": "/locations/0"]])
+                #expect(byMember.status == 403)
+                #expect(try await s.patch(id, token: admin, [["op": "remove", "path": "/locations/9"]]).status == 400)
+                #expect(try await s.patch(id, token: admin, [["op": "remove", "path": "/locations/0"]]).status == 200)
+                image = try await s.image(id, admin)
+                #expect(image["locations"] == [locations[1]])
+                let last = try await s.patch(id, token: admin, [["op": "remove", "path": "/locations/0"]])
+                #expect(last.status == 403 && last.text.contains("Cannot remove last location in the image."))
+            }
+        }
+    }
+
+    @Test("bad locations are 400: unknown schemes, file:// paths, a URL that does not answer, a bad position")
+    func badLocations() async throws {
+        try await Origin.with(testBytes(100)) { origin in
+            try await TestApp.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                let id = try await s.createImageId(admin)
+                for url in ["gopher://info.cern.ch", "file:///etc/passwd", "swift://x/y", origin.base + "/missing"] {
+                    let r = try await s.addLocation(id, admin, url)
+                    #expect(r.status == 400 && r.text.contains("Invalid location"), "\(url)")
+                }
+                let position = try await s.addLocation(id, admin, origin.base + "/image", at: "5")
+                #expect(position.status == 400 && position.text.contains("Invalid position for adding a location."))
+                let noMetadata = try await s.patch(
+                    id, token: admin,
+                    [["op": "add", "path": "/locations/-", "value": ["url": .string(origin.base + "/image")]]])
+                #expect(noMetadata.status == 400)
+                #expect(try await s.image(id, admin)["status"] == "queued")
+                // Another project's member is refused before the URL is asked for its size.
+                let other = try await s.makeUser("bad-loc-other", project: "bad-loc-project", admin: admin)
+                let shared = try await s.createImageId(
+                    admin, ["disk_format": "raw", "container_format": "bare", "visibility": "public"])
+                let hits = origin.hitCount("/image")
+                #expect(try await s.addLocation(shared, other.token, origin.base + "/image").status == 403)
+                #expect(origin.hitCount("/image") == hits)
+            }
+        }
+    }
+
+    @Test("validation data: taken on a queued image; another value later is 409")
+    func validationData() async throws {
+        try await Origin.with(testBytes(100)) { origin in
+            try await TestApp.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                let id = try await s.createImageId(admin)
+                let data: JSONObject = [
+                    "checksum": .string(String(repeating: "1", count: 32)),
+                    "os_hash_algo": "sha512", "os_hash_value": .string(String(repeating: "deadbeef", count: 16)),
+                ]
+                func add(_ url: String, _ validation: JSONObject) async throws -> Reply {
+                    try await s.patch(
+                        id, token: admin,
+                        [
+                            [
+                                "op": "add", "path": "/locations/-",
+                                "value": [
+                                    "url": .string(url), "metadata": [:], "validation_data": .object(validation),
+                                ],
+                            ]
+                        ])
+                }
+                #expect(try await add(origin.base + "/image", data).status == 200)
+                let image = try await s.image(id, admin)
+                #expect(image["checksum"]?.stringValue == String(repeating: "1", count: 32))
+                #expect(image["os_hash_algo"] == "sha512" && image["status"] == "active")
+                #expect(try await add(origin.base + "/image#same", data).status == 200)
+                var other = data
+                other["checksum"] = .string(String(repeating: "2", count: 32))
+                let conflict = try await add(origin.base + "/image#other", other)
+                #expect(
+                    conflict.status == 409 && conflict.text.contains("checksum is already set with a different value"))
+            }
+        }
+    }
+
+    @Test("http locations obey the web-download filters: a loopback origin is refused by default, unasked")
+    func refusedHost() async throws {
+        try await Origin.with(testBytes(100)) { origin in
+            try await TestApp.with({ c in
+                c.image.showMultipleLocations = true
+                c.httpStore = "web"
+            }) { s in
+                let admin = try await s.adminToken()
+                let id = try await s.createImageId(admin)
+                let r = try await s.addLocation(id, admin, origin.base + "/image")
+                #expect(r.status == 400 && r.text.contains("Invalid location"))
+                #expect(origin.hitCount("/image") == 0)
+                let post = try await s.postLocation(id, admin, ["url": .string(origin.base + "/image")])
+                #expect(post.status == 202)
+                await s.components.images.imports.wait()
+                #expect(try await s.image(id, admin)["status"] == "queued")
+                #expect(origin.hitCount("/image") == 0)
+            }
+        }
+    }
+
+    @Test("POST /v2/images/{id}/locations: the image goes active, its hashes calculated from the location")
+    func locationImport() async throws {
+        let bytes = testBytes(70_000, seed: 11)
+        try await Origin.with(bytes) { origin in
+            try await TestApp.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                let member = try await s.makeUser("li-member", project: "li-project", admin: admin)
+                let url = origin.base + "/image"
+                // Computed: MD5 and SHA-512.
+                let id = try await s.createImageId(member.token)
+                #expect(try await s.postLocation(id, member.token, ["url": .string(url)]).status == 202)
+                await s.components.images.imports.wait()
+                var image = try await s.image(id, member.token)
+                #expect(image["status"] == "active" && image["size"]?.intValue == bytes.count)
+                #expect(image["checksum"]?.stringValue == Hex.encode(Insecure.MD5.hash(data: bytes)))
+                #expect(image["os_hash_algo"] == "sha512")
+                #expect(image["os_hash_value"]?.stringValue == Hex.encode(SHA512.hash(data: bytes)))
+                #expect(image["os_glance_import_task"] == nil)
+                let tasks = try await s.request(.GET, "/v2/images/\(id)/tasks", token: member.token).json
+                #expect(
+                    tasks["tasks"]?.arrayValue?.first?["type"] == "location_import"
+                        && tasks["tasks"]?.arrayValue?.first?["status"] == "success")
+                #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: member.token).body == bytes)
+                // Only a queued image.
+                let again = try await s.postLocation(id, member.token, ["url": .string(url)])
+                #expect(
+                    again.status == 409
+                        && again.text.contains("It's not allowed to add locations if image status is active."))
+
+                // Validation data, checked against the data.
+                let sha256 = Hex.encode(SHA256.hash(data: bytes))
+                let checked = try await s.createImageId(member.token)
+                let good = try await s.postLocation(
+                    checked, member.token,
+                    [
+                        "url": .string(url),
+                        "validation_data": ["os_hash_algo": "sha256", "os_hash_value": .string(sha256)],
+                    ])
+                #expect(good.status == 202)
+                await s.components.images.imports.wait()
+                image = try await s.image(checked, member.token)
+                #expect(image["status"] == "active" && image["os_hash_algo"] == "sha256")
+                #expect(image["os_hash_value"]?.stringValue == sha256)
+
+                // A hash that does not match: the task fails, the image stays queued, without hashes.
+                let wrong = try await s.createImageId(member.token)
+                #expect(
+                    try await s.postLocation(
+                        wrong, member.token,
+                        [
+                            "url": .string(url),
+                            "validation_data": [
+                                "os_hash_algo": "sha512",
+                                "os_hash_value": .string(String(repeating: "beefdead", count: 16)),
+                            ],
+                        ]
+                    ).status == 202)
+                await s.components.images.imports.wait()
+                image = try await s.image(wrong, member.token)
+                #expect(image["status"] == "queued" && image["os_hash_algo"] == .null && image["checksum"] == .null)
+                #expect(image["locations"] == [])
+                let failed = try await s.request(.GET, "/v2/images/\(wrong)/tasks", token: member.token).json
+                #expect(failed["tasks"]?.arrayValue?.first?["status"] == "failure")
+
+                // Malformed validation data: 400 at once.
+                for validation: JSONValue in [
+                    ["os_hash_algo": "sha512", "os_hash_value": "dbc9e0f80d131e64b94913a7b40bb5"],
+                    ["os_hash_value": .string(Hex.encode(SHA512.hash(data: bytes)))],
+                    ["os_hash_algo": "sha123", "os_hash_value": .string(sha256)],
+                    ["os_hash_algo": "sha512", "os_hash_value": .string(sha256)],
+                ] {
+                    let r = try await s.postLocation(
+                        wrong, member.token, ["url": .string(url), "validation_data": validation])
+                    #expect(r.status == 400, "\(validation.jsonString)")
+                }
+                // A normal user only with the http store.
+                let notHTTP = try await s.postLocation(wrong, member.token, ["url": "rbd://fsid/pool/image/snap"])
+                #expect(notHTTP.status == 403 && notHTTP.text.contains("http store must be enabled"))
+            }
+        }
+    }
+
+    @Test("an unreachable location: the task fails and the image stays queued, as Glance leaves it")
+    func unreachable() async throws {
+        let port = try await Origin.with(testBytes(10)) { $0.port }  // closed once the origin has stopped
+        try await TestApp.with(managesLocations) { s in
+            let admin = try await s.adminToken()
+            let id = try await s.createImageId(admin)
+            #expect(
+                try await s.postLocation(id, admin, ["url": .string("http://127.0.0.1:\(port)/image")]).status == 202)
+            await s.components.images.imports.wait()
+            let image = try await s.image(id, admin)
+            #expect(image["status"] == "queued" && image["size"] == .null && image["os_glance_import_task"] == nil)
+            let tasks = try await s.request(.GET, "/v2/images/\(id)/tasks", token: admin).json
+            #expect(tasks["tasks"]?.arrayValue?.first?["status"] == "failure")
+        }
+    }
+
+    @Test("a file store's copy shows as its file:// path, which cannot be added as a location")
+    func fileStore() async throws {
+        let dir = TestServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try await TestApp.with({ c in
+            managesLocations(&c)
+            c.dataDir = dir
+            c.enabledBackends = [("local", "file")]
+        }) { s in
+            let admin = try await s.adminToken()
+            let id = try await s.createImageId(admin)
+            let bytes = testBytes(1000)
+            #expect(try await s.upload(id, token: admin, bytes).status == 204)
+            let locations = try #require(try await s.image(id, admin)["locations"]?.arrayValue)
+            let url = try #require(locations.first?["url"]?.stringValue)
+            #expect(locations.count == 1 && url.hasPrefix("file://" + dir + "/"))
+            // The path is the data's.
+            #expect(FileManager.default.contents(atPath: String(url.dropFirst("file://".count))) == Data(bytes))
+            #expect(locations.first?["metadata"] == ["store": "local"])
+            let other = try await s.createImageId(admin)
+            let r = try await s.addLocation(other, admin, url)
+            #expect(r.status == 400 && r.text.contains("Invalid location"))
+        }
+    }
+
+    @Test("GET /v2/images/{id}/locations is for service users (and admins); 2.17 is offered only with the http store")
+    func listAndVersions() async throws {
+        try await Origin.with(testBytes(1000)) { origin in
+            try await TestApp.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                let id = try await s.createImageId(
+                    admin, ["disk_format": "raw", "container_format": "bare", "visibility": "public"])
+                #expect(try await s.addLocation(id, admin, origin.base + "/image", metadata: ["k": "v"]).status == 200)
+                // Glance 33's service_api: the service role, or admin (for services that send an
+                // admin token); not a member of the owning project.
+                #expect(try await s.request(.GET, "/v2/images/\(id)/locations", token: admin).status == 200)
+                let (member, _) = try await s.makeUser("loc-member", project: "loc-project", admin: admin)
+                #expect(try await s.request(.GET, "/v2/images/\(id)/locations", token: member).status == 403)
+                let service = Principal(userId: "nova", projectId: "service", roles: ["service"])
+                let listed = try await s.components.images.locations(of: id, by: service)
+                #expect(listed.map(\.url) == [origin.base + "/image"])
+                #expect(listed.first?.metadata == ["k": "v", "store": "web"])
+                let versions = try await s.request(.GET, "/versions", token: nil).json
+                #expect(versions["versions"]?.arrayValue?.first?["id"] == "v2.17")
+            }
+        }
+        try await TestApp.with { s in
+            let versions = try await s.request(.GET, "/versions", token: nil).json
+            let ids = versions["versions"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            #expect(!ids.contains("v2.17"))
+        }
+    }
+}
