@@ -14,6 +14,24 @@ struct OutputTests {
         return try OutputOptions.parse(args)
     }
 
+    @Test("properties holding lists of dictionaries (locations), as osc-lib and PyYAML write them")
+    func nestedProperties() throws {
+        let locations: JSONValue = [["url": "file:///d/x", "metadata": ["store": "local"]]]
+        let properties: JSONObject = ["locations": locations, "k": "v", "n": .null, "d": ["a": 1]]
+        #expect(
+            Output.keyValues(properties, prefix: nil)
+                == "d.a='1', k='v', locations='[{'url': 'file:///d/x', 'metadata': {'store': 'local'}}]', n=")
+        #expect(Output.keyValues(["locations": []], prefix: nil) == "locations='[]'")
+        #expect(
+            Output.yamlEntry("properties", .object(["locations": locations]), indent: 0) == """
+                properties:
+                  locations:
+                  - metadata:
+                      store: local
+                    url: file:///d/x
+                """)
+    }
+
     @Test("table, json, yaml and value listings, as openstack prints them")
     func listings() throws {
         #expect(

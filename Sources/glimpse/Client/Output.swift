@@ -74,9 +74,21 @@ enum Output {
         case .bool(let b): b ? "True" : "False"
         case .number(let n): n.text
         case .array(let a): a.map(plain).sorted().joined(separator: ", ")
-        case .object(let o):
-            o.members.sorted { $0.key < $1.key }.map { "\($0.key)='\(plain($0.value))'" }.joined(separator: ", ")
+        case .object(let o): keyValues(o, prefix: nil)
         }
+    }
+
+    /// A dictionary as osc-lib's `format_dict` writes it: `k='v'` sorted by key, nested
+    /// dictionaries flattened to `outer.inner='v'`, other values as Python's `str`, `k=` for None.
+    static func keyValues(_ o: JSONObject, prefix: String?) -> String {
+        o.members.sorted { $0.key < $1.key }.map { member in
+            let key = prefix.map { "\($0).\(member.key)" } ?? member.key
+            switch member.value {
+            case .object(let inner): return keyValues(inner, prefix: key)
+            case .null: return key + "="
+            default: return "\(key)='\(python(member.value))'"
+            }
+        }.joined(separator: ", ")
     }
 
     /// A value as `-f value` prints it: what Python's `str` makes of the decoded JSON
@@ -148,7 +160,7 @@ enum Output {
         switch value {
         case .array(let a) where !a.isEmpty:
             return yamlScalar(key) + ":\n"
-                + a.map { pad + "- " + yamlInline($0, indent: indent + 2) }.joined(separator: "\n")
+                + a.map { pad + "- " + yamlItem($0, indent: indent + 2) }.joined(separator: "\n")
         case .object(let o) where !o.isEmpty:
             return yamlScalar(key) + ":\n"
                 + o.members.sorted { $0.key < $1.key }
@@ -156,6 +168,14 @@ enum Output {
         default:
             return yamlScalar(key) + ": " + yamlInline(value, indent: indent)
         }
+    }
+
+    /// A sequence item in PyYAML's block style: a mapping's entries one per line, the first
+    /// after the dash.
+    static func yamlItem(_ v: JSONValue, indent: Int) -> String {
+        guard case .object(let o) = v, !o.isEmpty else { return yamlInline(v, indent: indent) }
+        return o.members.sorted { $0.key < $1.key }.map { yamlEntry($0.key, $0.value, indent: indent) }
+            .joined(separator: "\n" + String(repeating: " ", count: indent))
     }
 
     static func yamlInline(_ v: JSONValue, indent: Int) -> String {
