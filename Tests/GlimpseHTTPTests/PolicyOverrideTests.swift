@@ -36,6 +36,23 @@ func writeText(_ text: String, to path: String) throws {
 
 @Suite("Policy file: each override changes what the API allows")
 struct PolicyOverrideTests {
+    @Test("context_is_admin decides who is an admin everywhere: lists, owners, deactivated data")
+    func contextIsAdmin() async throws {
+        for nobody in [false, true] {
+            try await withPolicy(nobody ? #"{"context_is_admin": "!"}"# : "{}") { s in
+                let admin = try await s.adminToken()
+                let (member, project) = try await s.makeUser("ctx-user", project: "ctx-project", admin: admin)
+                let hidden = try await s.createImageId(member, ["name": "theirs", "visibility": "private"])
+                let listed = try await s.request(.GET, "/v2/images", token: admin).json["images"]?.arrayValue ?? []
+                #expect(listed.contains { $0["id"]?.stringValue == hidden } == !nobody)
+                #expect(try await s.request(.GET, "/v2/images/\(hidden)", token: admin).status == (nobody ? 404 : 200))
+                let owned = try await s.json(
+                    .POST, "/v2/images", token: admin, ["name": "for-them", "owner": .string(project)])
+                #expect(owned.status == (nobody ? 403 : 201), "\(owned.text)")
+            }
+        }
+    }
+
     @Test("publicize_image role:member lets a member make images public (refused by default)")
     func publicize() async throws {
         try await TestApp.with { s in

@@ -7,6 +7,12 @@ import OpenStackEncoding
 import OpenStackJSON
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A server that manages locations: shown, with the http store `web`, reading from loopback.
 func managesLocations(_ c: inout ServerConfig) {
     fetchesFromLoopback(&c)
@@ -37,6 +43,111 @@ extension APIClient {
 
 @Suite("Locations: the legacy PATCH of /locations and API 2.17's locations API")
 struct LocationTests {
+    @Test("positions count the locations as shown: a copy in a store without URLs is never removed by them")
+    func positionsAsShown() async throws {
+        let bytes = testBytes(1000)
+        try await Origin.with(bytes) { origin in
+            try await TestApp.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                // Uploaded into the memory store, whose copies have no URL: `locations` is empty.
+                let id = try await s.createImageId(admin)
+                #expect(try await s.upload(id, token: admin, bytes).status == 204)
+                #expect(try await s.image(id, admin)["locations"] == [])
+                #expect(try await s.addLocation(id, admin, origin.base + "/image").status == 200)
+                let shown = try await s.image(id, admin)["locations"]?.arrayValue ?? []
+                #expect(shown.count == 1 && shown.first?["url"]?.stringValue == origin.base + "/image")
+                // Removing position 0 removes the http location, the one shown there.
+                let removed = try await s.patch(id, token: admin, [["op": "remove", "path": "/locations/0"]])
+                #expect(removed.status == 200, "\(removed.text)")
+                #expect(try await s.image(id, admin)["locations"] == [])
+                #expect(try await s.objects().count == 1)
+                #expect(try await s.request(.GET, "/v2/images/\(id)/file", token: admin).body == bytes)
+                // Replacing the (empty) list as shown would mix other data with the image's.
+                let replace = try await s.patch(
+                    id, token: admin,
+                    [
+                        [
+                            "op": "replace", "path": "/locations",
+                            "value": [["url": .string(origin.base + "/image"), "metadata": [:]]],
+                        ]
+                    ])
+                #expect(replace.status == 400 && replace.text.contains("Original locations is not empty"))
+            }
+        }
+    }
+
+    @Test("get_image_location: another project's reader sees no locations of a public image, as in Glance")
+    func locationsPolicy() async throws {
+        try await Origin.with(testBytes(100)) { origin in
+            try await TestApp.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                let id = try await s.createImageId(
+                    admin, ["disk_format": "raw", "container_format": "bare", "visibility": "public"])
+                #expect(try await s.addLocation(id, admin, origin.base + "/image").status == 200)
+                let (other, _) = try await s.makeUser("loc-reader", project: "loc-elsewhere", admin: admin)
+                #expect(try await s.image(id, other)["locations"] == [])
+                #expect(try await s.image(id, admin)["locations"]?.arrayValue?.count == 1)
+                let listed = try await s.request(.GET, "/v2/images", token: other).json["images"]?.arrayValue
+                #expect(listed?.first { $0["id"]?.stringValue == id }?["locations"] == [])
+            }
+        }
+    }
+
+    @Test("a location whose data grew since it was sized is never served past the image's size")
+    func growingLocation() async throws {
+        let bytes = testBytes(5000)
+        try await Origin.with(bytes) { origin in
+            try await TestServer.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                let id = try await s.createImageId(admin)
+                #expect(try await s.addLocation(id, admin, origin.base + "/growing").status == 200)
+                #expect(try await s.image(id, admin)["size"]?.intValue == bytes.count)
+                // On the wire: no byte past the announced length (they would be read as the
+                // next answer on the connection); the connection ends instead.
+                let port = s.port
+                let received = try await RawHTTP.offload { () throws -> Int in
+                    let fd = try RawHTTP.connect(port: port)
+                    defer { close(fd) }
+                    try RawHTTP.send(
+                        fd,
+                        Array("GET /v2/images/\(id)/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: \(admin)\r\n\r\n".utf8))
+                    _ = try RawHTTP.readResponseHead(fd)
+                    var tv = timeval(tv_sec: 3, tv_usec: 0)
+                    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+                    var total = 0
+                    var buffer = [UInt8](repeating: 0, count: 65536)
+                    while true {
+                        let n = recv(fd, &buffer, buffer.count, 0)
+                        if n <= 0 { break }
+                        total += n
+                    }
+                    return total
+                }
+                #expect(received <= bytes.count, "\(received) bytes after the head")
+                // The server still serves.
+                #expect(try await s.request(.GET, "/v2/images/\(id)", token: admin).status == 200)
+            }
+        }
+    }
+
+    @Test("image_location_quota: a location past it is 413, before its URL is asked")
+    func locationQuota() async throws {
+        try await Origin.with(testBytes(100)) { origin in
+            try await TestApp.with({ c in
+                managesLocations(&c)
+                c.image.imageLocationQuota = 1
+            }) { s in
+                let admin = try await s.adminToken()
+                let id = try await s.createImageId(admin)
+                #expect(try await s.addLocation(id, admin, origin.base + "/image").status == 200)
+                let hits = origin.hitCount("/image")
+                let second = try await s.addLocation(id, admin, origin.base + "/image?second")
+                #expect(second.status == 413 && second.text.contains("Attempted: 2, Maximum: 1"), "\(second.text)")
+                #expect(origin.hitCount("/image") == hits)
+            }
+        }
+    }
+
     @Test("without show_multiple_locations every /locations operation is 403, as Glance says it")
     func invisible() async throws {
         try await Origin.with(testBytes(100)) { origin in

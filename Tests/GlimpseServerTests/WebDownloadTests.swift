@@ -60,6 +60,13 @@ final class Origin: Sendable {
             self.count("/image")
             return Response(status: .ok, headers: [.contentLength: "\(bytes.count)"])
         }
+        // A server whose data changed after it was sized: HEAD says the length, GET gives twice.
+        router.head("/growing") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentLength: "\(bytes.count)"])
+        }
+        router.get("/growing") { _, _ -> Response in
+            Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: bytes + bytes)))
+        }
         router.get("/chunked") { _, _ -> Response in
             self.count("/chunked")
             let pieces = stride(from: 0, to: bytes.count, by: 4096).map {

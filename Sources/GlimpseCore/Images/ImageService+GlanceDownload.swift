@@ -104,13 +104,9 @@ extension ImageService {
         }
         let before = try await takeMetadata(of: remote, into: id)
         do {
-            let fetched = try await download(
-                imageURL + "/file", token: caller.token, of: id, into: writer, keeper: keeper)
-            guard fetched.data.size == size else {
-                throw ServiceError.badRequest(
-                    "Task failed because downloaded data size \(fetched.data.size) is different from expected \(size)")
-            }
-            return fetched
+            // The source's size, checked before the data is committed.
+            return try await download(
+                imageURL + "/file", token: caller.token, size: size, of: id, into: writer, keeper: keeper)
         } catch {
             await restoreMetadata(before, of: id)
             throw error
@@ -166,8 +162,14 @@ extension ImageService {
         {
             copied[member.key] = member.value
         }
+        for (key, known) in [("disk_format", config.diskFormats), ("container_format", config.containerFormats)] {
+            guard let value = remote[key]?.stringValue, known.contains(value) else {
+                throw ServiceError.badRequest(
+                    "The source's \(key) \(remote[key]?.jsonString ?? "None") is not one this server takes")
+            }
+        }
         var before: TakenMetadata?
-        try await rewrite(id) { image in
+        try await changeImage(id) { image in
             before = TakenMetadata(
                 diskFormat: image.diskFormat, containerFormat: image.containerFormat, properties: image.properties)
             image.diskFormat = remote["disk_format"]?.stringValue
@@ -182,7 +184,7 @@ extension ImageService {
     /// own properties, which it keeps up to date, stay as they are).
     func restoreMetadata(_ before: TakenMetadata, of id: String) async {
         do {
-            try await rewrite(id) { image in
+            try await changeImage(id) { image in
                 image.diskFormat = before.diskFormat
                 image.containerFormat = before.containerFormat
                 let own = image.properties.members.filter { $0.key.hasPrefix("os_glance") }
@@ -194,17 +196,5 @@ extension ImageService {
                 "could not restore the metadata of an image whose glance-download failed",
                 metadata: ["image_id": "\(id)", "error": "\(error)"])
         }
-    }
-
-    /// Changes an image's record outside any request, retried on concurrent writes; `change`
-    /// is not called when the image is gone.
-    func rewrite(_ id: String, _ change: (inout Image) -> Void) async throws {
-        for _ in 0..<16 {
-            guard var image = try await store.image(id: id) else { return }
-            change(&image)
-            image.updatedAt = clock.now()
-            if try await store.updateImage(image) != nil { return }
-        }
-        throw ServiceError(.conflict, explanation: "The image was changed by another request; try again.")
     }
 }

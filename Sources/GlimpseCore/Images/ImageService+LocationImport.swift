@@ -121,7 +121,12 @@ extension ImageService {
         do {
             let checked = try await checkLocation(url, metadata: JSONObject())
             let verify = config.doSecureHash && !validation.isEmpty
+            // Only while the image is still queued and this task holds its lock: an import that
+            // took the lock meanwhile keeps the image to itself.
             try await changeImage(id) { image in
+                guard image.status == .queued, image.properties[ImportProperty.lock]?.stringValue == task else {
+                    throw ServiceError.conflict("The image was taken by another operation meanwhile.")
+                }
                 image.locations.append(checked.copy)
                 if image.size == nil { image.size = checked.size }
                 if !config.doSecureHash {
@@ -132,12 +137,16 @@ extension ImageService {
                 }
             }
             if config.doSecureHash {
-                let (checksum, hash, size) = try await hashLocation(checked.copy, algorithm: algo)
+                let (checksum, hash, size) = try await hashLocation(
+                    checked.copy, algorithm: algo, size: checked.size)
                 if verify, validation["os_hash_value"]?.stringValue != hash {
                     failure =
                         "os_hash_value: (\(validation["os_hash_value"]?.stringValue ?? "")) not matched with actual os_hash_value: (\(hash))"
                 } else {
                     try await changeImage(id) { image in
+                        guard image.properties[ImportProperty.lock]?.stringValue == task else {
+                            throw ServiceError.conflict("The image was taken by another operation meanwhile.")
+                        }
                         image.checksum = checksum
                         image.osHashValue = hash
                         if image.size == nil { image.size = size }
@@ -151,7 +160,9 @@ extension ImageService {
         if let failure {
             logger.info("location import failed", metadata: ["image_id": "\(id)", "error": "\(failure)"])
             try? await changeImage(id) { image in
-                if image.status == .importing || image.status == .queued {
+                if image.properties[ImportProperty.lock]?.stringValue == task,
+                    image.status == .importing || image.status == .queued
+                {
                     image.locations.removeAll { $0.location == url }
                     if image.status == .importing { try image.transition(to: .queued) }
                     image.osHashAlgo = nil
@@ -168,19 +179,33 @@ extension ImageService {
         return failure
     }
 
-    /// MD5 and `algorithm` of the data at a location, read as a stream, and its length.
-    func hashLocation(_ copy: ImageLocation, algorithm: String) async throws -> (String, String, Int) {
+    /// MD5 and `algorithm` of the data at a location, read as a stream, and its length: the
+    /// length the location announced (`size`) if it did, within the image size cap.
+    func hashLocation(
+        _ copy: ImageLocation, algorithm: String, size expected: Int?
+    ) async throws -> (
+        String, String, Int
+    ) {
         let md5 = StreamDigest(.md5)
         let digest = StreamDigest(Self.locationHashAlgorithms[algorithm] ?? .sha512)
+        let bound = min(expected ?? config.imageSizeCap, config.imageSizeCap)
         var size = 0
-        for try await chunk in try await blobs.store(for: copy).read(location: copy.location, range: nil) {
+        let stream = try await blobs.store(for: copy).read(location: copy.location, range: nil)
+        for try await chunk in stream {
             size += chunk.readableBytes
+            if size > bound {
+                stream.cancel()
+                throw ServiceError.badRequest("The data at the location is longer than \(bound) bytes")
+            }
             try await hashing.runIfActive {
                 chunk.withUnsafeReadableBytes { bytes in
                     md5.update(bytes)
                     digest.update(bytes)
                 }
             }
+        }
+        if let expected, size != expected {
+            throw ServiceError.badRequest("The location announced \(expected) bytes and gave \(size)")
         }
         return (md5.hexDigest(), digest.hexDigest(), size)
     }

@@ -44,6 +44,7 @@ extension ImageService {
         let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
         try policy.enforce(.modifyImage, p, .image(image))
         let existing = Set(image.locations.compactMap(locationURL(of:)))
+        var count = image.locations.count
         for op in ops where op.attribute == "locations" {
             try policy.enforce(op.op == .remove ? .deleteImageLocation : .setImageLocation, p, .image(image))
             if op.op == .replace, op.value?.arrayValue?.isEmpty ?? false {
@@ -64,6 +65,20 @@ extension ImageService {
                 case .replace: op.value?.arrayValue ?? [.null]
                 case .remove: []
                 }
+            // Glance's image_location_quota, before any URL is asked.
+            count = op.op == .add ? count + 1 : op.op == .replace ? max(count, values.count) : count - 1
+            if count > config.imageLocationQuota {
+                throw ServiceError.tooLarge(
+                    "The limit has been exceeded on the number of allowed image locations. Attempted: \(count), Maximum: \(config.imageLocationQuota)"
+                )
+            }
+            // The data a removal drops must be deletable (an RBD snapshot with clones is not).
+            if op.op == .remove, image.status == .active,
+                let position = Self.locationPosition(op.position, count: shownLocations(image).count, adding: false)
+            {
+                let copy = shownLocations(image)[position]
+                try await blobs.store(for: copy).checkDeletable(location: copy.location)
+            }
             for value in values {
                 let entry = try Self.locationEntry(value)
                 // An existing location's URL is not checked again: only its metadata may change.
@@ -110,7 +125,8 @@ extension ImageService {
             }
             let entry = try Self.locationEntry(op.value ?? .null)
             let values = try Self.validationValues(image, [entry.validation].compactMap { $0 })
-            guard let position = Self.locationPosition(op.position, count: image.locations.count, adding: true)
+            let shown = shownLocations(image)
+            guard let position = Self.locationPosition(op.position, count: shown.count, adding: true)
             else { throw .badRequest("Invalid position for adding a location.") }
             guard var new = checked[entry.url] else { throw .badRequest("Invalid location") }
             new.copy.metadata = Self.withoutStore(entry.metadata)
@@ -118,7 +134,9 @@ extension ImageService {
             {
                 throw .badRequest("The location \(entry.url) already exists")
             }
-            image.locations.insert(new.copy, at: position)
+            // Positions count the locations as they are shown.
+            let before = position < shown.count ? image.locations.firstIndex(of: shown[position]) : nil
+            image.locations.insert(new.copy, at: before ?? image.locations.endIndex)
             if image.size == nil { image.size = new.size }
             try Self.activate(&image, with: values)
         case .replace:
@@ -128,17 +146,20 @@ extension ImageService {
             var entries: [(url: String, metadata: JSONObject, validation: JSONObject?)] = []
             for v in op.value?.arrayValue ?? [] { entries.append(try Self.locationEntry(v)) }
             let values = try Self.validationValues(image, entries.compactMap { $0.validation })
-            let current = image.locations.map { (copy: $0, url: locationURL(of: $0) ?? "") }
-            if current.map({ $0.url }).sorted() == entries.map({ $0.url }).sorted() {
+            let current = shownLocations(image).map { (copy: $0, url: locationURL(of: $0) ?? "") }
+            if !current.isEmpty, current.map({ $0.url }).sorted() == entries.map({ $0.url }).sorted() {
+                // The same locations: their metadata changes; copies not shown stay as they are.
                 var remaining = current
-                image.locations = entries.map { entry in
+                let updated = entries.map { entry in
                     let i = remaining.firstIndex { $0.url == entry.url }!
                     var copy = remaining.remove(at: i).copy
                     copy.metadata = Self.withoutStore(entry.metadata)
                     return copy
                 }
+                image.locations = image.locations.filter { copy in !current.contains { $0.copy == copy } } + updated
             } else {
-                guard current.isEmpty else {
+                // Copies not shown (stores without URLs) hold data too: the image is not empty.
+                guard image.locations.isEmpty else {
                     throw .badRequest(
                         "Original locations is not empty: \(current.map { $0.url }.joined(separator: ", "))")
                 }
@@ -158,10 +179,19 @@ extension ImageService {
                 throw .conflict("It's not allowed to remove locations if image status is \(image.status.rawValue).")
             }
             if image.locations.count == 1 { throw .forbiddenDetail("Cannot remove last location in the image.") }
-            guard let position = Self.locationPosition(op.position, count: image.locations.count, adding: false)
+            let shown = shownLocations(image)
+            guard let position = Self.locationPosition(op.position, count: shown.count, adding: false)
             else { throw .badRequest("Invalid position for removing a location.") }
-            removed.append(image.locations.remove(at: position))
+            image.locations.removeAll { $0 == shown[position] }
+            removed.append(shown[position])
         }
+    }
+
+    /// The image's copies as `locations` lists them (and as positions count them): those with
+    /// a URL, in the order reads prefer (by store weight).
+    func shownLocations(_ image: Image) -> [ImageLocation] {
+        guard image.hasData else { return [] }
+        return image.locations.ordered(by: blobs.weights).filter { locationURL(of: $0) != nil }
     }
 
     static func withoutStore(_ metadata: JSONObject) -> JSONObject {

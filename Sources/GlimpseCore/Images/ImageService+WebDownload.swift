@@ -17,9 +17,13 @@ extension ImageService {
     /// an upload's, within the image size cap (and the owner's quota) and, if the server
     /// announced a length, of that length. Returns the new location and what it holds.
     ///
-    /// - Parameter token: `glance-download`: the caller's token, for `uri`'s origin.
+    /// - Parameters:
+    ///   - token: `glance-download`: the caller's token, for `uri`'s origin.
+    ///   - size: `glance-download`: the size the data must have (the source's), checked
+    ///     before it is committed.
     func download(
-        _ uri: String, token: String? = nil, of id: String, into writer: any BlobWriter, keeper: UploadLeaseKeeper
+        _ uri: String, token: String? = nil, size: Int? = nil, of id: String, into writer: any BlobWriter,
+        keeper: UploadLeaseKeeper
     ) async throws -> (location: String, data: ReceivedData) {
         guard let image = try await store.image(id: id) else { throw Self.leaseLost(id) }
         guard let webDownloader else { throw ServiceError.internalError("web-download is not configured") }
@@ -31,7 +35,8 @@ extension ImageService {
                 throw ServiceError.tooLarge(limit.message(length))
             }
             received = try await receiveData(
-                response.body, of: id, into: writer, limit: limit, declaredSize: response.length, keeper: keeper)
+                response.body, of: id, into: writer, limit: limit, declaredSize: size ?? response.length, keeper: keeper
+            )
         } catch {
             response.body.cancel()
             throw error

@@ -51,6 +51,8 @@ public struct ImageServiceConfig: Sendable {
     public var showImageDirectURL = false
     /// Show `locations` (Glance's `show_multiple_locations`): every copy's URL and store.
     public var showMultipleLocations = false
+    /// Locations an image may have (Glance's `image_location_quota`).
+    public var imageLocationQuota = 10
     /// Calculate the hashes of a location added through API 2.17 by reading its data
     /// (Glance's `do_secure_hash`); otherwise its validation data are taken as given.
     public var doSecureHash = true

@@ -23,10 +23,13 @@ public struct Principal: Sendable, Hashable {
         self.projectName = projectName
         self.projectDomainId = projectDomainId
         self.roles = Set(roles.map { $0.lowercased() })
+        isAdmin = self.roles.contains("admin")
     }
 
-    /// Cloud administrator: sees and may change every project's images.
-    public var isAdmin: Bool { roles.contains("admin") }
+    /// Cloud administrator: sees and may change every project's images. The `admin` role by
+    /// default; on the image API, whom the policy's `context_is_admin` names
+    /// (`PolicyEnforcer.applyingAdmin`), as Glance derives `is_admin` from it.
+    public var isAdmin: Bool
     /// May create and change images in its own project.
     public var isMember: Bool { isAdmin || roles.contains("member") }
     /// May read images.

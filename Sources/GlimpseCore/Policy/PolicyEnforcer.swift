@@ -23,6 +23,13 @@ public final class PolicyEnforcer: Sendable {
 
     /// Refuses with Glance's 403 ("You are not authorized to complete … action.") unless
     /// `rule` lets `principal` act on `target`.
+    /// The caller with `isAdmin` as the rule `context_is_admin` decides it.
+    public func applyingAdmin(to principal: Principal) -> Principal {
+        var p = principal
+        p.isAdmin = allows(.contextIsAdmin, principal, .project(principal.projectId))
+        return p
+    }
+
     public func enforce(_ rule: PolicyRule, _ principal: Principal, _ target: PolicyTarget) throws(ServiceError) {
         guard allows(rule, principal, target) else { throw .policy(rule.rawValue) }
     }

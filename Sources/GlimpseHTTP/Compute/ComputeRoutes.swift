@@ -16,7 +16,7 @@ struct ComputeRoutes {
 
     func add(to router: Router<GlimpseRequestContext>) {
         let routes = APIRoutes(middleware: [
-            TokenAuthenticator(validator: validator), RequireIdentity(), ComputeMiddleware(),
+            TokenAuthenticator(validator: validator, policy: images.policy), RequireIdentity(), ComputeMiddleware(),
         ])
         routes.resource("/", open: [(.get, versions)])
         routes.resource("/v2.1", open: [(.get, version("v2.1"))])

@@ -99,10 +99,14 @@ extension ImageRoutes {
                 let stream = unsent.take()
                 var sent = 0
                 do {
+                    // Never more or fewer bytes than announced, whatever the store (an http
+                    // location's server) gives: a wrong length ends the connection instead.
                     for try await chunk in stream {
                         sent += chunk.readableBytes
+                        guard sent <= length else { throw DataLengthMismatch(expected: length, sent: sent) }
                         try await writer.write(chunk)
                     }
+                    guard sent == length else { throw DataLengthMismatch(expected: length, sent: sent) }
                     try await writer.finish(nil)
                 } catch {
                     stream.cancel()
@@ -112,6 +116,13 @@ extension ImageRoutes {
                 }
             })
     }
+}
+
+/// The store gave more or fewer bytes than the response announced.
+struct DataLengthMismatch: Error, CustomStringConvertible {
+    let expected: Int
+    let sent: Int
+    var description: String { "the store gave \(sent)+ bytes where \(expected) were announced" }
 }
 
 /// `Range: bytes=…` (and Glance's legacy `Content-Range: bytes a-b/*` request header).

@@ -14,12 +14,17 @@ public struct ImageDataView: Sendable {
     public var directURL: @Sendable (ImageLocation) -> String?
     /// The URL `locations` show for a copy (nil: the copy is not listed).
     public var locationURL: @Sendable (ImageLocation) -> String?
+    /// Whether the caller may see where an image's data is (`get_image_location`): if not,
+    /// `locations` is empty and `direct_url` left out, as Glance shows them.
+    public var mayLocate: @Sendable (Image) -> Bool
 
     public init(
         weights: [String: Int] = [:], showDirectURL: Bool = false, showLocations: Bool = false,
         directURL: @escaping @Sendable (ImageLocation) -> String? = { _ in nil },
-        locationURL: (@Sendable (ImageLocation) -> String?)? = nil
+        locationURL: (@Sendable (ImageLocation) -> String?)? = nil,
+        mayLocate: @escaping @Sendable (Image) -> Bool = { _ in true }
     ) {
+        self.mayLocate = mayLocate
         self.weights = weights
         self.showDirectURL = showDirectURL
         self.showLocations = showLocations
@@ -27,14 +32,16 @@ public struct ImageDataView: Sendable {
         self.locationURL = locationURL ?? directURL
     }
 
-    /// The view a service's configuration and stores give.
-    public init(_ images: ImageService) {
+    /// The view a service's configuration, stores and policy give the caller `p`.
+    public init(_ images: ImageService, for p: Principal) {
         let blobs = images.blobs
+        let policy = images.policy
         self.init(
             weights: blobs.weights, showDirectURL: images.config.showImageDirectURL,
             showLocations: images.config.showMultipleLocations,
             directURL: { (try? blobs.store(for: $0))?.directURL(location: $0.location) },
-            locationURL: { (try? blobs.store(for: $0))?.locationURL(location: $0.location) })
+            locationURL: { (try? blobs.store(for: $0))?.locationURL(location: $0.location) },
+            mayLocate: { policy.allows(.getImageLocation, p, .image($0)) })
     }
 }
 
@@ -99,14 +106,15 @@ public enum ImageJSON {
             w.key("stores")
             w.string(copies.map(\.storeId).joined(separator: ","))
         }
-        if view.showDirectURL, let url = copies.lazy.compactMap(view.directURL).first {
+        let located = (view.showDirectURL || view.showLocations) && view.mayLocate(image)
+        if view.showDirectURL, located, let url = copies.lazy.compactMap(view.directURL).first {
             w.key("direct_url")
             w.string(url)
         }
         if view.showLocations {
             w.key("locations")
             w.beginArray()
-            for copy in copies {
+            for copy in located ? copies : [] {
                 guard let url = view.locationURL(copy) else { continue }
                 w.beginObject()
                 w.key("url")

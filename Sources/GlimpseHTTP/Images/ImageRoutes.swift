@@ -22,7 +22,9 @@ struct ImageRoutes {
         root.resource("/healthcheck", open: APIRoutes.methods.map { ($0, healthcheck) })
         root.add(to: router, at: "")
 
-        let v2 = APIRoutes(middleware: [TokenAuthenticator(validator: validator), RequireIdentity()])
+        let v2 = APIRoutes(middleware: [
+            TokenAuthenticator(validator: validator, policy: images.policy), RequireIdentity(),
+        ])
         v2.resource("/images", [(.get, list), (.post, create)])
         v2.resource("/images/:id", [(.get, show), (.patch, update), (.delete, delete)])
         v2.resource("/images/:id/file", [(.get, download), (.put, upload)])

@@ -15,7 +15,7 @@ extension ImageRoutes {
         if page.hasMore, let last = page.images.last {
             next = "/v2/images?" + URLCoding.encodeQuery(params + [("marker", last.id)])
         }
-        return .json(ImageJSON.page(page.images, view: ImageDataView(images), first: first, next: next))
+        return .json(ImageJSON.page(page.images, view: ImageDataView(images, for: p), first: first, next: next))
     }
 
     @Sendable func create(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
@@ -26,13 +26,14 @@ extension ImageRoutes {
             headers[.importMethods] = images.config.importMethods.joined(separator: ",")
         }
         headers[.storeIds] = images.blobs.all.map(\.id).joined(separator: ",")
-        return .json(ImageJSON.image(image, view: ImageDataView(images)), status: .created, headers: headers)
+        return .json(ImageJSON.image(image, view: ImageDataView(images, for: p)), status: .created, headers: headers)
     }
 
     @Sendable func show(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
         try request.requireNoBody()
-        let image = try await images.show(try Self.imageId(context), by: try context.principal())
-        return .json(ImageJSON.image(image, view: ImageDataView(images)))
+        let p = try context.principal()
+        let image = try await images.show(try Self.imageId(context), by: p)
+        return .json(ImageJSON.image(image, view: ImageDataView(images, for: p)))
     }
 
     @Sendable func update(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
@@ -47,7 +48,7 @@ extension ImageRoutes {
                 headers: [("Accept-Patch", "\(PatchDialect.v20MediaType), \(PatchDialect.v21MediaType)")])
         }
         let ops = try dialect.parse(try await request.jsonBody(context))
-        return .json(ImageJSON.image(try await images.update(id, ops, by: p), view: ImageDataView(images)))
+        return .json(ImageJSON.image(try await images.update(id, ops, by: p), view: ImageDataView(images, for: p)))
     }
 
     @Sendable func delete(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {

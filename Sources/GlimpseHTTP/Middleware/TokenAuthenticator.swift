@@ -9,10 +9,12 @@ import HummingbirdAuth
 struct TokenAuthenticator: AuthenticatorMiddleware {
     typealias Context = GlimpseRequestContext
     let validator: any TokenValidator
+    /// Decides who is an admin (`context_is_admin`).
+    let policy: PolicyEnforcer
 
     func authenticate(request: Request, context: Context) async throws -> Principal? {
         guard let token = request.headers[.authToken], !token.isEmpty else { return nil }
-        return try await validator.principal(forToken: token)
+        return try await validator.principal(forToken: token).map(policy.applyingAdmin)
     }
 }
 

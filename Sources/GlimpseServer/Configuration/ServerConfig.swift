@@ -398,6 +398,9 @@ public struct ServerConfig: Sendable {
         ) { c, v in
             c.image.showImageDirectURL = try bool("show_image_direct_url", v)
         },
+        Setting(key: "image_location_quota", help: "Locations an image may have [10]") { c, v in
+            c.image.imageLocationQuota = try int("image_location_quota", v)
+        },
         Setting(key: "show_multiple_locations", help: "Show images' locations: every copy's URL and store [false]") {
             c, v in
             c.image.showMultipleLocations = try bool("show_multiple_locations", v)

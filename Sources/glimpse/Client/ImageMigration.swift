@@ -93,6 +93,11 @@ struct ImageMigration: Sendable {
             created = true
         }
         guard var current = existing else { return (.failed, "not created") }
+        // An image of the same id that another project made is not the source's copy: its
+        // owner must never receive the source's data.
+        guard current.owner == source.owner else {
+            return (.failed, "the target has an image with this id owned by \(current.owner ?? "no project")")
+        }
         var changes: [String] = created ? ["created"] : []
         if current.status == .saving || current.status == .uploading || current.status == .importing {
             current = try await waitWhileBusy(current)
@@ -101,6 +106,12 @@ struct ImageMigration: Sendable {
         if hasData, current.status == .queued {
             current = try await copyData(of: source)
             changes.append("data")
+            // A deactivated source's copy is not downloadable for a moment longer than needed.
+            if source.status == .deactivated {
+                try await target.deactivate(source.id)
+                current = try await target.getImage(source.id)
+                changes.append("deactivated")
+            }
         } else if hasData, !Self.sameData(source, current) {
             return (.failed, "the target's data differs from the source's (\(current.osHashValue ?? "none"))")
         }
@@ -201,6 +212,11 @@ struct ImageMigration: Sendable {
         let wanted = try await self.source.members(source.id)
         let have = Dictionary(
             try await target.members(source.id).map { ($0.memberId, $0.status) }, uniquingKeysWith: { a, _ in a })
+        let wantedIds = Set(wanted.map(\.memberId))
+        for extra in have.keys where !wantedIds.contains(extra) {
+            try await target.removeMember(source.id, project: extra)
+            changes.append("member \(extra) removed")
+        }
         for member in wanted {
             if have[member.memberId] == nil {
                 _ = try await target.addMember(source.id, project: member.memberId)
