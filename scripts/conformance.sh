@@ -196,6 +196,11 @@ if [[ " $SUITES " == *" tempest "* ]]; then
   [ "$MODE" = multistore ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image-feature-enabled.store_weight_enabled=True"
   [ "$MODE" = single ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image.image_caching_enabled=True"
   TEMPEST_EXTRA="$TEMPEST_EXTRA;image-feature-enabled.manage_locations=True;image-feature-enabled.http_store_enabled=True"
+  # Copies in Swift or S3 have no location URL to show (file and RBD stores have), so an
+  # upload there lists none: the one test that expects one is left out.
+  if [ "$MODE" = cluster ] && [ -n "${CLUSTER_STORE_URL:-}" ]; then
+    EXCLUDE="${EXCLUDE:+$EXCLUDE|}test_location_after_upload"
+  fi
   # A node of its own for the cross-node tests; not while nodes die (the one it names would).
   [ "$MODE" = cluster ] && [ "${CHAOS:-0}" != 1 ] &&
     TEMPEST_EXTRA="$TEMPEST_EXTRA;image.alternate_image_endpoint=image_remote"
