@@ -124,7 +124,13 @@ struct BlobStoreContract {
             // loading a range leaves it in the page cache. Other stores have none.
             if let file = try await store.openFile(location: location) {
                 #expect(store.type == "file" && file.size == data.count)
+                #if os(Linux)
+                posix_fadvise(file.descriptor, 0, 0, POSIX_FADV_DONTNEED)
+                #endif
                 try await file.load(1_000_000..<9_000_001)
+                #if os(Linux)
+                #expect(Self.cachedPages(file.descriptor, 1_000_000..<9_000_001) == 1_954)
+                #endif
                 var bytes = [UInt8](repeating: 0, count: 100)
                 #expect(pread(file.descriptor, &bytes, 100, 8_999_950) == 100)
                 #expect(bytes == Array(data[8_999_950..<9_000_050]))
@@ -143,6 +149,19 @@ struct BlobStoreContract {
             await aborted.abort()
             #expect(try await store.inventory(after: nil, limit: 100).isEmpty)
         }
+    }
+
+    /// How many pages of `range` of the file are in the page cache.
+    static func cachedPages(_ fd: Int32, _ range: Range<Int>) -> Int {
+        let start = range.lowerBound / 4096 * 4096
+        let length = range.upperBound - start
+        guard let map = mmap(nil, length, PROT_READ, MAP_SHARED, fd, off_t(start)),
+            map != UnsafeMutableRawPointer(bitPattern: -1)
+        else { return -1 }
+        defer { munmap(map, length) }
+        var pages = [UInt8](repeating: 0, count: (length + 4095) / 4096)
+        guard mincore(map, length, &pages) == 0 else { return -1 }
+        return pages.filter { $0 & 1 == 1 }.count
     }
 
     @Test("an upload abandoned after several parts leaves nothing behind", arguments: BlobBackend.available)
