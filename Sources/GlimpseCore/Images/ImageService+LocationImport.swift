@@ -42,18 +42,27 @@ extension ImageService {
                     "os_hash_value: (\(value)) is not the correct size for (\(algo)) (should be (\(want)) bytes)")
             }
         }
+        let staleLock = try await replaceableImportLock(of: image)
         let taskId = Identifiers.uuid()
-        _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+        // The lease marks the task as alive: if this process dies, the lease runs out and the
+        // maintenance sweep (or the next import) ends the task and frees the image.
+        let lease = UploadLease(
+            imageId: id, owner: owner, storeId: "", pendingLocation: "",
+            expiresAt: clock.now().adding(seconds: config.uploadLeaseSeconds))
+        _ = try await mutate(
+            id, by: p, notFound: .imageNotFound(id), save: { try await self.store.startUpload($0, lease: lease) }
+        ) { image throws(ServiceError) in
             guard image.status == .queued else {
                 throw .conflict("It's not allowed to add locations if image status is \(image.status.rawValue).")
             }
-            if image.properties[ImportProperty.lock] != nil {
+            guard image.properties[ImportProperty.lock]?.stringValue == staleLock else {
                 throw .conflict(
                     "New operation on image '\(id)' is not permitted as prior operation is still in progress")
             }
             image.properties[ImportProperty.lock] = .string(taskId)
             return true
         }
+        if let staleLock { await endAbandonedImportTask(staleLock) }
         let now = clock.now()
         await recordTask(
             ImageTask(
@@ -63,7 +72,7 @@ extension ImageService {
                 createdAt: now, updatedAt: now))
         return imports.start { [self] in
             await startTask(taskId)
-            let failure = await importLocation(url, into: id, validation: validation, task: taskId)
+            let failure = await importLocation(url, into: id, validation: validation, task: taskId, lease: lease)
             await endTask(taskId, succeeded: failure == nil, message: failure ?? "")
         }
     }
@@ -114,9 +123,16 @@ extension ImageService {
     /// becomes active and its hashes are calculated from the data (with validation data:
     /// calculated first and compared, the image `importing` meanwhile); without
     /// `do_secure_hash`, the validation data are taken as given. A failure leaves the image
-    /// queued, without the location or hashes. Returns why it failed, nil on success.
-    func importLocation(_ url: String, into id: String, validation: JSONObject, task: String) async -> String? {
+    /// queued, without the location or hashes. The task keeps `lease` alive while it runs
+    /// and stops once it is lost (another process found it dead and freed the image). Returns
+    /// why it failed, nil on success.
+    func importLocation(
+        _ url: String, into id: String, validation: JSONObject, task: String, lease: UploadLease
+    ) async -> String? {
         let algo = validation["os_hash_algo"]?.stringValue ?? Self.hashingAlgorithm
+        let keeper = UploadLeaseKeeper(
+            lease: lease, store: store, clock: clock, leaseSeconds: config.uploadLeaseSeconds,
+            interval: config.uploadProgressInterval)
         var failure: String?
         do {
             let checked = try await checkLocation(url, metadata: JSONObject())
@@ -138,7 +154,7 @@ extension ImageService {
             }
             if config.doSecureHash {
                 let (checksum, hash, size) = try await hashLocation(
-                    checked.copy, algorithm: algo, size: checked.size)
+                    checked.copy, algorithm: algo, size: checked.size, keeper: keeper)
                 if verify, validation["os_hash_value"]?.stringValue != hash {
                     failure =
                         "os_hash_value: (\(validation["os_hash_value"]?.stringValue ?? "")) not matched with actual os_hash_value: (\(hash))"
@@ -159,30 +175,47 @@ extension ImageService {
         }
         if let failure {
             logger.info("location import failed", metadata: ["image_id": "\(id)", "error": "\(failure)"])
-            try? await changeImage(id) { image in
-                if image.properties[ImportProperty.lock]?.stringValue == task,
-                    image.status == .importing || image.status == .queued
-                {
-                    image.locations.removeAll { $0.location == url }
-                    if image.status == .importing { try image.transition(to: .queued) }
-                    image.osHashAlgo = nil
-                    image.osHashValue = nil
-                    image.checksum = nil
-                }
-            }
         }
-        try? await changeImage(id) { image in
-            if image.properties[ImportProperty.lock]?.stringValue == task {
-                image.properties.removeValue(forKey: ImportProperty.lock)
-            }
-        }
+        await endLocationImport(id, task: task, lease: await keeper.stop(), failed: failure != nil, url: url)
         return failure
     }
 
+    /// Drops a location import's lock and lease in one write; after a failure, the image goes
+    /// back to `queued` without the location or hashes. Changes nothing once the lease is gone
+    /// (the import was found dead and the image freed); if the write fails, the lease runs
+    /// out and the maintenance sweep does it.
+    private func endLocationImport(_ id: String, task: String, lease: UploadLease, failed: Bool, url: String) async {
+        for _ in 0..<16 {
+            do {
+                guard var image = try await store.image(id: id) else { return }
+                if image.properties[ImportProperty.lock]?.stringValue == task {
+                    if failed, image.status == .importing || image.status == .queued {
+                        image.locations.removeAll { $0.location == url }
+                        if image.status == .importing { try image.transition(to: .queued) }
+                        image.osHashAlgo = nil
+                        image.osHashValue = nil
+                        image.checksum = nil
+                    }
+                    image.properties.removeValue(forKey: ImportProperty.lock)
+                }
+                image.updatedAt = clock.now()
+                if try await store.endUpload(image, lease: lease) != nil { return }
+                // The record moved on (try again) or the lease is gone (nothing left to do).
+                guard try await store.uploadLeases(imageIds: [id]).contains(lease) else { return }
+            } catch {
+                logger.warning(
+                    "could not end a location import; its lease will run out",
+                    metadata: ["image_id": "\(id)", "error": "\(error)"])
+                return
+            }
+        }
+    }
+
     /// MD5 and `algorithm` of the data at a location, read as a stream, and its length: the
-    /// length the location announced (`size`) if it did, within the image size cap.
+    /// length the location announced (`size`) if it did, within the image size cap. Stops
+    /// when `keeper`'s lease is lost.
     func hashLocation(
-        _ copy: ImageLocation, algorithm: String, size expected: Int?
+        _ copy: ImageLocation, algorithm: String, size expected: Int?, keeper: UploadLeaseKeeper
     ) async throws -> (
         String, String, Int
     ) {
@@ -196,6 +229,11 @@ extension ImageService {
             if size > bound {
                 stream.cancel()
                 throw ServiceError.badRequest("The data at the location is longer than \(bound) bytes")
+            }
+            keeper.received(size)
+            if keeper.isLost {
+                stream.cancel()
+                throw ServiceError.conflict("The image was taken by another operation meanwhile.")
             }
             try await hashing.runIfActive {
                 chunk.withUnsafeReadableBytes { bytes in
