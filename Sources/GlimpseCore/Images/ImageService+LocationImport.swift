@@ -12,7 +12,7 @@ import StreamDigests
 extension ImageService {
     /// The hash algorithms `validation_data` may name.
     static let locationHashAlgorithms: [String: StreamDigest.Algorithm] = [
-        "sha256": .sha256, "sha512": .sha512, "md5": .md5,
+        "sha1": .sha1, "sha256": .sha256, "sha512": .sha512, "md5": .md5,
     ]
 
     /// `POST /v2/images/{id}/locations` (202): checks the request and starts the task.
@@ -36,7 +36,7 @@ extension ImageService {
             guard let bytes = Hex.decode(value) else {
                 throw ServiceError.badRequest("os_hash_value (\(value)) is not a valid hexadecimal value")
             }
-            let want = Self.locationHashAlgorithms[algo].map(Self.digestSize) ?? 0
+            let want = Self.locationHashAlgorithms[algo]?.size ?? 0
             if bytes.count != want {
                 throw ServiceError.badRequest(
                     "os_hash_value: (\(value)) is not the correct size for (\(algo)) (should be (\(want)) bytes)")
@@ -77,47 +77,55 @@ extension ImageService {
         }
     }
 
-    /// The body of `POST …/locations` as Glance's schema takes it: `url` required;
-    /// `validation_data` with `os_hash_algo` (sha1, sha256, sha512, md5) and `os_hash_value`
-    /// (at most 128 characters), each requiring the other.
+    /// The body of `POST …/locations`, checked against Glance's `location` schema (as
+    /// `{"add_location": body}`): `url` required; `validation_data` with `os_hash_algo` (sha1,
+    /// sha256, sha512, md5) and `os_hash_value` (at most 128 characters), each requiring the
+    /// other.
     static func addLocationBody(_ body: JSONValue) throws(ServiceError) -> (String, JSONObject) {
-        guard let o = body.objectValue else { throw .badRequest("Request body must be a JSON object.") }
-        guard let url = o["url"]?.stringValue else { throw .badRequest("'url' is a required property") }
-        for m in o where m.key != "url" && m.key != "validation_data" {
-            throw .badRequest("Additional properties are not allowed ('\(m.key)' was unexpected)")
+        if let failure = addLocationValidator.validate(["add_location": body]) {
+            throw addLocationValidator.error(for: failure)
         }
-        guard let v = o["validation_data"], v != .null else { return (url, JSONObject()) }
-        guard let data = v.objectValue else { throw .badRequest("\(PythonRepr.repr(v)) is not of type 'object'") }
-        for m in data where m.key != "os_hash_algo" && m.key != "os_hash_value" {
-            throw .badRequest("Additional properties are not allowed ('\(m.key)' was unexpected)")
-        }
-        if let algo = data["os_hash_algo"] {
-            guard let name = algo.stringValue, ["sha1", "sha256", "sha512", "md5"].contains(name) else {
-                throw .badRequest("\(PythonRepr.repr(algo)) is not one of ['sha1', 'sha256', 'sha512', 'md5']")
-            }
-        }
-        if let value = data["os_hash_value"] {
-            guard let text = value.stringValue, text.count <= 128 else {
-                throw .badRequest("\(PythonRepr.repr(value)) is not a valid os_hash_value")
-            }
-        }
-        if data["os_hash_value"] != nil, data["os_hash_algo"] == nil {
-            throw .badRequest("'os_hash_algo' is a dependency of 'os_hash_value'")
-        }
-        if data["os_hash_algo"] != nil, data["os_hash_value"] == nil {
-            throw .badRequest("'os_hash_value' is a dependency of 'os_hash_algo'")
-        }
-        return (url, data)
+        guard let url = body["url"]?.stringValue else { throw .badRequest("'url' is a required property") }
+        return (url, body["validation_data"]?.objectValue ?? JSONObject())
     }
 
-    static func digestSize(_ algorithm: StreamDigest.Algorithm) -> Int {
-        switch algorithm {
-        case .md5: 16
-        case .sha256: 32
-        case .sha384: 48
-        case .sha512: 64
-        }
-    }
+    /// Glance's `location` schema (`get_add_location_properties`, permissive).
+    static let addLocationValidator = SchemaValidator(
+        schemaName: "location",
+        schema: [
+            "name": "location",
+            "properties": [
+                "add_location": [
+                    "type": "object",
+                    "description":
+                        "Values of location url, do_secure_hash and validation_data for new add location API",
+                    "properties": [
+                        "url": [
+                            "type": "string", "readOnly": true,
+                            "description": "The URL of the new location to be added in the image.",
+                        ],
+                        "validation_data": [
+                            "description":
+                                "Values to be used to populate the corresponding image properties.do_secure_hash is not True then image checksum and hash will not be calculated so it is the responsibility of the consumer of location ADD API to provide the correct values in the validation_data parameter",
+                            "type": "object",
+                            "writeOnly": true,
+                            "additionalProperties": false,
+                            "properties": [
+                                "os_hash_algo": [
+                                    "type": "string", "maxLength": 64, "enum": ["sha1", "sha256", "sha512", "md5"],
+                                ],
+                                "os_hash_value": ["type": "string", "maxLength": 128],
+                            ],
+                            "dependentRequired": [
+                                "os_hash_value": ["os_hash_algo"], "os_hash_algo": ["os_hash_value"],
+                            ],
+                        ],
+                    ],
+                    "required": ["url"],
+                ]
+            ],
+            "additionalProperties": ["type": "string"],
+        ])
 
     /// The task's work, as Glance's `location_import` flow: the location is added, the image
     /// becomes active and its hashes are calculated from the data (with validation data:
