@@ -246,7 +246,7 @@ let package = Package(
             name: "GlimpseCoreTests",
             dependencies: [
                 "GlimpseCore", "GlimpseMemoryStores", "GlimpseTestSupport", "OpenStackEncoding", "OpenStackJSON",
-                propertyBased, .product(name: "Logging", package: "swift-log"),
+                "StreamDigests", propertyBased, .product(name: "Logging", package: "swift-log"),
             ] + nio
         ),
         // The metadata-store and blob-store contracts, run against every backend; the plans of

@@ -6,7 +6,7 @@ import CLibCrypto
 import Crypto
 #endif
 
-/// Incremental MD5 and SHA-2 digests for image data.
+/// Incremental MD5, SHA-1 and SHA-2 digests for image data.
 ///
 /// On Linux they come from the system's libcrypto (OpenSSL 3), whose assembly
 /// implementations run on every x86-64 CPU; BoringSSL (swift-crypto) skips its SHA-512
@@ -14,7 +14,18 @@ import Crypto
 /// is used. One digest is used by one task at a time.
 public final class StreamDigest: @unchecked Sendable {
     public enum Algorithm: String, Sendable, CaseIterable {
-        case md5, sha256, sha384, sha512
+        case md5, sha1, sha256, sha384, sha512
+
+        /// The length of the digest in bytes.
+        public var size: Int {
+            switch self {
+            case .md5: 16
+            case .sha1: 20
+            case .sha256: 32
+            case .sha384: 48
+            case .sha512: 64
+            }
+        }
     }
 
     public let algorithm: Algorithm
@@ -28,6 +39,7 @@ public final class StreamDigest: @unchecked Sendable {
         let md: OpaquePointer? =
             switch algorithm {
             case .md5: EVP_md5()
+            case .sha1: EVP_sha1()
             case .sha256: EVP_sha256()
             case .sha384: EVP_sha384()
             case .sha512: EVP_sha512()
@@ -53,7 +65,7 @@ public final class StreamDigest: @unchecked Sendable {
     private var state: State
 
     enum State {
-        case md5(Insecure.MD5), sha256(SHA256), sha384(SHA384), sha512(SHA512)
+        case md5(Insecure.MD5), sha1(Insecure.SHA1), sha256(SHA256), sha384(SHA384), sha512(SHA512)
     }
 
     public init(_ algorithm: Algorithm) {
@@ -61,6 +73,7 @@ public final class StreamDigest: @unchecked Sendable {
         state =
             switch algorithm {
             case .md5: .md5(Insecure.MD5())
+            case .sha1: .sha1(Insecure.SHA1())
             case .sha256: .sha256(SHA256())
             case .sha384: .sha384(SHA384())
             case .sha512: .sha512(SHA512())
@@ -72,6 +85,9 @@ public final class StreamDigest: @unchecked Sendable {
         case .md5(var h):
             h.update(bufferPointer: bytes)
             state = .md5(h)
+        case .sha1(var h):
+            h.update(bufferPointer: bytes)
+            state = .sha1(h)
         case .sha256(var h):
             h.update(bufferPointer: bytes)
             state = .sha256(h)
@@ -87,6 +103,7 @@ public final class StreamDigest: @unchecked Sendable {
     public func hexDigest() -> String {
         switch state {
         case .md5(let h): Hex.encode(h.finalize())
+        case .sha1(let h): Hex.encode(h.finalize())
         case .sha256(let h): Hex.encode(h.finalize())
         case .sha384(let h): Hex.encode(h.finalize())
         case .sha512(let h): Hex.encode(h.finalize())

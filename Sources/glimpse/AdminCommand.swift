@@ -131,7 +131,9 @@ struct AdminCommand: AsyncParsableCommand {
             for lease in report.abandonedUploads {
                 out +=
                     "abandoned upload (\(undo)): image \(lease.imageId), node \(lease.owner), "
-                    + "\(lease.received) bytes at \(lease.storeId):\(lease.pendingLocation)\n"
+                    + (lease.storeId.isEmpty
+                        ? "\(lease.received) bytes read from a location\n"
+                        : "\(lease.received) bytes at \(lease.storeId):\(lease.pendingLocation)\n")
             }
             for orphan in report.orphans {
                 let kind = orphan.blob.pending ? "pending" : "committed"

@@ -408,6 +408,126 @@ struct LocationTests {
         }
     }
 
+    @Test(
+        "POST …/locations: validation data Glance's schema or hash check refuses is 400 with its message; sha1 is taken"
+    )
+    func postValidationData() async throws {
+        let bytes = testBytes(30_000, seed: 5)
+        try await Origin.with(bytes) { origin in
+            try await TestApp.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                let url = JSONValue.string(origin.base + "/image")
+                let id = try await s.createImageId(admin)
+                let sha1 = Hex.encode(Insecure.SHA1.hash(data: bytes))
+                let sha256 = Hex.encode(SHA256.hash(data: bytes))
+                let schema = "Provided object does not match schema 'location': "
+                let cases: [(JSONValue, String)] = [
+                    (
+                        ["os_hash_algo": "sha123", "os_hash_value": .string(sha256)],
+                        schema + "'sha123' is not one of ['sha1', 'sha256', 'sha512', 'md5']"
+                    ),
+                    (["os_hash_value": .string(sha256)], schema + "'os_hash_algo' is a dependency of 'os_hash_value'"),
+                    (["os_hash_algo": "sha256"], schema + "'os_hash_value' is a dependency of 'os_hash_algo'"),
+                    (
+                        ["os_hash_algo": "sha512", "os_hash_value": .string(String(repeating: "a", count: 129))],
+                        schema + "'\(String(repeating: "a", count: 129))' is too long"
+                    ),
+                    (
+                        ["os_hash_algo": "md5", "os_hash_value": .string(sha1), "checksum": "x"],
+                        schema + "Additional properties are not allowed ('checksum' was unexpected)"
+                    ),
+                    (.null, schema + "None is not of type 'object'"),
+                    (
+                        ["os_hash_algo": "sha256", "os_hash_value": "zz"],
+                        "os_hash_value (zz) is not a valid hexadecimal value"
+                    ),
+                    (
+                        ["os_hash_algo": "sha1", "os_hash_value": .string(sha256)],
+                        "os_hash_value: (\(sha256)) is not the correct size for (sha1) (should be (20) bytes)"
+                    ),
+                ]
+                for (validation, message) in cases {
+                    let r = try await s.postLocation(id, admin, ["url": url, "validation_data": validation])
+                    #expect(r.status == 400 && r.text.contains(message), "\(validation.jsonString): \(r.text)")
+                }
+                let noURL = try await s.postLocation(id, admin, ["validation_data": [:]])
+                #expect(noURL.status == 400 && noURL.text.contains(schema + "'url' is a required property"))
+                #expect(try await s.image(id, admin)["status"] == "queued")
+                // sha1 is one of the algorithms a location's data may be checked with.
+                let r = try await s.postLocation(
+                    id, admin,
+                    ["url": url, "validation_data": ["os_hash_algo": "sha1", "os_hash_value": .string(sha1)]])
+                #expect(r.status == 202)
+                await s.components.images.imports.wait()
+                let image = try await s.image(id, admin)
+                #expect(image["status"] == "active" && image["os_hash_algo"] == "sha1")
+                #expect(image["os_hash_value"]?.stringValue == sha1)
+                #expect(image["checksum"]?.stringValue == Hex.encode(Insecure.MD5.hash(data: bytes)))
+            }
+        }
+    }
+
+    @Test(
+        "PATCH add of a location: validation data is checked by the image schema (400), then as Glance's _validate_validation_data (409)"
+    )
+    func patchValidationData() async throws {
+        try await Origin.with(testBytes(100)) { origin in
+            try await TestApp.with(managesLocations) { s in
+                let admin = try await s.adminToken()
+                let id = try await s.createImageId(admin)
+                let sha512 = String(repeating: "ab", count: 64)
+                let zz = String(repeating: "z", count: 32)
+                let schema = "Provided object does not match schema 'image': "
+                let cases: [(JSONObject, Int, String)] = [
+                    (
+                        ["os_hash_algo": "sha1", "os_hash_value": .string(sha512)], 409,
+                        "os_hash_algo must be sha512, not sha1"
+                    ),
+                    (
+                        ["os_hash_algo": "sha123", "os_hash_value": .string(sha512)], 409,
+                        "os_hash_algo must be sha512, not sha123"
+                    ),
+                    (
+                        ["checksum": .string(zz), "os_hash_algo": "sha512", "os_hash_value": .string(sha512)], 409,
+                        "checksum (\(zz)) is not a valid hexadecimal value"
+                    ),
+                    (
+                        ["os_hash_algo": "sha512", "os_hash_value": "abcd"], 409,
+                        "os_hash_value (abcd) is not the correct size for sha512 (should be 64 bytes)"
+                    ),
+                    (
+                        ["os_hash_algo": "sha512", "os_hash_value": "xyz"], 409,
+                        "os_hash_value (xyz) is not a valid hexadecimal value"
+                    ),
+                    (
+                        ["checksum": "abc", "os_hash_algo": "sha512", "os_hash_value": .string(sha512)], 400,
+                        schema + "'abc' is too short"
+                    ),
+                    (["os_hash_algo": "sha512"], 400, schema + "'os_hash_value' is a required property"),
+                    (
+                        ["os_hash_algo": "sha512", "os_hash_value": .string(sha512), "size": "1"], 400,
+                        schema + "Additional properties are not allowed ('size' was unexpected)"
+                    ),
+                ]
+                for (validation, status, message) in cases {
+                    let r = try await s.patch(
+                        id, token: admin,
+                        [
+                            [
+                                "op": "add", "path": "/locations/-",
+                                "value": [
+                                    "url": .string(origin.base + "/image"), "metadata": [:],
+                                    "validation_data": .object(validation),
+                                ],
+                            ]
+                        ])
+                    #expect(r.status == status && r.text.contains(message), "\(validation): \(r.text)")
+                }
+                #expect(try await s.image(id, admin)["status"] == "queued")
+            }
+        }
+    }
+
     @Test("an unreachable location: the task fails and the image stays queued, as Glance leaves it")
     func unreachable() async throws {
         let port = try await Origin.with(testBytes(10)) { $0.port }  // closed once the origin has stopped

@@ -12,7 +12,7 @@ import StreamDigests
 extension ImageService {
     /// The hash algorithms `validation_data` may name.
     static let locationHashAlgorithms: [String: StreamDigest.Algorithm] = [
-        "sha256": .sha256, "sha512": .sha512, "md5": .md5,
+        "sha1": .sha1, "sha256": .sha256, "sha512": .sha512, "md5": .md5,
     ]
 
     /// `POST /v2/images/{id}/locations` (202): checks the request and starts the task.
@@ -36,24 +36,33 @@ extension ImageService {
             guard let bytes = Hex.decode(value) else {
                 throw ServiceError.badRequest("os_hash_value (\(value)) is not a valid hexadecimal value")
             }
-            let want = Self.locationHashAlgorithms[algo].map(Self.digestSize) ?? 0
+            let want = Self.locationHashAlgorithms[algo]?.size ?? 0
             if bytes.count != want {
                 throw ServiceError.badRequest(
                     "os_hash_value: (\(value)) is not the correct size for (\(algo)) (should be (\(want)) bytes)")
             }
         }
+        let staleLock = try await replaceableImportLock(of: image)
         let taskId = Identifiers.uuid()
-        _ = try await mutate(id, by: p, notFound: .imageNotFound(id)) { image throws(ServiceError) in
+        // The lease marks the task as alive: if this process dies, the lease runs out and the
+        // maintenance sweep (or the next import) ends the task and frees the image.
+        let lease = UploadLease(
+            imageId: id, owner: owner, storeId: "", pendingLocation: "",
+            expiresAt: clock.now().adding(seconds: config.uploadLeaseSeconds))
+        _ = try await mutate(
+            id, by: p, notFound: .imageNotFound(id), save: { try await self.store.startUpload($0, lease: lease) }
+        ) { image throws(ServiceError) in
             guard image.status == .queued else {
                 throw .conflict("It's not allowed to add locations if image status is \(image.status.rawValue).")
             }
-            if image.properties[ImportProperty.lock] != nil {
+            guard image.properties[ImportProperty.lock]?.stringValue == staleLock else {
                 throw .conflict(
                     "New operation on image '\(id)' is not permitted as prior operation is still in progress")
             }
             image.properties[ImportProperty.lock] = .string(taskId)
             return true
         }
+        if let staleLock { await endAbandonedImportTask(staleLock) }
         let now = clock.now()
         await recordTask(
             ImageTask(
@@ -63,60 +72,75 @@ extension ImageService {
                 createdAt: now, updatedAt: now))
         return imports.start { [self] in
             await startTask(taskId)
-            let failure = await importLocation(url, into: id, validation: validation, task: taskId)
+            let failure = await importLocation(url, into: id, validation: validation, task: taskId, lease: lease)
             await endTask(taskId, succeeded: failure == nil, message: failure ?? "")
         }
     }
 
-    /// The body of `POST …/locations` as Glance's schema takes it: `url` required;
-    /// `validation_data` with `os_hash_algo` (sha1, sha256, sha512, md5) and `os_hash_value`
-    /// (at most 128 characters), each requiring the other.
+    /// The body of `POST …/locations`, checked against Glance's `location` schema (as
+    /// `{"add_location": body}`): `url` required; `validation_data` with `os_hash_algo` (sha1,
+    /// sha256, sha512, md5) and `os_hash_value` (at most 128 characters), each requiring the
+    /// other.
     static func addLocationBody(_ body: JSONValue) throws(ServiceError) -> (String, JSONObject) {
-        guard let o = body.objectValue else { throw .badRequest("Request body must be a JSON object.") }
-        guard let url = o["url"]?.stringValue else { throw .badRequest("'url' is a required property") }
-        for m in o where m.key != "url" && m.key != "validation_data" {
-            throw .badRequest("Additional properties are not allowed ('\(m.key)' was unexpected)")
+        if let failure = addLocationValidator.validate(["add_location": body]) {
+            throw addLocationValidator.error(for: failure)
         }
-        guard let v = o["validation_data"], v != .null else { return (url, JSONObject()) }
-        guard let data = v.objectValue else { throw .badRequest("\(PythonRepr.repr(v)) is not of type 'object'") }
-        for m in data where m.key != "os_hash_algo" && m.key != "os_hash_value" {
-            throw .badRequest("Additional properties are not allowed ('\(m.key)' was unexpected)")
-        }
-        if let algo = data["os_hash_algo"] {
-            guard let name = algo.stringValue, ["sha1", "sha256", "sha512", "md5"].contains(name) else {
-                throw .badRequest("\(PythonRepr.repr(algo)) is not one of ['sha1', 'sha256', 'sha512', 'md5']")
-            }
-        }
-        if let value = data["os_hash_value"] {
-            guard let text = value.stringValue, text.count <= 128 else {
-                throw .badRequest("\(PythonRepr.repr(value)) is not a valid os_hash_value")
-            }
-        }
-        if data["os_hash_value"] != nil, data["os_hash_algo"] == nil {
-            throw .badRequest("'os_hash_algo' is a dependency of 'os_hash_value'")
-        }
-        if data["os_hash_algo"] != nil, data["os_hash_value"] == nil {
-            throw .badRequest("'os_hash_value' is a dependency of 'os_hash_algo'")
-        }
-        return (url, data)
+        guard let url = body["url"]?.stringValue else { throw .badRequest("'url' is a required property") }
+        return (url, body["validation_data"]?.objectValue ?? JSONObject())
     }
 
-    static func digestSize(_ algorithm: StreamDigest.Algorithm) -> Int {
-        switch algorithm {
-        case .md5: 16
-        case .sha256: 32
-        case .sha384: 48
-        case .sha512: 64
-        }
-    }
+    /// Glance's `location` schema (`get_add_location_properties`, permissive).
+    static let addLocationValidator = SchemaValidator(
+        schemaName: "location",
+        schema: [
+            "name": "location",
+            "properties": [
+                "add_location": [
+                    "type": "object",
+                    "description":
+                        "Values of location url, do_secure_hash and validation_data for new add location API",
+                    "properties": [
+                        "url": [
+                            "type": "string", "readOnly": true,
+                            "description": "The URL of the new location to be added in the image.",
+                        ],
+                        "validation_data": [
+                            "description":
+                                "Values to be used to populate the corresponding image properties.do_secure_hash is not True then image checksum and hash will not be calculated so it is the responsibility of the consumer of location ADD API to provide the correct values in the validation_data parameter",
+                            "type": "object",
+                            "writeOnly": true,
+                            "additionalProperties": false,
+                            "properties": [
+                                "os_hash_algo": [
+                                    "type": "string", "maxLength": 64, "enum": ["sha1", "sha256", "sha512", "md5"],
+                                ],
+                                "os_hash_value": ["type": "string", "maxLength": 128],
+                            ],
+                            "dependentRequired": [
+                                "os_hash_value": ["os_hash_algo"], "os_hash_algo": ["os_hash_value"],
+                            ],
+                        ],
+                    ],
+                    "required": ["url"],
+                ]
+            ],
+            "additionalProperties": ["type": "string"],
+        ])
 
     /// The task's work, as Glance's `location_import` flow: the location is added, the image
     /// becomes active and its hashes are calculated from the data (with validation data:
     /// calculated first and compared, the image `importing` meanwhile); without
     /// `do_secure_hash`, the validation data are taken as given. A failure leaves the image
-    /// queued, without the location or hashes. Returns why it failed, nil on success.
-    func importLocation(_ url: String, into id: String, validation: JSONObject, task: String) async -> String? {
+    /// queued, without the location or hashes. The task keeps `lease` alive while it runs
+    /// and stops once it is lost (another process found it dead and freed the image). Returns
+    /// why it failed, nil on success.
+    func importLocation(
+        _ url: String, into id: String, validation: JSONObject, task: String, lease: UploadLease
+    ) async -> String? {
         let algo = validation["os_hash_algo"]?.stringValue ?? Self.hashingAlgorithm
+        let keeper = UploadLeaseKeeper(
+            lease: lease, store: store, clock: clock, leaseSeconds: config.uploadLeaseSeconds,
+            interval: config.uploadProgressInterval)
         var failure: String?
         do {
             let checked = try await checkLocation(url, metadata: JSONObject())
@@ -138,7 +162,7 @@ extension ImageService {
             }
             if config.doSecureHash {
                 let (checksum, hash, size) = try await hashLocation(
-                    checked.copy, algorithm: algo, size: checked.size)
+                    checked.copy, algorithm: algo, size: checked.size, keeper: keeper)
                 if verify, validation["os_hash_value"]?.stringValue != hash {
                     failure =
                         "os_hash_value: (\(validation["os_hash_value"]?.stringValue ?? "")) not matched with actual os_hash_value: (\(hash))"
@@ -159,30 +183,47 @@ extension ImageService {
         }
         if let failure {
             logger.info("location import failed", metadata: ["image_id": "\(id)", "error": "\(failure)"])
-            try? await changeImage(id) { image in
-                if image.properties[ImportProperty.lock]?.stringValue == task,
-                    image.status == .importing || image.status == .queued
-                {
-                    image.locations.removeAll { $0.location == url }
-                    if image.status == .importing { try image.transition(to: .queued) }
-                    image.osHashAlgo = nil
-                    image.osHashValue = nil
-                    image.checksum = nil
-                }
-            }
         }
-        try? await changeImage(id) { image in
-            if image.properties[ImportProperty.lock]?.stringValue == task {
-                image.properties.removeValue(forKey: ImportProperty.lock)
-            }
-        }
+        await endLocationImport(id, task: task, lease: await keeper.stop(), failed: failure != nil, url: url)
         return failure
     }
 
+    /// Drops a location import's lock and lease in one write; after a failure, the image goes
+    /// back to `queued` without the location or hashes. Changes nothing once the lease is gone
+    /// (the import was found dead and the image freed); if the write fails, the lease runs
+    /// out and the maintenance sweep does it.
+    private func endLocationImport(_ id: String, task: String, lease: UploadLease, failed: Bool, url: String) async {
+        for _ in 0..<16 {
+            do {
+                guard var image = try await store.image(id: id) else { return }
+                if image.properties[ImportProperty.lock]?.stringValue == task {
+                    if failed, image.status == .importing || image.status == .queued {
+                        image.locations.removeAll { $0.location == url }
+                        if image.status == .importing { try image.transition(to: .queued) }
+                        image.osHashAlgo = nil
+                        image.osHashValue = nil
+                        image.checksum = nil
+                    }
+                    image.properties.removeValue(forKey: ImportProperty.lock)
+                }
+                image.updatedAt = clock.now()
+                if try await store.endUpload(image, lease: lease) != nil { return }
+                // The record moved on (try again) or the lease is gone (nothing left to do).
+                guard try await store.uploadLeases(imageIds: [id]).contains(lease) else { return }
+            } catch {
+                logger.warning(
+                    "could not end a location import; its lease will run out",
+                    metadata: ["image_id": "\(id)", "error": "\(error)"])
+                return
+            }
+        }
+    }
+
     /// MD5 and `algorithm` of the data at a location, read as a stream, and its length: the
-    /// length the location announced (`size`) if it did, within the image size cap.
+    /// length the location announced (`size`) if it did, within the image size cap. Stops
+    /// when `keeper`'s lease is lost.
     func hashLocation(
-        _ copy: ImageLocation, algorithm: String, size expected: Int?
+        _ copy: ImageLocation, algorithm: String, size expected: Int?, keeper: UploadLeaseKeeper
     ) async throws -> (
         String, String, Int
     ) {
@@ -196,6 +237,11 @@ extension ImageService {
             if size > bound {
                 stream.cancel()
                 throw ServiceError.badRequest("The data at the location is longer than \(bound) bytes")
+            }
+            keeper.received(size)
+            if keeper.isLost {
+                stream.cancel()
+                throw ServiceError.conflict("The image was taken by another operation meanwhile.")
             }
             try await hashing.runIfActive {
                 chunk.withUnsafeReadableBytes { bytes in

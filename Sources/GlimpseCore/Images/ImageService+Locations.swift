@@ -40,6 +40,15 @@ extension ImageService {
     {
         var checked: [String: CheckedLocation] = [:]
         guard ops.contains(where: { $0.attribute == "locations" }) else { return checked }
+        // The image schema's `locations` first, as Glance's request deserializer checks it.
+        for op in ops where op.attribute == "locations" && op.op != .remove {
+            let value = op.value ?? .null
+            if let failure = schemas.imageValidator.validateProperty(
+                "locations", op.position == nil ? value : .array([value]))
+            {
+                throw schemas.imageValidator.error(for: failure)
+            }
+        }
         // Who may change the image, and whether its status allows it, before any URL is asked.
         let image = try await visibleImage(id, p, orElse: .imageNotFound(id))
         try policy.enforce(.modifyImage, p, .image(image))

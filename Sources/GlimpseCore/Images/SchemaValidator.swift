@@ -1,8 +1,8 @@
 import OpenStackJSON
 
-/// A small JSON Schema (draft 4) validator covering the keywords Glance's image and member
+/// A small JSON Schema validator covering the keywords Glance's image, member and location
 /// schemas use: `type`, `enum`, `maxLength`, `minLength`, `pattern` (UUIDs), `items`,
-/// `properties`, `additionalProperties`, `required`.
+/// `properties`, `additionalProperties`, `required`, `dependentRequired`.
 ///
 /// Errors read like Python's `jsonschema` ones, which is what Glance returns:
 /// `'floppy' is not one of [None, 'ami', …]`, followed by the failing schema fragment.
@@ -121,6 +121,14 @@ public struct SchemaValidator: Sendable {
             if let required = node["required"]?.arrayValue {
                 for r in required.compactMap(\.stringValue) where object[r] == nil {
                     return failure("\(PythonRepr.string(r)) is a required property", "required")
+                }
+            }
+            for dependency in node["dependentRequired"]?.objectValue ?? JSONObject() where object[dependency.key] != nil
+            {
+                for r in dependency.value.arrayValue?.compactMap(\.stringValue) ?? [] where object[r] == nil {
+                    return failure(
+                        "\(PythonRepr.string(r)) is a dependency of \(PythonRepr.string(dependency.key))",
+                        "dependentRequired")
                 }
             }
             let properties = node["properties"]?.objectValue ?? JSONObject()

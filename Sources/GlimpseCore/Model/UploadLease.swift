@@ -14,7 +14,8 @@ public struct UploadLease: Sendable, Hashable {
     public var imageId: String
     /// The process running the upload (`UploadOwner.current`).
     public var owner: String
-    /// The blob store receiving the data, and its name for the data not yet committed.
+    /// The blob store receiving the data, and its name for the data not yet committed; both
+    /// empty for a job that writes no data (a location import, which only reads a location).
     public var storeId: String
     public var pendingLocation: String
     public var expiresAt: Timestamp
