@@ -83,6 +83,7 @@ public final class Components: Sendable {
         self.logger = logger
         let policy = PolicyEnforcer(try Self.loadPolicy(config.policyFile))
         self.policy = policy
+        try Self.prepareImportPlugins(config)
         var lock: DataDirectoryLock?
         if config.metadataBackend == .sqlite || config.enabledBackends.contains(where: { $0.type == "file" }) {
             try LocalBlobStore.makeDirectory(config.dataDir)
@@ -142,6 +143,7 @@ public final class Components: Sendable {
         pools.start()
         var imageConfig = config.image
         imageConfig.importMethods = config.importMethods ?? ServerConfig.defaultImportMethods(stores: blobs.all.count)
+        imageConfig.importWorkDirectory = config.importWorkDirectory
         let limits: any LimitsSource =
             if let external { external.limits } else {
                 StoredLimits(
@@ -165,6 +167,20 @@ public final class Components: Sendable {
             tokens = keystone
         }
         metadefs = MetadefService(store: metadata, policy: policy)
+    }
+
+    /// Checks that the programs the import plugins run are installed, and makes the import
+    /// work directory.
+    static func prepareImportPlugins(_ config: ServerConfig) throws {
+        let plugins = config.image.importPlugins
+        for plugin in plugins {
+            for tool in plugin.tools where ImportTool.locate(tool) == nil {
+                throw ServerConfig.ConfigError(
+                    description: "import_plugins: \(plugin.rawValue) needs \(tool), which is not installed")
+            }
+        }
+        guard plugins.contains(where: { !$0.tools.isEmpty }) else { return }
+        try LocalBlobStore.makeDirectory(config.importWorkDirectory)
     }
 
     /// The node's image cache, when `image_cache_dir` is set: its data under that directory
