@@ -181,6 +181,15 @@ struct ImportPluginDataTests {
                 }
             }
         }
+        // Staged, the data is checked at import, once the plugins have it: nothing is kept.
+        try await TestApp.with({ usePlugins(&$0, [.imageConversion], dir: dir) }) { s in
+            let token = try await s.adminToken()
+            let id = try await s.importStaged(overlay, token, diskFormat: "qcow2")
+            try await s.expectFailedImport(id, token)
+            #expect(try await s.importTaskMessage(id, token) == "Image has disallowed configuration")
+            #expect(try await s.objects().filter { $0.location.contains(id) }.isEmpty)
+            #expect(workFiles(dir).isEmpty)
+        }
     }
 
     @Test("image_decompression: gzip data is stored decompressed, then converted; other data as it is")
