@@ -271,7 +271,7 @@ extension ImageService {
                     logger.info(
                         "image data downloaded",
                         metadata: ["image_id": "\(id)", "store": "\(target)", "bytes": "\(downloaded.data.size)"])
-                } else if run.processesData, run.succeeded.isEmpty {
+                } else if makesData {
                     fetched = try await processStaged(of: id, into: writer, keeper: keeper)
                     copy = ImageLocation(storeId: target, location: try await writer.commit())
                     logger.info("staged image data processed", metadata: ["image_id": "\(id)", "store": "\(target)"])

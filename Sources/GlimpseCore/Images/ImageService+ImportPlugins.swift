@@ -113,13 +113,10 @@ extension ImageService {
         guard image.containerFormat != "compressed" else { return nil }
         let head = WorkFile.head(of: path, count: 5)
         let output = path + ".uc"
-        let work = config.importWorkDirectory
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
             let listing = output + ".list"
             defer { unlink(listing) }
-            if let error = try await ImportTool.run("unzip", ["-Z1", path], output: listing, workDirectory: work) {
-                throw ImportPluginFailure(description: error)
-            }
+            try await runPluginTool("unzip", ["-Z1", path], stdout: listing, making: listing)
             let names = WorkFile.head(of: listing, count: 65536).split(separator: UInt8(ascii: "\n"))
             guard names.count == 1 else {
                 throw ImportPluginFailure(description: "Archive contains more than one file.")
@@ -184,16 +181,20 @@ extension ImageService {
     private func runPluginTool(
         _ name: String, _ arguments: [String], stdout: String? = nil, making made: String
     ) async throws {
-        let error: String?
+        let failure: ImportTool.Failure?
         do {
-            error = try await ImportTool.run(name, arguments, output: stdout, workDirectory: config.importWorkDirectory)
+            failure = try await ImportTool.run(
+                name, arguments, output: stdout, workDirectory: config.importWorkDirectory)
         } catch {
             unlink(made)
             throw error
         }
-        if let error {
+        if let failure {
             unlink(made)
-            throw ImportPluginFailure(description: error)
+            logger.warning(
+                "an import plugin's program failed",
+                metadata: ["program": "\(name)", "failure": "\(failure.summary)", "errors": "\(failure.errors)"])
+            throw ImportPluginFailure(description: failure.summary)
         }
     }
 

@@ -41,12 +41,18 @@ public enum ImportTool {
         return path.split(separator: ":").map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }
     }
 
+    /// How a program failed: its exit status or signal, and its error output (the first 4 KiB).
+    struct Failure {
+        var summary: String
+        var errors: String
+    }
+
     /// Runs `name` with `arguments`, its standard output into the file `output` (or nowhere),
-    /// its error output into a file in `workDirectory`. Returns the error output (its first
-    /// 4 KiB) when the program fails; nil when it succeeds. Cancelling kills the program.
+    /// its error output into a file in `workDirectory`. Returns how it failed; nil when it
+    /// succeeded. Cancelling kills the program.
     static func run(
         _ name: String, _ arguments: [String], output: String? = nil, workDirectory: String
-    ) async throws -> String? {
+    ) async throws -> Failure? {
         guard let path = locate(name) else { throw ImportPluginFailure(description: "\(name) is not installed") }
         let errors = "\(workDirectory)/\(Identifiers.uuid()).err"
         defer { unlink(errors) }
@@ -67,7 +73,12 @@ public enum ImportTool {
             throw ImportPluginFailure(description: "\(name) could not be started (errno \(started))")
         }
         var status: Int32 = 0
-        while waitpid(pid, &status, WNOHANG) == 0 {
+        while true {
+            let waited = waitpid(pid, &status, WNOHANG)
+            if waited == pid { break }
+            if waited < 0, errno != EINTR {
+                throw ImportPluginFailure(description: "\(name) could not be waited for (errno \(errno))")
+            }
             do {
                 try await Task.sleep(for: .milliseconds(20))
             } catch {
@@ -78,9 +89,10 @@ public enum ImportTool {
         }
         let exited = status & 0x7f == 0
         guard !exited || (status >> 8) & 0xff != 0 else { return nil }
-        let message = String(decoding: WorkFile.head(of: errors, count: 4096), as: UTF8.self)
         let reason = exited ? "exit status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
-        return "\(name) failed (\(reason)): \(message)"
+        return Failure(
+            summary: "\(name) failed (\(reason))",
+            errors: String(decoding: WorkFile.head(of: errors, count: 4096), as: UTF8.self))
     }
 }
 
