@@ -95,9 +95,13 @@ extension TestApp {
     }
 }
 
-/// The files left in the import work directory of the data directory `dir`.
+/// The files left in the import work directories of the data directory `dir` (but their locks).
 private func workFiles(_ dir: String) -> [String] {
-    (try? FileManager.default.contentsOfDirectory(atPath: "\(dir)/import-work")) ?? []
+    let files = FileManager.default
+    return ((try? files.contentsOfDirectory(atPath: "\(dir)/import-work")) ?? []).flatMap { name in
+        ((try? files.contentsOfDirectory(atPath: "\(dir)/import-work/\(name)")) ?? [])
+            .filter { $0 != "serve.lock" }.map { "\(name)/\($0)" }
+    }
 }
 
 @Suite(
@@ -262,6 +266,101 @@ struct ImportPluginDataTests {
             try await s.expectFailedImport(id, token)
             #expect(try await s.importTaskMessage(id, token) == "Archive contains more than one file.")
             #expect(workFiles(dir).isEmpty)
+        }
+    }
+
+    @Test("image_decompression stops a program whose data passes the size cap, and fails the import")
+    func decompressionBomb() async throws {
+        let dir = TestServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(count: 64 << 20).write(to: URL(fileURLWithPath: "\(dir)/zeros"))
+        let bomb = try runTool("gzip", ["-c", "zeros"], in: dir)
+        try runTool("qemu-img", ["create", "-q", "-f", "qcow2", "big.qcow2", "64M"], in: dir)
+        let big = Array(try Data(contentsOf: URL(fileURLWithPath: "\(dir)/big.qcow2")))
+        #expect(bomb.count < 1 << 20 && big.count < 1 << 20)
+        try await TestApp.with({
+            usePlugins(&$0, [.imageDecompression, .imageConversion], dir: dir)
+            $0.image.imageSizeCap = 1 << 20
+        }) { s in
+            let token = try await s.adminToken()
+            let id = try await s.importStaged(bomb, token, diskFormat: "raw")
+            try await s.expectFailedImport(id, token)
+            // gzip is stopped as its output passes the cap, long before its 64 MiB.
+            let message = try await s.importTaskMessage(id, token) ?? ""
+            #expect(message.hasPrefix("The incoming image is too large: "))
+            #expect(message.hasSuffix("bytes; the maximum is 1048576 bytes."))
+            let size = Int(message.dropFirst("The incoming image is too large: ".count).prefix { $0.isNumber }) ?? 0
+            #expect(size > 1 << 20 && size < 64 << 20)
+            // A qcow2 converted to raw would have its virtual size: refused before qemu-img runs.
+            let qcow2 = try await s.importStaged(big, token, diskFormat: "qcow2")
+            try await s.expectFailedImport(qcow2, token)
+            #expect(
+                try await s.importTaskMessage(qcow2, token)
+                    == "The incoming image is too large: 67108864 bytes; the maximum is 1048576 bytes.")
+            #expect(workFiles(dir).isEmpty)
+        }
+    }
+
+    @Test("glance-direct near user_storage_quota: the converted data may take the staged data's room")
+    func conversionWithinQuota() async throws {
+        let dir = TestServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let disk = try Fixture(in: dir)
+        // The staged qcow2 and the raw data together exceed the quota; the raw data alone fits.
+        #expect(disk.qcow2.count + disk.raw.count > disk.raw.count + 65536)
+        try await TestApp.with({
+            usePlugins(&$0, [.imageConversion], dir: dir)
+            $0.image.userStorageQuota = disk.raw.count + 65536
+        }) { s in
+            let token = try await s.adminToken()
+            let id = try await s.importStaged(disk.qcow2, token, diskFormat: "qcow2")
+            try await s.expectData(id, token, disk.raw, diskFormat: "raw", stores: ["local"])
+        }
+        try await TestApp.with({
+            usePlugins(&$0, [.imageConversion], dir: dir)
+            $0.image.userStorageQuota = disk.raw.count - 1
+        }) { s in
+            let token = try await s.adminToken()
+            let id = try await s.importStaged(disk.qcow2, token, diskFormat: "qcow2")
+            try await s.expectFailedImport(id, token)
+            #expect(
+                try await s.importTaskMessage(id, token)
+                    == "Denying attempt to upload image because it exceeds the quota: The size of the data "
+                    + "\(disk.raw.count) will exceed the limit. \(disk.raw.count - 1) bytes remaining.")
+            #expect(workFiles(dir).isEmpty)
+        }
+    }
+
+    @Test("At start, the work directories of processes that ended are removed; those of live ones are kept")
+    func leftoverWorkFiles() async throws {
+        let dir = TestServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let work = "\(dir)/import-work"
+        for name in ["ended", "live"] {
+            try FileManager.default.createDirectory(atPath: "\(work)/\(name)", withIntermediateDirectories: true)
+            try Data(testBytes(1000)).write(to: URL(fileURLWithPath: "\(work)/\(name)/image-data"))
+        }
+        // An ended process's lock file is left, unlocked; a live process holds its lock.
+        #expect(FileManager.default.createFile(atPath: "\(work)/ended/serve.lock", contents: nil))
+        let held = open("\(work)/live/serve.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        defer { close(held) }
+        #expect(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0)
+        try await TestApp.with({ usePlugins(&$0, [.imageDecompression], dir: dir) }) { s in
+            let names = try FileManager.default.contentsOfDirectory(atPath: work)
+            #expect(!names.contains("ended") && names.contains("live"))
+            #expect(workFiles(dir) == ["live/image-data"])
+            // This server's own directory, named after its process, is locked.
+            let own = names.filter { $0 != "live" }
+            #expect(own.count == 1 && own.first?.contains("\(getpid())") == true)
+            let probe = open("\(work)/\(own.first ?? "")/serve.lock", O_RDWR | O_CLOEXEC)
+            defer { close(probe) }
+            #expect(probe >= 0 && flock(probe, LOCK_EX | LOCK_NB) != 0)
+            // Imports use it.
+            let token = try await s.adminToken()
+            let gzipped = try runTool("gzip", ["-c", "image-data"], in: "\(work)/live")
+            let id = try await s.importStaged(gzipped, token, diskFormat: "raw")
+            try await s.expectData(id, token, testBytes(1000), diskFormat: "raw", stores: ["local"])
+            #expect(workFiles(dir) == ["live/image-data"])
         }
     }
 

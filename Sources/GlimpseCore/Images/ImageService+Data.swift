@@ -239,10 +239,14 @@ extension ImageService {
     /// once, with the declared size in whole MiB; here the same bound also holds while the
     /// data streams in, so that an upload of undeclared size cannot pass it either. A
     /// background import (no caller) had its project's limits checked when it was accepted.
-    func uploadLimit(for image: Image, via transit: ImageStatus, by p: Principal?) async throws -> UploadLimit {
+    /// `replacing`: bytes of the owner's the new data takes the place of, not counted as used.
+    func uploadLimit(
+        for image: Image, via transit: ImageStatus, by p: Principal?, replacing: Int = 0
+    ) async throws -> UploadLimit {
         var limit = UploadLimit(bytes: config.imageSizeCap, reason: .sizeCap)
         if config.userStorageQuota > 0, let owner = image.owner {
-            let left = max(0, config.userStorageQuota - (try await store.usage(owner: owner).bytes))
+            let used = try await store.usage(owner: owner).bytes - replacing
+            let left = max(0, config.userStorageQuota - used)
             if left < limit.bytes { limit = UploadLimit(bytes: left, reason: .storageQuota) }
         }
         let quota: ImageQuota = transit == .saving ? .imageSizeTotal : .imageStageTotal

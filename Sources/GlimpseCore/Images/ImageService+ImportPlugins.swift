@@ -29,7 +29,8 @@ extension ImageService {
 
     /// Receives an import's data into `writer`: `body` as it is, or, when `processing`, what
     /// the import plugins make of it. `limit` and `declaredSize` apply to `body`; `limit`
-    /// also to what the plugins make, which must pass the format and safety checks of data
+    /// also to each file the plugins make, as it is written, so that a small archive cannot
+    /// fill the disk. What the plugins make must pass the format and safety checks of data
     /// of the image as the plugins leave it (before the caller commits it).
     func receiveImportData<Body: AsyncSequence>(
         _ body: Body, of image: Image, processing: Bool, into writer: any BlobWriter, limit: UploadLimit,
@@ -55,9 +56,9 @@ extension ImageService {
         for plugin in config.importPlugins {
             let made: String?
             switch plugin {
-            case .imageDecompression: made = try await decompress(files.last!, of: image)
+            case .imageDecompression: made = try await decompress(files.last!, of: image, limit: limit)
             case .imageConversion:
-                made = try await convert(files.last!, of: image)
+                made = try await convert(files.last!, of: image, limit: limit)
                 if made != nil { convertedTo = config.conversionOutputFormat }
             case .injectImageMetadata: made = nil
             }
@@ -94,7 +95,8 @@ extension ImageService {
         -> ReceivedData
     {
         guard let image = try await store.image(id: id) else { throw Self.leaseLost(id) }
-        let limit = try await uploadLimit(for: image, via: .importing, by: nil)
+        // The data the plugins make replaces the staged data: that is not counted as used.
+        let limit = try await uploadLimit(for: image, via: .importing, by: nil, replacing: image.size ?? 0)
         let (stream, _) = try await dataSource(of: image).openCopy(range: nil)
         do {
             return try await receiveImportData(
@@ -108,25 +110,25 @@ extension ImageService {
 
     /// `image_decompression`: a file with the data of the zip (of one file) or gzip data at
     /// `path`; nil when the image's container format is `compressed` or the data is neither.
-    /// LHA data is recognised and refused.
-    func decompress(_ path: String, of image: Image) async throws -> String? {
+    /// LHA data is recognised and refused; data that decompresses past `limit` too.
+    func decompress(_ path: String, of image: Image, limit: UploadLimit) async throws -> String? {
         guard image.containerFormat != "compressed" else { return nil }
         let head = WorkFile.head(of: path, count: 5)
         let output = path + ".uc"
         if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
             let listing = output + ".list"
             defer { unlink(listing) }
-            try await runPluginTool("unzip", ["-Z1", path], stdout: listing, making: listing)
+            try await runPluginTool("unzip", ["-Z1", path], stdout: listing, making: listing, limit: limit)
             let names = WorkFile.head(of: listing, count: 65536).split(separator: UInt8(ascii: "\n"))
             guard names.count == 1 else {
                 throw ImportPluginFailure(description: "Archive contains more than one file.")
             }
-            try await runPluginTool("unzip", ["-p", path], stdout: output, making: output)
+            try await runPluginTool("unzip", ["-p", path], stdout: output, making: output, limit: limit)
         } else if head.count == 5, head[2...].elementsEqual([0x2D, 0x6C, 0x68]) {
             throw ImportPluginFailure(
                 description: "LHA archives cannot be decompressed: no LHA decompressor is available.")
         } else if head.starts(with: [0x1F, 0x8B, 0x08]) {
-            try await runPluginTool("gzip", ["-dc", path], stdout: output, making: output)
+            try await runPluginTool("gzip", ["-dc", path], stdout: output, making: output, limit: limit)
         } else {
             return nil
         }
@@ -137,8 +139,9 @@ extension ImageService {
     /// `image_conversion`: a file with the data at `path` converted by `qemu-img` to the
     /// output format; nil when the image is in that format already, or is an ISO image. The
     /// data must be of the image's `disk_format` and pass the safety checks before `qemu-img`
-    /// reads it; the converted data must be of the output format and pass them too.
-    func convert(_ path: String, of image: Image) async throws -> String? {
+    /// reads it; the converted data must be of the output format, pass them too and stay
+    /// within `limit` (raw data has the virtual size, known before the conversion).
+    func convert(_ path: String, of image: Image, limit: UploadLimit) async throws -> String? {
         let target = config.conversionOutputFormat
         guard let source = image.diskFormat, source != target else { return nil }
         let input = try await inspect(path)
@@ -159,10 +162,13 @@ extension ImageService {
                 metadata: ["image_id": "\(image.id)", "disk_format": "\(source)", "detected": "\(input.format)"])
             throw ImportPluginFailure(description: "Image format mismatch")
         }
+        if target == "raw", let virtualSize = input.virtualSize, virtualSize > limit.bytes {
+            throw ImportPluginFailure(description: limit.message(virtualSize))
+        }
         let output = "\(path).\(target)"
         try await runPluginTool(
             "qemu-img", ["convert", "-f", Self.qemuFormat(source), "-O", Self.qemuFormat(target), path, output],
-            making: output)
+            making: output, limit: limit)
         let converted = try await inspect(output)
         guard converted.safetyProblem == nil, (converted.format == "gpt" ? "raw" : converted.format) == target else {
             unlink(output)
@@ -177,14 +183,22 @@ extension ImageService {
     }
 
     /// Runs a plugin's program, which makes the file `made` (its standard output when
-    /// `stdout` is that file); the file is removed if the program fails.
+    /// `stdout` is that file), killed if the file grows past `limit`; the file is removed if
+    /// the program fails.
     private func runPluginTool(
-        _ name: String, _ arguments: [String], stdout: String? = nil, making made: String
+        _ name: String, _ arguments: [String], stdout: String? = nil, making made: String, limit: UploadLimit
     ) async throws {
         let failure: ImportTool.Failure?
         do {
             failure = try await ImportTool.run(
-                name, arguments, output: stdout, workDirectory: config.importWorkDirectory)
+                name, arguments, output: stdout, workDirectory: config.importWorkDirectory,
+                cap: (made, max(0, limit.bytes)))
+        } catch let tooLarge as ImportTool.OutputTooLarge {
+            unlink(made)
+            logger.warning(
+                "an import plugin's program made too much data and was stopped",
+                metadata: ["program": "\(name)", "bytes": "\(tooLarge.size)", "limit": "\(limit.bytes)"])
+            throw ImportPluginFailure(description: limit.message(tooLarge.size))
         } catch {
             unlink(made)
             throw error

@@ -47,11 +47,32 @@ public enum ImportTool {
         var errors: String
     }
 
+    /// The file a program makes grew past its cap (to `size` bytes, at least); the program
+    /// was killed.
+    struct OutputTooLarge: Error {
+        var size: Int
+    }
+
+    #if os(Linux)
+    /// glibc's `prlimit`, which the C library module does not declare.
+    private static let prlimit = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prlimit").map {
+        unsafeBitCast(
+            $0,
+            to: (@convention(c) (pid_t, Int32, UnsafePointer<rlimit>?, UnsafeMutablePointer<rlimit>?) -> Int32).self)
+    }
+    #endif
+
     /// Runs `name` with `arguments`, its standard output into the file `output` (or nowhere),
     /// its error output into a file in `workDirectory`. Returns how it failed; nil when it
     /// succeeded. Cancelling kills the program.
+    ///
+    /// - Parameter cap: a file the program makes, and the most bytes it may have: past them
+    ///   the program is killed and `OutputTooLarge` thrown. The limit on the size of the files
+    ///   the program writes (`RLIMIT_FSIZE`, set on Linux as it starts) stops it at once; the
+    ///   file's size, checked while it runs, stops it anywhere.
     static func run(
-        _ name: String, _ arguments: [String], output: String? = nil, workDirectory: String
+        _ name: String, _ arguments: [String], output: String? = nil, workDirectory: String,
+        cap: (file: String, bytes: Int)? = nil
     ) async throws -> Failure? {
         guard let path = locate(name) else { throw ImportPluginFailure(description: "\(name) is not installed") }
         let errors = "\(workDirectory)/\(Identifiers.uuid()).err"
@@ -73,6 +94,17 @@ public enum ImportTool {
             throw ImportPluginFailure(description: "\(name) could not be started (errno \(started))")
         }
         var status: Int32 = 0
+        #if os(Linux)
+        if let cap, let prlimit = Self.prlimit {
+            var fileSize = rlimit(rlim_cur: rlim_t(cap.bytes + 1), rlim_max: rlim_t(cap.bytes + 1))
+            _ = prlimit(pid, Int32(RLIMIT_FSIZE.rawValue), &fileSize, nil)
+        }
+        #endif
+        /// The size of the capped file, when it is past the cap.
+        func oversize() -> Int? {
+            guard let cap, let size = try? WorkFile.size(of: cap.file), size > cap.bytes else { return nil }
+            return size
+        }
         while true {
             let waited = waitpid(pid, &status, WNOHANG)
             if waited == pid { break }
@@ -80,6 +112,7 @@ public enum ImportTool {
                 throw ImportPluginFailure(description: "\(name) could not be waited for (errno \(errno))")
             }
             do {
+                if let size = oversize() { throw OutputTooLarge(size: size) }
                 try await Task.sleep(for: .milliseconds(20))
             } catch {
                 _ = kill(pid, SIGKILL)
@@ -87,6 +120,7 @@ public enum ImportTool {
                 throw error
             }
         }
+        if let size = oversize() { throw OutputTooLarge(size: size) }
         let exited = status & 0x7f == 0
         guard !exited || (status >> 8) & 0xff != 0 else { return nil }
         let reason = exited ? "exit status \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"

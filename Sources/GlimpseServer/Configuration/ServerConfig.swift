@@ -123,7 +123,7 @@ public struct ServerConfig: Sendable {
 
     public var databasePath: String { dataDir + "/glimpse.db" }
     public var imagesPath: String { dataDir + "/images" }
-    /// Where the import plugins keep the data they work on.
+    /// Where the import plugins keep the data they work on, in a directory for each server.
     public var importWorkDirectory: String { dataDir + "/import-work" }
 
     /// One setting: its key in the config file (`key = value`), which is also its environment
