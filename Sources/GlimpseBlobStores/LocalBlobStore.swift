@@ -175,8 +175,8 @@ public final class LocalBlobStore: BlobStore {
 
     static func before(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 
-    /// The names in a directory, in byte order, without `.` and `..`.
-    static func entries(of dir: String) -> [String] {
+    /// The names in a directory, in byte order, without `.` and `..` (none if it cannot be read).
+    public static func entries(of dir: String) -> [String] {
         guard let d = opendir(dir) else { return [] }
         defer { closedir(d) }
         var names: [String] = []

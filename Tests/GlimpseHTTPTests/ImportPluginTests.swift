@@ -38,6 +38,20 @@ struct ImportPluginTests {
             #expect(image["stores"] == "fast,cold" || image["stores"] == "cold,fast")
             #expect(image["hw_machine_type"] == nil)
         }
+        // Listing the plugin in import_plugins changes nothing: it acts once its properties are set.
+        let listed = try ServerConfig.load(
+            file: nil, environment: [:],
+            overrides: ["import_plugins": "inject_image_metadata", "inject_metadata_properties": "origin:import"])
+        try await TestApp.with({
+            $0.image = listed.image
+            $0.importMethods = ["glance-direct"]
+        }) { s in
+            let admin = try await s.adminToken()
+            let (member, _) = try await s.makeUser("plugin-user", project: "plugins", admin: admin)
+            let mine = try await s.stagedImport(member).id
+            let image = try await s.request(.GET, "/v2/images/\(mine)", token: member).json
+            #expect(image["status"] == "active" && image["origin"] == "import")
+        }
         for (value, message) in [
             ("nocolon", "'nocolon' is not key:value"), ("name:x", "'name' cannot be set"),
             ("os_glance_x:y", "'os_glance_x' cannot be set"),

@@ -148,7 +148,7 @@ extension TestApp {
         #expect(image["size"] == .null && image["checksum"] == .null && image["os_hash_value"] == .null)
         for store in stores.split(separator: ",") {
             // The memory store names an image's objects after the image.
-            #expect(try await objects(in: String(store)).filter { $0.location.hasPrefix(id) }.isEmpty)
+            #expect(try await objects(in: String(store)).filter { $0.location.contains(id) }.isEmpty)
         }
     }
 }

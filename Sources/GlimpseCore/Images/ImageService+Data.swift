@@ -112,7 +112,10 @@ extension ImageService {
             try await willRead()
             let received = try await receiveData(
                 body, of: id, into: writer, limit: limit, declaredSize: declaredSize, keeper: keeper)
-            try checkFormat(received.inspection, of: receiving)
+            // Staged data the import plugins change is checked as they leave it, at import.
+            if transit == .saving || !processesData(of: receiving) {
+                try checkFormat(received.inspection, of: receiving)
+            }
             let location = try await writer.commit()
             committed = location
             try await finishUpload(
@@ -149,9 +152,16 @@ extension ImageService {
         var inspection: FormatInspector.Result
         var md5: String
         var sha512: String
+        /// The `disk_format` the `image_conversion` plugin converted the data to, if it did.
+        var convertedTo: String?
 
-        /// Records it as the image's data (size, virtual size, checksum and hash).
+        /// Records it as the image's data (size, virtual size, checksum and hash; the format
+        /// it was converted to).
         func describe(_ image: inout Image) {
+            if let convertedTo {
+                image.diskFormat = convertedTo
+                image.containerFormat = "bare"
+            }
             image.size = size
             image.virtualSize = ImageService.virtualSize(inspection, declared: image.diskFormat, size: size)
             image.checksum = md5
@@ -229,10 +239,14 @@ extension ImageService {
     /// once, with the declared size in whole MiB; here the same bound also holds while the
     /// data streams in, so that an upload of undeclared size cannot pass it either. A
     /// background import (no caller) had its project's limits checked when it was accepted.
-    func uploadLimit(for image: Image, via transit: ImageStatus, by p: Principal?) async throws -> UploadLimit {
+    /// `replacing`: bytes of the owner's the new data takes the place of, not counted as used.
+    func uploadLimit(
+        for image: Image, via transit: ImageStatus, by p: Principal?, replacing: Int = 0
+    ) async throws -> UploadLimit {
         var limit = UploadLimit(bytes: config.imageSizeCap, reason: .sizeCap)
         if config.userStorageQuota > 0, let owner = image.owner {
-            let left = max(0, config.userStorageQuota - (try await store.usage(owner: owner).bytes))
+            let used = try await store.usage(owner: owner).bytes - replacing
+            let left = max(0, config.userStorageQuota - used)
             if left < limit.bytes { limit = UploadLimit(bytes: left, reason: .storageQuota) }
         }
         let quota: ImageQuota = transit == .saving ? .imageSizeTotal : .imageStageTotal

@@ -114,7 +114,8 @@ extension ImageService {
         try await enforceImportQuotas(method, size: current.size, by: p)
         var run = ImportRun(
             imageId: id, taskId: Identifiers.uuid(), method: method, targets: targets,
-            allMustSucceed: request.allMustSucceed, staged: method == .glanceDirect ? current.locations.first : nil)
+            allMustSucceed: request.allMustSucceed, staged: method == .glanceDirect ? current.locations.first : nil,
+            processesData: method.fillsImage && processesData(of: current))
         let next = await nextWriter(for: &run)
         let lease = next.map {
             UploadLease(
@@ -165,7 +166,9 @@ extension ImageService {
             await self.startTask(run.taskId)
             let ended = await self.runImport(run, into: next.store, next.writer, lease: lease, from: remote)
             // The size of data fetched is known once it is.
-            let size = remote == nil ? current.size : (try? await self.store.image(id: run.imageId))?.size
+            let size =
+                remote == nil && !run.processesData
+                ? current.size : (try? await self.store.image(id: run.imageId))?.size
             await self.endImportTask(ended, id: run.taskId, size: size)
         }
     }
@@ -240,7 +243,7 @@ extension ImageService {
     ///
     /// - Parameter remote: `web-download`, `glance-download`: the data of the first store
     ///   comes from there (and the others copy it); if it cannot be fetched, every store has
-    ///   failed.
+    ///   failed. The same holds for the data the import plugins make of staged data.
     func runImport(
         _ run: ImportRun, into target: String, _ writer: any BlobWriter, lease: UploadLease,
         from remote: RemoteData? = nil
@@ -253,6 +256,8 @@ extension ImageService {
                 interval: config.uploadProgressInterval)
             var copy: ImageLocation?
             var fetched: ReceivedData?
+            var failure: String?
+            let makesData = remote != nil || (run.processesData && run.succeeded.isEmpty)
             do {
                 if let remote {
                     let downloaded =
@@ -266,6 +271,10 @@ extension ImageService {
                     logger.info(
                         "image data downloaded",
                         metadata: ["image_id": "\(id)", "store": "\(target)", "bytes": "\(downloaded.data.size)"])
+                } else if makesData {
+                    fetched = try await processStaged(of: id, into: writer, keeper: keeper)
+                    copy = ImageLocation(storeId: target, location: try await writer.commit())
+                    logger.info("staged image data processed", metadata: ["image_id": "\(id)", "store": "\(target)"])
                 } else {
                     copy = ImageLocation(
                         storeId: target, location: try await copyData(of: id, into: writer, keeper: keeper))
@@ -273,6 +282,7 @@ extension ImageService {
                 }
             } catch {
                 await writer.abort()
+                failure = (error as? ImportPluginFailure)?.description
                 logger.warning(
                     "could not copy image data to a store",
                     metadata: ["image_id": "\(id)", "store": "\(target)", "error": "\(error)"])
@@ -282,7 +292,7 @@ extension ImageService {
                 if let copy { await removeData([copy], of: id, retry: "the orphan sweep will") }
                 return nil
             }
-            if let copy { run.succeed(copy) } else if remote != nil { run.stop() } else { run.fail(target) }
+            if let copy { run.succeed(copy) } else if makesData { run.stop(because: failure) } else { run.fail(target) }
             if Task.isCancelled { run.stop() }
             let next = await nextWriter(for: &run)
             let nextLease = next.map {

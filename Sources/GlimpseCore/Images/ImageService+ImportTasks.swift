@@ -61,7 +61,7 @@ extension ImageService {
         if let run, !run.undone {
             await endTask(id, succeeded: true, message: "Copied \((size ?? 0) >> 20) MiB")
         } else {
-            await endTask(id, succeeded: false, message: "Task failed due to Internal Error")
+            await endTask(id, succeeded: false, message: run?.failure ?? "Task failed due to Internal Error")
         }
     }
 

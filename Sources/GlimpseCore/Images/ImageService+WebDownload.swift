@@ -13,8 +13,8 @@ extension ImageService {
         }
     }
 
-    /// Fetches `uri` into `writer` and commits it: the image's data, hashed and inspected as
-    /// an upload's, within the image size cap (and the owner's quota) and, if the server
+    /// Fetches `uri` into `writer` and commits it: the image's data (as the import plugins
+    /// make it), hashed and inspected as an upload's, within the image size cap (and the owner's quota) and, if the server
     /// announced a length, of that length. Returns the new location and what it holds.
     ///
     /// - Parameters:
@@ -34,14 +34,16 @@ extension ImageService {
             if let length = response.length, length > limit.bytes {
                 throw ServiceError.tooLarge(limit.message(length))
             }
-            received = try await receiveData(
-                response.body, of: id, into: writer, limit: limit, declaredSize: size ?? response.length, keeper: keeper
-            )
+            received = try await receiveImportData(
+                response.body, of: image, processing: processesData(of: image), into: writer, limit: limit,
+                declaredSize: size ?? response.length, keeper: keeper)
         } catch {
             response.body.cancel()
             throw error
         }
-        try checkFormat(received.inspection, of: image)
+        var described = image
+        received.describe(&described)
+        try checkFormat(received.inspection, of: described)
         return (try await writer.commit(), received)
     }
 }

@@ -34,6 +34,16 @@ public struct ImageServiceConfig: Sendable {
     /// `inject_metadata_properties`); none by default.
     public var injectedProperties = JSONObject()
     public var injectIgnoredRoles: Set<String> = ["admin"]
+    /// The import plugins (Glance's `image_import_plugins`), run in this order on the data of
+    /// every import but `copy-image`, before it goes into the stores; none by default.
+    /// `inject_image_metadata` acts whenever `injectedProperties` is set, listed or not.
+    public var importPlugins: [ImportPlugin] = []
+    /// The `disk_format` the `image_conversion` plugin converts to (Glance's
+    /// `[image_conversion] output_format`): `raw`, `qcow2` or `vmdk`.
+    public var conversionOutputFormat = "raw"
+    /// Where the import plugins keep the data they work on (made by the server, under its
+    /// data directory).
+    public var importWorkDirectory = "./glimpse-data/import-work"
     /// `glance-download`: the prefixes of the properties copied from the source image
     /// (Glance's `glance_download_properties.extra_properties`); `os_glance` ones never are.
     public var glanceDownloadProperties = ["hw_", "trait:", "os_distro", "os_secure_boot", "os_type"]

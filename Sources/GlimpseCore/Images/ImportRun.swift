@@ -51,18 +51,24 @@ struct ImportRun: Sendable {
     /// The stores to write to, in the order asked for.
     let targets: [String]
     let allMustSucceed: Bool
-    /// `glance-direct`: the staged data, in the default store. When that store is a target,
-    /// the staged data is its copy; otherwise it is removed once the image is active.
+    /// `glance-direct`: the staged data, in the default store. When that store is a target
+    /// and the data goes in as staged, the staged data is its copy; otherwise it is removed
+    /// once the image is active (or replaced by the new copy in its store).
     let staged: ImageLocation?
+    /// Whether the import plugins make new data of the staged or fetched data (decompressed,
+    /// converted) before it goes into the stores.
+    let processesData: Bool
     /// Copies made so far (the staged data among them when its store is a target).
     private(set) var succeeded: [ImageLocation] = []
     private(set) var failed: [String] = []
     /// Whether nothing is left to do.
     private(set) var finished = false
+    /// Why the import stopped, for its task, when a reason is known.
+    private(set) var failure: String?
 
     init(
         imageId: String, taskId: String, method: Method, targets: [String], allMustSucceed: Bool,
-        staged: ImageLocation?
+        staged: ImageLocation?, processesData: Bool = false
     ) {
         self.imageId = imageId
         self.taskId = taskId
@@ -70,7 +76,8 @@ struct ImportRun: Sendable {
         self.targets = targets
         self.allMustSucceed = allMustSucceed
         self.staged = staged
-        if let staged, targets.contains(staged.storeId) { succeeded = [staged] }
+        self.processesData = processesData
+        if let staged, !processesData, targets.contains(staged.storeId) { succeeded = [staged] }
         finished = remaining.isEmpty
     }
 
@@ -97,9 +104,10 @@ struct ImportRun: Sendable {
     }
 
     /// Ends the import: the stores not done count as failed.
-    mutating func stop() {
+    mutating func stop(because reason: String? = nil) {
         failed += remaining
         finished = true
+        failure = reason ?? failure
     }
 
     /// Brings `image` to this state. `new` are copies committed since the last write; a copy
@@ -129,14 +137,24 @@ struct ImportRun: Sendable {
         }
         var dropped: [ImageLocation] = []
         for copy in new {
-            if image.location(in: copy.storeId) == nil { image.locations.append(copy) } else { dropped.append(copy) }
+            if let staged, copy.storeId == staged.storeId, !succeeded.contains(staged),
+                let index = image.locations.firstIndex(of: staged)
+            {
+                image.locations[index] = copy
+                dropped.append(staged)
+            } else if image.location(in: copy.storeId) == nil {
+                image.locations.append(copy)
+            } else {
+                dropped.append(copy)
+            }
         }
         if method.fillsImage, image.status == .importing,
             allMustSucceed ? finished : !succeeded.isEmpty
         {
             try? image.transition(to: .active)
         }
-        if let staged, !targets.contains(staged.storeId), image.status == .active || finished,
+        if let staged, !succeeded.contains(staged),
+            image.status == .active || finished || (processesData && !succeeded.isEmpty),
             image.locations.contains(staged)
         {
             image.locations.removeAll { $0 == staged }

@@ -54,6 +54,7 @@ public final class Components: Sendable {
     let lock: DataDirectoryLock?
     /// The lock on the image cache's directory: one server per cache.
     let cacheLock: DataDirectoryLock?
+    let importWork: ImportWorkDirectory?
     private let created = Mutex<Bootstrap?>(nil)
 
     /// The thread pools for work that would block Swift's cooperative threads.
@@ -83,6 +84,8 @@ public final class Components: Sendable {
         self.logger = logger
         let policy = PolicyEnforcer(try Self.loadPolicy(config.policyFile))
         self.policy = policy
+        let importWork = try Self.prepareImportPlugins(config)
+        self.importWork = importWork
         var lock: DataDirectoryLock?
         if config.metadataBackend == .sqlite || config.enabledBackends.contains(where: { $0.type == "file" }) {
             try LocalBlobStore.makeDirectory(config.dataDir)
@@ -142,6 +145,7 @@ public final class Components: Sendable {
         pools.start()
         var imageConfig = config.image
         imageConfig.importMethods = config.importMethods ?? ServerConfig.defaultImportMethods(stores: blobs.all.count)
+        if let importWork { imageConfig.importWorkDirectory = importWork.path }
         let limits: any LimitsSource =
             if let external { external.limits } else {
                 StoredLimits(
@@ -165,6 +169,20 @@ public final class Components: Sendable {
             tokens = keystone
         }
         metadefs = MetadefService(store: metadata, policy: policy)
+    }
+
+    /// Checks that the programs the import plugins run are installed, and makes this
+    /// process's import work directory (when a plugin that makes new data is enabled).
+    static func prepareImportPlugins(_ config: ServerConfig) throws -> ImportWorkDirectory? {
+        let plugins = config.image.importPlugins
+        for plugin in plugins {
+            for tool in plugin.tools where ImportTool.locate(tool) == nil {
+                throw ServerConfig.ConfigError(
+                    description: "import_plugins: \(plugin.rawValue) needs \(tool), which is not installed")
+            }
+        }
+        guard plugins.contains(where: { !$0.tools.isEmpty }) else { return nil }
+        return try ImportWorkDirectory(under: config.importWorkDirectory, owner: UploadOwner.current)
     }
 
     /// The node's image cache, when `image_cache_dir` is set: its data under that directory
@@ -450,6 +468,7 @@ public final class Components: Sendable {
         try await pools.shutdown()
         lock?.release()
         cacheLock?.release()
+        importWork?.close()
     }
 
     /// Waits for the shutdown of the service group, then closes the components.

@@ -123,6 +123,8 @@ public struct ServerConfig: Sendable {
 
     public var databasePath: String { dataDir + "/glimpse.db" }
     public var imagesPath: String { dataDir + "/images" }
+    /// Where the import plugins keep the data they work on, in a directory for each server.
+    public var importWorkDirectory: String { dataDir + "/import-work" }
 
     /// One setting: its key in the config file (`key = value`), which is also its environment
     /// variable (`GLIMPSE_KEY`) and flag (`--key`).
@@ -515,6 +517,28 @@ public struct ServerConfig: Sendable {
             help: "Callers with one of these roles get no injected properties [admin]"
         ) { c, v in
             c.image.injectIgnoredRoles = Set(list(v).map { $0.lowercased() })
+        },
+        Setting(
+            key: "import_plugins",
+            help:
+                "Import plugins run, in this order, on the data of every import but copy-image: image_decompression, image_conversion, inject_image_metadata (acts whenever inject_metadata_properties is set) []"
+        ) { c, v in
+            c.image.importPlugins = try list(v).map { name in
+                guard let plugin = ImportPlugin(rawValue: name) else {
+                    let known = ImportPlugin.allCases.map(\.rawValue).joined(separator: ", ")
+                    throw ConfigError(description: "import_plugins: unknown plugin '\(name)' (known: \(known))")
+                }
+                return plugin
+            }
+        },
+        Setting(
+            key: "image_conversion_output_format",
+            help: "The disk_format image_conversion converts to: raw, qcow2 or vmdk [raw]"
+        ) { c, v in
+            guard ["raw", "qcow2", "vmdk"].contains(v) else {
+                throw ConfigError(description: "image_conversion_output_format: '\(v)' is not raw, qcow2 or vmdk")
+            }
+            c.image.conversionOutputFormat = v
         },
         Setting(
             key: "glance_download_properties",
