@@ -11,7 +11,11 @@
 #
 #   scripts/conformance.sh           against a freshly started server on SQLite and its
 #                                    built-in identity, with an image cache (in its temp
-#                                    directory) and Tempest's image caching tests on
+#                                    directory) and Tempest's image caching tests on, and
+#                                    the image quotas from unified limits: registered limits
+#                                    (defaults no test comes near) and Tempest's
+#                                    ImageQuotaTest, which sets its own project's limits as
+#                                    a system admin it creates
 #   scripts/conformance.sh cluster   through the load balancer of `scripts/cluster.sh`
 #                                    (two nodes on PostgreSQL, the cloud's Keystone),
 #                                    started if it is not running (it is left running)
@@ -28,7 +32,8 @@
 #   CONFORMANCE     directory of the scripts      [../shared/conformance]
 #   PORT            port for the server           [a free one from 19300]
 #   SUITES          which to run: "clients cli e2e tempest" [all]
-#   TEMPEST_TESTS   regex of the Tempest tests to run [the image API; multistore: its tests]
+#   TEMPEST_TESTS   regex of the Tempest tests to run [the image API (and ImageQuotaTest on
+#                   one node); multistore: its tests]
 #   MULTISTORE_STORES (multistore) the stores alpha, beta, gamma as id=URL,… [three directories]
 #   CHAOS=1         (cluster) kill -9 each node in turn while the suites run (once the
 #                   load balancer has stopped sending it requests), and start it
@@ -140,6 +145,18 @@ fi
 env OS_AUTH_URL="$AUTH" "${ADMIN_ENV[@]}" OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default \
   "$HARNESS_VENV/bin/python" "$CONFORMANCE/provision-tempest-accounts.py" secretpass || exit 2
 
+if [ "$MODE" = single ]; then
+  # Image quotas on, as an operator turns them on with the built-in identity: a registered
+  # limit of the image service in its region for each resource (as devstack's defaults,
+  # with room for every suite's images), which each project may be given its own instead
+  # of (a project's limit needs a registered one of its region: Tempest's are RegionOne's).
+  for limit in image_size_total=2000 image_stage_total=2000 image_count_total=1000 image_count_uploading=100; do
+    env OS_AUTH_URL="$AUTH" "${ADMIN_ENV[@]}" OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default \
+      "$HARNESS_VENV/bin/openstack" registered limit create --service glance --region RegionOne \
+      --default-limit "${limit#*=}" "${limit%%=*}" >/dev/null || exit 2
+  done
+fi
+
 if [ "$MODE" = cluster ] && [ "${CHAOS:-0}" = 1 ]; then
   # Until the suites end, every 8 s one node dies as a crash would (kill -9), and comes
   # back 3 s later: the other node serves meanwhile. The load balancer stops sending it
@@ -194,7 +211,15 @@ if [[ " $SUITES " == *" tempest "* ]]; then
     EXCLUDE="${EXCLUDE:+$EXCLUDE|}ImageTaskCreate"
   fi
   [ "$MODE" = multistore ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image-feature-enabled.store_weight_enabled=True"
-  [ "$MODE" = single ] && TEMPEST_EXTRA="$TEMPEST_EXTRA;image.image_caching_enabled=True"
+  TEST_REGEX="${TEMPEST_TESTS:-^tempest\.api\.image\.}"
+  if [ "$MODE" = single ]; then
+    TEMPEST_EXTRA="$TEMPEST_EXTRA;image.image_caching_enabled=True"
+    # ImageQuotaTest makes its own project, user and system admin (dynamic credentials, with
+    # the admin account below), sets that project's limits and deletes it, limits and all.
+    TEST_REGEX="${TEMPEST_TESTS:-^tempest\.(api\.image\.|scenario\.test_unified_limits\.ImageQuotaTest)}"
+    TEMPEST_EXTRA="$TEMPEST_EXTRA;auth.admin_username=tempest-admin;auth.admin_password=secretpass"
+    TEMPEST_EXTRA="$TEMPEST_EXTRA;auth.admin_project_name=admin;auth.admin_domain_name=Default"
+  fi
   TEMPEST_EXTRA="$TEMPEST_EXTRA;image-feature-enabled.manage_locations=True;image-feature-enabled.http_store_enabled=True"
   # Copies in Swift or S3 have no location URL to show (file and RBD stores have), so an
   # upload there lists none: the one test that expects one is left out.
@@ -205,7 +230,7 @@ if [[ " $SUITES " == *" tempest "* ]]; then
   [ "$MODE" = cluster ] && [ "${CHAOS:-0}" != 1 ] &&
     TEMPEST_EXTRA="$TEMPEST_EXTRA;image.alternate_image_endpoint=image_remote"
   out="$(IDENTITY_URL="$AUTH" TEMPEST_VENV="$HARNESS_VENV" WORKSPACE="$DATA/tempest-ws" \
-         TEST_REGEX="${TEMPEST_TESTS:-^tempest\.api\.image\.}" TEMPEST_CONF_EXTRA="$TEMPEST_EXTRA" \
+         TEST_REGEX="$TEST_REGEX" TEMPEST_CONF_EXTRA="$TEMPEST_EXTRA" \
          EXCLUDE_REGEX="$EXCLUDE" IMPORT_IMAGE=True HTTP_IMAGE="$HTTP_IMAGE" \
          bash "$CONFORMANCE/run-tempest-image.sh" 2>&1)"; rc=$?
   echo "$out" | grep -E "^\{0\}|passed, |FAILED" | grep -v " ok$" | tail -40

@@ -94,6 +94,8 @@ public struct TokenRecord: Sendable, Hashable {
     public var hash: String
     public var userId: String
     public var projectId: String?
+    /// Scoped to the whole deployment (Keystone's `"system": {"all": true}`); no project then.
+    public var system: Bool
     /// Effective roles at issue time (implied roles expanded).
     public var roleIds: [String]
     public var methods: [String]
@@ -103,12 +105,13 @@ public struct TokenRecord: Sendable, Hashable {
     public var auditIds: [String]
 
     public init(
-        hash: String, userId: String, projectId: String?, roleIds: [String], methods: [String],
-        issuedAt: Timestamp, expiresAt: Timestamp, auditIds: [String]
+        hash: String, userId: String, projectId: String?, system: Bool = false, roleIds: [String],
+        methods: [String], issuedAt: Timestamp, expiresAt: Timestamp, auditIds: [String]
     ) {
         self.hash = hash
         self.userId = userId
         self.projectId = projectId
+        self.system = system
         self.roleIds = roleIds
         self.methods = methods
         self.issuedAt = issuedAt

@@ -22,7 +22,7 @@ public protocol IdentityStore: Sendable {
     func user(name: String, domainId: String) async throws -> User?
     func insertUser(_ user: User) async throws
     func updateUser(_ user: User) async throws
-    /// Also removes the user's role assignments and tokens.
+    /// Also removes the user's role assignments (system ones too) and tokens.
     func deleteUser(id: String) async throws -> Bool
 
     func roles() async throws -> [Role]
@@ -35,6 +35,13 @@ public protocol IdentityStore: Sendable {
     func revoke(_ assignment: RoleAssignment) async throws -> Bool
     /// Assignments matching every non-nil filter.
     func assignments(userId: String?, projectId: String?, roleId: String?) async throws -> [RoleAssignment]
+
+    // Roles held on the whole deployment (Keystone's system scope); deleting a user or a
+    // role removes them too.
+
+    func systemRoleIds(userId: String) async throws -> [String]
+    func grantSystemRole(userId: String, roleId: String) async throws
+    func revokeSystemRole(userId: String, roleId: String) async throws -> Bool
 
     func insertToken(_ token: TokenRecord) async throws
     func token(hash: String) async throws -> TokenRecord?

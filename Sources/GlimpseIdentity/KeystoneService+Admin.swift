@@ -369,6 +369,57 @@ extension KeystoneService {
         return roles
     }
 
+    // MARK: System assignments
+
+    func checkSystemAssignmentParts(userId: String, roleId: String) async throws {
+        guard try await store.user(id: userId) != nil else { throw Self.notFound("user", userId) }
+        guard try await store.role(id: roleId) != nil else { throw Self.notFound("role", roleId) }
+    }
+
+    static func noSystemAssignment(userId: String, roleId: String) -> ServiceError {
+        .notFound(
+            "Could not find role assignment with role: \(roleId), user or group: \(userId), project, domain, or system: system."
+        )
+    }
+
+    /// `PUT /v3/system/users/{u}/roles/{r}`.
+    public func grantSystem(userId: String, roleId: String, by p: Principal) async throws {
+        try requireAdmin(p, "create_system_grant_for_user")
+        try await checkSystemAssignmentParts(userId: userId, roleId: roleId)
+        try await store.grantSystemRole(userId: userId, roleId: roleId)
+    }
+
+    /// `DELETE /v3/system/users/{u}/roles/{r}`: also ends the user's tokens.
+    public func revokeSystem(userId: String, roleId: String, by p: Principal) async throws {
+        try requireAdmin(p, "revoke_system_grant_for_user")
+        try await checkSystemAssignmentParts(userId: userId, roleId: roleId)
+        guard try await store.revokeSystemRole(userId: userId, roleId: roleId) else {
+            throw Self.noSystemAssignment(userId: userId, roleId: roleId)
+        }
+        try await store.deleteTokens(userId: userId, projectId: nil)
+        invalidateCache()
+    }
+
+    /// `HEAD/GET /v3/system/users/{u}/roles/{r}`.
+    public func checkSystemGrant(userId: String, roleId: String, by p: Principal) async throws {
+        guard p.isAdmin || p.userId == userId else { throw Self.denied("check_system_grant_for_user") }
+        try await checkSystemAssignmentParts(userId: userId, roleId: roleId)
+        guard try await store.systemRoleIds(userId: userId).contains(roleId) else {
+            throw Self.noSystemAssignment(userId: userId, roleId: roleId)
+        }
+    }
+
+    /// `GET /v3/system/users/{u}/roles`.
+    public func systemGrants(userId: String, by p: Principal) async throws -> [Role] {
+        guard p.isAdmin || p.userId == userId else { throw Self.denied("list_system_grants_for_user") }
+        guard try await store.user(id: userId) != nil else { throw Self.notFound("user", userId) }
+        var roles: [Role] = []
+        for id in try await store.systemRoleIds(userId: userId) {
+            if let r = try await store.role(id: id) { roles.append(r) }
+        }
+        return roles
+    }
+
     /// `GET /v3/role_assignments`: admins see all; others only their own project's.
     public func roleAssignments(
         userId: String?, projectId: String?, roleId: String?, by p: Principal

@@ -45,12 +45,15 @@ public enum AuthMethod: Sendable, Equatable {
 /// A token request: one proof of identity and the scope wanted.
 public struct AuthRequest: Sendable, Equatable {
     public var method: AuthMethod
-    /// nil: an unscoped token.
+    /// The project scope; nil: the system scope if `system`, else an unscoped token.
     public var project: ProjectRef?
+    /// The whole deployment (Keystone's `"system": {"all": true}`).
+    public var system: Bool
 
-    public init(method: AuthMethod, project: ProjectRef?) {
+    public init(method: AuthMethod, project: ProjectRef?, system: Bool = false) {
         self.method = method
         self.project = project
+        self.system = system
     }
 }
 
@@ -136,13 +139,21 @@ public final class KeystoneService: Sendable {
                 throw Self.unauthorized
             }
             project = p
+        } else if request.system {
+            roles = try await effectiveSystemRoles(userId: user.id)
+            guard !roles.isEmpty else {
+                logger.notice("user has no role on the system", metadata: ["user_id": "\(user.id)"])
+                throw Self.unauthorized
+            }
         }
         let token = Self.newTokenString()
         let now = clock.now()
         var expires = now.adding(seconds: config.tokenLifetime)
         if let notAfter, notAfter < expires { expires = notAfter }
         let record = TokenRecord(
-            hash: Self.tokenHash(token), userId: user.id, projectId: project?.id, roleIds: roles.map(\.id),
+            hash: Self.tokenHash(token), userId: user.id, projectId: project?.id,
+            system: request.system && project == nil,
+            roleIds: roles.map(\.id),
             methods: methods, issuedAt: now, expiresAt: expires,
             auditIds: [Identifiers.randomHex(bytes: 11)] + auditChain.filter { !$0.isEmpty })
         try await store.insertToken(record)
@@ -256,10 +267,20 @@ public final class KeystoneService: Sendable {
     /// The roles a user has on a project, with implied roles added (admin ⊃ member ⊃ reader).
     public func effectiveRoles(userId: String, projectId: String) async throws -> [Role] {
         let assigned = try await store.assignments(userId: userId, projectId: projectId, roleId: nil)
+        return try await withImpliedRoles(assigned.map(\.roleId))
+    }
+
+    /// The roles a user has on the system, with implied roles added.
+    public func effectiveSystemRoles(userId: String) async throws -> [Role] {
+        try await withImpliedRoles(try await store.systemRoleIds(userId: userId))
+    }
+
+    /// The roles of these ids and those they imply.
+    func withImpliedRoles(_ roleIds: [String]) async throws -> [Role] {
         var roles: [Role] = []
         var names = Set<String>()
-        for a in assigned {
-            if let r = try await store.role(id: a.roleId), names.insert(r.name).inserted { roles.append(r) }
+        for id in roleIds {
+            if let r = try await store.role(id: id), names.insert(r.name).inserted { roles.append(r) }
         }
         for name in roles.map(\.name) {
             for impliedName in Self.implied[name] ?? [] where !names.contains(impliedName) {

@@ -119,6 +119,7 @@ extension MemoryMetadataStore: IdentityStore {
         state.withLock { s in
             s.tokens = s.tokens.filter { $0.value.userId != id }
             s.assignments = s.assignments.filter { $0.userId != id }
+            s.systemRoles[id] = nil
             return s.users.removeValue(forKey: id) != nil
         }
     }
@@ -143,6 +144,7 @@ extension MemoryMetadataStore: IdentityStore {
     public func deleteRole(id: String) async throws -> Bool {
         state.withLock { s in
             s.assignments = s.assignments.filter { $0.roleId != id }
+            for user in s.systemRoles.keys { s.systemRoles[user]?.remove(id) }
             return s.roles.removeValue(forKey: id) != nil
         }
     }
@@ -162,6 +164,18 @@ extension MemoryMetadataStore: IdentityStore {
                     && (roleId == nil || $0.roleId == roleId)
             }.sorted { ($0.userId, $0.projectId, $0.roleId) < ($1.userId, $1.projectId, $1.roleId) }
         }
+    }
+
+    public func systemRoleIds(userId: String) async throws -> [String] {
+        state.withLock { ($0.systemRoles[userId] ?? []).sorted() }
+    }
+
+    public func grantSystemRole(userId: String, roleId: String) async throws {
+        state.withLock { _ = $0.systemRoles[userId, default: []].insert(roleId) }
+    }
+
+    public func revokeSystemRole(userId: String, roleId: String) async throws -> Bool {
+        state.withLock { $0.systemRoles[userId]?.remove(roleId) != nil }
     }
 
     public func insertToken(_ token: TokenRecord) async throws {

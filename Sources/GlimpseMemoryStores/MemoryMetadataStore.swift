@@ -17,6 +17,8 @@ public final class MemoryMetadataStore: Sendable {
         var users: [String: User] = [:]
         var roles: [String: Role] = [:]
         var assignments: Set<RoleAssignment> = []
+        /// Role ids held on the system, by user id.
+        var systemRoles: [String: Set<String>] = [:]
         var tokens: [String: TokenRecord] = [:]
         var registeredLimits: [String: RegisteredLimit] = [:]
         var projectLimits: [String: ProjectLimit] = [:]

@@ -277,5 +277,15 @@ enum PostgresSchema {
         -- The metadata of locations added through the locations API (a JSON object; NULL: none).
         ALTER TABLE image_locations ADD COLUMN metadata TEXT;
         """,
+        """
+        -- Roles held on the whole deployment (Keystone's system scope), and the tokens
+        -- scoped to it.
+        CREATE TABLE system_role_assignments (
+            user_id TEXT COLLATE "C" NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            role_id TEXT COLLATE "C" NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+            PRIMARY KEY (user_id, role_id)
+        );
+        ALTER TABLE tokens ADD COLUMN system BOOLEAN NOT NULL DEFAULT FALSE;
+        """,
     ]
 }

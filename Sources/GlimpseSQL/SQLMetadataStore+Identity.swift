@@ -167,6 +167,7 @@ extension SQLMetadataStore: IdentityStore {
         try await db.withTransaction { c in
             try await c.run("DELETE FROM tokens WHERE user_id = ?", [.text(id)])
             try await c.run("DELETE FROM role_assignments WHERE user_id = ?", [.text(id)])
+            try await c.run("DELETE FROM system_role_assignments WHERE user_id = ?", [.text(id)])
             return try await c.run("DELETE FROM users WHERE id = ?", [.text(id)]) == 1
         }
     }
@@ -205,6 +206,7 @@ extension SQLMetadataStore: IdentityStore {
     public func deleteRole(id: String) async throws -> Bool {
         try await db.withTransaction { c in
             try await c.run("DELETE FROM role_assignments WHERE role_id = ?", [.text(id)])
+            try await c.run("DELETE FROM system_role_assignments WHERE role_id = ?", [.text(id)])
             return try await c.run("DELETE FROM roles WHERE id = ?", [.text(id)]) == 1
         }
     }
@@ -239,6 +241,30 @@ extension SQLMetadataStore: IdentityStore {
         }
     }
 
+    public func systemRoleIds(userId: String) async throws -> [String] {
+        try await db.read { c in
+            try await c.query(
+                "SELECT role_id FROM system_role_assignments WHERE user_id = ? ORDER BY role_id", [.text(userId)]
+            ).map { $0.text(0) ?? "" }
+        }
+    }
+
+    public func grantSystemRole(userId: String, roleId: String) async throws {
+        try await db.withTransaction { c in
+            try await c.run(
+                "INSERT INTO system_role_assignments (user_id, role_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                [.text(userId), .text(roleId)])
+        }
+    }
+
+    public func revokeSystemRole(userId: String, roleId: String) async throws -> Bool {
+        try await db.withTransaction { c in
+            try await c.run(
+                "DELETE FROM system_role_assignments WHERE user_id = ? AND role_id = ?", [.text(userId), .text(roleId)])
+                == 1
+        }
+    }
+
     // MARK: Tokens
 
     static func stringArray(_ json: String?) -> [String] {
@@ -251,10 +277,11 @@ extension SQLMetadataStore: IdentityStore {
     public func insertToken(_ t: TokenRecord) async throws {
         try await db.withTransaction { c in
             try await c.run(
-                "INSERT INTO tokens (hash, user_id, project_id, role_ids, methods, issued_at, expires_at, audit_ids) "
-                    + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tokens (hash, user_id, project_id, system, role_ids, methods, issued_at, expires_at, "
+                    + "audit_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    .text(t.hash), .text(t.userId), .optional(t.projectId), Self.json(t.roleIds), Self.json(t.methods),
+                    .text(t.hash), .text(t.userId), .optional(t.projectId), .bool(t.system), Self.json(t.roleIds),
+                    Self.json(t.methods),
                     .int(t.issuedAt.microseconds), .int(t.expiresAt.microseconds), Self.json(t.auditIds),
                 ])
         }
@@ -263,14 +290,15 @@ extension SQLMetadataStore: IdentityStore {
     public func token(hash: String) async throws -> TokenRecord? {
         try await db.read { c in
             try await c.query(
-                "SELECT hash, user_id, project_id, role_ids, methods, issued_at, expires_at, audit_ids FROM tokens WHERE hash = ?",
+                "SELECT hash, user_id, project_id, system, role_ids, methods, issued_at, expires_at, audit_ids "
+                    + "FROM tokens WHERE hash = ?",
                 [.text(hash)]
             ).first.map { r in
                 TokenRecord(
-                    hash: r.text(0) ?? "", userId: r.text(1) ?? "", projectId: r.text(2),
-                    roleIds: Self.stringArray(r.text(3)), methods: Self.stringArray(r.text(4)),
-                    issuedAt: Timestamp(microseconds: r.int(5) ?? 0),
-                    expiresAt: Timestamp(microseconds: r.int(6) ?? 0), auditIds: Self.stringArray(r.text(7)))
+                    hash: r.text(0) ?? "", userId: r.text(1) ?? "", projectId: r.text(2), system: r.bool(3),
+                    roleIds: Self.stringArray(r.text(4)), methods: Self.stringArray(r.text(5)),
+                    issuedAt: Timestamp(microseconds: r.int(6) ?? 0),
+                    expiresAt: Timestamp(microseconds: r.int(7) ?? 0), auditIds: Self.stringArray(r.text(8)))
             }
         }
     }

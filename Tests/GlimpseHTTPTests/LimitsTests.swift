@@ -220,4 +220,215 @@ struct LimitsTests {
             #expect(adminUsage?["image_count_total"] == ["limit": 1, "usage": 0])
         }
     }
+
+    /// Stages `bytes` bytes of data for image `id`.
+    func stage(_ s: TestApp, _ id: String, token: String, _ bytes: Int) async throws -> Reply {
+        try await s.request(
+            .PUT, "/v2/images/\(id)/stage", token: token, headers: [("Content-Type", "application/octet-stream")],
+            body: [UInt8](repeating: 1, count: bytes))
+    }
+
+    /// The image's only import task.
+    func importTask(_ s: TestApp, _ id: String, token: String) async throws -> JSONValue? {
+        let tasks = try await s.request(.GET, "/v2/images/\(id)/tasks", token: token).json["tasks"]?.arrayValue
+        #expect(tasks?.count == 1)
+        return tasks?.first
+    }
+
+    /// The message of a task stopped by a limit, as Glance's import task records it.
+    func overLimitMessage(_ project: String, _ detail: String) -> String {
+        "The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a quota "
+            + "threshold was breached.\n\nThe response body:\nProject \(project) is over a limit for [\(detail)]"
+    }
+
+    @Test("system scope: an admin grants a role on the system; its token has no project and writes limits")
+    func systemScope() async throws {
+        try await TestApp.with { s in
+            let admin = try await s.adminToken()
+            let demo = try await s.makeUser("demo", project: "demo", admin: admin)
+            var r = try await s.json(
+                .POST, "/identity/v3/users", token: admin, ["user": ["name": "sysadmin", "password": "pw-sys"]])
+            let userId = try #require(try r.json["user"]?["id"]?.stringValue)
+            r = try await s.request(.GET, "/identity/v3/roles?name=admin", token: admin)
+            let roleId = try #require(try r.json["roles"]?.arrayValue?.first?["id"]?.stringValue)
+            let grant = "/identity/v3/system/users/\(userId)/roles/\(roleId)"
+            let systemAuth: JSONValue = [
+                "auth": [
+                    "identity": [
+                        "methods": ["password"],
+                        "password": ["user": ["name": "sysadmin", "domain": ["id": "default"], "password": "pw-sys"]],
+                    ],
+                    "scope": ["system": ["all": true]],
+                ]
+            ]
+            #expect(try await s.json(.POST, "/identity/v3/auth/tokens", token: nil, systemAuth).status == 401)
+            #expect(try await s.request(.HEAD, grant, token: admin).status == 404)
+            #expect(try await s.request(.PUT, grant, token: demo.token).status == 403)
+            #expect(try await s.request(.PUT, grant, token: admin).status == 204)
+            #expect(try await s.request(.HEAD, grant, token: admin).status == 204)
+            r = try await s.request(.GET, "/identity/v3/system/users/\(userId)/roles", token: admin)
+            #expect(try r.json["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["admin"])
+
+            r = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil, systemAuth)
+            #expect(r.status == 201)
+            let token = try #require(r.header("X-Subject-Token"))
+            let body = try r.json["token"]
+            #expect(body?["system"] == ["all": true] && body?["project"] == nil)
+            #expect(
+                Set(body?["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []) == [
+                    "admin", "member", "reader",
+                ])
+            #expect(body?["catalog"]?.arrayValue?.contains { $0["type"] == "image" } == true)
+            r = try await s.request(.GET, "/identity/v3/auth/system", token: token)
+            #expect(try r.json["system"] == [["all": true]])
+            #expect(try await s.request(.GET, "/identity/v3/auth/system", token: demo.token).json["system"] == [])
+
+            // What Tempest's system admin does with it: find the image service, set a limit, change it.
+            r = try await s.request(.GET, "/identity/v3/services", token: token)
+            let glance = try r.json["services"]?.arrayValue?.first { $0["name"] == "glance" }
+            #expect(glance?["id"] == .string(image))
+            #expect(try await register(s, token, "image_count_total", 10).status == 201)
+            r = try await limit(s, token, project: demo.projectId, "image_count_total", 1)
+            let id = try #require(try r.json["limits"]?.arrayValue?.first?["id"]?.stringValue)
+            r = try await s.json(.PATCH, "/identity/v3/limits/\(id)", token: token, ["limit": ["resource_limit": 0]])
+            #expect(try r.json["limit"]?["resource_limit"] == 0)
+            #expect(try await s.json(.POST, "/v2/images", token: demo.token, ["name": "x"]).status == 413)
+
+            #expect(try await s.request(.DELETE, grant, token: admin).status == 204)
+            #expect(try await s.request(.DELETE, grant, token: admin).status == 404)
+            #expect(try await s.request(.GET, "/identity/v3/services", token: token).status == 401)
+            #expect(try await s.json(.POST, "/identity/v3/auth/tokens", token: nil, systemAuth).status == 401)
+        }
+    }
+
+    @Test("import: past image_size_total already, refused at the request (413) and nothing changes")
+    func importRefusedOverSize() async throws {
+        try await TestApp.with { s in
+            let admin = try await s.adminToken()
+            let demo = try await s.makeUser("demo", project: "demo", admin: admin)
+            #expect(try await register(s, admin, "image_size_total", 10).status == 201)
+            let stored = try await s.createImageId(demo.token)
+            #expect(try await s.upload(stored, token: demo.token, [UInt8](repeating: 1, count: 2 << 20)).status == 204)
+            let staged = try await s.createImageId(demo.token)
+            #expect(try await stage(s, staged, token: demo.token, 1 << 20).status == 204)
+            #expect(try await limit(s, admin, project: demo.projectId, "image_size_total", 1).status == 201)
+            let r = try await s.json(
+                .POST, "/v2/images/\(staged)/import", token: demo.token, ["method": ["name": "glance-direct"]])
+            #expect(r.status == 413)
+            #expect(r.text.contains("Resource image_size_total is over limit of 1 due to current usage 2 and delta 0"))
+            let image = try await s.request(.GET, "/v2/images/\(staged)", token: demo.token).json
+            #expect(image["status"] == "uploading" && image["size"] == .number(JSONNumber(1 << 20)))
+            #expect(try await s.request(.GET, "/v2/images/\(staged)/tasks", token: demo.token).json["tasks"] == [])
+        }
+    }
+
+    @Test("glance-direct past image_size_total: accepted, its task fails, the image is queued without the staged data")
+    func glanceDirectOverSize() async throws {
+        try await TestApp.with { s in
+            let admin = try await s.adminToken()
+            let demo = try await s.makeUser("demo", project: "demo", admin: admin)
+            #expect(try await register(s, admin, "image_size_total", 1).status == 201)
+            let id = try await s.createImageId(demo.token)
+            #expect(try await stage(s, id, token: demo.token, 2 << 20).status == 204)
+            #expect(try await s.components.blobs.default.inventory(after: nil, limit: 10).count == 1)
+            let r = try await s.json(
+                .POST, "/v2/images/\(id)/import", token: demo.token, ["method": ["name": "glance-direct"]])
+            #expect(r.status == 202)
+            let task = try await importTask(s, id, token: demo.token)
+            #expect(task?["status"] == "failure")
+            #expect(
+                task?["message"]
+                    == .string(
+                        overLimitMessage(
+                            demo.projectId,
+                            "Resource image_size_total is over limit of 1 due to current usage 0 and delta 2")))
+            let image = try await s.request(.GET, "/v2/images/\(id)", token: demo.token).json
+            #expect(image["status"] == "queued" && image["size"] == .null)
+            #expect(image["os_glance_import_task"] == nil && image["os_glance_importing_to_stores"] == "")
+            #expect(try await s.components.blobs.default.inventory(after: nil, limit: 10).isEmpty)
+            // Staged again within the limit, it imports.
+            #expect(try await stage(s, id, token: demo.token, 1 << 20).status == 204)
+            let again = try await s.json(
+                .POST, "/v2/images/\(id)/import", token: demo.token, ["method": ["name": "glance-direct"]])
+            #expect(again.status == 202)
+            #expect(try await s.request(.GET, "/v2/images/\(id)", token: demo.token).json["status"] == "active")
+        }
+    }
+
+    @Test(
+        "web-download past image_count_uploading or image_stage_total: accepted, its task fails, the image stays queued"
+    )
+    func webDownloadOverLimits() async throws {
+        try await TestApp.with {
+            $0.importMethods = ["glance-direct", "web-download"]
+            $0.webDownload.allowPrivate = true
+            $0.webDownload.allowedPorts = []
+        } _: { s in
+            let admin = try await s.adminToken()
+            let demo = try await s.makeUser("demo", project: "demo", admin: admin)
+            #expect(try await register(s, admin, "image_count_uploading", 1).status == 201)
+            #expect(try await register(s, admin, "image_stage_total", 1).status == 201)
+            let staged = try await s.createImageId(demo.token)
+            #expect(try await stage(s, staged, token: demo.token, 1 << 20).status == 204)
+            let webImport: JSONValue = ["method": ["name": "web-download", "uri": "http://127.0.0.1:9/image"]]
+
+            let first = try await s.createImageId(demo.token)
+            #expect(try await s.json(.POST, "/v2/images/\(first)/import", token: demo.token, webImport).status == 202)
+            var task = try await importTask(s, first, token: demo.token)
+            #expect(task?["status"] == "failure")
+            #expect(
+                task?["message"]
+                    == .string(
+                        overLimitMessage(
+                            demo.projectId,
+                            "Resource image_count_uploading is over limit of 1 due to current usage 2 and delta 0")))
+            var image = try await s.request(.GET, "/v2/images/\(first)", token: demo.token).json
+            #expect(image["status"] == "queued" && image["os_glance_import_task"] == nil)
+            #expect(image["os_glance_importing_to_stores"] == "" && image["os_glance_failed_import"] == "")
+
+            #expect(try await limit(s, admin, project: demo.projectId, "image_count_uploading", 2).status == 201)
+            #expect(try await limit(s, admin, project: demo.projectId, "image_stage_total", 0).status == 201)
+            let second = try await s.createImageId(demo.token)
+            #expect(try await s.json(.POST, "/v2/images/\(second)/import", token: demo.token, webImport).status == 202)
+            task = try await importTask(s, second, token: demo.token)
+            #expect(
+                task?["message"]
+                    == .string(
+                        overLimitMessage(
+                            demo.projectId,
+                            "Resource image_stage_total is over limit of 0 due to current usage 1 and delta 0")))
+            image = try await s.request(.GET, "/v2/images/\(second)", token: demo.token).json
+            #expect(image["status"] == "queued" && image["os_glance_import_task"] == nil)
+        }
+    }
+
+    @Test("copy-image past image_count_uploading: accepted, its task fails, the image stays active in its store")
+    func copyImageOverUploads() async throws {
+        try await TestApp.with {
+            $0.enabledBackends = [("fast", "memory"), ("cold", "memory")]
+            $0.importMethods = ["glance-direct", "copy-image"]
+        } _: { s in
+            let admin = try await s.adminToken()
+            let id = try await s.createImageId(admin)
+            #expect(try await s.upload(id, token: admin, [1, 2, 3]).status == 204)
+            #expect(try await register(s, admin, "image_count_uploading", 0).status == 201)
+            let r = try await s.json(
+                .POST, "/v2/images/\(id)/import", token: admin,
+                ["method": ["name": "copy-image"], "stores": ["cold"]])
+            #expect(r.status == 202)
+            let task = try await importTask(s, id, token: admin)
+            #expect(task?["status"] == "failure")
+            let project = try #require(
+                try await s.request(.GET, "/v2/images/\(id)", token: admin).json["owner"]?.stringValue)
+            #expect(
+                task?["message"]
+                    == .string(
+                        overLimitMessage(
+                            project,
+                            "Resource image_count_uploading is over limit of 0 due to current usage 1 and delta 0")))
+            let image = try await s.request(.GET, "/v2/images/\(id)", token: admin).json
+            #expect(image["status"] == "active" && image["stores"] == "fast")
+            #expect(image["os_glance_import_task"] == nil && image["os_glance_importing_to_stores"] == "")
+        }
+    }
 }

@@ -406,6 +406,37 @@ struct MetadataStoreContract {
     }
 
     @Test(
+        "system role assignments: granted once, revoked, gone with the user or the role; system tokens",
+        arguments: MetadataBackend.available)
+    func systemRoles(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            try await store.insertDomain(.default)
+            try await store.insertUser(User(id: "u1", name: "ann", domainId: "default", passwordHash: "h"))
+            try await store.insertUser(User(id: "u2", name: "bob", domainId: "default", passwordHash: "h"))
+            try await store.insertRole(Role(id: "r1", name: "admin"))
+            try await store.insertRole(Role(id: "r2", name: "reader"))
+            try await store.grantSystemRole(userId: "u1", roleId: "r1")
+            try await store.grantSystemRole(userId: "u1", roleId: "r1")
+            try await store.grantSystemRole(userId: "u1", roleId: "r2")
+            try await store.grantSystemRole(userId: "u2", roleId: "r2")
+            #expect(try await store.systemRoleIds(userId: "u1") == ["r1", "r2"])
+            #expect(try await store.revokeSystemRole(userId: "u1", roleId: "r1"))
+            #expect(try await !store.revokeSystemRole(userId: "u1", roleId: "r1"))
+            #expect(try await store.systemRoleIds(userId: "u1") == ["r2"])
+            let token = TokenRecord(
+                hash: "sys", userId: "u2", projectId: nil, system: true, roleIds: ["r2"], methods: ["password"],
+                issuedAt: Timestamp(seconds: 1), expiresAt: Timestamp(seconds: 100), auditIds: ["x"])
+            try await store.insertToken(token)
+            #expect(try await store.token(hash: "sys") == token)
+            #expect(try await store.deleteRole(id: "r2"))
+            #expect(try await store.systemRoleIds(userId: "u1").isEmpty)
+            try await store.grantSystemRole(userId: "u2", roleId: "r1")
+            #expect(try await store.deleteUser(id: "u2"))
+            #expect(try await store.systemRoleIds(userId: "u2").isEmpty)
+        }
+    }
+
+    @Test(
         "unified limits: filters, regions, all-or-nothing batches, uniqueness, gone with the project",
         arguments: MetadataBackend.available)
     func unifiedLimits(_ backend: MetadataBackend) async throws {

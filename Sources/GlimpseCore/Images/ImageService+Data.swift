@@ -66,12 +66,12 @@ extension ImageService {
             throw ServiceError.badRequest(
                 "\(noun) \(missing.joined(separator: ", ")) must be set prior to saving data.")
         }
-        let limit = try await uploadLimit(for: current, via: transit, by: p)
+        // Glance checks the project's limit once, with the declared size in whole MiB (none: 0).
+        let quota: ImageQuota = transit == .saving ? .imageSizeTotal : .imageStageTotal
+        try await enforce([(quota, (declaredSize ?? 0) >> 20)], project: p.projectId)
+        let limit = try await uploadLimit(for: current)
         if let declaredSize, declaredSize > limit.bytes {
             throw ServiceError.tooLarge(limit.message(declaredSize))
-        }
-        if limit.bytes < 0 {
-            throw ServiceError.tooLarge(limit.message(declaredSize ?? 0))
         }
         // The data goes to a pending object of the store, named in the upload's lease.
         let writer: any BlobWriter
@@ -210,15 +210,12 @@ extension ImageService {
     }
 
     struct UploadLimit {
-        /// Negative when the project is over its limit already.
         var bytes: Int
         var reason: Reason
 
         enum Reason {
             case sizeCap
             case storageQuota
-            /// The project's unified limit of `quota`, which it uses `usage` of (MiB).
-            case projectLimit(project: String, quota: ImageQuota, limit: Int, usage: Int)
         }
 
         func message(_ size: Int) -> String {
@@ -226,38 +223,21 @@ extension ImageService {
             case .sizeCap: "The incoming image is too large: \(size) bytes; the maximum is \(bytes) bytes."
             case .storageQuota:
                 "Denying attempt to upload image because it exceeds the quota: The size of the data \(size) will exceed the limit. \(bytes) bytes remaining."
-            case .projectLimit(let project, let quota, let limit, let usage):
-                ImageService.overLimit(project, [(quota, limit: limit, usage: usage, delta: size >> 20)]).explanation
-                    ?? ""
             }
         }
     }
 
     /// The most bytes this upload may write: the size cap, or less if the owner's storage
-    /// quota or the caller's project limit (`image_size_total` for an upload,
-    /// `image_stage_total` for staging) leaves less room. Glance checks the project limit
-    /// once, with the declared size in whole MiB; here the same bound also holds while the
-    /// data streams in, so that an upload of undeclared size cannot pass it either. A
-    /// background import (no caller) had its project's limits checked when it was accepted.
+    /// quota (`user_storage_quota`) leaves less room. The project's unified limits are checked
+    /// once, before the data is read, as Glance checks them: an upload that starts within
+    /// them may end past them, and the next one is refused.
     /// `replacing`: bytes of the owner's the new data takes the place of, not counted as used.
-    func uploadLimit(
-        for image: Image, via transit: ImageStatus, by p: Principal?, replacing: Int = 0
-    ) async throws -> UploadLimit {
+    func uploadLimit(for image: Image, replacing: Int = 0) async throws -> UploadLimit {
         var limit = UploadLimit(bytes: config.imageSizeCap, reason: .sizeCap)
         if config.userStorageQuota > 0, let owner = image.owner {
             let used = try await store.usage(owner: owner).bytes - replacing
             let left = max(0, config.userStorageQuota - used)
             if left < limit.bytes { limit = UploadLimit(bytes: left, reason: .storageQuota) }
-        }
-        let quota: ImageQuota = transit == .saving ? .imageSizeTotal : .imageStageTotal
-        if let project = p?.projectId, let max = try await limits.limits(for: project)[quota.rawValue], max >= 0 {
-            let usage = quota.usage(try await store.usage(owner: project))
-            // The most bytes whose whole MiB, added to the usage, stay within the limit.
-            let left = (max - usage + 1) << 20 - 1
-            if left < limit.bytes {
-                limit = UploadLimit(
-                    bytes: left, reason: .projectLimit(project: project, quota: quota, limit: max, usage: usage))
-            }
         }
         return limit
     }

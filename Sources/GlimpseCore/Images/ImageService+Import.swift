@@ -67,6 +67,7 @@ extension ImageService {
     ) async throws -> Task<Void, Never>? {
         try ImagePolicy.requireReader(p, "import_image")
         let request = try ImportRequest(body, methods: config.importMethods)
+        try await enforce([(.imageSizeTotal, 0)], project: p.projectId)
         let current = try await visibleImage(id, p, orElse: .imageNotFound(id))
         let method = request.method
         if current.status == .active, method != .copyImage {
@@ -111,11 +112,15 @@ extension ImageService {
             try await checkWebDownload(request.uri)
             remote = request.uri.map { .web($0) }
         }
-        try await enforceImportQuotas(method, size: current.size, by: p)
         var run = ImportRun(
             imageId: id, taskId: Identifiers.uuid(), method: method, targets: targets,
             allMustSucceed: request.allMustSucceed, staged: method == .glanceDirect ? current.locations.first : nil,
             processesData: method.fillsImage && processesData(of: current))
+        if let overLimit = try await importQuotaFailure(method, size: current.size, project: p.projectId) {
+            try await rejectImport(
+                run, overLimit: overLimit, staleLock: staleLock, body: body, requestId: requestId, by: p)
+            return nil
+        }
         let next = await nextWriter(for: &run)
         let lease = next.map {
             UploadLease(
@@ -173,17 +178,65 @@ extension ImageService {
         }
     }
 
-    /// Glance's quota checks of an import, made before it is accepted: `glance-direct` adds
-    /// the staged data to the stored total; the other methods stage the data first, so they
-    /// count against the staging total and, as one more upload in progress, against
-    /// `image_count_uploading`.
-    func enforceImportQuotas(_ method: ImportRun.Method, size: Int?, by p: Principal) async throws {
+    /// The quotas an accepted import is held to (`image_size_total` was checked with no delta
+    /// before): `glance-direct` adds the staged data to the stored total; the other methods
+    /// stage the data first, so they count against the staging total, then against
+    /// `image_count_uploading` with the image among the uploads. Returns the first limit
+    /// passed, as oslo.limit words it; nil when none is.
+    func importQuotaFailure(_ method: ImportRun.Method, size: Int?, project: String?) async throws -> ServiceError? {
         let mib = (size ?? 0) >> 20
-        let deltas: [(ImageQuota, Int)] =
+        let checks: [(ImageQuota, Int, counted: Int)] =
             method == .glanceDirect
-            ? [(.imageSizeTotal, mib)]
-            : [(.imageSizeTotal, 0), (.imageStageTotal, mib), (.imageCountUploading, 1)]
-        try await enforce(deltas, project: p.projectId)
+            ? [(.imageSizeTotal, mib, 0)]
+            // An image being imported counts among the uploads; this one does not yet.
+            : [(.imageStageTotal, mib, 0), (.imageCountUploading, 0, 1)]
+        for (quota, delta, counted) in checks {
+            if let overLimit = try await limitPassed([(quota, delta)], project: project, uncounted: counted) {
+                return overLimit
+            }
+        }
+        return nil
+    }
+
+    /// An import accepted, then stopped by a quota as Glance's import task stops it: the task
+    /// fails with the limit's message, the image drops the import lock (and an abandoned
+    /// import's), its stores leave `os_glance_importing_to_stores` and `os_glance_failed_import`,
+    /// and an image whose data was staged goes back to `queued` without it.
+    func rejectImport(
+        _ run: ImportRun, overLimit: ServiceError, staleLock: String?, body: JSONValue,
+        requestId: String?, by p: Principal
+    ) async throws {
+        var dropped: [ImageLocation] = []
+        _ = try await mutate(run.imageId, by: p, notFound: .imageNotFound(run.imageId)) { image throws(ServiceError) in
+            guard image.properties[ImportProperty.lock]?.stringValue == staleLock else {
+                throw .conflict(
+                    "New operation on image '\(run.imageId)' is not permitted as prior operation is still in progress")
+            }
+            image.properties.removeValue(forKey: ImportProperty.lock)
+            for key in [ImportProperty.importing, ImportProperty.failed] {
+                ImportProperty.set(key, ImportProperty.stores(key, of: image).subtracting(run.targets), on: &image)
+            }
+            if run.method == .glanceDirect {
+                guard image.status == .uploading, image.locations.first == run.staged else {
+                    throw .conflict("Image needs to be staged before 'glance-direct' method can be used")
+                }
+                try image.transition(to: .importing)
+                dropped = ImportRun.requeue(&image)
+            }
+            return true
+        }
+        await removeData(dropped, of: run.imageId, retry: "the orphan sweep will")
+        if let staleLock { await endAbandonedImportTask(staleLock) }
+        await recordTask(importTask(run, body: body, by: p, requestId: requestId))
+        let message =
+            "The request returned a 413 Request Entity Too Large. This generally means that rate limiting or a "
+            + "quota threshold was breached.\n\nThe response body:\n\(overLimit.message)"
+        await endTask(run.taskId, succeeded: false, message: message)
+        logger.info(
+            "image import stopped by a quota",
+            metadata: [
+                "image_id": "\(run.imageId)", "method": "\(run.method.rawValue)", "error": "\(overLimit.message)",
+            ])
     }
 
     /// The lock of an image whose import is gone (its process died and no lease is left), which

@@ -96,7 +96,7 @@ extension ImageService {
     {
         guard let image = try await store.image(id: id) else { throw Self.leaseLost(id) }
         // The data the plugins make replaces the staged data: that is not counted as used.
-        let limit = try await uploadLimit(for: image, via: .importing, by: nil, replacing: image.size ?? 0)
+        let limit = try await uploadLimit(for: image, replacing: image.size ?? 0)
         let (stream, _) = try await dataSource(of: image).openCopy(range: nil)
         do {
             return try await receiveImportData(

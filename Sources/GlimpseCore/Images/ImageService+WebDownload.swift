@@ -27,7 +27,7 @@ extension ImageService {
     ) async throws -> (location: String, data: ReceivedData) {
         guard let image = try await store.image(id: id) else { throw Self.leaseLost(id) }
         guard let webDownloader else { throw ServiceError.internalError("web-download is not configured") }
-        let limit = try await uploadLimit(for: image, via: .importing, by: nil)
+        let limit = try await uploadLimit(for: image)
         let response = try await webDownloader.open(uri, token: token)
         let received: ReceivedData
         do {

@@ -37,15 +37,24 @@ extension ImageService {
     /// pass the resource's limit (a limit of -1, or none, is no limit). Glance checks the
     /// caller's project, and only the resources of the operation at hand.
     func enforce(_ deltas: [(ImageQuota, Int)], project: String?) async throws {
-        guard let project else { return }
+        if let overLimit = try await limitPassed(deltas, project: project) { throw overLimit }
+    }
+
+    /// The 413 `enforce` throws, or nil when no limit is passed.
+    /// - Parameter uncounted: uploads in progress the store does not count yet, added to the
+    ///   use of `image_count_uploading`.
+    func limitPassed(
+        _ deltas: [(ImageQuota, Int)], project: String?, uncounted: Int = 0
+    ) async throws -> ServiceError? {
+        guard let project else { return nil }
         let limits = try await self.limits.limits(for: project)
         let limited = deltas.compactMap { q, delta in limits[q.rawValue].map { (q, delta, $0) } }.filter { $0.2 >= 0 }
-        guard !limited.isEmpty else { return }
+        guard !limited.isEmpty else { return nil }
         let usage = try await store.usage(owner: project)
-        let over = limited.map { q, delta, limit in (q, limit: limit, usage: q.usage(usage), delta: delta) }
-            .filter { $0.usage + $0.delta > $0.limit }
-        guard !over.isEmpty else { return }
-        throw Self.overLimit(project, over)
+        let over = limited.map { q, delta, limit in
+            (q, limit: limit, usage: q.usage(usage) + (q == .imageCountUploading ? uncounted : 0), delta: delta)
+        }.filter { $0.usage + $0.delta > $0.limit }
+        return over.isEmpty ? nil : Self.overLimit(project, over)
     }
 
     /// oslo.limit's `ProjectOverLimit`, as Glance answers it (413).

@@ -106,6 +106,36 @@ extension IdentityRoutes {
         return .empty()
     }
 
+    @Sendable func listSystemGrants(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        let user = context.parameters.decoded("user")
+        let roles = try await keystone.systemGrants(userId: user, by: try context.principal())
+        return .json([
+            "roles": .array(roles.map { roleJSON($0, context) }),
+            "links": collectionLinks(context, "system/users/\(user)/roles"),
+        ])
+    }
+
+    @Sendable func checkSystemGrant(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try await keystone.checkSystemGrant(
+            userId: context.parameters.decoded("user"), roleId: context.parameters.decoded("role"),
+            by: try context.principal())
+        return .empty()
+    }
+
+    @Sendable func grantSystem(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try await keystone.grantSystem(
+            userId: context.parameters.decoded("user"), roleId: context.parameters.decoded("role"),
+            by: try context.principal())
+        return .empty()
+    }
+
+    @Sendable func revokeSystemGrant(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        try await keystone.revokeSystem(
+            userId: context.parameters.decoded("user"), roleId: context.parameters.decoded("role"),
+            by: try context.principal())
+        return .empty()
+    }
+
     // MARK: Users
 
     static func userFields(_ b: JSONValue) -> KeystoneService.UserFields {

@@ -26,7 +26,7 @@ struct IdentityRoutes {
         routes.resource("/v3/auth/catalog", [(.get, authCatalog), (.head, authCatalog)])
         routes.resource("/v3/auth/projects", [(.get, authProjects), (.head, authProjects)])
         routes.resource("/v3/auth/domains", [(.get, authEmpty("domains")), (.head, authEmpty("domains"))])
-        routes.resource("/v3/auth/system", [(.get, authEmpty("system")), (.head, authEmpty("system"))])
+        routes.resource("/v3/auth/system", [(.get, authSystem), (.head, authSystem)])
         routes.resource("/v3/domains", [(.get, listDomains), (.post, createDomain)])
         routes.resource("/v3/domains/:id", [(.get, showDomain)])
         routes.resource("/v3/projects", [(.get, listProjects), (.post, createProject)])
@@ -35,6 +35,10 @@ struct IdentityRoutes {
         routes.resource(
             "/v3/projects/:id/users/:user/roles/:role",
             [(.get, checkGrant), (.head, checkGrant), (.put, grant), (.delete, revokeGrant)])
+        routes.resource("/v3/system/users/:user/roles", [(.get, listSystemGrants)])
+        routes.resource(
+            "/v3/system/users/:user/roles/:role",
+            [(.get, checkSystemGrant), (.head, checkSystemGrant), (.put, grantSystem), (.delete, revokeSystemGrant)])
         routes.resource("/v3/users", [(.get, listUsers), (.post, createUser)])
         routes.resource("/v3/users/:id", [(.get, showUser), (.patch, updateUser), (.delete, deleteUser)])
         routes.resource("/v3/users/:id/projects", [(.get, userProjects)])
@@ -136,6 +140,13 @@ struct IdentityRoutes {
         ])
     }
 
+    /// `GET /v3/auth/system`: `[{"all": true}]` if the caller holds a role on the system.
+    @Sendable func authSystem(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
+        let info = try context.tokenInfo()
+        let held = try await !keystone.effectiveSystemRoles(userId: info.user.id).isEmpty
+        return .json(["system": held ? [["all": true]] : [], "links": collectionLinks(context, "auth/system")])
+    }
+
     func authEmpty(_ name: String) -> Handler {
         { _, context in .json([.init(stringLiteral: name): [], "links": collectionLinks(context, "auth/" + name)]) }
     }
@@ -188,8 +199,10 @@ struct IdentityRoutes {
                 } else {
                     throw invalid("'id' or 'name' is required in project")
                 }
+            } else if scope["system"]?["all"]?.boolValue == true {
+                return AuthRequest(method: method, project: nil, system: true)
             } else if scope.stringValue == nil {
-                // Domain, system and trust scopes are not offered by the built-in identity.
+                // Domain and trust scopes are not offered by the built-in identity.
                 throw ServiceError.unauthorized("The request you have made requires authentication.")
             }
         }
@@ -212,6 +225,10 @@ struct IdentityRoutes {
             token["is_domain"] = false
             token["roles"] = .array(info.roles.map { ["id": .string($0.id), "name": .string($0.name)] })
             if withCatalog { token["catalog"] = catalog.v3(base: context.baseURL, project: project.id) }
+        } else if info.record.system {
+            token["system"] = ["all": true]
+            token["roles"] = .array(info.roles.map { ["id": .string($0.id), "name": .string($0.name)] })
+            if withCatalog { token["catalog"] = catalog.v3(base: context.baseURL, project: nil) }
         }
         token["audit_ids"] = .array(info.record.auditIds.map { .string($0) })
         token["issued_at"] = .string(info.record.issuedAt.iso8601Microseconds)
