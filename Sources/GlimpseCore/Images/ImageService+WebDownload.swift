@@ -14,8 +14,9 @@ extension ImageService {
     }
 
     /// Fetches `uri` into `writer` and commits it: the image's data (as the import plugins
-    /// make it), hashed and inspected as an upload's, within the image size cap (and the owner's quota) and, if the server
-    /// announced a length, of that length. Returns the new location and what it holds.
+    /// make it), hashed and inspected as an upload's, within the image size cap (and the
+    /// owner's quota) and, if the server announced a length, of that length. Returns the new
+    /// location and what it holds.
     ///
     /// - Parameters:
     ///   - token: `glance-download`: the caller's token, for `uri`'s origin.
