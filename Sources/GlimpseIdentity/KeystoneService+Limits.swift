@@ -65,6 +65,7 @@ extension KeystoneService {
         }
         do {
             try await store.insertRegisteredLimits(created)
+            limitsChanged()
         } catch StoreError.duplicate {
             throw Self.duplicateLimit("registered_limit")
         }
@@ -87,6 +88,7 @@ extension KeystoneService {
         if keyChanged, try await hasProjectLimits(current) { throw Self.registeredLimitInUse(id) }
         do {
             try await store.updateRegisteredLimit(limit)
+            limitsChanged()
         } catch StoreError.duplicate {
             throw Self.duplicateLimit("registered_limit")
         }
@@ -98,6 +100,7 @@ extension KeystoneService {
         let current = try await registeredLimit(id)
         if try await hasProjectLimits(current) { throw Self.registeredLimitInUse(id) }
         guard try await store.deleteRegisteredLimit(id: id) else { throw Self.registeredLimitNotFound(id) }
+        limitsChanged()
     }
 
     static func registeredLimitInUse(_ id: String) -> ServiceError {
@@ -154,6 +157,7 @@ extension KeystoneService {
         }
         do {
             try await store.insertProjectLimits(created)
+            limitsChanged()
         } catch StoreError.duplicate {
             throw Self.duplicateLimit("project_limit")
         }
@@ -169,11 +173,13 @@ extension KeystoneService {
         if let resourceLimit { limit.resourceLimit = resourceLimit }
         if let description { limit.description = description }
         try await store.updateProjectLimit(limit)
+        limitsChanged()
         return limit
     }
 
     public func deleteProjectLimit(_ id: String, by p: Principal) async throws {
         try requireAdmin(p, "delete_limit")
         guard try await store.deleteProjectLimit(id: id) else { throw Self.limitNotFound(id) }
+        limitsChanged()
     }
 }

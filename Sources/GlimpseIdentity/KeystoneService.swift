@@ -71,6 +71,8 @@ public final class KeystoneService: Sendable {
     /// Checked when the user named is unknown, so that a refusal takes as long as a wrong
     /// password's and does not tell which names exist.
     let decoyHash: String
+    /// Called after a registered or project limit is created, changed or deleted.
+    let limitsChanged: @Sendable () -> Void
 
     /// Roles every deployment has, and what each implies.
     public static let builtinRoles = ["admin", "member", "reader"]
@@ -78,9 +80,10 @@ public final class KeystoneService: Sendable {
 
     public init(
         store: any IdentityStore, config: IdentityConfig = .init(), clock: any WallClock = SystemClock(),
-        hashing: NIOThreadPool, logger: Logger
+        hashing: NIOThreadPool, logger: Logger, limitsChanged: @escaping @Sendable () -> Void = {}
     ) {
         self.store = store
+        self.limitsChanged = limitsChanged
         self.config = config
         self.clock = clock
         self.hashing = hashing

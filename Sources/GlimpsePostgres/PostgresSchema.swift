@@ -287,5 +287,21 @@ enum PostgresSchema {
         );
         ALTER TABLE tokens ADD COLUMN system BOOLEAN NOT NULL DEFAULT FALSE;
         """,
+        """
+        -- The filters on a value most images share index only the images without it (see
+        -- the SQLite schema): no minimum disk or memory, no data yet.
+        DROP INDEX images_min_disk_created;
+        CREATE INDEX images_min_disk_created ON images (min_disk, created_at, id) WHERE deleted_at IS NULL AND min_disk > 0;
+        DROP INDEX images_min_ram_created;
+        CREATE INDEX images_min_ram_created ON images (min_ram, created_at, id) WHERE deleted_at IS NULL AND min_ram > 0;
+        DROP INDEX images_virtual_size_created;
+        CREATE INDEX images_virtual_size_created ON images (COALESCE(virtual_size, 0), created_at, id)
+            WHERE deleted_at IS NULL AND virtual_size IS NOT NULL;
+        DROP INDEX images_checksum;
+        CREATE INDEX images_checksum ON images (COALESCE(checksum, '')) WHERE deleted_at IS NULL AND checksum IS NOT NULL;
+        DROP INDEX images_os_hash_value;
+        CREATE INDEX images_os_hash_value ON images (COALESCE(os_hash_value, ''))
+            WHERE deleted_at IS NULL AND os_hash_value IS NOT NULL;
+        """,
     ]
 }

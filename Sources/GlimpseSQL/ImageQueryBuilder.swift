@@ -115,6 +115,18 @@ public enum ImageQueryBuilder {
         .name, .diskFormat, .containerFormat, .checksum, .osHashValue, .size, .virtualSize,
     ]
 
+    /// The condition of the partial index on a column that indexes only the images whose
+    /// value differs from the one most share (`minimum` 0, or none), written as the index
+    /// writes it: a filter that excludes the common value appends it, so that the planner
+    /// sees the index serves it.
+    static func partialIndexTerm(_ column: ImageColumn) -> String? {
+        switch column {
+        case .checksum, .osHashValue, .virtualSize: " AND i.\(column.rawValue) IS NOT NULL"
+        case .minDisk, .minRam: " AND i.\(column.rawValue) > 0"
+        default: nil
+        }
+    }
+
     /// The value an image has for a sort expression.
     static func sortValue(_ column: ImageColumn, of image: Image) -> SQLValue {
         switch image.sortValue(column) {
@@ -508,6 +520,7 @@ public enum ImageQueryBuilder {
         let plain = seekable ? "i.\(column.rawValue)" : checked(column)
         s.append(" AND " + (indexed ? sortExpression(column) : plain) + " = ")
         s.bind(.int(v))
+        if seekable && v > 0, let term = partialIndexTerm(column) { s.append(term) }
     }
 
     /// A column in a form no index serves (the same value, or NULL), for a condition checked
@@ -534,12 +547,14 @@ public enum ImageQueryBuilder {
             let plain = seekable || column == .id ? "i.\(column.rawValue)" : checked(column)
             s.append(" AND " + (byIndexedExpression ? sortExpression(column) : plain) + " IN ")
             s.bindList(values.map { .text($0) })
+            if byIndexedExpression, let term = partialIndexTerm(column) { s.append(term) }
         case .atLeast(let column, let v):
             // Above zero, a missing value (sorted as 0) is out either way.
             let indexed = seekable && indexedBySortExpression.contains(column) && v > 0
             let plain = seekable ? "i.\(column.rawValue)" : checked(column)
             s.append(" AND " + (indexed ? sortExpression(column) : plain) + " >= ")
             s.bind(.int(v))
+            if seekable && v > 0, let term = partialIndexTerm(column) { s.append(term) }
         case .atMost(let column, let v):
             if seekable && indexedBySortExpression.contains(column) {
                 s.append(" AND i.\(column.rawValue) IS NOT NULL AND \(sortExpression(column)) <= ")

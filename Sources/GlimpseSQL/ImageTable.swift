@@ -21,12 +21,6 @@ public enum ImageTable {
         "INSERT INTO images (\(columns.joined(separator: ", "))) VALUES ("
         + Array(repeating: "?", count: columns.count).joined(separator: ", ") + ")"
 
-    /// Every column but the id, conditioned on the revision; bumps the revision.
-    static let updateSQL =
-        "UPDATE images SET "
-        + columns.dropFirst().map { $0 == "revision" ? "revision = revision + 1" : "\($0) = ?" }.joined(separator: ", ")
-        + " WHERE id = ? AND revision = ? AND deleted_at IS NULL"
-
     static let selectByIdSQL = "SELECT \(selectList) FROM images i WHERE i.id = ?"
     static let selectLiveByIdSQL = selectByIdSQL + " AND i.deleted_at IS NULL"
 

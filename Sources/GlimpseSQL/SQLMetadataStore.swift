@@ -57,6 +57,12 @@ extension SQLMetadataStore: ImageStore {
     /// Inserts the rows of an image's side tables: its locations, and the tag and property
     /// rows that index it (with its creation time and visibility: `write` rewrites them).
     static func insertSideTables(_ image: Image, _ c: any SQLConnection) async throws {
+        try await insertLocations(image, c)
+        try await insertTags(image.tags, of: image, c)
+        try await insertProperties(image.properties.members, of: image, c)
+    }
+
+    static func insertLocations(_ image: Image, _ c: any SQLConnection) async throws {
         for chunk in stride(from: 0, to: image.locations.count, by: rowsPerInsert) {
             var s = SQLStatement(
                 "INSERT INTO image_locations (image_id, position, store_id, location, metadata) VALUES ")
@@ -69,10 +75,12 @@ extension SQLMetadataStore: ImageStore {
             }
             try await c.run(s)
         }
-        for chunk in stride(from: 0, to: image.tags.count, by: rowsPerInsert) {
-            let tags = image.tags[chunk..<min(chunk + rowsPerInsert, image.tags.count)]
+    }
+
+    static func insertTags(_ tags: [String], of image: Image, _ c: any SQLConnection) async throws {
+        for chunk in stride(from: 0, to: tags.count, by: rowsPerInsert) {
             var s = SQLStatement("INSERT INTO image_tags (image_id, tag, created_at, visibility) VALUES ")
-            for (i, tag) in tags.enumerated() {
+            for (i, tag) in tags[chunk..<min(chunk + rowsPerInsert, tags.count)].enumerated() {
                 s.append(i == 0 ? "" : ", ")
                 s.bindList([
                     .text(image.id), .text(tag), .int(image.createdAt.microseconds), .text(image.visibility.rawValue),
@@ -81,7 +89,11 @@ extension SQLMetadataStore: ImageStore {
             s.append(" ON CONFLICT DO NOTHING")
             try await c.run(s)
         }
-        let properties = image.properties.members
+    }
+
+    static func insertProperties(
+        _ properties: [JSONObject.Member], of image: Image, _ c: any SQLConnection
+    ) async throws {
         for chunk in stride(from: 0, to: properties.count, by: rowsPerInsert) {
             var s = SQLStatement(
                 "INSERT INTO image_properties (image_id, name, value, created_at, visibility) VALUES ")
@@ -96,24 +108,82 @@ extension SQLMetadataStore: ImageStore {
         }
     }
 
+    /// Deletes the rows of side table `table` whose `column` is one of `keys`.
+    static func deleteSideRows(
+        _ table: String, _ column: String, _ keys: [String], of image: Image, _ c: any SQLConnection
+    ) async throws {
+        for chunk in stride(from: 0, to: keys.count, by: rowsPerInsert) {
+            var s = SQLStatement("DELETE FROM \(table) WHERE image_id = ")
+            s.bind(.text(image.id))
+            s.append(" AND \(column) IN ")
+            s.bindList(keys[chunk..<min(chunk + rowsPerInsert, keys.count)].map { .text($0) })
+            try await c.run(s)
+        }
+    }
+
     static func insert(_ image: Image, _ c: any SQLConnection) async throws {
         try await c.run(ImageTable.insertSQL, ImageTable.values(of: image))
         try await insertSideTables(image, c)
     }
 
-    /// Writes the image (its row and side tables) if the revision is still current; returns
-    /// the saved image.
+    /// Writes the image if the stored one is still at its revision; returns the saved image.
+    ///
+    /// Only what changed is written: the columns whose values differ (an index none of whose
+    /// columns is set is left alone), and the location, tag and property rows added, changed
+    /// or removed. A PATCH then dirties a few pages of the database, not one in every index.
     static func write(_ image: Image, _ c: any SQLConnection) async throws -> Image? {
-        var values = Array(ImageTable.values(of: image).dropFirst().dropLast())
-        values += [.text(image.id), .int(image.revision)]
-        guard try await c.run(ImageTable.updateSQL, values) == 1 else { return nil }
-        for table in ["image_locations", "image_tags", "image_properties"] {
-            try await c.run("DELETE FROM \(table) WHERE image_id = ?", [.text(image.id)])
+        guard
+            let row = try await c.query(
+                ImageTable.selectLiveByIdSQL + " AND i.revision = ?", [.text(image.id), .int(image.revision)]
+            ).first
+        else { return nil }
+        guard let stored = try await withLocations([ImageTable.decode(row)], c).first else { return nil }
+        let before = ImageTable.values(of: stored)
+        let after = ImageTable.values(of: image)
+        var s = SQLStatement("UPDATE images SET revision = revision + 1")
+        for (k, column) in ImageTable.columns.enumerated()
+        where column != "id" && column != "revision" && before[k] != after[k] {
+            s.append(", \(column) = ")
+            s.bind(after[k])
         }
-        try await insertSideTables(image, c)
+        s.append(" WHERE id = ")
+        s.bind(.text(image.id))
+        s.append(" AND revision = ")
+        s.bind(.int(image.revision))
+        guard try await c.run(s) == 1 else { return nil }
+        try await writeSideTables(from: stored, to: image, c)
         var saved = image
         saved.revision += 1
         return saved
+    }
+
+    /// Brings the side tables of `old` to what `new` needs.
+    static func writeSideTables(from old: Image, to new: Image, _ c: any SQLConnection) async throws {
+        if old.locations != new.locations {
+            try await c.run("DELETE FROM image_locations WHERE image_id = ?", [.text(new.id)])
+            try await insertLocations(new, c)
+        }
+        if old.visibility != new.visibility || old.createdAt != new.createdAt {
+            // Every tag and property row carries both.
+            for table in ["image_tags", "image_properties"] {
+                try await c.run("DELETE FROM \(table) WHERE image_id = ?", [.text(new.id)])
+            }
+            try await insertTags(new.tags, of: new, c)
+            try await insertProperties(new.properties.members, of: new, c)
+            return
+        }
+        let oldTags = Set(old.tags)
+        let newTags = Set(new.tags)
+        try await deleteSideRows("image_tags", "tag", old.tags.filter { !newTags.contains($0) }, of: new, c)
+        try await insertTags(new.tags.filter { !oldTags.contains($0) }, of: new, c)
+        let oldValues = Dictionary(
+            uniqueKeysWithValues: old.properties.members.map { ($0.key, ImageTable.indexText($0.value)) })
+        let newValues = Dictionary(
+            uniqueKeysWithValues: new.properties.members.map { ($0.key, ImageTable.indexText($0.value)) })
+        // A changed value is a row removed and one added (its index entry moves).
+        let gone = oldValues.keys.filter { newValues[$0] != oldValues[$0] }
+        try await deleteSideRows("image_properties", "name", gone.sorted(), of: new, c)
+        try await insertProperties(new.properties.members.filter { oldValues[$0.key] != newValues[$0.key] }, of: new, c)
     }
 
     /// The images with their locations, read in the same transaction as the rows.

@@ -296,5 +296,31 @@ enum Schema {
         );
         ALTER TABLE tokens ADD COLUMN system INTEGER NOT NULL DEFAULT 0;
         """,
+        """
+        -- The filters on a value most images share index only the images without it: an
+        -- image that is not hidden or protected, asks for no minimum disk or memory, or has
+        -- no data yet adds no entry to these, and its writes cost fewer pages. A list asks
+        -- for the indexed values in these indexes' own terms (`ImageQueryBuilder`), and for
+        -- the common value walks the order it is sorted by.
+        DROP INDEX images_hidden_created;
+        CREATE INDEX images_hidden_created ON images (os_hidden, created_at, id)
+            WHERE deleted_at IS NULL AND os_hidden = TRUE;
+        DROP INDEX images_protected_created;
+        CREATE INDEX images_protected_created ON images (protected, created_at, id)
+            WHERE deleted_at IS NULL AND protected = TRUE;
+        DROP INDEX images_min_disk_created;
+        CREATE INDEX images_min_disk_created ON images (min_disk, created_at, id) WHERE deleted_at IS NULL AND min_disk > 0;
+        DROP INDEX images_min_ram_created;
+        CREATE INDEX images_min_ram_created ON images (min_ram, created_at, id) WHERE deleted_at IS NULL AND min_ram > 0;
+        DROP INDEX images_virtual_size_created;
+        CREATE INDEX images_virtual_size_created ON images (COALESCE(virtual_size, 0), created_at, id)
+            WHERE deleted_at IS NULL AND virtual_size IS NOT NULL;
+        DROP INDEX images_checksum_created;
+        CREATE INDEX images_checksum_created ON images (COALESCE(checksum, ''), created_at, id)
+            WHERE deleted_at IS NULL AND checksum IS NOT NULL;
+        DROP INDEX images_os_hash_value_created;
+        CREATE INDEX images_os_hash_value_created ON images (COALESCE(os_hash_value, ''), created_at, id)
+            WHERE deleted_at IS NULL AND os_hash_value IS NOT NULL;
+        """,
     ]
 }

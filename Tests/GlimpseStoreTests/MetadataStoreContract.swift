@@ -61,6 +61,81 @@ struct MetadataStoreContract {
     }
 
     @Test(
+        "an update writes what changed, and every filter follows it (tags, properties, flags, minimums, hashes)",
+        arguments: MetadataBackend.available
+    )
+    func filtersFollowUpdates(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            var img = image(
+                uuid(1), owner: "p1", name: "one", visibility: .private, at: 1, tags: ["a", "b"],
+                properties: ["k": "v", "n": 1])
+            img.locations = [ImageLocation(storeId: "local", location: "file:///one")]
+            try await store.insertImage(img)
+            try await store.insertImage(image(uuid(2), owner: "p1", name: "two", visibility: .private, at: 2))
+            func ids(
+                _ conditions: [ImageCondition], as project: String = "p1", hidden: Bool = false
+            ) async throws
+                -> [Int]
+            {
+                let q = ImageListQuery(
+                    scope: ListScope(projectId: project, isAdmin: false, hidden: hidden), conditions: conditions,
+                    sort: ImageListQuery.completeSort([], defaultAscending: false), limit: 10, marker: nil)
+                return try await store.listImages(q).map { Int($0.id.suffix(1))! }
+            }
+            func exactly(_ column: ImageColumn, _ v: Int) -> [ImageCondition] {
+                [.atLeast(column, v), .atMost(column, v)]
+            }
+
+            img.tags = ["b", "c"]
+            img.properties["k"] = "w"
+            img.properties["n"] = nil
+            img.properties["m"] = "x"
+            img.minDisk = 5
+            img.minRam = 512
+            img.isProtected = true
+            img.checksum = String(repeating: "a", count: 32)
+            img.osHashValue = String(repeating: "b", count: 128)
+            img.virtualSize = 4096
+            img.locations.append(ImageLocation(storeId: "local", location: "file:///copy"))
+            img = try #require(try await store.updateImage(img))
+            #expect(try await store.image(id: img.id) == img)
+            #expect(try await ids([.tags(["a"])]).isEmpty)
+            #expect(try await ids([.tags(["b", "c"])]) == [1])
+            #expect(try await ids([.property("k", "v")]).isEmpty)
+            #expect(try await ids([.property("k", "w")]) == [1])
+            #expect(try await ids([.property("n", "1")]).isEmpty)
+            #expect(try await ids([.property("m", "x")]) == [1])
+            #expect(try await ids([.propertyAbsent("n")]) == [2, 1])
+            #expect(try await ids(exactly(.minDisk, 5)) == [1])
+            #expect(try await ids([.atLeast(.minRam, 256)]) == [1])
+            #expect(try await ids(exactly(.minDisk, 0)) == [2])
+            #expect(try await ids([.flag(.isProtected, true)]) == [1])
+            #expect(try await ids([.flag(.isProtected, false)]) == [2])
+            #expect(try await ids([.oneOf(.checksum, [img.checksum!])]) == [1])
+            #expect(try await ids([.oneOf(.osHashValue, [img.osHashValue!])]) == [1])
+            #expect(try await ids(exactly(.virtualSize, 4096)) == [1])
+            #expect(try await ids([.atMost(.virtualSize, 8192)]) == [1])
+
+            // Made public, the image is found by its tags and properties from another project.
+            img.visibility = .public
+            img.minDisk = 0
+            img.isProtected = false
+            img.locations.removeFirst()
+            img = try #require(try await store.updateImage(img))
+            #expect(try await store.image(id: img.id) == img)
+            #expect(try await ids([.tags(["c"])], as: "p2") == [1])
+            #expect(try await ids([.property("k", "w")], as: "p2") == [1])
+            #expect(try await ids(exactly(.minDisk, 5)).isEmpty)
+            #expect(try await ids(exactly(.minDisk, 0)) == [2, 1])
+            #expect(try await ids([.flag(.isProtected, true)]).isEmpty)
+            img.osHidden = true
+            img = try #require(try await store.updateImage(img))
+            #expect(try await ids([], hidden: true) == [1])
+            #expect(try await ids([]) == [2])
+        }
+    }
+
+    @Test(
         "list: scope, filters on tags and properties, keyset paging in mixed order",
         arguments: MetadataBackend.available
     )
@@ -486,6 +561,27 @@ struct MetadataStoreContract {
             #expect(try await store.projectLimit(id: "l1") == nil)
             #expect(try await store.deleteRegisteredLimit(id: "r1"))
             #expect(!(try await store.deleteRegisteredLimit(id: "r1")))
+        }
+    }
+
+    @Test(
+        "stored limits are read again after their cache time, or at once when invalidated",
+        arguments: MetadataBackend.available)
+    func storedLimitsCache(_ backend: MetadataBackend) async throws {
+        try await backend.with { store in
+            try await store.insertDomain(.default)
+            try await store.insertProject(Project(id: "p1", name: "one", domainId: "default"))
+            let cached = StoredLimits(store: store, serviceId: "img", regionId: nil, cacheTime: .seconds(3600))
+            let uncached = StoredLimits(store: store, serviceId: "img", regionId: nil, cacheTime: .zero)
+            #expect(try await cached.limits(for: "p1").isEmpty)
+            try await store.insertRegisteredLimits([
+                RegisteredLimit(id: "r1", serviceId: "img", regionId: nil, resourceName: "count", defaultLimit: 5)
+            ])
+            // Written past this reader (as by another server): not seen until read again.
+            #expect(try await cached.limits(for: "p1").isEmpty)
+            #expect(try await uncached.limits(for: "p1") == ["count": 5])
+            cached.invalidate()
+            #expect(try await cached.limits(for: "p1") == ["count": 5])
         }
     }
 

@@ -146,11 +146,11 @@ public final class Components: Sendable {
         var imageConfig = config.image
         imageConfig.importMethods = config.importMethods ?? ServerConfig.defaultImportMethods(stores: blobs.all.count)
         if let importWork { imageConfig.importWorkDirectory = importWork.path }
-        let limits: any LimitsSource =
-            if let external { external.limits } else {
-                StoredLimits(
-                    store: metadata, serviceId: BuiltinCatalog.serviceId(type: "image"), regionId: config.region)
-            }
+        let storedLimits =
+            external == nil
+            ? StoredLimits(store: metadata, serviceId: BuiltinCatalog.serviceId(type: "image"), regionId: config.region)
+            : nil
+        let limits: any LimitsSource = external?.limits ?? storedLimits ?? NoLimits()
         images = ImageService(
             store: metadata, blobs: blobs, config: imageConfig, clock: config.clock, hashing: pools.cpu,
             cache: cache,
@@ -163,7 +163,7 @@ public final class Components: Sendable {
         } else {
             let keystone = KeystoneService(
                 store: metadata, config: config.identity, clock: config.clock, hashing: pools.cpu,
-                logger: logger)
+                logger: logger, limitsChanged: { storedLimits?.invalidate() })
             self.keystone = keystone
             keystoneClient = nil
             tokens = keystone
