@@ -5,8 +5,8 @@
 #   cluster.sh up            start everything (created on first use; running nodes are
 #                            restarted with the configuration as it is now); ends with
 #                            the OS_* lines of a Keystone admin, the catalog's image
-#                            endpoint being the load balancer (and its `image_remote`
-#                            endpoint the last node)
+#                            endpoint being the load balancer (its `image_local`
+#                            endpoint the first node, its `image_remote` the last)
 #   cluster.sh down          stop what `up` started (CLUSTER_PURGE=1: delete its state too)
 #   cluster.sh status        what runs, and each node's health
 #   cluster.sh kill-node N   kill -9 node N (1 or 2), as a crash would
@@ -19,7 +19,8 @@
 #      missing) LB_PORT (18090) NODE_PORTS ("18101 18102") PG_PORT (15432) KEYSTONE_PORT
 #      (15001) CLUSTER_SETTINGS (more settings for the nodes' config file, `key = value`
 #      lines, e.g. "require_format_match = false") CLUSTER_STORE_URL (the nodes' image
-#      store, e.g. swift://…; a shared directory if unset)
+#      store, e.g. swift://…; a shared directory if unset) CLUSTER_NODE_CACHE (1: each
+#      node keeps an image cache in its own directory)
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/engines/lib.sh"
 CLUSTER_DIR="$ENGINES_DIR/cluster"
@@ -52,7 +53,9 @@ start_node() {
   local n="$1" port="${NODE_PORTS[$(($1 - 1))]}" dir="$CLUSTER_DIR/node$1"
   if running "$dir/pid"; then return 0; fi
   mkdir -p "$dir"
-  setsid "$GLIMPSE_BIN" serve --config "$CONF" --port "$port" --data-dir "$dir" \
+  local cache=()
+  [ -f "$CLUSTER_DIR/node-cache" ] && cache=(--set "image_cache_dir=$dir/image-cache")
+  setsid "$GLIMPSE_BIN" serve --config "$CONF" --port "$port" --data-dir "$dir" "${cache[@]}" \
     </dev/null >>"$dir/stdout.log" 2>>"$dir/server.log" &
   echo $! > "$dir/pid"
   wait_for curl -sf -m 2 "http://127.0.0.1:$port/healthcheck" || { tail -20 "$dir/server.log" >&2; return 1; }
@@ -97,6 +100,7 @@ up() {
   (umask 077; printf '%s\n' "$db_url?sslmode=disable" > "$CLUSTER_DIR/secrets/database-url"
    printf '%s\n' glance-secret > "$CLUSTER_DIR/secrets/keystone-password"
    printf '%s\n' "${CLUSTER_STORE_URL:-file://$CLUSTER_DIR/images}" > "$CLUSTER_DIR/secrets/store-url")
+  if [ "${CLUSTER_NODE_CACHE:-0}" = 1 ]; then touch "$CLUSTER_DIR/node-cache"; else rm -f "$CLUSTER_DIR/node-cache"; fi
   cat > "$CONF" <<CONF
 # Written by scripts/cluster.sh: two nodes, one database, one image store.
 # docs/deploying.md explains each setting.
@@ -125,7 +129,11 @@ CONF
    # The last node reached directly, as `image_remote`: Tempest's alternate_image_endpoint,
    # whose tests stage on one node and import or delete on another.
    SERVICE_TYPE=image_remote SERVICE_NAME=glance-remote "$ROOT/scripts/keystone-register.sh" \
-     "http://127.0.0.1:${NODE_PORTS[-1]}" RegionOne >&2)
+     "http://127.0.0.1:${NODE_PORTS[-1]}" RegionOne >&2
+   # The first node reached directly, as `image_local`: a client of one node's own state
+   # (its image cache) through it, beside `image_remote`.
+   SERVICE_TYPE=image_local SERVICE_NAME=glance-local "$ROOT/scripts/keystone-register.sh" \
+     "http://127.0.0.1:${NODE_PORTS[0]}" RegionOne >&2)
   # Keystone's workers cache the catalog: new tokens name the image endpoint at once.
   "$ROOT/scripts/engines/keystone.sh" reload
   log "cluster up: images at $LB_URL, identity at $KEYSTONE_URL"

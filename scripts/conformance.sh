@@ -24,7 +24,8 @@
 #                                    weights (alpha 30, beta 20 and the default, gamma 10),
 #                                    and Tempest's multi-store tests (MultiStoresImagesTest,
 #                                    ImportCopyImagesTest, MultiStoresImportImagesTest,
-#                                    StoreWeightTest); SUITES defaults to "tempest" there
+#                                    StoreWeightTest, MultistoreLocationImportTest); SUITES
+#                                    defaults to "tempest" there
 #
 # Environment:
 #   GLIMPSE_BIN     the glimpse binary            [.build/debug/glimpse, built if missing]
@@ -35,6 +36,8 @@
 #   TEMPEST_TESTS   regex of the Tempest tests to run [the image API (and ImageQuotaTest on
 #                   one node); multistore: its tests]
 #   MULTISTORE_STORES (multistore) the stores alpha, beta, gamma as id=URL,… [three directories]
+#   SERVER_SETTINGS more settings for the server or the nodes, as key=value words
+#   TEMPEST_CONF_EXTRA more Tempest options ("section.option=value;…")
 #   CHAOS=1         (cluster) kill -9 each node in turn while the suites run (once the
 #                   load balancer has stopped sending it requests), and start it
 #                   again: no test may fail because of it
@@ -49,7 +52,7 @@ if [ "$MODE" = multistore ]; then
   SUITES="${SUITES:-tempest}"
   # Weights in the alphabetical order of the ids: Tempest's waiters compare an image's
   # `stores` with the sorted ids, and Glimpse lists them by weight, as Glance does.
-  TEMPEST_TESTS="${TEMPEST_TESTS:-^tempest\.api\.image\.v2\.(admin\.test_images\.(ImportCopyImagesTest|MultiStoresImagesTest)|test_images\.(MultiStoresImportImagesTest|StoreWeightTest))}"
+  TEMPEST_TESTS="${TEMPEST_TESTS:-^tempest\.api\.image\.v2\.(admin\.test_images\.(ImportCopyImagesTest|MultiStoresImagesTest)|test_images\.(MultiStoresImportImagesTest|StoreWeightTest|MultistoreLocationImportTest))}"
 else
   SUITES="${SUITES:-clients cli e2e tempest}"
 fi
@@ -98,6 +101,8 @@ curl -sf -o /dev/null "$HTTP_IMAGE" || { echo "the web server for web-download d
 # glance-download reads images from the image service the catalog names (this one) with
 # the caller's token.
 WEB_SETTINGS=(web_download_allow_private=true web_download_allowed_ports= show_multiple_locations=true http_store=web)
+# shellcheck disable=SC2206
+WEB_SETTINGS+=(${SERVER_SETTINGS:-})
 if [ "$MODE" = multistore ]; then
   WEB_SETTINGS+=(import_methods=glance-direct,web-download,copy-image,glance-download)
 else
@@ -107,6 +112,9 @@ fi
 if [ "$MODE" = cluster ]; then
   # Tempest and the smoke tests upload random bytes as qcow2/vhd, as the reference run with
   # Glance did (require_image_format_match = false there too).
+  # Each node keeps an image cache of its own (not while nodes die: Tempest's caching tests
+  # run only without that).
+  CLUSTER_NODE_CACHE="$([ "${CHAOS:-0}" = 1 ] && echo 0 || echo 1)" \
   CLUSTER_SETTINGS="$(printf '%s\n' require_format_match=false "${WEB_SETTINGS[@]}" | sed 's/=/ = /')" GLIMPSE_BIN="$GLIMPSE_BIN" "$ROOT/scripts/cluster.sh" up \
     > "$DATA/admin.env" || exit 2
   # shellcheck disable=SC1091
@@ -236,6 +244,19 @@ if [[ " $SUITES " == *" tempest "* ]]; then
   echo "$out" | grep -E "^\{0\}|passed, |FAILED" | grep -v " ok$" | tail -40
   summary+=("tempest (run-tempest-image.sh): $(echo "$out" | tail -1)")
   [ $rc -eq 0 ] || status=1
+  if [ "$MODE" = cluster ] && [ "${CHAOS:-0}" != 1 ] && [ -z "${TEMPEST_TESTS:-}" ]; then
+    # The caching tests, against the first node itself (`image_local`): a cache is a node's
+    # own, and its API answers for the node it reaches; test_remote_and_self_cache fills and
+    # clears the caches of both nodes, the other one as `image_remote`.
+    out="$(IDENTITY_URL="$AUTH" TEMPEST_VENV="$HARNESS_VENV" WORKSPACE="$DATA/tempest-cache-ws" \
+      TEST_REGEX='^tempest\.api\.image\.v2\.admin\.test_image_caching\.' \
+      TEMPEST_CONF_EXTRA="$TEMPEST_EXTRA;image.catalog_type=image_local;image.image_caching_enabled=True" \
+      EXCLUDE_REGEX="$EXCLUDE" IMPORT_IMAGE=True HTTP_IMAGE="$HTTP_IMAGE" \
+      bash "$CONFORMANCE/run-tempest-image.sh" 2>&1)"; rc=$?
+    echo "$out" | grep -E "^\{0\}|passed, |FAILED" | grep -v " ok$" | tail -20
+    summary+=("tempest image caching on each node (run-tempest-image.sh): $(echo "$out" | tail -1)")
+    [ $rc -eq 0 ] || status=1
+  fi
 fi
 if [ "$MODE" = cluster ]; then
   # After any crash, an upload the dead node was receiving goes back to `queued` once its

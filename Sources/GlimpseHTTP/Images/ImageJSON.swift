@@ -101,8 +101,10 @@ public enum ImageJSON {
         w.string(path + "/file")
         w.key("schema")
         w.string("/v2/schemas/image")
-        let copies = image.hasData ? image.locations.ordered(by: view.weights) : []
-        if image.hasData {
+        // A queued image's only location is an HTTP one its location import could not verify,
+        // which stays as Glance leaves it; an importing image's staged data is not shown.
+        let copies = image.hasData || image.status == .queued ? image.locations.ordered(by: view.weights) : []
+        if !copies.isEmpty {
             w.key("stores")
             w.string(copies.map(\.storeId).joined(separator: ","))
         }
