@@ -98,7 +98,7 @@ public final class S3BlobStore: BlobStore {
         let xml = String(buffer: try await ObjectHTTP.collect(response))[...]
         let contents = S3XML.elements("Contents", in: xml)
         let committed = contents.compactMap { c -> StoredBlob? in
-            guard let key = S3XML.text("Key", in: c), Self.isKey(key) else { return nil }
+            guard let key = S3XML.text("Key", in: c), SwiftBlobStore.isOwnObjectName(key) else { return nil }
             let modified = S3XML.text("LastModified", in: c).flatMap { Timestamp(iso8601: $0) }
             return StoredBlob(
                 location: key, pending: false, modifiedAt: modified ?? Timestamp(microseconds: 0),
@@ -110,7 +110,7 @@ public final class S3BlobStore: BlobStore {
         // One more than asked, as some engines (Ceph RGW) list the cursor's own key again.
         var open = try await uploads(prefix: nil, after: cursor, limit: limit + 1)
         if let cursor { open.uploads.removeAll { !Self.before(cursor, $0.key) } }
-        let pending = open.uploads.filter { Self.isKey($0.key) }.map {
+        let pending = open.uploads.filter { SwiftBlobStore.isOwnObjectName($0.key) }.map {
             StoredBlob(location: $0.key, pending: true, modifiedAt: $0.initiated)
         }
         return InventoryPages.merge(

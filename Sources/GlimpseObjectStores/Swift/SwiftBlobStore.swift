@@ -149,7 +149,7 @@ public final class SwiftBlobStore: BlobStore {
         let segments = c + "_segments"
         let objects = try await list(c, prefix: nil, after: cursor, limit: limit)
         let committed = objects.compactMap { o -> StoredBlob? in
-            guard let name = o["name"]?.stringValue, Self.isObjectName(name) else { return nil }
+            guard let name = o["name"]?.stringValue, Self.isOwnObjectName(name) else { return nil }
             return StoredBlob(
                 location: name, pending: false, modifiedAt: Self.timestamp(o["last_modified"]),
                 size: o["bytes"]?.intValue)
@@ -157,7 +157,7 @@ public final class SwiftBlobStore: BlobStore {
         // One more than asked, as the subdirectory named after the cursor comes back too.
         let subdirs = try await list(segments, prefix: nil, after: cursor, limit: limit + 1, delimiter: "/")
         let uploads = subdirs.compactMap { $0["subdir"]?.stringValue.map { String($0.dropLast()) } }
-            .filter { name in Self.isObjectName(name) && cursor.map { Self.before($0, name) } ?? true }
+            .filter { name in Self.isOwnObjectName(name) && cursor.map { Self.before($0, name) } ?? true }
         let committedCut = objects.count >= limit ? objects.last?["name"]?.stringValue : nil
         let pendingCut = subdirs.count > limit ? uploads.last : nil
         let names = Set(committed.map(\.location))
@@ -287,7 +287,29 @@ public final class SwiftBlobStore: BlobStore {
         return location
     }
 
-    /// The names this store gives: `<image id>-<hex>`, nothing that could reach another object.
+    /// Whether a name is one this store (or the S3 store) gives: an image id (a UUID) and
+    /// eight lowercase hex digits. The inventory lists no others, so that the orphan sweep
+    /// never takes for an orphan what another program keeps in the same container or bucket:
+    /// Glance's objects (`<image id>`, and segments `<image id>-00001`) among them.
+    static func isOwnObjectName(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard bytes.count == 36 + 1 + 8 else { return false }
+        func hex(_ c: UInt8, upper: Bool) -> Bool {
+            (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f"))
+                || (upper && c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F"))
+        }
+        let dashes: Set<Int> = [8, 13, 18, 23, 36]
+        for (i, c) in bytes.enumerated() {
+            if dashes.contains(i) {
+                guard c == UInt8(ascii: "-") else { return false }
+            } else if !hex(c, upper: i < 36) {
+                return false
+            }
+        }
+        return true
+    }
+
+    /// The names this store reads and deletes: nothing that could reach another object.
     static func isObjectName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 200 && !name.hasPrefix(".")
             && name.utf8.allSatisfy { c in
