@@ -76,6 +76,17 @@ public struct Role: Sendable, Hashable {
 }
 
 /// A role a user holds on a project.
+/// A role a user holds on the whole deployment (Keystone's system scope, `all`).
+public struct SystemRoleAssignment: Sendable, Hashable {
+    public var userId: String
+    public var roleId: String
+
+    public init(userId: String, roleId: String) {
+        self.userId = userId
+        self.roleId = roleId
+    }
+}
+
 public struct RoleAssignment: Sendable, Hashable {
     public var userId: String
     public var projectId: String

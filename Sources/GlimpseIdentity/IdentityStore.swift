@@ -39,7 +39,8 @@ public protocol IdentityStore: Sendable {
     // Roles held on the whole deployment (Keystone's system scope); deleting a user or a
     // role removes them too.
 
-    func systemRoleIds(userId: String) async throws -> [String]
+    /// System assignments matching every non-nil filter, by user and role.
+    func systemAssignments(userId: String?, roleId: String?) async throws -> [SystemRoleAssignment]
     func grantSystemRole(userId: String, roleId: String) async throws
     func revokeSystemRole(userId: String, roleId: String) async throws -> Bool
 

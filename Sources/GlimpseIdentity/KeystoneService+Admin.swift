@@ -404,7 +404,7 @@ extension KeystoneService {
     public func checkSystemGrant(userId: String, roleId: String, by p: Principal) async throws {
         guard p.isAdmin || p.userId == userId else { throw Self.denied("check_system_grant_for_user") }
         try await checkSystemAssignmentParts(userId: userId, roleId: roleId)
-        guard try await store.systemRoleIds(userId: userId).contains(roleId) else {
+        guard try await !store.systemAssignments(userId: userId, roleId: roleId).isEmpty else {
             throw Self.noSystemAssignment(userId: userId, roleId: roleId)
         }
     }
@@ -414,19 +414,40 @@ extension KeystoneService {
         guard p.isAdmin || p.userId == userId else { throw Self.denied("list_system_grants_for_user") }
         guard try await store.user(id: userId) != nil else { throw Self.notFound("user", userId) }
         var roles: [Role] = []
-        for id in try await store.systemRoleIds(userId: userId) {
-            if let r = try await store.role(id: id) { roles.append(r) }
+        for a in try await store.systemAssignments(userId: userId, roleId: nil) {
+            if let r = try await store.role(id: a.roleId) { roles.append(r) }
         }
         return roles
     }
 
-    /// `GET /v3/role_assignments`: admins see all; others only their own project's.
+    /// Which assignments `GET /v3/role_assignments` lists, by its `scope.*` filters.
+    public enum AssignmentScope: Sendable {
+        /// Both kinds (no scope filter).
+        case any
+        /// One project's (`scope.project.id`).
+        case project(String)
+        /// The system's (`scope.system=all`).
+        case system
+    }
+
+    /// `GET /v3/role_assignments`: admins see all, project and system assignments alike;
+    /// others only their own project's.
     public func roleAssignments(
-        userId: String?, projectId: String?, roleId: String?, by p: Principal
-    ) async throws -> [RoleAssignment] {
+        userId: String?, scope: AssignmentScope, roleId: String?, by p: Principal
+    ) async throws -> (project: [RoleAssignment], system: [SystemRoleAssignment]) {
+        var projectId: String?
+        if case .project(let id) = scope { projectId = id }
         if !p.isAdmin {
             guard let own = p.projectId, projectId == own else { throw Self.denied("list_role_assignments") }
         }
-        return try await store.assignments(userId: userId, projectId: projectId, roleId: roleId)
+        let project =
+            if case .system = scope { [RoleAssignment]() } else {
+                try await store.assignments(userId: userId, projectId: projectId, roleId: roleId)
+            }
+        let system =
+            if case .project = scope { [SystemRoleAssignment]() } else {
+                try await store.systemAssignments(userId: userId, roleId: roleId)
+            }
+        return (project, system)
     }
 }

@@ -275,7 +275,7 @@ public final class KeystoneService: Sendable {
 
     /// The roles a user has on the system, with implied roles added.
     public func effectiveSystemRoles(userId: String) async throws -> [Role] {
-        try await withImpliedRoles(try await store.systemRoleIds(userId: userId))
+        try await withImpliedRoles(try await store.systemAssignments(userId: userId, roleId: nil).map(\.roleId))
     }
 
     /// The roles of these ids and those they imply.

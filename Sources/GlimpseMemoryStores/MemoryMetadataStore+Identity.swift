@@ -166,8 +166,12 @@ extension MemoryMetadataStore: IdentityStore {
         }
     }
 
-    public func systemRoleIds(userId: String) async throws -> [String] {
-        state.withLock { ($0.systemRoles[userId] ?? []).sorted() }
+    public func systemAssignments(userId: String?, roleId: String?) async throws -> [SystemRoleAssignment] {
+        state.withLock { s in
+            s.systemRoles.filter { userId == nil || $0.key == userId }.flatMap { user, roles in
+                roles.filter { roleId == nil || $0 == roleId }.map { SystemRoleAssignment(userId: user, roleId: $0) }
+            }.sorted { ($0.userId, $0.roleId) < ($1.userId, $1.roleId) }
+        }
     }
 
     public func grantSystemRole(userId: String, roleId: String) async throws {

@@ -241,11 +241,12 @@ extension SQLMetadataStore: IdentityStore {
         }
     }
 
-    public func systemRoleIds(userId: String) async throws -> [String] {
-        try await db.read { c in
+    public func systemAssignments(userId: String?, roleId: String?) async throws -> [SystemRoleAssignment] {
+        let (whereSQL, binds) = Self.filters([("user_id", userId), ("role_id", roleId)])
+        return try await db.read { c in
             try await c.query(
-                "SELECT role_id FROM system_role_assignments WHERE user_id = ? ORDER BY role_id", [.text(userId)]
-            ).map { $0.text(0) ?? "" }
+                "SELECT user_id, role_id FROM system_role_assignments\(whereSQL) ORDER BY user_id, role_id", binds
+            ).map { r in SystemRoleAssignment(userId: r.text(0) ?? "", roleId: r.text(1) ?? "") }
         }
     }
 

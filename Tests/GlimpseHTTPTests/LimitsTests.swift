@@ -268,6 +268,22 @@ struct LimitsTests {
             #expect(try await s.request(.HEAD, grant, token: admin).status == 204)
             r = try await s.request(.GET, "/identity/v3/system/users/\(userId)/roles", token: admin)
             #expect(try r.json["roles"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["admin"])
+            // Listed among the role assignments, alone with `scope.system`, not with a project.
+            r = try await s.request(
+                .GET, "/identity/v3/role_assignments?user.id=\(userId)&include_names", token: admin)
+            let listed = try #require(try r.json["role_assignments"]?.arrayValue)
+            #expect(listed.count == 1 && listed.first?["scope"] == ["system": ["all": true]])
+            #expect(listed.first?["role"]?["name"] == "admin" && listed.first?["user"]?["name"] == "sysadmin")
+            #expect(listed.first?["links"]?["assignment"]?.stringValue?.hasSuffix(grant) == true)
+            r = try await s.request(.GET, "/identity/v3/role_assignments?scope.system=all", token: admin)
+            #expect(try r.json["role_assignments"]?.arrayValue?.map { $0["user"]?["id"] } == [.string(userId)])
+            r = try await s.request(
+                .GET, "/identity/v3/role_assignments?user.id=\(userId)&scope.project.id=\(demo.projectId)",
+                token: admin)
+            #expect(try r.json["role_assignments"] == [])
+            #expect(
+                try await s.request(.GET, "/identity/v3/role_assignments?scope.system=all", token: demo.token).status
+                    == 403)
 
             r = try await s.json(.POST, "/identity/v3/auth/tokens", token: nil, systemAuth)
             #expect(r.status == 201)

@@ -494,20 +494,24 @@ struct MetadataStoreContract {
             try await store.grantSystemRole(userId: "u1", roleId: "r1")
             try await store.grantSystemRole(userId: "u1", roleId: "r2")
             try await store.grantSystemRole(userId: "u2", roleId: "r2")
-            #expect(try await store.systemRoleIds(userId: "u1") == ["r1", "r2"])
+            #expect(try await store.systemAssignments(userId: "u1", roleId: nil).map(\.roleId) == ["r1", "r2"])
+            #expect(
+                try await store.systemAssignments(userId: nil, roleId: "r2") == [
+                    SystemRoleAssignment(userId: "u1", roleId: "r2"), SystemRoleAssignment(userId: "u2", roleId: "r2"),
+                ])
             #expect(try await store.revokeSystemRole(userId: "u1", roleId: "r1"))
             #expect(try await !store.revokeSystemRole(userId: "u1", roleId: "r1"))
-            #expect(try await store.systemRoleIds(userId: "u1") == ["r2"])
+            #expect(try await store.systemAssignments(userId: "u1", roleId: nil).map(\.roleId) == ["r2"])
             let token = TokenRecord(
                 hash: "sys", userId: "u2", projectId: nil, system: true, roleIds: ["r2"], methods: ["password"],
                 issuedAt: Timestamp(seconds: 1), expiresAt: Timestamp(seconds: 100), auditIds: ["x"])
             try await store.insertToken(token)
             #expect(try await store.token(hash: "sys") == token)
             #expect(try await store.deleteRole(id: "r2"))
-            #expect(try await store.systemRoleIds(userId: "u1").isEmpty)
+            #expect(try await store.systemAssignments(userId: "u1", roleId: nil).isEmpty)
             try await store.grantSystemRole(userId: "u2", roleId: "r1")
             #expect(try await store.deleteUser(id: "u2"))
-            #expect(try await store.systemRoleIds(userId: "u2").isEmpty)
+            #expect(try await store.systemAssignments(userId: "u2", roleId: nil).isEmpty)
         }
     }
 

@@ -231,26 +231,35 @@ extension IdentityRoutes {
     }
 
     @Sendable func roleAssignments(_ request: Request, _ context: GlimpseRequestContext) async throws -> Response {
-        let list = try await keystone.roleAssignments(
-            userId: request.query("user.id"), projectId: request.query("scope.project.id"),
-            roleId: request.query("role.id"),
+        var scope = KeystoneService.AssignmentScope.any
+        if let project = request.query("scope.project.id") {
+            scope = .project(project)
+        } else if request.query("scope.system") != nil {
+            scope = .system
+        }
+        let (project, system) = try await keystone.roleAssignments(
+            userId: request.query("user.id"), scope: scope, roleId: request.query("role.id"),
             by: try context.principal())
         let names = request.queryItems.contains { $0.0 == "include_names" && $0.1 != "false" && $0.1 != "0" }
-        var items: [JSONValue] = []
-        for a in list {
-            var user: JSONObject = ["id": .string(a.userId)]
-            var project: JSONObject = ["id": .string(a.projectId)]
-            var role: JSONObject = ["id": .string(a.roleId)]
+        func named(userId: String, roleId: String) async throws -> (user: JSONObject, role: JSONObject) {
+            var user: JSONObject = ["id": .string(userId)]
+            var role: JSONObject = ["id": .string(roleId)]
             if names {
-                if let u = try await keystone.store.user(id: a.userId) {
+                if let u = try await keystone.store.user(id: userId) {
                     user["name"] = .string(u.name)
                     user["domain"] = ["id": .string(u.domainId)]
                 }
-                if let pr = try await keystone.store.project(id: a.projectId) {
-                    project["name"] = .string(pr.name)
-                    project["domain"] = ["id": .string(pr.domainId)]
-                }
-                if let r = try await keystone.store.role(id: a.roleId) { role["name"] = .string(r.name) }
+                if let r = try await keystone.store.role(id: roleId) { role["name"] = .string(r.name) }
+            }
+            return (user, role)
+        }
+        var items: [JSONValue] = []
+        for a in project {
+            let (user, role) = try await named(userId: a.userId, roleId: a.roleId)
+            var project: JSONObject = ["id": .string(a.projectId)]
+            if names, let pr = try await keystone.store.project(id: a.projectId) {
+                project["name"] = .string(pr.name)
+                project["domain"] = ["id": .string(pr.domainId)]
             }
             items.append([
                 "user": .object(user), "scope": ["project": .object(project)], "role": .object(role),
@@ -258,6 +267,15 @@ extension IdentityRoutes {
                     "assignment": .string(
                         context.baseURL
                             + "/identity/v3/projects/\(a.projectId)/users/\(a.userId)/roles/\(a.roleId)")
+                ],
+            ])
+        }
+        for a in system {
+            let (user, role) = try await named(userId: a.userId, roleId: a.roleId)
+            items.append([
+                "user": .object(user), "scope": ["system": ["all": true]], "role": .object(role),
+                "links": [
+                    "assignment": .string(context.baseURL + "/identity/v3/system/users/\(a.userId)/roles/\(a.roleId)")
                 ],
             ])
         }
