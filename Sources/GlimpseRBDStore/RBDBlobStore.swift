@@ -24,9 +24,10 @@ import Darwin
 /// (`rbd://<fsid>/<pool>/<image>/snap`) name. An RBD image without the protected snapshot is
 /// pending. The location of an image's data is the RBD image name.
 ///
-/// Only images named like Glance image ids (UUIDs) are the store's: the inventory lists no
-/// others, so the orphan sweep never touches Cinder's `volume-…` or Nova's `…_disk` images in
-/// a shared pool. The connection is opened once; every blocking librados and librbd call
+/// Only images named like Glance image ids (UUIDs) and marked as Glimpse's when created (the
+/// image metadata `glimpse_store`) are the store's: the inventory lists no others, so the
+/// orphan sweep never touches Cinder's `volume-…`, Nova's `…_disk` or Glance's own images
+/// in a shared pool. The connection is opened once; every blocking librados and librbd call
 /// runs on the thread pool.
 public final class RBDBlobStore: BlobStore {
     public let id: String
@@ -154,8 +155,8 @@ public final class RBDBlobStore: BlobStore {
         }
     }
 
-    /// The pool's images named like image ids, in byte order after `marker`; those without
-    /// the protected snapshot are pending.
+    /// The pool's images named like image ids and marked as Glimpse's, in byte order after
+    /// `marker`; those without the protected snapshot are pending.
     public func inventory(after marker: String?, limit: Int) async throws -> [StoredBlob] {
         let logger = self.logger
         return try await run { pool in

@@ -19,6 +19,11 @@ struct RBDPool {
     let io: rados_ioctx_t
     let name: String
     static let snapshot = RBDBlobStore.snapshot
+    /// The image metadata key (`rbd image-meta`) Glimpse sets on every image it creates.
+    /// Glance names its images by image id too: an image without the key is another
+    /// client's, which the inventory never lists (so the orphan sweep never removes it) and a
+    /// new upload never replaces.
+    static let ownerKey = "glimpse_store"
 
     func spec(_ image: String) -> String { "\(name)/\(image)" }
 
@@ -36,12 +41,33 @@ struct RBDPool {
         let r = rbd_create4(io, image, 0, options)
         if r == -EEXIST { return nil }
         try check(r, "creating RBD image \(spec(image))")
+        let opened: RBDImage
         do {
-            return try open(image)
+            opened = try open(image)
         } catch {
             rbd_remove(io, image)
             throw error
         }
+        do {
+            try check(rbd_metadata_set(opened.handle, Self.ownerKey, "1"), "marking RBD image \(spec(image))")
+        } catch {
+            rbd_close(opened.handle)
+            rbd_remove(io, image)
+            throw error
+        }
+        return opened
+    }
+
+    /// Whether Glimpse created an open image (it has `ownerKey`).
+    func isOwn(_ image: RBDImage, _ name: String) throws(RBDError) -> Bool {
+        var value = [CChar](repeating: 0, count: 8)
+        var length = value.count
+        let r = rbd_metadata_get(image.handle, Self.ownerKey, &value, &length)
+        if r == -ENOENT { return false }
+        // A longer value than this buffer is still the key (-ERANGE).
+        if r == -ERANGE { return true }
+        try check(r, "reading the metadata of \(spec(name))")
+        return true
     }
 
     /// Opens an image for writing.
@@ -76,12 +102,14 @@ struct RBDPool {
     }
 
     /// Removes what a crashed upload left behind, to write the image again; refuses to if
-    /// the image was committed.
+    /// the image was committed, or was not created by Glimpse.
     func removeLeftover(_ image: String) throws {
         let handle = try open(image)
         let committed: Bool
+        let own: Bool
         do {
             committed = try isCommitted(handle, image)
+            own = try isOwn(handle, image)
         } catch {
             rbd_close(handle.handle)
             throw error
@@ -89,6 +117,10 @@ struct RBDPool {
         rbd_close(handle.handle)
         if committed {
             throw ServiceError.conflict("The data of image \(image) is already stored in RBD pool \(name).")
+        }
+        if !own {
+            throw ServiceError.conflict(
+                "RBD image \(image) in pool \(name) was not created by Glimpse (by Glance?): it is left alone.")
         }
         do {
             try remove(image)
@@ -210,7 +242,7 @@ struct RBDPool {
         }
     }
 
-    /// An image as the inventory lists it; nil if it is gone.
+    /// An image as the inventory lists it; nil if it is gone, or not Glimpse's.
     func describe(_ image: String) throws(RBDError) -> StoredBlob? {
         var opened: rbd_image_t?
         let r = rbd_open_read_only(io, image, &opened, nil)
@@ -218,6 +250,7 @@ struct RBDPool {
         try check(r, "opening RBD image \(spec(image))")
         let handle = RBDImage(handle: opened!)
         defer { rbd_close(handle.handle) }
+        guard try isOwn(handle, image) else { return nil }
         var modified = timespec()
         try check(rbd_get_modify_timestamp(handle.handle, &modified), "reading the times of \(spec(image))")
         if modified.tv_sec == 0 {

@@ -72,21 +72,33 @@ final class CephClient {
         try Self.check(rbd_clone3(io, parent, "snap", io, child, options), "rbd_clone3 \(parent)@snap \(child)")
     }
 
+    /// Removes an image, its snapshot `snap` first if it has one.
     func remove(_ image: String) throws {
+        var handle: rbd_image_t?
+        if rbd_open(io, image, &handle, nil) >= 0 {
+            rbd_snap_unprotect(handle, "snap")
+            rbd_snap_remove(handle, "snap")
+            rbd_close(handle)
+        }
         try Self.check(rbd_remove(io, image), "rbd_remove \(image)")
     }
 
     /// An image as a crashed upload leaves it: `bytes` written, and maybe the snapshot taken
-    /// but not yet protected.
-    func createLeftover(_ image: String, bytes: [UInt8], snapshot: Bool) throws {
+    /// but not yet protected. With `own` false, as another client makes it (Glance names
+    /// its images by image id too, and protects their snapshot `snap`).
+    func createLeftover(
+        _ image: String, bytes: [UInt8], snapshot: Bool, protected: Bool = false, own: Bool = true
+    ) throws {
         var order: Int32 = 22
         try Self.check(rbd_create2(io, image, UInt64(bytes.count), 1, &order), "rbd_create2 \(image)")
         var handle: rbd_image_t?
         try Self.check(rbd_open(io, image, &handle, nil), "rbd_open \(image)")
         defer { rbd_close(handle) }
+        if own { try Self.check(rbd_metadata_set(handle, "glimpse_store", "1"), "rbd_metadata_set \(image)") }
         let written = bytes.withUnsafeBytes { rbd_write(handle, 0, $0.count, $0.baseAddress) }
         try Self.check(Int32(clamping: written), "rbd_write \(image)")
         if snapshot { try Self.check(rbd_snap_create(handle, "snap"), "rbd_snap_create \(image)") }
+        if protected { try Self.check(rbd_snap_protect(handle, "snap"), "rbd_snap_protect \(image)") }
     }
 
     /// The features of an image.

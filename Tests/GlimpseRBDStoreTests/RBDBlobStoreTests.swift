@@ -84,9 +84,12 @@ struct RBDBlobStoreTests {
             for i in 0..<5 { committed.append(try await Self.store([UInt8(i)], as: Identifiers.uuid(), in: store)) }
             let pending = try await store.makeWriter(imageId: Identifiers.uuid())
             try await pending.write(ByteBuffer(bytes: [9]))
-            // Not Glimpse's: never listed (the orphan sweep must not touch other clients' images).
+            // Not Glimpse's: never listed (the orphan sweep must not touch other clients' images),
+            // whether named otherwise (Cinder's) or like an image id (Glance's).
             let foreign = "volume-" + Identifiers.uuid()
             try CephClient().createLeftover(foreign, bytes: [1], snapshot: false)
+            let glance = Identifiers.uuid()
+            try CephClient().createLeftover(glance, bytes: [1], snapshot: true, protected: true, own: false)
 
             let listed = try await Self.inventory(store, limit: 2)
             let locations = listed.map(\.location)
@@ -96,7 +99,7 @@ struct RBDBlobStoreTests {
             #expect(Set(ours.filter { !$0.pending }.map(\.location)) == Set(committed))
             #expect(ours.filter(\.pending).map(\.location) == [pending.pendingLocation])
             #expect(ours.allSatisfy { abs($0.modifiedAt.seconds - Timestamp.now().seconds) < 120 })
-            #expect(!locations.contains(foreign))
+            #expect(!locations.contains(foreign) && !locations.contains(glance))
             // After a marker: only what follows it.
             let after = try await store.inventory(after: committed.min(), limit: 1000)
             #expect(after.allSatisfy { $0.location.utf8.lexicographicallyPrecedes(committed.min()!.utf8) == false })
@@ -114,6 +117,7 @@ struct RBDBlobStoreTests {
                 })
             for location in committed { try await store.delete(location: location) }
             try CephClient().remove(foreign)
+            try CephClient().remove(glance)
         }
     }
 
@@ -127,6 +131,19 @@ struct RBDBlobStoreTests {
                 try await store.inventory(after: nil, limit: 1000).first { $0.location == crashed }?.pending == true)
             try await store.delete(location: crashed)
             #expect(!client.exists(crashed))
+
+            // Another client's pending image of the same name (Glance's upload): never listed,
+            // never replaced by an upload.
+            let foreign = Identifiers.uuid()
+            try client.createLeftover(foreign, bytes: [1, 2, 3], snapshot: false, own: false)
+            #expect(try await store.inventory(after: nil, limit: 1000).allSatisfy { $0.location != foreign })
+            let refusedForeign = await #expect(throws: ServiceError.self) {
+                _ = try await store.makeWriter(imageId: foreign)
+            }
+            #expect(refusedForeign?.kind == .conflict)
+            #expect(refusedForeign?.explanation?.contains("not created by Glimpse") == true)
+            #expect(client.exists(foreign))
+            try client.remove(foreign)
 
             // An upload still writing is not a leftover: a second one is refused, the first goes on.
             let running = Identifiers.uuid()
