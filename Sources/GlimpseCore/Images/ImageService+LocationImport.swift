@@ -131,11 +131,11 @@ extension ImageService {
     /// becomes active and its hashes are calculated from the data (with validation data:
     /// calculated first and compared, the image `importing` meanwhile); without
     /// `do_secure_hash`, the validation data are taken as given. A failure leaves the image
-    /// queued, without hashes, and without the location unless it is an HTTP URL: Glance's
-    /// http store cannot delete one, and its revert leaves it on the image (Tempest's
-    /// MultistoreLocationImportTest expects it there, in the image's `stores`). The task keeps `lease` alive while it runs
-    /// and stops once it is lost (another process found it dead and freed the image). Returns
-    /// why it failed, nil on success.
+    /// queued, without hashes, and without the location unless the http store has it:
+    /// Glance's cannot delete one, and its revert leaves it on the image (Tempest's
+    /// MultistoreLocationImportTest expects it there, in the image's `stores`). The task
+    /// keeps `lease` alive while it runs and stops once it is lost (another process found it
+    /// dead and freed the image). Returns why it failed, nil on success.
     func importLocation(
         _ url: String, into id: String, validation: JSONObject, task: String, lease: UploadLease
     ) async -> String? {
@@ -191,19 +191,17 @@ extension ImageService {
     }
 
     /// Drops a location import's lock and lease in one write; after a failure, the image goes
-    /// back to `queued` without hashes (and without the location, but an HTTP one: see
-    /// `importLocation`). Changes nothing once the lease is gone
-    /// (the import was found dead and the image freed); if the write fails, the lease runs
-    /// out and the maintenance sweep does it.
+    /// back to `queued` without hashes (and without the location, but one of the http store:
+    /// see `importLocation`). Changes nothing once the lease is gone (the import was found dead
+    /// and the image freed); if the write fails, the lease runs out and the maintenance sweep
+    /// does it.
     private func endLocationImport(_ id: String, task: String, lease: UploadLease, failed: Bool, url: String) async {
         for _ in 0..<16 {
             do {
                 guard var image = try await store.image(id: id) else { return }
                 if image.properties[ImportProperty.lock]?.stringValue == task {
                     if failed, image.status == .importing || image.status == .queued {
-                        if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-                            image.locations.removeAll { $0.location == url }
-                        }
+                        if !HTTPLocationStore.handles(url) { image.locations.removeAll { $0.location == url } }
                         if image.status == .importing { try image.transition(to: .queued) }
                         image.osHashAlgo = nil
                         image.osHashValue = nil

@@ -146,11 +146,12 @@ public final class Components: Sendable {
         var imageConfig = config.image
         imageConfig.importMethods = config.importMethods ?? ServerConfig.defaultImportMethods(stores: blobs.all.count)
         if let importWork { imageConfig.importWorkDirectory = importWork.path }
+        // The built-in identity's limits, which it tells when they change.
         let storedLimits =
             external == nil
             ? StoredLimits(store: metadata, serviceId: BuiltinCatalog.serviceId(type: "image"), regionId: config.region)
             : nil
-        let limits: any LimitsSource = external?.limits ?? storedLimits ?? NoLimits()
+        let limits: any LimitsSource = if let external { external.limits } else { storedLimits! }
         images = ImageService(
             store: metadata, blobs: blobs, config: imageConfig, clock: config.clock, hashing: pools.cpu,
             cache: cache,
