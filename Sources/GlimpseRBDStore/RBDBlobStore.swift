@@ -76,6 +76,39 @@ public final class RBDBlobStore: BlobStore {
         "rbd://" + [fsid, settings.pool, location, Self.snapshot].map(URLCoding.quotePath).joined(separator: "/")
     }
 
+    /// Glance's image `imageId` in this pool, as its location names it
+    /// (`rbd://<fsid>/<pool>/<image id>/snap`; Nova's direct snapshots are named the same
+    /// way): adopted once its snapshot is protected, i.e. the data is complete. Another
+    /// cluster's or pool's URL is not the store's (nil).
+    public func adopt(url: String, imageId: String) async throws -> AdoptedData? {
+        guard url.hasPrefix("rbd://") else { return nil }
+        let parts = url.dropFirst("rbd://".count).split(separator: "/", omittingEmptySubsequences: false)
+            .map { URLCoding.decode($0) }
+        guard parts.count == 4, parts[0] == fsid, parts[1] == settings.pool else { return nil }
+        guard parts[2] == imageId, parts[3] == Self.snapshot else {
+            throw ServiceError.badRequest(
+                "Invalid location: \(url) is not image \(imageId)'s data (rbd://\(fsid)/\(settings.pool)/\(imageId)/\(Self.snapshot))"
+            )
+        }
+        let name = try Self.imageName(imageId)
+        let size: Int? = try await run { pool in
+            let (snapshot, size): (RBDImage, Int)
+            do {
+                (snapshot, size) = try pool.openSnapshot(name)
+            } catch RBDError.call(_, let code) where code == -ENOENT {
+                return nil
+            }
+            defer { rbd_close(snapshot.handle) }
+            return try pool.isCommitted(snapshot, name) ? size : nil
+        }
+        guard let size else {
+            throw ServiceError.badRequest(
+                "Invalid location: \(url): no RBD image \(settings.pool)/\(name) with the protected snapshot \(Self.snapshot)"
+            )
+        }
+        return AdoptedData(location: name, size: size)
+    }
+
     /// Runs blocking calls on the thread pool, on the store's pool.
     func run<T: Sendable>(_ body: @escaping @Sendable (RBDPool) throws -> T) async throws -> T {
         let (cluster, name) = (self.cluster, settings.pool)

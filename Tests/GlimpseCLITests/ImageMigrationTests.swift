@@ -140,3 +140,98 @@ struct ImageMigrationTests {
         }
     }
 }
+
+#if RBD
+import GlimpseServer
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension ImageMigrationTests {
+    static let rbdURL = getenv("GLIMPSE_TEST_RBD_URL").map { String(cString: $0) }
+
+    /// A server whose only store is the test Ceph pool.
+    static func onCeph(_ more: @escaping (inout ServerConfig) -> Void) -> (inout ServerConfig) -> Void {
+        { config in
+            config.enabledBackends = [("ceph", "rbd")]
+            config.storeOptions["ceph"] = ["url": rbdURL!]
+            config.image.showImageDirectURL = true
+            more(&config)
+        }
+    }
+
+    @Test(
+        "--adopt-locations: two clouds on one Ceph pool; the target records the source's RBD images, copying nothing",
+        .enabled(if: rbdURL != nil, "GLIMPSE_TEST_RBD_URL is not set (scripts/engines/ceph.sh up prints it)"))
+    func adoptLocations() async throws {
+        try await TestServer.with(Self.onCeph { _ in }) { a in
+            try await TestServer.with(Self.onCeph { $0.image.showMultipleLocations = true }) { b in
+                let (source, target) = (try admin(a), try admin(b))
+                let ids = try await Self.seed(source)
+                let migration = ImageMigration(source: source, target: target, dryRun: false, adoptLocations: true)
+                let results = Mutex<[ImageMigration.Result]>([])
+                await migration.run(try await migration.sourceImages(), parallel: 3) { r in
+                    results.withLock { $0.append(r) }
+                }
+                for result in results.withLock({ $0 }) {
+                    let adopted = result.name != "queued"
+                    #expect(result.outcome == .copied, "\(result)")
+                    let changes = result.detail.split(separator: ", ")
+                    #expect(changes.contains("location") == adopted && !changes.contains("data"), "\(result)")
+                }
+                for id in ids {
+                    let (s, t) = (try await source.getImage(id), try await target.getImage(id))
+                    var shown = comparable(t)
+                    if var properties = shown["properties"]?.objectValue {
+                        properties.removeValue(forKey: "locations")
+                        shown["properties"] = .object(properties)
+                    }
+                    // The same metadata, the same digests and the same direct URL: the same RBD image.
+                    #expect(comparable(s) == shown, "\(s.name ?? id)")
+                    if s.status == .active {
+                        #expect(t.locationURLs == [try #require(s.directURL)])
+                        var (a, b): ([UInt8], [UInt8]) = ([], [])
+                        for try await chunk in try await source.downloadData(id) { a += chunk.readableBytesView }
+                        for try await chunk in try await target.downloadData(id) { b += chunk.readableBytesView }
+                        #expect(a == b && a.count == Int(s.size ?? -1))
+                    }
+                }
+                // A second run finds every image level.
+                let again = Mutex<[ImageMigration.Result]>([])
+                await migration.run(try await migration.sourceImages(), parallel: 2) { r in
+                    again.withLock { $0.append(r) }
+                }
+                #expect(again.withLock { $0.allSatisfy { $0.outcome == .unchanged } }, "\(again.withLock { $0 })")
+
+                // A source that shows no location: the image fails, and nothing is copied.
+                let (hidden, id) = try await TestServer.with(Self.onCeph { $0.image.showImageDirectURL = false }) { c in
+                    let other = try admin(c)
+                    let image = try await other.createImage(
+                        ImageCreate(name: "elsewhere", diskFormat: .raw, containerFormat: "bare"),
+                        data: .bytes(testBytes(500, seed: 9)))
+                    let result = await ImageMigration(
+                        source: other, target: target, dryRun: false, adoptLocations: true
+                    )
+                    .move(image)
+                    try await other.delete(image.id)
+                    return (result, image.id)
+                }
+                #expect(hidden.outcome == .failed && hidden.detail.contains("shows no location"), "\(hidden)")
+                #expect(try await target.getImage(id).status == .queued)
+                try await target.delete(id)
+
+                // The pool's images are the target's now: deleting them there removes them.
+                for id in ids {
+                    if try await target.getImage(id).isProtected {
+                        _ = try await target.update(id, [.replace("protected", false)])
+                    }
+                    try await target.delete(id)
+                }
+            }
+        }
+    }
+}
+#endif

@@ -232,6 +232,42 @@ struct RBDBlobStoreTests {
         }
     }
 
+    @Test("Glance's image in the pool is adopted by its own id and read in place; other URLs are not the store's")
+    func adopt() async throws {
+        try await CephTestCluster.withStore { store in
+            let (id, other, missing) = (Identifiers.uuid(), Identifiers.uuid(), Identifiers.uuid())
+            let bytes = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 11) }
+            let ceph = try CephClient()
+            try ceph.createLeftover(id, bytes: bytes, snapshot: true, protected: true, own: false)
+            // An upload in progress (no protected snapshot yet) is not adopted.
+            try ceph.createLeftover(other, bytes: [1, 2], snapshot: true, protected: false, own: false)
+            let (fsid, pool) = (store.fsid, store.settings.pool)
+            let adopted = try await store.adopt(url: "rbd://\(fsid)/\(pool)/\(id)/snap", imageId: id)
+            #expect(adopted == AdoptedData(location: id, size: bytes.count))
+            #expect(try await Self.read(store, id) == bytes)
+            #expect(store.directURL(location: id) == "rbd://\(fsid)/\(pool)/\(id)/snap")
+            // Another cluster's, pool's or scheme's URL is not the store's.
+            for url in [
+                "rbd://\(Identifiers.uuid())/\(pool)/\(id)/snap", "rbd://\(fsid)/volumes/\(id)/snap", "rbd://\(id)",
+                "http://\(fsid)/\(pool)/\(id)/snap",
+            ] {
+                #expect(try await store.adopt(url: url, imageId: id) == nil)
+            }
+            // The store's URL, but another image's data, another snapshot, or no complete data.
+            for (url, imageId) in [
+                ("rbd://\(fsid)/\(pool)/\(id)/snap", other), ("rbd://\(fsid)/\(pool)/\(id)/other-snap", id),
+                ("rbd://\(fsid)/\(pool)/\(other)/snap", other),
+                ("rbd://\(fsid)/\(pool)/\(missing)/snap", missing),
+            ] {
+                await #expect(throws: ServiceError.self) { _ = try await store.adopt(url: url, imageId: imageId) }
+            }
+            // Adopted data is the image's: deleting it removes the RBD image, as Glance does.
+            try await store.delete(location: id)
+            #expect(!ceph.exists(id))
+            try ceph.remove(other)
+        }
+    }
+
     @Test("direct URL, free space, health, and locations that are not the store's")
     func miscellany() async throws {
         try await CephTestCluster.withStore { store in

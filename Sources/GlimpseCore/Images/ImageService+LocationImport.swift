@@ -144,8 +144,12 @@ extension ImageService {
             lease: lease, store: store, clock: clock, leaseSeconds: config.uploadLeaseSeconds,
             interval: config.uploadProgressInterval)
         var failure: String?
+        var added: ImageLocation?
         do {
-            let checked = try await checkLocation(url, metadata: JSONObject())
+            // Who may name a store's data was checked with the request.
+            guard let image = try await store.image(id: id) else { throw ServiceError.imageNotFound(id) }
+            let checked = try await checkLocation(url, metadata: JSONObject(), of: image, mayAdopt: true)
+            added = checked.copy
             let verify = config.doSecureHash && !validation.isEmpty
             // Only while the image is still queued and this task holds its lock: an import that
             // took the lock meanwhile keeps the image to itself.
@@ -154,7 +158,7 @@ extension ImageService {
                     throw ServiceError.conflict("The image was taken by another operation meanwhile.")
                 }
                 image.locations.append(checked.copy)
-                if image.size == nil { image.size = checked.size }
+                checked.describe(&image)
                 if !config.doSecureHash {
                     try ImageService.activate(&image, with: validation)
                 } else {
@@ -186,22 +190,28 @@ extension ImageService {
         if let failure {
             logger.info("location import failed", metadata: ["image_id": "\(id)", "error": "\(failure)"])
         }
-        await endLocationImport(id, task: task, lease: await keeper.stop(), failed: failure != nil, url: url)
+        await endLocationImport(id, task: task, lease: await keeper.stop(), failed: failure != nil, added: added)
         return failure
     }
 
     /// Drops a location import's lock and lease in one write; after a failure, the image goes
-    /// back to `queued` without hashes (and without the location, but one of the http store:
-    /// see `importLocation`). Changes nothing once the lease is gone (the import was found dead
+    /// back to `queued` without hashes and without the location `added`, unless the http store
+    /// has it (see `importLocation`); data adopted from a store stays where it was, only the
+    /// image forgets it. Changes nothing once the lease is gone (the import was found dead
     /// and the image freed); if the write fails, the lease runs out and the maintenance sweep
     /// does it.
-    private func endLocationImport(_ id: String, task: String, lease: UploadLease, failed: Bool, url: String) async {
+    private func endLocationImport(
+        _ id: String, task: String, lease: UploadLease, failed: Bool, added: ImageLocation?
+    ) async {
         for _ in 0..<16 {
             do {
                 guard var image = try await store.image(id: id) else { return }
                 if image.properties[ImportProperty.lock]?.stringValue == task {
                     if failed, image.status == .importing || image.status == .queued {
-                        if !HTTPLocationStore.handles(url) { image.locations.removeAll { $0.location == url } }
+                        if let added, added.storeId != blobs.http?.id {
+                            image.locations.removeAll { $0 == added }
+                            if image.locations.isEmpty { (image.size, image.virtualSize) = (nil, nil) }
+                        }
                         if image.status == .importing { try image.transition(to: .queued) }
                         image.osHashAlgo = nil
                         image.osHashValue = nil

@@ -12,6 +12,14 @@ extension ImageService {
     struct CheckedLocation: Sendable {
         var copy: ImageLocation
         var size: Int?
+        /// What the header of adopted data tells (see `virtualSize(ofAdopted:in:diskFormat:)`).
+        var virtualSize: Int?
+
+        /// Gives a queued image the size (and virtual size) of its new location's data.
+        func describe(_ image: inout Image) {
+            if image.size == nil { image.size = size }
+            if image.virtualSize == nil { image.virtualSize = virtualSize }
+        }
     }
 
     /// The URL `locations` show for a copy, if its store has one.
@@ -20,15 +28,52 @@ extension ImageService {
     }
 
     /// Glance's check of a new location (`_check_location_uri`): a URL of the http store
-    /// whose data the store can size; 400 "Invalid location" otherwise.
-    func checkLocation(_ url: String, metadata: JSONObject) async throws -> CheckedLocation {
-        guard let http = blobs.http, HTTPLocationStore.handles(url), let size = await http.size(of: url) else {
-            logger.info("location refused", metadata: ["url": "\(url)"])
-            throw ServiceError.badRequest("Invalid location")
+    /// whose data the store can size, or, when `mayAdopt` (admins and services), a URL that
+    /// names the image's own data in one of the image stores, written there by another
+    /// service (`BlobStore.adopt`: Glance sharing the backend, Nova's direct snapshots);
+    /// 400 "Invalid location" otherwise. Nobody else reaches the stores through a URL: a
+    /// location of another image's data would hand its bytes over.
+    func checkLocation(
+        _ url: String, metadata: JSONObject, of image: Image, mayAdopt: Bool
+    ) async throws -> CheckedLocation {
+        let metadata = Self.withoutStore(metadata)
+        if let http = blobs.http, HTTPLocationStore.handles(url), let size = await http.size(of: url) {
+            return CheckedLocation(copy: ImageLocation(storeId: http.id, location: url, metadata: metadata), size: size)
         }
-        var metadata = metadata
-        metadata.removeValue(forKey: "store")
-        return CheckedLocation(copy: ImageLocation(storeId: http.id, location: url, metadata: metadata), size: size)
+        if mayAdopt, !HTTPLocationStore.handles(url) {
+            for store in blobs.all {
+                guard let data = try await store.adopt(url: url, imageId: image.id) else { continue }
+                logger.info(
+                    "location adopted", metadata: ["image_id": "\(image.id)", "store": "\(store.id)", "url": "\(url)"])
+                return CheckedLocation(
+                    copy: ImageLocation(storeId: store.id, location: data.location, metadata: metadata),
+                    size: data.size,
+                    virtualSize: await virtualSize(ofAdopted: data, in: store, diskFormat: image.diskFormat))
+            }
+        }
+        logger.info("location refused", metadata: ["url": "\(url)"])
+        throw ServiceError.badRequest("Invalid location")
+    }
+
+    /// The virtual size of adopted data, as an upload of it would have recorded: its size for
+    /// `raw`; for formats whose header alone gives it, read from the first 64 KiB; nil for the
+    /// others (VMDK and VHDX keep theirs in regions one header read does not reach), for data
+    /// that is not in its declared format, or when the read fails.
+    func virtualSize(ofAdopted data: AdoptedData, in store: any BlobStore, diskFormat: String?) async -> Int? {
+        if diskFormat == "raw" { return data.size }
+        guard let diskFormat, ["qcow2", "qed", "vdi", "vhd", "iso"].contains(diskFormat), data.size > 0 else {
+            return nil
+        }
+        var inspector = FormatInspector()
+        do {
+            let head = try await store.read(
+                location: data.location, range: 0...(min(data.size, FormatInspector.headLength) - 1))
+            for try await chunk in head { inspector.feed(chunk) }
+        } catch {
+            return nil
+        }
+        let result = inspector.result()
+        return result.format == diskFormat ? result.virtualSize : nil
     }
 
     /// The locations the operations of a PATCH add or set, checked before the image is read
@@ -92,7 +137,9 @@ extension ImageService {
                 let entry = try Self.locationEntry(value)
                 // An existing location's URL is not checked again: only its metadata may change.
                 if checked[entry.url] == nil, !existing.contains(entry.url) {
-                    checked[entry.url] = try await checkLocation(entry.url, metadata: entry.metadata)
+                    checked[entry.url] = try await checkLocation(
+                        entry.url, metadata: entry.metadata, of: image,
+                        mayAdopt: policy.allows(.serviceAPI, p, .image(image)))
                 }
             }
         }
@@ -146,7 +193,7 @@ extension ImageService {
             // Positions count the locations as they are shown.
             let before = position < shown.count ? image.locations.firstIndex(of: shown[position]) : nil
             image.locations.insert(new.copy, at: before ?? image.locations.endIndex)
-            if image.size == nil { image.size = new.size }
+            new.describe(&image)
             try Self.activate(&image, with: values)
         case .replace:
             guard image.status == .active || image.status == .queued else {
@@ -178,7 +225,7 @@ extension ImageService {
                     checkedEntry.copy.metadata = Self.withoutStore(entry.metadata)
                     if new.contains(checkedEntry.copy) { throw .badRequest("The location \(entry.url) already exists") }
                     new.append(checkedEntry.copy)
-                    if image.size == nil { image.size = checkedEntry.size }
+                    checkedEntry.describe(&image)
                 }
                 image.locations = new
             }

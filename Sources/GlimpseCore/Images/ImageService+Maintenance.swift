@@ -46,6 +46,8 @@ extension ImageService {
                 } else if let lock = image.properties[ImportProperty.lock] {
                     abandonedTask = lock.stringValue
                     dropped = ImportRun.abandon(&image)
+                    // A location import wrote nothing: the data it named stays where it was.
+                    if !lease.writesData { dropped = [] }
                     image.updatedAt = clock.now()
                 }
                 guard try await store.endUpload(image, lease: lease) != nil else { continue }

@@ -37,6 +37,10 @@ public struct UploadLease: Sendable, Hashable {
         self.expected = expected
     }
 
+    /// Whether the job writes data (an upload or an import into stores), rather than only
+    /// reading a location that holds data already.
+    public var writesData: Bool { !storeId.isEmpty }
+
     /// 0–99 while data arrives, nil when the total is unknown.
     public var percent: Int? {
         guard let expected, expected > 0 else { return nil }

@@ -47,8 +47,27 @@ public protocol BlobStore: Sendable {
     /// store); the `direct_url` where there is one (the default).
     func locationURL(location: String) -> String?
 
+    /// The committed data another service wrote for image `imageId` in this store's backend
+    /// (Glance sharing the pool or container, Nova's direct snapshots), if `url` names it as
+    /// that service's location does: its location here and size, read from the backend.
+    /// Nil when `url` is not this store's (another scheme, cluster, pool or container);
+    /// throws (400) when it is, but names other data than the image's own or data that is
+    /// missing or incomplete. Only reads: the data stays as it is. The default: nil.
+    func adopt(url: String, imageId: String) async throws -> AdoptedData?
+
     /// Releases the store's connections, once every read and write has ended.
     func close() async
+}
+
+/// Data a store adopted (`BlobStore.adopt`): where it is, and how long.
+public struct AdoptedData: Sendable, Hashable {
+    public var location: String
+    public var size: Int
+
+    public init(location: String, size: Int) {
+        self.location = location
+        self.size = size
+    }
 }
 
 extension BlobStore {
@@ -56,6 +75,7 @@ extension BlobStore {
     public func checkDeletable(location: String) async throws {}
     public func directURL(location: String) -> String? { nil }
     public func locationURL(location: String) -> String? { directURL(location: location) }
+    public func adopt(url: String, imageId: String) async throws -> AdoptedData? { nil }
     public func close() async {}
 }
 

@@ -119,7 +119,10 @@ public struct Image: Sendable, Hashable, Codable {
     public var schema: String?
     /// Stores holding the data (multi-store clouds).
     public var stores: String?
+    /// Where other services read the data directly (`rbd://fsid/pool/image/snap`), when the
+    /// server shows it (`show_image_direct_url`).
     public var directURL: String?
+    /// Every copy's `{"url", "metadata"}`, when the server shows them (`show_multiple_locations`).
     public var locations: JSONValue?
     /// Every other attribute: custom properties.
     public var properties: JSONObject
@@ -130,6 +133,12 @@ public struct Image: Sendable, Hashable, Codable {
         "checksum", "os_hash_algo", "os_hash_value", "min_disk", "min_ram", "protected", "os_hidden", "tags",
         "created_at", "updated_at", "self", "file", "schema", "stores", "direct_url", "locations",
     ]
+
+    /// The URLs of the data's copies the server shows: each of `locations`, or `direct_url`.
+    public var locationURLs: [String] {
+        let urls = locations?.arrayValue?.compactMap { $0["url"]?.stringValue } ?? []
+        return urls.isEmpty ? directURL.map { [$0] } ?? [] : urls
+    }
 
     /// Reads an image from its JSON, leniently (numbers as strings, booleans as strings).
     public init(json: JSONValue) throws {

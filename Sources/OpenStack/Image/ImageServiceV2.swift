@@ -125,6 +125,18 @@ public final class ImageServiceV2: Sendable {
         return try Image(json: try r.json())
     }
 
+    /// Adds a location to an image (JSON-Patch `add /locations/-`, as an admin, on a server
+    /// that shows locations): the data already at `url`, in a store the server has. With
+    /// `validation` (`checksum`, `os_hash_algo`, `os_hash_value`), a queued image takes
+    /// those digests and becomes active.
+    public func addLocation(
+        _ id: String, url: String, metadata: JSONObject = [:], validation: JSONObject? = nil
+    ) async throws -> Image {
+        var location: JSONObject = ["url": .string(url), "metadata": .object(metadata)]
+        if let validation { location["validation_data"] = .object(validation) }
+        return try await update(id, [.add("/locations/-", .object(location))])
+    }
+
     /// Makes the server's image look like `image`: sends only what differs from the
     /// current state.
     public func update(_ image: Image) async throws -> Image {

@@ -21,6 +21,18 @@ extension ImageCommand {
         var to: String
         @Flag(name: .customLong("dry-run"), help: "Report what would be done; change nothing.")
         var dryRun = false
+        @Flag(
+            name: .customLong("adopt-locations"),
+            help: ArgumentHelp(
+                "Leave data where it is when the target's stores share the source's backend (one Ceph pool).",
+                discussion: """
+                    The target records each image's source location (its direct_url or locations) \
+                    with the source's digests instead of receiving a copy: the source must show \
+                    locations, the target must allow them (show_multiple_locations=true) for the \
+                    migration. Data no target store takes is copied. Until the source is retired, \
+                    both clouds name the same data: deleting an image on either side deletes it.
+                    """))
+        var adoptLocations = false
         @Option(help: "Images moved at once.") var parallel = 2
         @Option(name: .customLong("from-image-url"), help: "The source's image endpoint, instead of its catalog's.")
         var sourceImageURL: String?
@@ -36,7 +48,7 @@ extension ImageCommand {
                 let migration = ImageMigration(
                     source: try OpenStack(cloud: from, environment: environment).imagesV2(endpoint: sourceImageURL),
                     target: try OpenStack(cloud: to, environment: environment).imagesV2(endpoint: targetImageURL),
-                    dryRun: dryRun)
+                    dryRun: dryRun, adoptLocations: adoptLocations)
                 let images = try await migration.sourceImages()
                 print("\(images.count) images in \(from)\(dryRun ? " (dry run)" : "")")
                 let counts = Counts()

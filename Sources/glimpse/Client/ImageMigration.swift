@@ -7,6 +7,10 @@ import OpenStackJSON
 /// statuses, protection, hidden and deactivated states; data streamed from one to the other,
 /// checked against the source's digests on the way and the target's on arrival.
 ///
+/// With `adoptLocations`, an image's data stays where it is when the target's stores share
+/// the source's backend (one Ceph pool): the target records the source's location, with the
+/// source's digests, instead of receiving a copy.
+///
 /// Running it again finishes what an interrupted run left: an image already in the target
 /// with the source's data only has its metadata brought level; one without data gets it; one
 /// whose data differs is reported, never overwritten.
@@ -15,6 +19,9 @@ struct ImageMigration: Sendable {
     let target: ImageServiceV2
     /// Report what would be done, change nothing.
     let dryRun: Bool
+    /// Register the source's locations in the target instead of copying the data, where a
+    /// target store takes them.
+    var adoptLocations = false
     /// How long to wait for an upload left running in the target (by an interrupted run).
     var busyWait: Duration = .seconds(120)
 
@@ -104,8 +111,12 @@ struct ImageMigration: Sendable {
         }
         let hasData = source.status != .queued
         if hasData, current.status == .queued {
-            current = try await copyData(of: source)
-            changes.append("data")
+            if adoptLocations, let adopted = try await adoptData(of: source, changes: &changes) {
+                current = adopted
+            } else {
+                current = try await copyData(of: source)
+                changes.append("data")
+            }
             // A deactivated source's copy is not downloadable for a moment longer than needed.
             if source.status == .deactivated {
                 try await target.deactivate(source.id)
@@ -182,6 +193,42 @@ struct ImageMigration: Sendable {
             throw CLIError("the data that arrived does not match the source's digests")
         }
         return copy
+    }
+
+    /// Registers the source's data where it is: the first of the source's locations that one
+    /// of the target's stores takes as its own (the same RBD pool), with the source's digests.
+    /// Nil, noted in `changes`, when none is taken: the data is then copied. Throws when the
+    /// source shows no location, or when the target refuses for another reason (403: not an
+    /// admin, or locations not shown).
+    func adoptData(of source: Image, changes: inout [String]) async throws -> Image? {
+        let urls = source.locationURLs
+        guard !urls.isEmpty else {
+            throw CLIError("the source shows no location (show_image_direct_url or show_multiple_locations)")
+        }
+        guard source.osHashAlgo == "sha512", let hash = source.osHashValue else {
+            changes.append("not adopted: the source has no SHA-512 of the data")
+            return nil
+        }
+        var validation: JSONObject = ["os_hash_algo": "sha512", "os_hash_value": .string(hash)]
+        if let checksum = source.checksum { validation["checksum"] = .string(checksum) }
+        var refusals: [String] = []
+        for url in urls {
+            do {
+                let image = try await target.addLocation(source.id, url: url, validation: validation)
+                // The digests are the source's: the size the target's store read is the check.
+                guard Self.sameData(source, image) else {
+                    throw CLIError(
+                        "the adopted data has \(image.size.map(String.init) ?? "no") bytes, the source's \(source.size.map(String.init) ?? "none")"
+                    )
+                }
+                changes.append("location")
+                return image
+            } catch let error as OpenStackError where error.status == 400 {
+                refusals.append(error.message)
+            }
+        }
+        changes.append("not adopted (\(refusals.joined(separator: "; ")))")
+        return nil
     }
 
     /// Brings names, visibility, protection, tags and properties level with the source.
