@@ -11,6 +11,10 @@ import Testing
 /// what that service wrote for an image is at `shared://<image id>`, and adopted from there.
 final class SharedBackendStore: BlobStore {
     let inner = MemoryBlobStore(id: "shared")
+    /// Whether `locations` show the store's copies (RBD's do; Swift's have no URL to show).
+    let showsURLs: Bool
+
+    init(showsURLs: Bool) { self.showsURLs = showsURLs }
     var id: String { inner.id }
     var type: String { "shared" }
     /// Calls of `adopt` with a URL of this store.
@@ -39,7 +43,8 @@ final class SharedBackendStore: BlobStore {
     }
 
     func locationURL(location: String) -> String? {
-        written.withLock { $0.first { $0.value.location == location }.map { "shared://" + $0.key } }
+        guard showsURLs else { return nil }
+        return written.withLock { $0.first { $0.value.location == location }.map { "shared://" + $0.key } }
     }
 
     func makeWriter(imageId: String) async throws -> any BlobWriter { try await inner.makeWriter(imageId: imageId) }
@@ -57,7 +62,7 @@ final class SharedBackendStore: BlobStore {
 /// An image service whose second store shares its backend with another service.
 struct AdoptionFixture {
     let store = MemoryMetadataStore()
-    let shared = SharedBackendStore()
+    let shared: SharedBackendStore
     let clock = ManualClock()
     let service: ImageService
     let admin = Principal(userId: "u1", projectId: "p1", roles: ["admin", "member", "reader"])
@@ -66,7 +71,8 @@ struct AdoptionFixture {
     let nova = Principal(userId: "u3", projectId: "p1", roles: ["member", "reader", "service"])
     let bytes = (0..<40_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
 
-    init() throws {
+    init(showsURLs: Bool = true) throws {
+        shared = SharedBackendStore(showsURLs: showsURLs)
         var config = ImageServiceConfig()
         config.showMultipleLocations = true
         config.uploadLeaseSeconds = 60
@@ -109,9 +115,11 @@ struct AdoptionFixture {
 
 @Suite("Locations of data another service wrote to a shared store")
 struct LocationAdoptionTests {
-    @Test("an admin's PATCH adopts the image's own data in place: active, with the source's digests, readable")
-    func adoptedByPatch() async throws {
-        let f = try AdoptionFixture()
+    @Test(
+        "an admin's PATCH adopts the image's own data in place: active, with the source's digests, readable",
+        arguments: [true, false])
+    func adoptedByPatch(showsURLs: Bool) async throws {
+        let f = try AdoptionFixture(showsURLs: showsURLs)
         let image = try await f.service.create(["disk_format": "raw", "container_format": "bare"], by: f.admin)
         try await f.shared.writeAsOtherService(imageId: image.id, f.bytes)
         let held = try await f.shared.held()
@@ -121,6 +129,17 @@ struct LocationAdoptionTests {
         #expect(adopted.checksum == f.digest(.md5) && adopted.osHashValue == f.digest(.sha512))
         #expect(adopted.locations.map(\.storeId) == ["shared"] && adopted.locations.map(\.location) == held)
         #expect(try await f.read(image.id) == f.bytes)
+        // Adopted once only: a copy shown by its URL is not checked again; one without a URL
+        // is found by its location.
+        await #expect(throws: ServiceError.self) {
+            _ = try await f.addLocation(image.id, "shared://\(image.id)", by: f.admin)
+        }
+        if !showsURLs {
+            await #expect(throws: ServiceError.badRequest("The location shared://\(image.id) already exists")) {
+                _ = try await f.addLocation(image.id, "shared://\(image.id)", by: f.admin)
+            }
+        }
+        #expect(try await f.store.image(id: image.id)?.locations.count == 1)
         // Nothing was copied: the backend holds what it held.
         #expect(try await f.shared.held() == held)
         // The data is the image's now, as Glance's would be: deleting the image deletes it.

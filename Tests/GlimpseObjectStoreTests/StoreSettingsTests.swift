@@ -76,11 +76,13 @@ struct StoreSettingsTests {
     func ownNames() {
         #expect(SwiftBlobStore.isOwnObjectName("0f3c2a1e-1111-4222-8333-444455556666-0a1b2c3d"))
         #expect(SwiftBlobStore.isOwnObjectName("0F3C2A1E-1111-4222-8333-444455556666-0a1b2c3d"))
+        #expect(SwiftBlobStore.isOwnObjectName("0f3c2a1e-1111-4222-8333-444455556666_0a1b2c3d"))
         for foreign in [
             "0f3c2a1e-1111-4222-8333-444455556666",  // Glance's object
             "0f3c2a1e-1111-4222-8333-444455556666-00001",  // Glance's segment
             "0f3c2a1e-1111-4222-8333-444455556666-0A1B2C3D", "0f3c2a1e-1111-4222-8333-44445555666-0a1b2c3d0",
-            "0f3c2a1e_1111-4222-8333-444455556666-0a1b2c3d", "x-0a1b2c3d", "volume-0f3c2a1e",
+            "0f3c2a1e_1111-4222-8333-444455556666-0a1b2c3d", "0f3c2a1e-1111-4222-8333-444455556666.0a1b2c3d",
+            "x-0a1b2c3d", "volume-0f3c2a1e",
         ] {
             #expect(!SwiftBlobStore.isOwnObjectName(foreign), "\(foreign)")
         }

@@ -144,6 +144,13 @@ struct BlobStoreContract {
             }
             await #expect(throws: (any Error).self) { try await Self.read(store, location) }
 
+            // A small object (one PUT in the object stores, no manifest) goes as well.
+            let small = try await store.makeWriter(imageId: "11111111-2222-3333-4444-555555555555")
+            try await small.write(ByteBuffer(bytes: data.prefix(1000)))
+            let smallLocation = try await small.commit()
+            try await store.delete(location: smallLocation)
+            await #expect(throws: (any Error).self) { try await Self.read(store, smallLocation) }
+
             let aborted = try await store.makeWriter(imageId: "x")
             try await aborted.write(ByteBuffer(bytes: data.prefix(1000)))
             await aborted.abort()

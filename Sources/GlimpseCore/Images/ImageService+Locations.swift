@@ -186,8 +186,11 @@ extension ImageService {
             else { throw .badRequest("Invalid position for adding a location.") }
             guard var new = checked[entry.url] else { throw .badRequest("Invalid location") }
             new.copy.metadata = Self.withoutStore(entry.metadata)
-            if image.locations.contains(where: { locationURL(of: $0) == entry.url && $0.metadata == new.copy.metadata })
-            {
+            // The same URL and metadata, or the same data adopted again (a store without URLs).
+            if image.locations.contains(where: {
+                locationURL(of: $0) == entry.url && $0.metadata == new.copy.metadata
+                    || ($0.storeId, $0.location) == (new.copy.storeId, new.copy.location)
+            }) {
                 throw .badRequest("The location \(entry.url) already exists")
             }
             // Positions count the locations as they are shown.

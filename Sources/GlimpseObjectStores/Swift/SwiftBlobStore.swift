@@ -9,13 +9,17 @@ import Synchronization
 
 /// Image data in OpenStack Swift, through its native API.
 ///
-/// Each upload is an object `<image id>-<random>` in the store's container; that name is
+/// Each upload is an object `<image id>_<random>` in the store's container; that name is
 /// both its pending and its committed location. Up to a megabyte is sent as one object.
 /// Beyond that the data streams into segments (`<container>_segments/<name>/00000001`, …)
 /// of `segmentSize` bytes, and `commit` writes a Static Large Object manifest under the
 /// name, so images over Swift's 5 GiB object limit work and reads (ranged ones too) go
 /// through the manifest. Until the manifest exists the segments are the pending object; a
 /// delete removes the manifest and every segment of the name.
+///
+/// Glance's objects in the same container (`<image id>`, a Dynamic Large Object manifest over
+/// segments `<image id>-00001`, … beside it) are never listed, and become an image's only by
+/// adoption (`adopt`); deleting one then removes its segments too.
 public final class SwiftBlobStore: BlobStore {
     public let id: String
     public let type = "swift"
@@ -48,7 +52,9 @@ public final class SwiftBlobStore: BlobStore {
     func segmentContainer(for name: String) -> String { container(for: name) + "_segments" }
 
     public func makeWriter(imageId: String) async throws -> any BlobWriter {
-        let name = imageId + "-" + Identifiers.randomHex(bytes: 4)
+        // `_`, not `-`: a Glance object of the same image id in a shared container is a
+        // Dynamic Large Object over every object named `<image id>-…`, this one included.
+        let name = imageId + "_" + Identifiers.randomHex(bytes: 4)
         guard Self.isObjectName(name) else { throw ServiceError.badRequest("bad image id for a Swift object") }
         try await ensureContainers(for: name)
         return SwiftObjectWriter(store: self, name: name)
@@ -63,8 +69,33 @@ public final class SwiftBlobStore: BlobStore {
         }
     }
 
+    /// Glance's object of image `imageId` in this store's container, as its location names it
+    /// (`swift+config://<reference>/<container>/<image id>`, `swift+https://…/<container>/<image
+    /// id>`): adopted with its length, a Dynamic Large Object's segments included. Another
+    /// container's URL is not the store's (nil).
+    public func adopt(url: String, imageId: String) async throws -> AdoptedData? {
+        guard url.hasPrefix("swift://") || url.hasPrefix("swift+") else { return nil }
+        let path = url.split(separator: "?", maxSplits: 1).first ?? ""
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).suffix(2).map { URLCoding.decode($0) }
+        guard parts.count == 2, parts[0] == container(for: imageId) else { return nil }
+        guard parts[1] == imageId, Self.isObjectName(imageId) else {
+            throw ServiceError.badRequest("Invalid location: \(StoreURL.redacted(url)) is not image \(imageId)'s data")
+        }
+        let response = try await send(.HEAD, [parts[0], imageId])
+        _ = await ObjectHTTP.errorText(response)
+        guard response.status == .ok, let size = response.headers.first(name: "Content-Length").flatMap({ Int($0) })
+        else {
+            if response.status == .notFound {
+                throw ServiceError.badRequest("Invalid location: no object \(parts[0])/\(imageId)")
+            }
+            throw await failure(response, "HEAD \(parts[0])/\(imageId)")
+        }
+        return AdoptedData(location: imageId, size: size)
+    }
+
     public func delete(location: String) async throws {
         let name = try objectName(location)
+        if !Self.isOwnObjectName(name) { return try await deleteAdopted(name) }
         let (container, segmentContainer) = (container(for: name), segmentContainer(for: name))
         let response = try await send(
             .DELETE, [container, name], query: [("multipart-manifest", "delete")],
@@ -72,18 +103,67 @@ public final class SwiftBlobStore: BlobStore {
         guard (200..<300).contains(response.status.code) || response.status.code == 404 else {
             throw await failure(response, "DELETE \(container)/\(name)")
         }
-        _ = await ObjectHTTP.errorText(response)
+        // Swift answers a manifest's delete with 200 and says in the body what it did: an
+        // object written in one PUT is no manifest, and takes a plain DELETE.
+        if await ObjectHTTP.errorText(response).contains("Not an SLO manifest") {
+            try await deleteObject(container, name)
+        }
         // Segments of an upload that never wrote its manifest, or that the manifest's
         // delete left.
         while true {
             let segments = try await list(segmentContainer, prefix: name + "/", after: nil, limit: 1000)
             for segment in segments {
                 guard let segmentName = segment["name"]?.stringValue else { continue }
-                let r = try await send(.DELETE, [segmentContainer, segmentName])
-                guard (200..<300).contains(r.status.code) || r.status.code == 404 else {
-                    throw await failure(r, "DELETE \(segmentContainer)/\(segmentName)")
+                try await deleteObject(segmentContainer, segmentName)
+            }
+            if segments.count < 1000 { break }
+        }
+    }
+
+    /// Deletes one object; a missing one is not an error.
+    func deleteObject(_ container: String, _ name: String) async throws {
+        let response = try await send(.DELETE, [container, name])
+        guard (200..<300).contains(response.status.code) || response.status.code == 404 else {
+            throw await failure(response, "DELETE \(container)/\(name)")
+        }
+        _ = await ObjectHTTP.errorText(response)
+    }
+
+    /// Deletes an adopted object (Glance's): a Dynamic Large Object's segments first
+    /// (`<name>-00001`, … beside the manifest, which names them by prefix), as Glance does,
+    /// then the object. Only numbered segments of the name in its own container go (never the
+    /// store's own `<name>-<8 hex>` objects), whatever else the manifest says.
+    func deleteAdopted(_ name: String) async throws {
+        let container = container(for: name)
+        let head = try await send(.HEAD, [container, name], query: [("multipart-manifest", "get")])
+        _ = await ObjectHTTP.errorText(head)
+        if head.status == .ok, let manifest = head.headers.first(name: "X-Object-Manifest") {
+            if URLCoding.decode(manifest) == container + "/" + name + "-" {
+                try await deleteNumberedSegments(of: name, in: container)
+            } else {
+                logger.warning(
+                    "left the segments of an adopted object alone: its manifest names others",
+                    metadata: ["object": "\(container)/\(name)", "manifest": "\(manifest)"])
+            }
+        }
+        try await deleteObject(container, name)
+    }
+
+    /// Deletes the objects `<name>-<digits>` of a container.
+    private func deleteNumberedSegments(of name: String, in container: String) async throws {
+        var marker: String?
+        while true {
+            let segments = try await list(container, prefix: name + "-", after: marker, limit: 1000)
+            marker = segments.last?["name"]?.stringValue
+            for segment in segments {
+                guard let segmentName = segment["name"]?.stringValue, !Self.isOwnObjectName(segmentName) else {
+                    continue
                 }
-                _ = await ObjectHTTP.errorText(r)
+                let number = segmentName.utf8.dropFirst(name.utf8.count + 1)
+                guard !number.isEmpty, number.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+                    continue
+                }
+                try await deleteObject(container, segmentName)
             }
             if segments.count < 1000 { break }
         }
@@ -287,10 +367,12 @@ public final class SwiftBlobStore: BlobStore {
         return location
     }
 
-    /// Whether a name is one this store (or the S3 store) gives: an image id (a UUID) and
-    /// eight lowercase hex digits. The inventory lists no others, so that the orphan sweep
-    /// never takes for an orphan what another program keeps in the same container or bucket:
-    /// Glance's objects (`<image id>`, and segments `<image id>-00001`) among them.
+    /// Whether a name is one this store (or the S3 store) gives: an image id (a UUID), `_`
+    /// (the Swift store's since 2026-12-02) or `-` (the S3 store's, and the Swift store's
+    /// before), and eight lowercase hex digits. The inventory lists no others, so that the
+    /// orphan sweep never takes for an orphan what another program keeps in the same
+    /// container or bucket: Glance's objects (`<image id>`, and segments `<image id>-00001`)
+    /// among them.
     static func isOwnObjectName(_ name: String) -> Bool {
         let bytes = Array(name.utf8)
         guard bytes.count == 36 + 1 + 8 else { return false }
@@ -298,9 +380,11 @@ public final class SwiftBlobStore: BlobStore {
             (c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9")) || (c >= UInt8(ascii: "a") && c <= UInt8(ascii: "f"))
                 || (upper && c >= UInt8(ascii: "A") && c <= UInt8(ascii: "F"))
         }
-        let dashes: Set<Int> = [8, 13, 18, 23, 36]
+        let dashes: Set<Int> = [8, 13, 18, 23]
         for (i, c) in bytes.enumerated() {
-            if dashes.contains(i) {
+            if i == 36 {
+                guard c == UInt8(ascii: "_") || c == UInt8(ascii: "-") else { return false }
+            } else if dashes.contains(i) {
                 guard c == UInt8(ascii: "-") else { return false }
             } else if !hex(c, upper: i < 36) {
                 return false

@@ -24,7 +24,7 @@ extension ImageCommand {
         @Flag(
             name: .customLong("adopt-locations"),
             help: ArgumentHelp(
-                "Leave data where it is when the target's stores share the source's backend (one Ceph pool).",
+                "Leave data where it is when the target's stores share the source's backend (an RBD pool, a Swift container).",
                 discussion: """
                     The target records each image's source location (its direct_url or locations) \
                     with the source's digests instead of receiving a copy: the source must show \

@@ -8,8 +8,8 @@ import OpenStackJSON
 /// checked against the source's digests on the way and the target's on arrival.
 ///
 /// With `adoptLocations`, an image's data stays where it is when the target's stores share
-/// the source's backend (one Ceph pool): the target records the source's location, with the
-/// source's digests, instead of receiving a copy.
+/// the source's backend (an RBD pool, a Swift container): the target records the source's
+/// location, with the source's digests, instead of receiving a copy.
 ///
 /// Running it again finishes what an interrupted run left: an image already in the target
 /// with the source's data only has its metadata brought level; one without data gets it; one
