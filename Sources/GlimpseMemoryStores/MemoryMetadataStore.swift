@@ -270,7 +270,13 @@ extension MemoryMetadataStore: ImageStore {
                 if !image.locations.isEmpty, [.uploading, .importing].contains(image.status) {
                     usage.staged += image.size ?? 0
                 }
-                if [.saving, .uploading, .importing].contains(image.status) { usage.uploading += 1 }
+                if [.saving, .uploading, .importing].contains(image.status) {
+                    usage.uploading += 1
+                } else if image.status != .killed,
+                    !(image.properties["os_glance_importing_to_stores"]?.stringValue ?? "").isEmpty
+                {
+                    usage.uploading += 1
+                }
             }
             return usage
         }

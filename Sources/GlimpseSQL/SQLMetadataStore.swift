@@ -338,6 +338,8 @@ extension SQLMetadataStore: ImageStore {
         }
     }
 
+    /// Images, bytes, uploads and staged bytes of a project, as Glance counts them: an image
+    /// being copied to more stores (copy-image) counts as an upload too.
     public func usage(owner: String) async throws -> ImageUsage {
         try await db.read { c in
             let rows = try await c.query(
@@ -347,13 +349,16 @@ extension SQLMetadataStore: ImageStore {
                     THEN size ELSE 0 END), 0) AS BIGINT),
                 CAST(COALESCE(SUM(CASE WHEN status IN ('saving', 'uploading', 'importing') THEN 1 ELSE 0 END), 0) AS BIGINT),
                 CAST(COALESCE(SUM(CASE WHEN status IN ('uploading', 'importing') AND EXISTS
-                    (SELECT 1 FROM image_locations l WHERE l.image_id = images.id) THEN size ELSE 0 END), 0) AS BIGINT)
+                    (SELECT 1 FROM image_locations l WHERE l.image_id = images.id) THEN size ELSE 0 END), 0) AS BIGINT),
+                (SELECT COUNT(*) FROM image_properties p JOIN images c ON c.id = p.image_id
+                    WHERE p.name = 'os_glance_importing_to_stores' AND p.value <> '' AND c.owner = ?
+                    AND c.deleted_at IS NULL AND c.status NOT IN ('saving', 'uploading', 'importing', 'killed'))
                 FROM images WHERE owner = ? AND deleted_at IS NULL
-                """, [.text(owner)])
+                """, [.text(owner), .text(owner)])
             guard let r = rows.first else { return ImageUsage(images: 0, bytes: 0, uploading: 0) }
             return ImageUsage(
-                images: Int(r.int(0) ?? 0), bytes: Int(r.int(1) ?? 0), uploading: Int(r.int(2) ?? 0),
-                staged: Int(r.int(3) ?? 0))
+                images: Int(r.int(0) ?? 0), bytes: Int(r.int(1) ?? 0),
+                uploading: Int(r.int(2) ?? 0) + Int(r.int(4) ?? 0), staged: Int(r.int(3) ?? 0))
         }
     }
 

@@ -589,7 +589,7 @@ struct MetadataStoreContract {
         }
     }
 
-    @Test("usage counts staged data apart", arguments: MetadataBackend.available)
+    @Test("usage counts staged data apart, and copies under way as uploads", arguments: MetadataBackend.available)
     func stagedUsage(_ backend: MetadataBackend) async throws {
         try await backend.with { store in
             var active = image(uuid(1), owner: "p1", status: .active, at: 1)
@@ -598,9 +598,17 @@ struct MetadataStoreContract {
             var staged = image(uuid(2), owner: "p1", status: .uploading, at: 2)
             staged.size = 300
             staged.locations = [ImageLocation(storeId: "local", location: "ab/y")]
-            try await store.insertImages([active, staged, image(uuid(3), owner: "p1", status: .importing, at: 3)])
+            // Copied to more stores (copy-image): counted as uploading, as Glance counts it;
+            // not once the copy is over (the property empty), nor twice while importing.
+            var copying = image(uuid(4), owner: "p1", status: .active, at: 4)
+            copying.properties["os_glance_importing_to_stores"] = "b,c"
+            var copied = image(uuid(5), owner: "p1", status: .active, at: 5)
+            copied.properties["os_glance_importing_to_stores"] = ""
+            var importing = image(uuid(3), owner: "p1", status: .importing, at: 3)
+            importing.properties["os_glance_importing_to_stores"] = "b"
+            try await store.insertImages([active, staged, importing, copying, copied])
             #expect(
-                try await store.usage(owner: "p1") == ImageUsage(images: 3, bytes: 1300, uploading: 2, staged: 300))
+                try await store.usage(owner: "p1") == ImageUsage(images: 5, bytes: 1300, uploading: 3, staged: 300))
         }
     }
 

@@ -84,7 +84,8 @@ public struct ImageUsage: Sendable, Equatable {
     public var images: Int
     /// Bytes of stored image data.
     public var bytes: Int
-    /// Images receiving or holding data not yet active (`saving`, `uploading`, `importing`).
+    /// Images receiving or holding data not yet active (`saving`, `uploading`, `importing`),
+    /// and images being copied to more stores (`os_glance_importing_to_stores` not empty).
     public var uploading: Int
     /// Bytes of data staged for import (images `uploading` or `importing`), part of `bytes`.
     public var staged: Int
