@@ -227,6 +227,26 @@ struct ImportPluginDataTests {
         }
     }
 
+    @Test("image_decompression alone sends data that is no archive straight to the stores, without a work file")
+    func decompressionStreams() async throws {
+        let dir = TestServer.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let disk = try Fixture(in: dir)
+        let gzippedRaw = try runTool("gzip", ["-c", "disk.raw"], in: dir)
+        try await TestApp.with({ usePlugins(&$0, [.imageDecompression], dir: dir) }) { s in
+            let token = try await s.adminToken()
+            // The server's work directory made unusable: an import that needs a work file fails.
+            let work = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/import-work")
+            #expect(work.count == 1)
+            try FileManager.default.removeItem(atPath: "\(dir)/import-work/\(work[0])")
+            try Data().write(to: URL(fileURLWithPath: "\(dir)/import-work/\(work[0])"))
+            var id = try await s.importStaged(disk.raw, token, diskFormat: "raw")
+            try await s.expectData(id, token, disk.raw, diskFormat: "raw", stores: ["local"])
+            id = try await s.importStaged(gzippedRaw, token, diskFormat: "raw")
+            try await s.expectFailedImport(id, token)
+        }
+    }
+
     @Test("image_decompression refuses corrupt gzip data and LHA archives")
     func decompressionRefused() async throws {
         let dir = TestServer.temporaryDirectory()

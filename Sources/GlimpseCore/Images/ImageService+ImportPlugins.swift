@@ -12,6 +12,7 @@ import Darwin
 /// `glance-direct`, `web-download` and `glance-download` imports: the data is written to a
 /// file of the import work directory, each plugin in turn makes a new file of the last one,
 /// and the last file is what the stores receive. The files are removed whatever happens.
+/// Data only decompression could change, and that is no archive, skips the files.
 extension ImageService {
     /// Whether the import plugins make new data for an import that gives `image` its data:
     /// the conversion plugin for an image not in its output format, the decompression plugin
@@ -40,6 +41,39 @@ extension ImageService {
             return try await receiveData(
                 body, of: image.id, into: writer, limit: limit, declaredSize: declaredSize, keeper: keeper)
         }
+        // With decompression the only plugin that may change the data, data that starts as no
+        // archive does goes to the stores as it comes, without a work file.
+        guard !config.importPlugins.contains(.imageConversion) || image.diskFormat == config.conversionOutputFormat
+        else {
+            return try await receiveThroughPlugins(
+                body, of: image, into: writer, limit: limit, declaredSize: declaredSize, keeper: keeper)
+        }
+        var iterator = body.makeAsyncIterator()
+        var head: [ByteBuffer] = []
+        var first: [UInt8] = []
+        while first.count < ArchiveKind.magicLength, let chunk = try await iterator.next() {
+            head.append(chunk)
+            first += chunk.readableBytesView.prefix(ArchiveKind.magicLength - first.count)
+        }
+        let data = PeekedStream(head: head, rest: iterator)
+        guard ArchiveKind(first) == nil else {
+            return try await receiveThroughPlugins(
+                data, of: image, into: writer, limit: limit, declaredSize: declaredSize, keeper: keeper)
+        }
+        let received = try await receiveData(
+            data, of: image.id, into: writer, limit: limit, declaredSize: declaredSize, keeper: keeper)
+        var described = image
+        received.describe(&described)
+        try checkFormat(received.inspection, of: described)
+        return received
+    }
+
+    /// Writes `body` to a work file, runs the import plugins on it, and receives what they
+    /// made into `writer` (see `receiveImportData`).
+    private func receiveThroughPlugins<Body: AsyncSequence>(
+        _ body: Body, of image: Image, into writer: any BlobWriter, limit: UploadLimit, declaredSize: Int?,
+        keeper: UploadLeaseKeeper
+    ) async throws -> ReceivedData where Body.Element == ByteBuffer {
         let first = "\(config.importWorkDirectory)/\(image.id)-\(Identifiers.uuid())"
         var files = [first]
         defer { for file in files { unlink(file) } }
@@ -113,9 +147,9 @@ extension ImageService {
     /// LHA data is recognised and refused; data that decompresses past `limit` too.
     func decompress(_ path: String, of image: Image, limit: UploadLimit) async throws -> String? {
         guard image.containerFormat != "compressed" else { return nil }
-        let head = WorkFile.head(of: path, count: 5)
         let output = path + ".uc"
-        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+        switch ArchiveKind(WorkFile.head(of: path, count: ArchiveKind.magicLength)) {
+        case .zip:
             let listing = output + ".list"
             defer { unlink(listing) }
             try await runPluginTool("unzip", ["-Z1", path], stdout: listing, making: listing, limit: limit)
@@ -124,12 +158,12 @@ extension ImageService {
                 throw ImportPluginFailure(description: "Archive contains more than one file.")
             }
             try await runPluginTool("unzip", ["-p", path], stdout: output, making: output, limit: limit)
-        } else if head.count == 5, head[2...].elementsEqual([0x2D, 0x6C, 0x68]) {
+        case .lha:
             throw ImportPluginFailure(
                 description: "LHA archives cannot be decompressed: no LHA decompressor is available.")
-        } else if head.starts(with: [0x1F, 0x8B, 0x08]) {
+        case .gzip:
             try await runPluginTool("gzip", ["-dc", path], stdout: output, making: output, limit: limit)
-        } else {
+        case nil:
             return nil
         }
         logger.info("image data decompressed", metadata: ["image_id": "\(image.id)"])
@@ -233,4 +267,43 @@ extension ImageService {
         default: diskFormat
         }
     }
+}
+
+/// The archives `image_decompression` recognises by their first bytes, as Glance's plugin does.
+enum ArchiveKind {
+    case zip, gzip, lha
+
+    /// Bytes the magic numbers need.
+    static let magicLength = 5
+
+    init?(_ head: [UInt8]) {
+        if head.starts(with: [0x50, 0x4B, 0x03, 0x04]) {
+            self = .zip
+        } else if head.starts(with: [0x1F, 0x8B, 0x08]) {
+            self = .gzip
+        } else if head.count == Self.magicLength, head[2...].elementsEqual([0x2D, 0x6C, 0x68]) {
+            self = .lha
+        } else {
+            return nil
+        }
+    }
+}
+
+/// A stream whose first chunks were read ahead (to look at its first bytes), then the rest.
+struct PeekedStream<Rest: AsyncIteratorProtocol>: AsyncSequence where Rest.Element == ByteBuffer {
+    typealias Element = ByteBuffer
+    let head: [ByteBuffer]
+    let rest: Rest
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        var head: ArraySlice<ByteBuffer>
+        var rest: Rest
+
+        mutating func next() async throws -> ByteBuffer? {
+            if let chunk = head.popFirst() { return chunk }
+            return try await rest.next()
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(head: head[...], rest: rest) }
 }
