@@ -145,6 +145,24 @@ struct LocationAdoptionTests {
         // The data is the image's now, as Glance's would be: deleting the image deletes it.
         try await f.service.delete(image.id, by: f.admin)
         #expect(try await f.shared.held().isEmpty)
+
+        // Nor twice in one replace, whatever the metadata: removing one record would delete
+        // the data under the other.
+        let twice = try await f.service.create(["disk_format": "raw", "container_format": "bare"], by: f.admin)
+        try await f.shared.writeAsOtherService(imageId: twice.id, f.bytes)
+        let url = JSONValue.string("shared://\(twice.id)")
+        await #expect(throws: ServiceError.badRequest("The location shared://\(twice.id) already exists")) {
+            _ = try await f.service.update(
+                twice.id,
+                [
+                    PatchOperation(
+                        .replace, "locations", [["url": url, "metadata": [:]], ["url": url, "metadata": ["a": 1]]])
+                ],
+                by: f.admin)
+        }
+        // Data no image adopted stays when the image goes.
+        try await f.service.delete(twice.id, by: f.admin)
+        #expect(try await f.shared.held().count == 1)
     }
 
     @Test("adopted data has the virtual size its header gives, as an upload of it would")

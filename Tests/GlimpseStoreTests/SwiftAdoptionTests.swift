@@ -52,11 +52,14 @@ struct SwiftAdoptionTests {
             #expect(
                 try await BlobStoreContract.read(store, id, 99_990...100_009)
                     == Array((parts[0] + parts[1])[99_990...100_009]))
+            // A storage URL of the store's account (Glance's multi-tenant form) too.
+            let account = try #require(try await store.session.account().storageURL.split(separator: "/").last)
             #expect(
-                try await store.adopt(
-                    url: "swift+https://user:key@swift.example/v1/AUTH_x/\(container)/\(id)", imageId: id) != nil)
-            // Another container's or scheme's URL is not the store's.
+                try await store.adopt(url: "swift+https://swift.example/v1/\(account)/\(container)/\(id)", imageId: id)
+                    != nil)
+            // Another container's, account's or scheme's URL is not the store's.
             for other in [
+                "swift+https://swift.example/v1/AUTH_other/\(container)/\(id)",
                 "swift+config://ref1/elsewhere/\(id)", "rbd://fsid/\(container)/\(id)/snap",
                 "https://x/\(container)/\(id)",
             ] {
@@ -69,6 +72,18 @@ struct SwiftAdoptionTests {
                 _ = try await store.adopt(
                     url: "swift+config://ref1/\(store.container(for: missing))/\(missing)", imageId: missing)
             }
+            // A manifest that joins other objects than its own segments (here, the first
+            // image's) is refused: its data would not be its own.
+            let joining = Identifiers.uuid()
+            try await store.ensureContainers(for: joining)
+            try await Self.put(
+                store, [store.container(for: joining), joining], [],
+                headers: [("X-Object-Manifest", "\(container)/\(id)-")])
+            await #expect(throws: ServiceError.self) {
+                _ = try await store.adopt(
+                    url: "swift+config://ref1/\(store.container(for: joining))/\(joining)", imageId: joining)
+            }
+            try await store.deleteObject(store.container(for: joining), joining)
             // Never in the inventory: the orphan sweep leaves Glance's objects alone.
             #expect(try await store.inventory(after: nil, limit: 100).map(\.location) == [own])
 

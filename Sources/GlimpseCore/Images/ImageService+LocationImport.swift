@@ -68,7 +68,12 @@ extension ImageService {
             ImageTask(
                 id: taskId, type: "location_import", owner: p.projectId ?? "", imageId: id, requestId: requestId,
                 userId: p.userId,
-                input: ["image_id": .string(id), "loc_url": .string(url), "validation_data": .object(validation)],
+                // A store's URL may carry its credentials (Glance's Swift locations): not kept.
+                input: [
+                    "image_id": .string(id),
+                    "loc_url": .string(HTTPLocationStore.handles(url) ? url : StoreURL.redacted(url)),
+                    "validation_data": .object(validation),
+                ],
                 createdAt: now, updatedAt: now))
         return imports.start { [self] in
             await startTask(taskId)

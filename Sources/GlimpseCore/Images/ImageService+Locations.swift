@@ -44,14 +44,15 @@ extension ImageService {
             for store in blobs.all {
                 guard let data = try await store.adopt(url: url, imageId: image.id) else { continue }
                 logger.info(
-                    "location adopted", metadata: ["image_id": "\(image.id)", "store": "\(store.id)", "url": "\(url)"])
+                    "location adopted",
+                    metadata: ["image_id": "\(image.id)", "store": "\(store.id)", "url": "\(StoreURL.redacted(url))"])
                 return CheckedLocation(
                     copy: ImageLocation(storeId: store.id, location: data.location, metadata: metadata),
                     size: data.size,
                     virtualSize: await virtualSize(ofAdopted: data, in: store, diskFormat: image.diskFormat))
             }
         }
-        logger.info("location refused", metadata: ["url": "\(url)"])
+        logger.info("location refused", metadata: ["url": "\(StoreURL.redacted(url))"])
         throw ServiceError.badRequest("Invalid location")
     }
 
@@ -188,8 +189,7 @@ extension ImageService {
             new.copy.metadata = Self.withoutStore(entry.metadata)
             // The same URL and metadata, or the same data adopted again (a store without URLs).
             if image.locations.contains(where: {
-                locationURL(of: $0) == entry.url && $0.metadata == new.copy.metadata
-                    || ($0.storeId, $0.location) == (new.copy.storeId, new.copy.location)
+                locationURL(of: $0) == entry.url && $0.metadata == new.copy.metadata || sameStoredData($0, new.copy)
             }) {
                 throw .badRequest("The location \(entry.url) already exists")
             }
@@ -226,7 +226,9 @@ extension ImageService {
                 for entry in entries {
                     guard var checkedEntry = checked[entry.url] else { throw .badRequest("Invalid location") }
                     checkedEntry.copy.metadata = Self.withoutStore(entry.metadata)
-                    if new.contains(checkedEntry.copy) { throw .badRequest("The location \(entry.url) already exists") }
+                    if new.contains(where: { $0 == checkedEntry.copy || sameStoredData($0, checkedEntry.copy) }) {
+                        throw .badRequest("The location \(entry.url) already exists")
+                    }
                     new.append(checkedEntry.copy)
                     checkedEntry.describe(&image)
                 }
@@ -242,8 +244,16 @@ extension ImageService {
             guard let position = Self.locationPosition(op.position, count: shown.count, adding: false)
             else { throw .badRequest("Invalid position for removing a location.") }
             image.locations.removeAll { $0 == shown[position] }
-            removed.append(shown[position])
+            if !image.locations.contains(where: { sameStoredData($0, shown[position]) }) {
+                removed.append(shown[position])
+            }
         }
+    }
+
+    /// Whether two copies name the same data of a store that deletes it (whatever their
+    /// metadata): removing one must not delete the data under the other.
+    func sameStoredData(_ a: ImageLocation, _ b: ImageLocation) -> Bool {
+        a.storeId != blobs.http?.id && a.storeId == b.storeId && a.location == b.location
     }
 
     /// The image's copies as `locations` lists them (and as positions count them): those with

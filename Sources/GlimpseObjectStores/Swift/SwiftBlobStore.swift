@@ -72,25 +72,50 @@ public final class SwiftBlobStore: BlobStore {
     /// Glance's object of image `imageId` in this store's container, as its location names it
     /// (`swift+config://<reference>/<container>/<image id>`, `swift+https://…/<container>/<image
     /// id>`): adopted with its length, a Dynamic Large Object's segments included. Another
-    /// container's URL is not the store's (nil).
+    /// container's or account's URL is not the store's (nil). An object that would read other
+    /// data than its own and its numbered segments (a manifest naming other objects, a Static
+    /// Large Object, a symlink) is refused.
     public func adopt(url: String, imageId: String) async throws -> AdoptedData? {
         guard url.hasPrefix("swift://") || url.hasPrefix("swift+") else { return nil }
-        let path = url.split(separator: "?", maxSplits: 1).first ?? ""
-        let parts = path.split(separator: "/", omittingEmptySubsequences: false).suffix(2).map { URLCoding.decode($0) }
-        guard parts.count == 2, parts[0] == container(for: imageId) else { return nil }
-        guard parts[1] == imageId, Self.isObjectName(imageId) else {
+        let path = url.prefix { $0 != "?" && $0 != "#" }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false).map { URLCoding.decode($0) }
+        guard parts.count >= 5, parts[parts.count - 2] == container(for: imageId) else { return nil }
+        // A storage URL (`…/v1/AUTH_x/<container>/<object>`) names its account: it must be this store's.
+        if let v1 = parts.dropLast(2).lastIndex(of: "v1"), v1 + 1 < parts.count - 2 {
+            let account = try await session.account().storageURL
+            guard account.split(separator: "/").last.map({ URLCoding.decode($0) }) == parts[v1 + 1] else { return nil }
+        }
+        let container = parts[parts.count - 2]
+        guard parts[parts.count - 1] == imageId, Self.isObjectName(imageId) else {
             throw ServiceError.badRequest("Invalid location: \(StoreURL.redacted(url)) is not image \(imageId)'s data")
         }
-        let response = try await send(.HEAD, [parts[0], imageId])
-        _ = await ObjectHTTP.errorText(response)
-        guard response.status == .ok, let size = response.headers.first(name: "Content-Length").flatMap({ Int($0) })
-        else {
-            if response.status == .notFound {
-                throw ServiceError.badRequest("Invalid location: no object \(parts[0])/\(imageId)")
+        let object = try await head([container, imageId], query: [("multipart-manifest", "get"), ("symlink", "get")])
+        guard let object else { throw ServiceError.badRequest("Invalid location: no object \(container)/\(imageId)") }
+        if object.first(name: "X-Static-Large-Object") != nil || object.first(name: "X-Symlink-Target") != nil {
+            throw ServiceError.badRequest(
+                "Invalid location: \(container)/\(imageId) is a static large object or a link")
+        }
+        var length = object.first(name: "Content-Length")
+        if let manifest = object.first(name: "X-Object-Manifest") {
+            guard URLCoding.decode(manifest) == container + "/" + imageId + "-" else {
+                throw ServiceError.badRequest(
+                    "Invalid location: \(container)/\(imageId) joins other objects than its own segments")
             }
-            throw await failure(response, "HEAD \(parts[0])/\(imageId)")
+            length = try await head([container, imageId])?.first(name: "Content-Length")
+        }
+        guard let size = length.flatMap({ Int($0) }) else {
+            throw ServiceError.badRequest("Invalid location: the length of \(container)/\(imageId) is unknown")
         }
         return AdoptedData(location: imageId, size: size)
+    }
+
+    /// The headers of an object; nil if it does not exist.
+    private func head(_ path: [String], query: [(String, String)] = []) async throws -> HTTPHeaders? {
+        let response = try await send(.HEAD, path, query: query)
+        _ = await ObjectHTTP.errorText(response)
+        if response.status == .notFound { return nil }
+        guard response.status == .ok else { throw await failure(response, "HEAD \(path.joined(separator: "/"))") }
+        return response.headers
     }
 
     public func delete(location: String) async throws {
@@ -100,12 +125,13 @@ public final class SwiftBlobStore: BlobStore {
         let response = try await send(
             .DELETE, [container, name], query: [("multipart-manifest", "delete")],
             headers: [("Accept", "application/json")])
-        guard (200..<300).contains(response.status.code) || response.status.code == 404 else {
-            throw await failure(response, "DELETE \(container)/\(name)")
-        }
         // Swift answers a manifest's delete with 200 and says in the body what it did: an
-        // object written in one PUT is no manifest, and takes a plain DELETE.
-        if await ObjectHTTP.errorText(response).contains("Not an SLO manifest") {
+        // object written in one PUT is no manifest, and takes a plain DELETE (as after a
+        // refusal: the segments go below in any case).
+        let answer = await ObjectHTTP.errorText(response)
+        if response.status.code != 404,
+            !(200..<300).contains(response.status.code) || answer.contains("Not an SLO manifest")
+        {
             try await deleteObject(container, name)
         }
         // Segments of an upload that never wrote its manifest, or that the manifest's
@@ -135,9 +161,10 @@ public final class SwiftBlobStore: BlobStore {
     /// store's own `<name>-<8 hex>` objects), whatever else the manifest says.
     func deleteAdopted(_ name: String) async throws {
         let container = container(for: name)
-        let head = try await send(.HEAD, [container, name], query: [("multipart-manifest", "get")])
-        _ = await ObjectHTTP.errorText(head)
-        if head.status == .ok, let manifest = head.headers.first(name: "X-Object-Manifest") {
+        // Unless the object is known to be gone or no manifest, its segments might stay behind.
+        if let manifest = try await head([container, name], query: [("multipart-manifest", "get")])?
+            .first(name: "X-Object-Manifest")
+        {
             if URLCoding.decode(manifest) == container + "/" + name + "-" {
                 try await deleteNumberedSegments(of: name, in: container)
             } else {

@@ -216,9 +216,12 @@ struct ImageMigration: Sendable {
             do {
                 let image = try await target.addLocation(source.id, url: url, validation: validation)
                 // The digests are the source's: the size the target's store read is the check.
+                // Data that fails it is not served meanwhile, and not deleted: deleting the
+                // image would delete the source's data too.
                 guard Self.sameData(source, image) else {
+                    try await target.deactivate(source.id)
                     throw CLIError(
-                        "the adopted data has \(image.size.map(String.init) ?? "no") bytes, the source's \(source.size.map(String.init) ?? "none")"
+                        "the adopted data has \(image.size.map(String.init) ?? "no") bytes, the source's \(source.size.map(String.init) ?? "none"): deactivated in the target; remove its location there, never the image (that deletes the data)"
                     )
                 }
                 changes.append("location")
