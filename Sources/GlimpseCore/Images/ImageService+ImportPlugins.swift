@@ -41,8 +41,8 @@ extension ImageService {
             return try await receiveData(
                 body, of: image.id, into: writer, limit: limit, declaredSize: declaredSize, keeper: keeper)
         }
-        // With decompression the only plugin that may change the data, data that starts as no
-        // archive does goes to the stores as it comes, without a work file.
+        // When decompression is the only plugin that may change the data, data that does not
+        // start as an archive goes to the stores as it comes, without a work file.
         guard !config.importPlugins.contains(.imageConversion) || image.diskFormat == config.conversionOutputFormat
         else {
             return try await receiveThroughPlugins(

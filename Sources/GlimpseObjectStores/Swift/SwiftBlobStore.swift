@@ -97,7 +97,7 @@ public final class SwiftBlobStore: BlobStore {
         }
         var length = object.first(name: "Content-Length")
         if let manifest = object.first(name: "X-Object-Manifest") {
-            guard URLCoding.decode(manifest) == container + "/" + imageId + "-" else {
+            guard Self.joinsOwnSegments(manifest, container: container, name: imageId) else {
                 throw ServiceError.badRequest(
                     "Invalid location: \(container)/\(imageId) joins other objects than its own segments")
             }
@@ -161,11 +161,11 @@ public final class SwiftBlobStore: BlobStore {
     /// store's own `<name>-<8 hex>` objects), whatever else the manifest says.
     func deleteAdopted(_ name: String) async throws {
         let container = container(for: name)
-        // Unless the object is known to be gone or no manifest, its segments might stay behind.
+        // A HEAD that fails stops the delete: deleting the manifest first would strand its segments.
         if let manifest = try await head([container, name], query: [("multipart-manifest", "get")])?
             .first(name: "X-Object-Manifest")
         {
-            if URLCoding.decode(manifest) == container + "/" + name + "-" {
+            if Self.joinsOwnSegments(manifest, container: container, name: name) {
                 try await deleteNumberedSegments(of: name, in: container)
             } else {
                 logger.warning(
@@ -174,6 +174,12 @@ public final class SwiftBlobStore: BlobStore {
             }
         }
         try await deleteObject(container, name)
+    }
+
+    /// Whether a Dynamic Large Object manifest (`X-Object-Manifest`) joins only the object's
+    /// own segments, `<container>/<name>-…`, as Glance writes it.
+    static func joinsOwnSegments(_ manifest: String, container: String, name: String) -> Bool {
+        URLCoding.decode(manifest) == container + "/" + name + "-"
     }
 
     /// Deletes the objects `<name>-<digits>` of a container.
