@@ -107,6 +107,9 @@ extension MemoryMetadataStore: ImageStore {
         }
     }
 
+    /// Lists read the images in memory: there is nothing to summarize.
+    public func summarizeImages() async throws -> Int { 0 }
+
     public func listImages(_ query: ImageListQuery) async throws -> [Image] {
         let candidates = state.withLock { s in
             s.images.values.filter { image in

@@ -303,5 +303,18 @@ enum PostgresSchema {
         CREATE INDEX images_os_hash_value ON images (COALESCE(os_hash_value, ''))
             WHERE deleted_at IS NULL AND os_hash_value IS NOT NULL;
         """,
+        """
+        -- Summaries of the catalog in creation order (see the SQLite schema).
+        CREATE TABLE image_blocks (
+            seq BIGINT PRIMARY KEY,
+            after_created BIGINT NOT NULL,
+            last_created BIGINT NOT NULL UNIQUE,
+            min_size BIGINT, max_size BIGINT,
+            min_virtual_size BIGINT, max_virtual_size BIGINT,
+            min_min_disk BIGINT, max_min_disk BIGINT,
+            min_min_ram BIGINT, max_min_ram BIGINT,
+            min_updated_at BIGINT
+        );
+        """,
     ]
 }

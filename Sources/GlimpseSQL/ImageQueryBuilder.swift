@@ -200,7 +200,7 @@ public enum ImageQueryBuilder {
     /// false: SQLite), also of each condition whose index does not yield its matches in the
     /// requested order, and of the visibilities a part of the catalog is restricted to;
     /// PostgreSQL's statistics choose between those indexes and walking the order by
-    /// themselves.
+    /// themselves, except for the ranges `ImageBlocks` serves in creation order.
     public static func probes(_ query: ImageListQuery, cap: Int, plannerCounts: Bool = false) -> [ListProbe] {
         var probes: [ListProbe] = []
         func count(
@@ -228,7 +228,15 @@ public enum ImageQueryBuilder {
             }
             groups.append([k])
         }
-        for group in groups where !plannerCounts && group.contains(where: { isProbed(query.conditions[$0], query) }) {
+        // PostgreSQL's statistics do not see a range's matches follow the creation order:
+        // those `ImageBlocks` can skip to are counted there too.
+        let blocksHelp = { (k: Int) in
+            query.sort.first?.column == .createdAt && ImageBlocks.summarizes(query.conditions[k])
+        }
+        for group in groups
+        where (!plannerCounts || group.contains(where: blocksHelp))
+            && group.contains(where: { isProbed(query.conditions[$0], query) })
+        {
             count(images) { s in
                 s.append("i.deleted_at IS NULL")
                 for k in group { appendCondition(query.conditions[k], k, query, seekable: true, to: &s) }
@@ -318,11 +326,15 @@ public enum ImageQueryBuilder {
         }
     }
 
-    public static func select(_ query: ImageListQuery, plan: ListPlan = ListPlan()) -> SQLStatement {
+    /// The statement of a page; `createdWithin` restricts it to images created in that range
+    /// (a run of `ImageBlocks`).
+    public static func select(
+        _ query: ImageListQuery, plan: ListPlan = ListPlan(), createdWithin: ClosedRange<Int64>? = nil
+    ) -> SQLStatement {
         let branches = scopeBranches(query.scope)
         var s = SQLStatement()
         guard branches.count > 1 else {
-            appendBranch(query, branches[0], plan: plan, to: &s)
+            appendBranch(query, branches[0], plan: plan, createdWithin: createdWithin, to: &s)
             return s
         }
         // One ordered, limited SELECT per part of the scope, merged: each walks an index of
@@ -332,7 +344,7 @@ public enum ImageQueryBuilder {
         for (k, branch) in branches.enumerated() {
             if k > 0 { s.append(" UNION ALL ") }
             s.append("SELECT * FROM (")
-            appendBranch(query, branch, plan: plan, to: &s)
+            appendBranch(query, branch, plan: plan, createdWithin: createdWithin, to: &s)
             s.append(") b\(k)")
         }
         s.append(") i")
@@ -341,7 +353,8 @@ public enum ImageQueryBuilder {
     }
 
     static func appendBranch(
-        _ query: ImageListQuery, _ scope: ScopeBranch, plan: ListPlan, to s: inout SQLStatement
+        _ query: ImageListQuery, _ scope: ScopeBranch, plan: ListPlan, createdWithin: ClosedRange<Int64>? = nil,
+        to s: inout SQLStatement
     ) {
         // A project's own images and those shared with it are read from the project's index
         // (unless its own are many); the rest of the catalog from a filter's, or the order's.
@@ -384,6 +397,13 @@ public enum ImageQueryBuilder {
                 let seekable = !byProject && !plan.commonConditions.contains(k)
                 appendCondition(c, k, query, seekable: seekable, to: &s)
             }
+        }
+        if let range = createdWithin {
+            let created = sortExpression(.createdAt, driver: driver)
+            s.append(" AND \(created) >= ")
+            s.bind(.int(range.lowerBound))
+            s.append(" AND \(created) <= ")
+            s.bind(.int(range.upperBound))
         }
         if let marker = query.marker { appendKeyset(query.sort, after: marker, driver: driver, to: &s) }
         appendOrderAndLimit(query, driver: driver, to: &s)

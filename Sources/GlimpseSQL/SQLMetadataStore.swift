@@ -124,6 +124,7 @@ extension SQLMetadataStore: ImageStore {
     static func insert(_ image: Image, _ c: any SQLConnection) async throws {
         try await c.run(ImageTable.insertSQL, ImageTable.values(of: image))
         try await insertSideTables(image, c)
+        try await ImageBlocks.widen(image, c)
     }
 
     /// Writes the image if the stored one is still at its revision; returns the saved image.
@@ -152,6 +153,14 @@ extension SQLMetadataStore: ImageStore {
         s.bind(.int(image.revision))
         guard try await c.run(s) == 1 else { return nil }
         try await writeSideTables(from: stored, to: image, c)
+        // Its block's summary holds the stored values already.
+        if image.updatedAt < stored.updatedAt
+            || ImageBlocks.ranged.contains(where: {
+                ImageBlocks.value($0, of: image) != ImageBlocks.value($0, of: stored)
+            })
+        {
+            try await ImageBlocks.widen(image, c)
+        }
         var saved = image
         saved.revision += 1
         return saved
@@ -250,9 +259,35 @@ extension SQLMetadataStore: ImageStore {
     public func listImages(_ query: ImageListQuery) async throws -> [Image] {
         try await db.read { c in
             let plan = try await Self.plan(query, backend: db.backend, c)
-            let statement = ImageQueryBuilder.select(query, plan: plan)
-            return try await Self.withLocations(c.query(statement).map(ImageTable.decode), c)
+            let blocks = try await ImageBlocks.ranges(query, plan: plan, c)
+            return try await Self.withLocations(Self.page(query, plan: plan, blocks: blocks, c), c)
         }
+    }
+
+    /// A page as `plan` reads it; with `blocks`, through those creation-time ranges in turn
+    /// until it is full (`ImageBlocks.ranges`).
+    static func page(
+        _ query: ImageListQuery, plan: ImageQueryBuilder.ListPlan, blocks: [ClosedRange<Int64>]?,
+        _ c: any SQLConnection
+    ) async throws -> [Image] {
+        guard let blocks else {
+            return try await c.query(ImageQueryBuilder.select(query, plan: plan)).map(ImageTable.decode)
+        }
+        var rows: [SQLRow] = []
+        var rest = query
+        for range in blocks where rows.count < query.limit {
+            rest.limit = query.limit - rows.count
+            rows += try await c.query(ImageQueryBuilder.select(rest, plan: plan, createdWithin: range))
+        }
+        return try rows.map(ImageTable.decode)
+    }
+
+    public func summarizeImages() async throws -> Int {
+        var sealed = 0
+        while try await db.withTransaction({ c in try await ImageBlocks.seal(c, backend: db.backend) }) {
+            sealed += 1
+        }
+        return sealed
     }
 
     /// The plan of a list, from the counts it depends on (`ImageQueryBuilder.probes`), each

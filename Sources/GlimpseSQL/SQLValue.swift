@@ -31,6 +31,12 @@ public struct SQLStatement: Sendable {
         sql += "?"
     }
 
+    /// Appends another statement's text and bound values.
+    public mutating func append(_ other: SQLStatement) {
+        sql += other.sql
+        binds += other.binds
+    }
+
     /// Appends `(?, ?, …)` for the values.
     public mutating func bindList(_ values: [SQLValue]) {
         sql += "("

@@ -322,5 +322,22 @@ enum Schema {
         CREATE INDEX images_os_hash_value_created ON images (COALESCE(os_hash_value, ''), created_at, id)
             WHERE deleted_at IS NULL AND os_hash_value IS NOT NULL;
         """,
+        """
+        -- Summaries of the catalog in creation order, a block of about 1,024 images at a
+        -- time (GlimpseSQL's ImageBlocks): a block covers the images created after the
+        -- previous block's last one up to its own, with the least and greatest of each
+        -- column a range filter asks for. A list in creation order with such a filter walks
+        -- only the blocks that may hold a match.
+        CREATE TABLE image_blocks (
+            seq INTEGER PRIMARY KEY,
+            after_created INTEGER NOT NULL,
+            last_created INTEGER NOT NULL UNIQUE,
+            min_size INTEGER, max_size INTEGER,
+            min_virtual_size INTEGER, max_virtual_size INTEGER,
+            min_min_disk INTEGER, max_min_disk INTEGER,
+            min_min_ram INTEGER, max_min_ram INTEGER,
+            min_updated_at INTEGER
+        );
+        """,
     ]
 }

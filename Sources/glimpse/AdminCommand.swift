@@ -244,6 +244,7 @@ extension AdminCommand {
                     batch.removeAll(keepingCapacity: true)
                 }
             }
+            _ = try await components.metadata.summarizeImages()
             try await components.close()
             print("Inserted \(count) images.")
         }

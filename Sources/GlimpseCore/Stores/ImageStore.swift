@@ -32,6 +32,11 @@ public protocol ImageStore: TaskStore {
     /// One page of images in sort order.
     func listImages(_ query: ImageListQuery) async throws -> [Image]
 
+    /// Summarizes the images created since the last call, which lets lists in creation
+    /// order with a range filter skip those that cannot match (a background job runs it).
+    /// Returns how many summaries it added; a store that lists without them adds none.
+    func summarizeImages() async throws -> Int
+
     /// Whether the project is a member of the image (any status).
     func isMember(imageId: String, projectId: String) async throws -> Bool
 

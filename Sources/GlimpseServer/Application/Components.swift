@@ -400,6 +400,10 @@ public final class Components: Sendable {
             job("expired-task-purge", every: .seconds(3600), after: .seconds(60)) {
                 _ = try await images.purgeExpiredTasks()
             },
+            // Lists in creation order with a range filter skip what these summaries rule out.
+            job("image-summaries", every: .seconds(10), after: .seconds(1)) {
+                _ = try await metadata.summarizeImages()
+            },
             // Once soon after the start (a crash may have left data behind), then daily.
             job("orphan-sweep", every: .seconds(86_400), after: .seconds(60)) {
                 _ = try await images.sweepOrphans()
