@@ -79,6 +79,11 @@ SHAPES = [
     ("admin", "os_distro=fedora, sort=size:desc", "limit=25&os_distro=fedora&sort=size:desc"),
     ("admin", "disk_format=qcow2, sort=name:asc", "limit=25&disk_format=qcow2&sort=name:asc"),
     ("admin", "size_min=…, sort=name:asc", "limit=25&size_min={size}&sort=name:asc"),
+    # A range whose matches lie far along the creation order (the seeded sizes and update
+    # times grow with it): the creation-order summaries skip to them.
+    ("admin", "updated_at=lt:{middle} (the older half)", "limit=25&updated_at=lt:{middle}"),
+    ("admin", "size_min=…, sort=created_at:asc (the newer half)", "limit=25&size_min={size}&sort=created_at:asc"),
+    ("member", "size_max=… (another project: the older public half)", "limit=25&size_max={size}"),
     ("owner", "first page (a member of the project owning the catalog)", "limit=25"),
     ("owner", "sort=name:asc (the owning project)", "limit=25&sort=name:asc"),
     ("owner", "visibility=private, status=queued, sort_key=updated_at desc (the owning project)",

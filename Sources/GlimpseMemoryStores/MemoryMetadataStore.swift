@@ -117,9 +117,9 @@ extension MemoryMetadataStore: ImageStore {
                     && query.conditions.allSatisfy { Self.matches(image, $0) }
             }
         }
-        var sorted = candidates.sorted { SortOrder.precedes($0, $1, query.sort) }
+        var sorted = candidates.sorted { SortKey.precedes($0, $1, in: query.sort) }
         if let marker = query.marker {
-            sorted.removeAll { !SortOrder.precedes(marker, $0, query.sort) }
+            sorted.removeAll { !SortKey.precedes(marker, $0, in: query.sort) }
         }
         return Array(sorted.prefix(query.limit))
     }
@@ -366,17 +366,5 @@ extension MemoryMetadataStore: ImageStore {
         state.withLock { s in
             Array(s.leases.values.filter { $0.expiresAt < now }.sorted { $0.expiresAt < $1.expiresAt }.prefix(limit))
         }
-    }
-}
-
-/// Sorting as the SQL stores sort: by each key's `SortValue`, ties broken by the next key.
-enum SortOrder {
-    /// Whether `a` comes strictly before `b` in the order of `sort`.
-    static func precedes(_ a: Image, _ b: Image, _ sort: [SortKey]) -> Bool {
-        for k in sort {
-            let (x, y) = (a.sortValue(k.column), b.sortValue(k.column))
-            if x != y { return k.ascending ? x < y : y < x }
-        }
-        return false
     }
 }

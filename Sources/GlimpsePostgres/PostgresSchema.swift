@@ -313,7 +313,9 @@ enum PostgresSchema {
             min_virtual_size BIGINT, max_virtual_size BIGINT,
             min_min_disk BIGINT, max_min_disk BIGINT,
             min_min_ram BIGINT, max_min_ram BIGINT,
-            min_updated_at BIGINT
+            min_name TEXT COLLATE "C", max_name TEXT COLLATE "C",
+            min_updated_at BIGINT,
+            images BIGINT NOT NULL
         );
         """,
     ]

@@ -2,16 +2,18 @@ import GlimpseCore
 import OpenStackEncoding
 
 /// Summaries of the catalog in creation order, a block of images at a time (zone maps), so
-/// that a list in creation order with a range filter skips the images that cannot match.
+/// that a list with a range filter skips the images that cannot match.
 ///
 /// A range on a column that follows the creation order (sizes that grew over the years,
 /// `updated_at=lt:`) matches images far from the newest: walking the order passes all the
 /// others first, and reading the matches to sort them reads every match. No B-tree answers
 /// "the newest images below a size" without one or the other. A block covers the images
 /// created after the previous block's last one, up to its own last, about `size` of them,
-/// and keeps the least and greatest of each summarized column. A list walks the blocks whose
-/// summaries admit a match and the images created since the last block, in order, and stops
-/// when its page is full.
+/// and keeps the least and greatest of each summarized column. A list in creation order
+/// walks the blocks whose summaries admit a match and the images created since the last
+/// block, in order, and stops when its page is full (`ranges`). A list by name reads the
+/// blocks whose names come first, until no block left can hold a name before the page's
+/// last (`pageByName`).
 ///
 /// `seal` (a background job) adds a block once `size` images follow the last one. A write
 /// that puts a value outside its block's summary widens it in the same transaction
@@ -21,8 +23,9 @@ enum ImageBlocks {
     /// Images per block.
     static let size = 1024
 
-    /// The summarized columns, with the least and greatest of each in `min_<column>` and
-    /// `max_<column>`; `updated_at` only grows, so only its least is kept.
+    /// The summarized numbers, with the least and greatest of each in `min_<column>` and
+    /// `max_<column>`. Also kept: the least and greatest name (as sorted: a missing name as
+    /// `''`), the least `updated_at` (it only grows), and the number of images sealed.
     static let ranged: [ImageColumn] = [.size, .virtualSize, .minDisk, .minRam]
 
     static func value(_ column: ImageColumn, of image: Image) -> Int? {
@@ -59,6 +62,21 @@ enum ImageBlocks {
             outside.bind(.int(v))
             outside.append(" OR ")
         }
+        let name = SQLValue.text(image.name ?? "")
+        s.append("min_name = CASE WHEN min_name <= ")
+        s.bind(name)
+        s.append(" THEN min_name ELSE ")
+        s.bind(name)
+        s.append(" END, max_name = CASE WHEN max_name >= ")
+        s.bind(name)
+        s.append(" THEN max_name ELSE ")
+        s.bind(name)
+        s.append(" END, ")
+        outside.append("min_name > ")
+        outside.bind(name)
+        outside.append(" OR max_name < ")
+        outside.bind(name)
+        outside.append(" OR ")
         let updated = SQLValue.int(image.updatedAt.microseconds)
         s.append("min_updated_at = CASE WHEN min_updated_at <= ")
         s.bind(updated)
@@ -92,13 +110,15 @@ enum ImageBlocks {
         let summary = ranged.map { "MIN(\($0.rawValue)), MAX(\($0.rawValue))" }.joined(separator: ", ")
         guard
             let row = try await c.query(
-                "SELECT \(summary), MIN(updated_at) FROM images WHERE deleted_at IS NULL "
-                    + "AND created_at > ? AND created_at <= ?", [.int(after), .int(end)]
+                "SELECT \(summary), MIN(COALESCE(name, '')), MAX(COALESCE(name, '')), MIN(updated_at), COUNT(*) "
+                    + "FROM images WHERE deleted_at IS NULL AND created_at > ? AND created_at <= ?",
+                [.int(after), .int(end)]
             ).first
         else { return false }
         let columns = ranged.map { "min_\($0.rawValue), max_\($0.rawValue)" }.joined(separator: ", ")
         var s = SQLStatement(
-            "INSERT INTO image_blocks (seq, after_created, last_created, \(columns), min_updated_at) VALUES ")
+            "INSERT INTO image_blocks (seq, after_created, last_created, \(columns), min_name, max_name, "
+                + "min_updated_at, images) VALUES ")
         s.bindList([.int((last?.int(0) ?? 0) + 1), .int(after), .int(end)] + row.values)
         try await c.run(s)
         return true
@@ -119,6 +139,22 @@ enum ImageBlocks {
             let second = Timestamp(seconds: t.seconds).microseconds
             s.append(" AND min_updated_at < ")
             s.bind(.int(op == .lt ? second : second + 1_000_000))
+        default:
+            return false
+        }
+        return true
+    }
+
+    /// The summaries a block needs for every image in it (with a value) to meet a condition,
+    /// if they can tell.
+    static func covers(_ c: ImageCondition, to s: inout SQLStatement) -> Bool {
+        switch c {
+        case .atLeast(let column, let v) where ranged.contains(column):
+            s.append(" AND min_\(column.rawValue) >= ")
+            s.bind(.int(v))
+        case .atMost(let column, let v) where ranged.contains(column):
+            s.append(" AND max_\(column.rawValue) <= ")
+            s.bind(.int(v))
         default:
             return false
         }
@@ -164,5 +200,84 @@ enum ImageBlocks {
             ranges.removeAll { first.ascending ? $0.upperBound < marker : $0.lowerBound > marker }
         }
         return first.ascending ? ranges : ranges.reversed()
+    }
+
+    /// The most blocks a page by name reads.
+    static let blocksPerPage = 8
+
+    /// A page of an admin's list sorted by name with ranges many images match, read from the
+    /// blocks (`read` reads a page among the images created in a range): first the images
+    /// after the last block, then the blocks that may match, the one whose names come first
+    /// first, until the page is full and no block left can hold a name before its last.
+    ///
+    /// Walking the names checks the ranges along the way, which passes every image before the
+    /// first matches when the ranges follow the creation order (an image's size and its name
+    /// both grow over the years). Nil (the list walks the names) unless every condition is a
+    /// range the summaries keep, one with many matches (`ListPlan.commonConditions`), and the
+    /// summaries show that at most `blocksPerPage` blocks can hold the page: the blocks whose
+    /// every image matches fill it before the name of the last of them, and at most that many
+    /// blocks may hold a name before it. When names do not follow the creation order, every
+    /// block may, and the walk is the cheaper plan.
+    static func pageByName(
+        _ query: ImageListQuery, plan: ImageQueryBuilder.ListPlan, _ c: any SQLConnection,
+        read: (ImageListQuery, ClosedRange<Int64>) async throws -> [Image]
+    ) async throws -> [Image]? {
+        guard let first = query.sort.first, first.column == .name, query.scope.isAdmin, !query.scope.includeDeleted,
+            case .default = query.scope.visibility, !query.conditions.isEmpty,
+            query.conditions.indices.contains(where: plan.commonConditions.contains)
+        else { return nil }
+        var admitted = SQLStatement()
+        var full = SQLStatement("CASE WHEN 1 = 1")
+        for condition in query.conditions {
+            guard admits(condition, to: &admitted), covers(condition, to: &full) else { return nil }
+        }
+        full.append(" THEN 1 ELSE 0 END")
+        var s = SQLStatement("SELECT seq, after_created, last_created, min_name, max_name, images, ")
+        s.append(full)
+        s.append(" FROM image_blocks WHERE 1 = 1")
+        s.append(admitted)
+        struct Block {
+            var range: ClosedRange<Int64>
+            var least: SortValue
+            var greatest: SortValue
+            var images: Int64
+            var full: Bool
+        }
+        let blocks = try await c.query(s).map { r in
+            Block(
+                range: ((r.int(1) ?? Int64.min) + 1)...(r.int(2) ?? Int64.max), least: .text(r.text(3) ?? ""),
+                greatest: .text(r.text(4) ?? ""), images: r.int(5) ?? 0, full: r.int(6) == 1)
+        }
+        guard let lastCreated = try await c.query("SELECT MAX(last_created) FROM image_blocks").first?.int(0) else {
+            return nil
+        }
+        let ascending = first.ascending
+        // The end of each block the page comes from first, and the one it comes from last.
+        let (near, far) = ascending ? (\Block.least, \Block.greatest) : (\Block.greatest, \Block.least)
+        func before(_ a: SortValue, _ b: SortValue) -> Bool { ascending ? a < b : b < a }
+        let marker = query.marker.map { $0.sortValue(.name) }
+        let after = blocks.filter { b in marker.map { !before(b[keyPath: far], $0) } ?? true }
+        // A name the page cannot end after: the far end of the full blocks that fill it.
+        var filled: Int64 = 0
+        var bound: SortValue?
+        for b in after.filter(\.full).sorted(by: { before($0[keyPath: far], $1[keyPath: far]) }) {
+            filled += b.images
+            if filled >= query.limit {
+                bound = b[keyPath: far]
+                break
+            }
+        }
+        guard let bound, after.count(where: { !before(bound, $0[keyPath: near]) }) <= blocksPerPage else { return nil }
+        var page = try await read(query, (lastCreated + 1)...Int64.max)
+        var reads = 0
+        for b in after.sorted(by: { before($0[keyPath: near], $1[keyPath: near]) }) {
+            if page.count >= query.limit, before(page[query.limit - 1].sortValue(.name), b[keyPath: near]) { break }
+            reads += 1
+            if reads > blocksPerPage { return nil }
+            page = Array(
+                (page + (try await read(query, b.range))).sorted { SortKey.precedes($0, $1, in: query.sort) }
+                    .prefix(query.limit))
+        }
+        return page
     }
 }

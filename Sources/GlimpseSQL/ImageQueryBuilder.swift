@@ -239,7 +239,17 @@ public enum ImageQueryBuilder {
         {
             count(images) { s in
                 s.append("i.deleted_at IS NULL")
-                for k in group { appendCondition(query.conditions[k], k, query, seekable: true, to: &s) }
+                for k in group {
+                    if case .atMost(.size, let v) = query.conditions[k] {
+                        // The images without data are indexed as size 0, before the others:
+                        // counted from 1 (an estimate), the count does not pass them all.
+                        let size = sortExpression(.size)
+                        s.append(" AND \(size) > 0 AND \(size) <= ")
+                        s.bind(.int(v))
+                    } else {
+                        appendCondition(query.conditions[k], k, query, seekable: true, to: &s)
+                    }
+                }
             } apply: {
                 $0.commonConditions.formUnion(group)
             }

@@ -326,8 +326,9 @@ enum Schema {
         -- Summaries of the catalog in creation order, a block of about 1,024 images at a
         -- time (GlimpseSQL's ImageBlocks): a block covers the images created after the
         -- previous block's last one up to its own, with the least and greatest of each
-        -- column a range filter asks for. A list in creation order with such a filter walks
-        -- only the blocks that may hold a match.
+        -- column a range filter asks for and of the names, and how many images it sealed. A
+        -- list in creation order with such a filter walks only the blocks that may hold a
+        -- match; a list by name reads the blocks whose names come first.
         CREATE TABLE image_blocks (
             seq INTEGER PRIMARY KEY,
             after_created INTEGER NOT NULL,
@@ -336,7 +337,9 @@ enum Schema {
             min_virtual_size INTEGER, max_virtual_size INTEGER,
             min_min_disk INTEGER, max_min_disk INTEGER,
             min_min_ram INTEGER, max_min_ram INTEGER,
-            min_updated_at INTEGER
+            min_name TEXT, max_name TEXT,
+            min_updated_at INTEGER,
+            images INTEGER NOT NULL
         );
         """,
     ]

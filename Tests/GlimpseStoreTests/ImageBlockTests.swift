@@ -19,7 +19,7 @@ struct ImageBlockTests {
     static func catalog() -> [Image] {
         (1...count).map { n in
             var img = image(
-                uuid(n), owner: n % 2 == 0 ? "p1" : "p2", status: n % 7 == 0 ? .queued : .active,
+                uuid(n), owner: n % 2 == 0 ? "p1" : "p2", name: "img-\(n)", status: n % 7 == 0 ? .queued : .active,
                 visibility: n % 5 == 0 ? .public : .shared, at: Int64(n), tags: n % 3 == 0 ? ["t"] : [])
             if n % 7 != 0 {
                 img.size = n
@@ -43,6 +43,12 @@ struct ImageBlockTests {
         changed.minRam = 5000
         changed.updatedAt = Timestamp(microseconds: 500_000)
         _ = try #require(try await store.updateImage(changed))
+        // Two are renamed: one to come first by name, one last.
+        for (n, name) in [(3000, "a-first"), (20, "zzz-last")] {
+            var renamed = try #require(try await store.image(id: uuid(n)))
+            renamed.name = name
+            _ = try #require(try await store.updateImage(renamed))
+        }
         // An image created (by a clock behind the others) among the second block's.
         var late = image(uuid(count + 1), owner: "p1", at: 0)
         late.createdAt = Timestamp(microseconds: 1500 * 1_000_000 + 500_000)
@@ -65,6 +71,11 @@ struct ImageBlockTests {
         ListScope(projectId: "admin", isAdmin: true), ListScope(projectId: "p1", isAdmin: false),
         ListScope(projectId: "p3", isAdmin: false),
     ]
+
+    static func coverable(_ condition: ImageCondition) -> Bool {
+        var s = SQLStatement()
+        return ImageBlocks.covers(condition, to: &s)
+    }
 
     /// Every page of a list, following the markers.
     static func pages(
@@ -114,6 +125,34 @@ struct ImageBlockTests {
                 }
             }
         }
+        // By name, through the blocks when their summaries show few are needed.
+        var byBlocks = 0
+        for conditions in queries where conditions.allSatisfy(Self.coverable) {
+            for ascending in [false, true] {
+                let query = ImageListQuery(
+                    scope: ListScope(projectId: "admin", isAdmin: true), conditions: conditions,
+                    sort: ImageListQuery.completeSort([SortKey(.name, ascending: ascending)], defaultAscending: false),
+                    limit: 100)
+                let expected = try await pages(query) { try await memory.listImages($0) }
+                let guided = try await pages(query) { q in
+                    let (page, fromBlocks) = try await store.db.read { c in
+                        let plan = ImageQueryBuilder.ListPlan(commonConditions: Set(q.conditions.indices))
+                        let page = try await ImageBlocks.pageByName(q, plan: plan, c) { q, range in
+                            try await c.query(ImageQueryBuilder.select(q, plan: plan, createdWithin: range))
+                                .map(ImageTable.decode)
+                        }
+                        if let page { return (page, true) }
+                        return (try await SQLMetadataStore<D>.page(q, plan: plan, blocks: nil, c), false)
+                    }
+                    if fromBlocks { byBlocks += 1 }
+                    return page
+                }
+                let listed = try await pages(query) { try await store.listImages($0) }
+                #expect(guided == expected, "\(conditions) by name, ascending: \(ascending)")
+                #expect(listed == expected, "\(conditions) by name, ascending: \(ascending)")
+            }
+        }
+        #expect(byBlocks > 20)
         // The small sizes are the oldest: a list of them, newest first, walks the images after
         // the last block, then only the first block (widened by the one old image that grew).
         let small = ImageListQuery(

@@ -132,6 +132,16 @@ public struct SortKey: Sendable, Equatable {
         self.ascending = ascending
     }
 
+    /// Whether `a` comes strictly before `b` in the order of `sort`, as the SQL stores
+    /// sort: by each key's `SortValue`, ties broken by the next key.
+    public static func precedes(_ a: Image, _ b: Image, in sort: [SortKey]) -> Bool {
+        for k in sort {
+            let (x, y) = (a.sortValue(k.column), b.sortValue(k.column))
+            if x != y { return k.ascending ? x < y : y < x }
+        }
+        return false
+    }
+
     /// The keys `GET /v2/images` accepts in `sort`/`sort_key`.
     public static let allowed: [ImageColumn] = [
         .name, .status, .containerFormat, .diskFormat, .size, .id, .createdAt, .updatedAt,
