@@ -32,8 +32,8 @@ public protocol ImageStore: TaskStore {
     /// One page of images in sort order.
     func listImages(_ query: ImageListQuery) async throws -> [Image]
 
-    /// Summarizes the images created since the last call, which lets lists in creation
-    /// order with a range filter skip those that cannot match (a background job runs it).
+    /// Summarizes the images created since the last call, which lets lists with a range
+    /// filter skip those that cannot match (a background job runs it).
     /// Returns how many summaries it added; a store that lists without them adds none.
     func summarizeImages() async throws -> Int
 

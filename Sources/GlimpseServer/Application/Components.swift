@@ -400,7 +400,7 @@ public final class Components: Sendable {
             job("expired-task-purge", every: .seconds(3600), after: .seconds(60)) {
                 _ = try await images.purgeExpiredTasks()
             },
-            // Lists in creation order with a range filter skip what these summaries rule out.
+            // Lists with a range filter skip the images these summaries rule out.
             job("image-summaries", every: .seconds(10), after: .seconds(1)) {
                 _ = try await metadata.summarizeImages()
             },
