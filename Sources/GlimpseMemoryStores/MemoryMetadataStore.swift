@@ -179,26 +179,16 @@ extension MemoryMetadataStore: ImageStore {
         }
     }
 
-    static func number(_ column: ImageColumn, _ image: Image) -> Int? {
-        switch column {
-        case .size: image.size
-        case .virtualSize: image.virtualSize
-        case .minDisk: image.minDisk
-        case .minRam: image.minRam
-        default: nil
-        }
-    }
-
     static func matches(_ image: Image, _ condition: ImageCondition) -> Bool {
         switch condition {
         case .oneOf(let column, let values):
             guard let v = text(column, image) else { return false }
             return values.contains(v)
         case .atLeast(let column, let bound):
-            guard let v = number(column, image) else { return false }
+            guard let v = image.number(column) else { return false }
             return v >= bound
         case .atMost(let column, let bound):
-            guard let v = number(column, image) else { return false }
+            guard let v = image.number(column) else { return false }
             return v <= bound
         case .time(let column, let op, let t):
             let value = (column == .createdAt ? image.createdAt : image.updatedAt).microseconds

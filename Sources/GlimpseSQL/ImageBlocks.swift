@@ -28,16 +28,6 @@ enum ImageBlocks {
     /// `''`), the least `updated_at` (it only grows), and the number of images sealed.
     static let ranged: [ImageColumn] = [.size, .virtualSize, .minDisk, .minRam]
 
-    static func value(_ column: ImageColumn, of image: Image) -> Int? {
-        switch column {
-        case .size: image.size
-        case .virtualSize: image.virtualSize
-        case .minDisk: image.minDisk
-        case .minRam: image.minRam
-        default: nil
-        }
-    }
-
     /// Widens the summary of the block that covers the image's creation time (if one does)
     /// to its values. Changes nothing, and writes no page, when they are inside it already:
     /// an image created after the last block, or one whose values are not new to its block.
@@ -45,7 +35,7 @@ enum ImageBlocks {
         var s = SQLStatement("UPDATE image_blocks SET ")
         var outside = SQLStatement()
         for column in ranged {
-            guard let v = value(column, of: image) else { continue }
+            guard let v = image.number(column) else { continue }
             let (least, greatest) = ("min_\(column.rawValue)", "max_\(column.rawValue)")
             s.append("\(least) = CASE WHEN \(least) <= ")
             s.bind(.int(v))
@@ -124,17 +114,18 @@ enum ImageBlocks {
         return true
     }
 
-    /// The least and greatest column a condition needs a block to reach for it to hold a
-    /// match, if the summaries can tell.
-    static func admits(_ c: ImageCondition, to s: inout SQLStatement) -> Bool {
+    /// Appends what a block's summaries must meet for the block to hold a match of a
+    /// condition (`every` false), or for every image in it with a value to match (`every`
+    /// true). Returns false, appending nothing, when the summaries cannot tell.
+    static func bound(_ c: ImageCondition, every: Bool = false, to s: inout SQLStatement) -> Bool {
         switch c {
         case .atLeast(let column, let v) where ranged.contains(column):
-            s.append(" AND max_\(column.rawValue) >= ")
+            s.append(" AND \(every ? "min" : "max")_\(column.rawValue) >= ")
             s.bind(.int(v))
         case .atMost(let column, let v) where ranged.contains(column):
-            s.append(" AND min_\(column.rawValue) <= ")
+            s.append(" AND \(every ? "max" : "min")_\(column.rawValue) <= ")
             s.bind(.int(v))
-        case .time(.updatedAt, let op, let t) where [.lt, .lte, .eq].contains(op):
+        case .time(.updatedAt, let op, let t) where !every && [.lt, .lte, .eq].contains(op):
             // At whole seconds, as `ImageQueryBuilder` compares.
             let second = Timestamp(seconds: t.seconds).microseconds
             s.append(" AND min_updated_at < ")
@@ -145,26 +136,10 @@ enum ImageBlocks {
         return true
     }
 
-    /// The summaries a block needs for every image in it (with a value) to meet a condition,
-    /// if they can tell.
-    static func covers(_ c: ImageCondition, to s: inout SQLStatement) -> Bool {
-        switch c {
-        case .atLeast(let column, let v) where ranged.contains(column):
-            s.append(" AND min_\(column.rawValue) >= ")
-            s.bind(.int(v))
-        case .atMost(let column, let v) where ranged.contains(column):
-            s.append(" AND max_\(column.rawValue) <= ")
-            s.bind(.int(v))
-        default:
-            return false
-        }
-        return true
-    }
-
     /// Whether the summaries can rule blocks out for a condition.
     static func summarizes(_ c: ImageCondition) -> Bool {
         var s = SQLStatement()
-        return admits(c, to: &s)
+        return bound(c, to: &s)
     }
 
     /// The creation-time ranges a list walks, in the order it lists them: the runs of
@@ -178,7 +153,7 @@ enum ImageBlocks {
         guard let first = query.sort.first, first.column == .createdAt, !query.scope.includeDeleted else { return nil }
         var s = SQLStatement("SELECT seq, after_created, last_created FROM image_blocks WHERE 1 = 1")
         var helps = false
-        for (k, condition) in query.conditions.enumerated() where admits(condition, to: &s) {
+        for (k, condition) in query.conditions.enumerated() where bound(condition, to: &s) {
             helps = helps || plan.commonConditions.contains(k)
         }
         guard helps,
@@ -226,16 +201,16 @@ enum ImageBlocks {
             case .default = query.scope.visibility, !query.conditions.isEmpty,
             query.conditions.indices.contains(where: plan.commonConditions.contains)
         else { return nil }
-        var admitted = SQLStatement()
+        var mayMatch = SQLStatement()
         var full = SQLStatement("CASE WHEN 1 = 1")
         for condition in query.conditions {
-            guard admits(condition, to: &admitted), covers(condition, to: &full) else { return nil }
+            guard bound(condition, to: &mayMatch), bound(condition, every: true, to: &full) else { return nil }
         }
         full.append(" THEN 1 ELSE 0 END")
         var s = SQLStatement("SELECT seq, after_created, last_created, min_name, max_name, images, ")
         s.append(full)
         s.append(" FROM image_blocks WHERE 1 = 1")
-        s.append(admitted)
+        s.append(mayMatch)
         struct Block {
             var range: ClosedRange<Int64>
             var least: SortValue

@@ -156,7 +156,7 @@ extension SQLMetadataStore: ImageStore {
         // Its block's summary holds the stored values already.
         if image.updatedAt < stored.updatedAt || image.name != stored.name
             || ImageBlocks.ranged.contains(where: {
-                ImageBlocks.value($0, of: image) != ImageBlocks.value($0, of: stored)
+                image.number($0) != stored.number($0)
             })
         {
             try await ImageBlocks.widen(image, c)

@@ -74,7 +74,7 @@ struct ImageBlockTests {
 
     static func coverable(_ condition: ImageCondition) -> Bool {
         var s = SQLStatement()
-        return ImageBlocks.covers(condition, to: &s)
+        return ImageBlocks.bound(condition, every: true, to: &s)
     }
 
     /// Every page of a list, following the markers.

@@ -35,6 +35,18 @@ public enum SortValue: Sendable, Hashable, Comparable {
 }
 
 extension Image {
+    /// The value of a number column a range filter compares (`size`, `virtual_size`,
+    /// `min_disk`, `min_ram`); nil when missing, or for any other column.
+    public func number(_ column: ImageColumn) -> Int? {
+        switch column {
+        case .size: size
+        case .virtualSize: virtualSize
+        case .minDisk: minDisk
+        case .minRam: minRam
+        default: nil
+        }
+    }
+
     /// The value this image sorts by in `column`.
     public func sortValue(_ column: ImageColumn) -> SortValue {
         switch column {
