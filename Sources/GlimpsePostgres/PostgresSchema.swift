@@ -304,6 +304,14 @@ enum PostgresSchema {
             WHERE deleted_at IS NULL AND os_hash_value IS NOT NULL;
         """,
         """
+        -- Copies of one image share a checksum: its matches come in the default order too,
+        -- as in SQLite, rather than read all and sorted.
+        DROP INDEX images_checksum;
+        CREATE INDEX images_checksum_created ON images (COALESCE(checksum, ''), created_at, id)
+            WHERE deleted_at IS NULL AND checksum IS NOT NULL;
+        DROP INDEX images_os_hash_value;
+        CREATE INDEX images_os_hash_value_created ON images (COALESCE(os_hash_value, ''), created_at, id)
+            WHERE deleted_at IS NULL AND os_hash_value IS NOT NULL;
         -- Summaries of the catalog in creation order (see the SQLite schema).
         CREATE TABLE image_blocks (
             seq BIGINT PRIMARY KEY,

@@ -200,7 +200,7 @@ public enum ImageQueryBuilder {
     /// false: SQLite), also of each condition whose index does not yield its matches in the
     /// requested order, and of the visibilities a part of the catalog is restricted to;
     /// PostgreSQL's statistics choose between those indexes and walking the order by
-    /// themselves, except for the ranges `ImageBlocks` serves in creation order.
+    /// themselves, except for the ranges `ImageBlocks` serves.
     public static func probes(_ query: ImageListQuery, cap: Int, plannerCounts: Bool = false) -> [ListProbe] {
         var probes: [ListProbe] = []
         func count(
@@ -229,9 +229,9 @@ public enum ImageQueryBuilder {
             groups.append([k])
         }
         // PostgreSQL's statistics do not see a range's matches follow the creation order:
-        // those `ImageBlocks` can skip to are counted there too.
+        // those `ImageBlocks` can skip to (in creation order, or by name) are counted there too.
         let blocksHelp = { (k: Int) in
-            query.sort.first?.column == .createdAt && ImageBlocks.summarizes(query.conditions[k])
+            [.createdAt, .name].contains(query.sort.first?.column) && ImageBlocks.summarizes(query.conditions[k])
         }
         for group in groups
         where (!plannerCounts || group.contains(where: blocksHelp))
