@@ -68,15 +68,22 @@ enum ImageBlocks {
     /// Run in a transaction: on PostgreSQL it first waits for the writes in progress and holds
     /// off new ones, so that every write either is summarized or sees the block and widens it.
     static func seal(_ c: any SQLConnection, backend: String) async throws -> Bool {
+        // The last block, and the creation time that would end the next one.
+        func next() async throws -> (seq: Int64, after: Int64, end: Int64)? {
+            let last = try await c.query("SELECT seq, last_created FROM image_blocks ORDER BY seq DESC LIMIT 1").first
+            let after = last?.int(1) ?? Int64.min
+            guard
+                let end = try await c.query(
+                    "SELECT created_at FROM images WHERE deleted_at IS NULL AND created_at > ? "
+                        + "ORDER BY created_at, id LIMIT 1 OFFSET ?", [.int(after), .int(size - 1)]
+                ).first?.int(0)
+            else { return nil }
+            return ((last?.int(0) ?? 0) + 1, after, end)
+        }
+        // Checked before the lock, so that a run with nothing to seal holds off no write.
+        guard try await next() != nil else { return false }
         if backend == "postgresql" { try await c.run("LOCK TABLE images IN SHARE MODE") }
-        let last = try await c.query("SELECT seq, last_created FROM image_blocks ORDER BY seq DESC LIMIT 1").first
-        let after = last?.int(1) ?? Int64.min
-        guard
-            let end = try await c.query(
-                "SELECT created_at FROM images WHERE deleted_at IS NULL AND created_at > ? "
-                    + "ORDER BY created_at, id LIMIT 1 OFFSET ?", [.int(after), .int(size - 1)]
-            ).first?.int(0)
-        else { return false }
+        guard let (seq, after, end) = try await next() else { return false }
         let summary = ranged.map { "MIN(\($0.rawValue)), MAX(\($0.rawValue))" }.joined(separator: ", ")
         guard
             let row = try await c.query(
@@ -89,7 +96,7 @@ enum ImageBlocks {
         var s = SQLStatement(
             "INSERT INTO image_blocks (seq, after_created, last_created, \(columns), min_name, max_name, "
                 + "min_updated_at, images) VALUES ")
-        s.bindList([.int((last?.int(0) ?? 0) + 1), .int(after), .int(end)] + row.values)
+        s.bindList([.int(seq), .int(after), .int(end)] + row.values)
         try await c.run(s)
         return true
     }

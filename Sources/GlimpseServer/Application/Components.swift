@@ -401,7 +401,7 @@ public final class Components: Sendable {
                 _ = try await images.purgeExpiredTasks()
             },
             // Lists with a range filter skip the images these summaries rule out.
-            job("image-summaries", every: .seconds(10), after: .seconds(1)) {
+            job("image-summaries", every: .seconds(10), after: .seconds(60)) {
                 _ = try await metadata.summarizeImages()
             },
             // Once soon after the start (a crash may have left data behind), then daily.
