@@ -173,11 +173,21 @@ public enum ImageQueryBuilder {
         }
     }
 
-    /// A count a plan depends on: `statement` counts rows up to a cap, and `apply` records in
-    /// the plan that the cap was reached.
+    /// A count a plan depends on: of `rows` (`SELECT 1 FROM … WHERE …`), up to a cap; `apply`
+    /// records in the plan that the cap was reached.
     public struct ListProbe: Sendable {
-        public let statement: SQLStatement
+        public let rows: SQLStatement
         public let apply: @Sendable (inout ListPlan) -> Void
+
+        /// The count of the rows, stopped at `cap`.
+        public func statement(cap: Int) -> SQLStatement {
+            var s = SQLStatement("SELECT COUNT(*) FROM (")
+            s.append(rows)
+            s.append(" LIMIT ")
+            s.bind(.int(cap))
+            s.append(") c")
+            return s
+        }
     }
 
     /// The cap of a probe's count: the number of matches at which reading them all costs
@@ -201,18 +211,15 @@ public enum ImageQueryBuilder {
     /// requested order, and of the visibilities a part of the catalog is restricted to;
     /// PostgreSQL's statistics choose between those indexes and walking the order by
     /// themselves, except for the ranges `ImageBlocks` serves.
-    public static func probes(_ query: ImageListQuery, cap: Int, plannerCounts: Bool = false) -> [ListProbe] {
+    public static func probes(_ query: ImageListQuery, plannerCounts: Bool = false) -> [ListProbe] {
         var probes: [ListProbe] = []
         func count(
             _ table: String, _ rows: (inout SQLStatement) -> Void,
             apply: @escaping @Sendable (inout ListPlan) -> Void
         ) {
-            var s = SQLStatement("SELECT COUNT(*) FROM (SELECT 1 FROM \(table) WHERE ")
+            var s = SQLStatement("SELECT 1 FROM \(table) WHERE ")
             rows(&s)
-            s.append(" LIMIT ")
-            s.bind(.int(cap))
-            s.append(") c")
-            probes.append(ListProbe(statement: s, apply: apply))
+            probes.append(ListProbe(rows: s, apply: apply))
         }
         let images = "images i"
         // The bounds of a range on one column are one seek, counted together.

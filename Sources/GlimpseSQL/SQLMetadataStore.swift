@@ -8,6 +8,8 @@ public final class SQLMetadataStore<Database: SQLDatabase>: Sendable {
     public let db: Database
     /// The schema, as ordered steps in the database's own dialect.
     let migrations: [String]
+    /// The counts recent lists were planned by.
+    let counts = RecentCounts()
 
     public init(_ db: Database, migrations: [String]) {
         self.db = db
@@ -258,7 +260,7 @@ extension SQLMetadataStore: ImageStore {
 
     public func listImages(_ query: ImageListQuery) async throws -> [Image] {
         try await db.read { c in
-            let plan = try await Self.plan(query, backend: db.backend, c)
+            let plan = try await Self.plan(query, backend: db.backend, c, counts: counts)
             let byName = try await ImageBlocks.pageByName(query, plan: plan, c) { q, range in
                 try await c.query(ImageQueryBuilder.select(q, plan: plan, createdWithin: range)).map(ImageTable.decode)
             }
@@ -295,18 +297,23 @@ extension SQLMetadataStore: ImageStore {
     }
 
     /// The plan of a list, from the counts it depends on (`ImageQueryBuilder.probes`), each
-    /// read through an index and stopped at the cap.
+    /// read through an index and stopped at the cap, or taken from `counts` while recent.
     static func plan(
-        _ query: ImageListQuery, backend: String, _ c: any SQLConnection
+        _ query: ImageListQuery, backend: String, _ c: any SQLConnection, counts: RecentCounts? = nil
     ) async throws -> ImageQueryBuilder.ListPlan {
         var plan = ImageQueryBuilder.ListPlan()
-        let plannerCounts = backend == "postgresql"
-        guard !ImageQueryBuilder.probes(query, cap: 0, plannerCounts: plannerCounts).isEmpty else { return plan }
+        let probes = ImageQueryBuilder.probes(query, plannerCounts: backend == "postgresql")
+        guard !probes.isEmpty else { return plan }
         let size = try await c.query(ImageQueryBuilder.catalogSizeEstimate(backend: backend)).first?.int(0) ?? 0
         let cap = ImageQueryBuilder.probeCap(limit: query.limit, catalogSize: Int(size))
-        for probe in ImageQueryBuilder.probes(query, cap: cap, plannerCounts: plannerCounts) {
-            let count = try await c.query(probe.statement).first?.int(0) ?? 0
-            if count >= cap { probe.apply(&plan) }
+        for probe in probes {
+            var reached = counts?.reaches(probe.rows, cap: cap)
+            if reached == nil {
+                let count = Int(try await c.query(probe.statement(cap: cap)).first?.int(0) ?? 0)
+                counts?.record(probe.rows, count: count, cap: cap)
+                reached = count >= cap
+            }
+            if reached == true { probe.apply(&plan) }
         }
         return plan
     }

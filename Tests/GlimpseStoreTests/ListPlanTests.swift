@@ -147,7 +147,7 @@ struct ListPlanTests {
                     // Each plan the store's counts can lead to: the statement for few matches
                     // and, where a count decides, for many.
                     var plans = [ImageQueryBuilder.ListPlan()]
-                    for probe in ImageQueryBuilder.probes(query, cap: 100) {
+                    for probe in ImageQueryBuilder.probes(query) {
                         plans += plans.map { plan in
                             var plan = plan
                             probe.apply(&plan)
@@ -275,7 +275,7 @@ struct ListPlanTests {
                         scope: scope, conditions: conditions,
                         sort: ImageListQuery.completeSort(sort, defaultAscending: false), limit: 7)
                     var plans = [ImageQueryBuilder.ListPlan()]
-                    for probe in ImageQueryBuilder.probes(base, cap: 1) {
+                    for probe in ImageQueryBuilder.probes(base) {
                         plans += plans.map { plan in
                             var plan = plan
                             probe.apply(&plan)
@@ -307,10 +307,24 @@ struct ListPlanTests {
         let query = ImageListQuery(
             scope: ListScope(projectId: "admin", isAdmin: true), conditions: [.tags(["common", "rare"])],
             sort: ImageListQuery.completeSort([SortKey(.name, ascending: true)], defaultAscending: false), limit: 25)
+        let counts = RecentCounts()
         let plan = try await store.db.read { c in
-            try await SQLMetadataStore<D>.plan(query, backend: store.db.backend, c)
+            try await SQLMetadataStore<D>.plan(query, backend: store.db.backend, c, counts: counts)
         }
         #expect(plan == ImageQueryBuilder.ListPlan(commonFilters: [0]))
+        // Planned again while its counts are recent, the list reads none: with every `common`
+        // image gone, the plan stays (a plan chooses how a page is read, not what it holds).
+        try await store.db.withTransaction { c in
+            try await c.run("DELETE FROM image_tags WHERE tag = 'common'")
+        }
+        let again = try await store.db.read { c in
+            try await SQLMetadataStore<D>.plan(query, backend: store.db.backend, c, counts: counts)
+        }
+        #expect(again == plan)
+        let fresh = try await store.db.read { c in
+            try await SQLMetadataStore<D>.plan(query, backend: store.db.backend, c)
+        }
+        #expect(fresh == ImageQueryBuilder.ListPlan())
         // p1's own images: 120 not public (walked past), 40 private (read by owner).
         for (visibility, many) in [(ListScope.VisibilityFilter.default, true), (.only(.private), false)] {
             let own = ImageListQuery(
