@@ -92,7 +92,7 @@ public final class SQLiteDatabase: SQLDatabase {
 
     func makeReader() throws -> SQLiteConnection {
         let c = try SQLiteConnection(path: path)
-        try c.executeScript("PRAGMA foreign_keys = ON; PRAGMA query_only = ON; PRAGMA cache_size = -2000;")
+        try c.executeScript("PRAGMA foreign_keys = ON; PRAGMA query_only = ON; PRAGMA cache_size = -8000;")
         return c
     }
 
