@@ -7,7 +7,8 @@
 #   COUNT=10000 bench/list-plans.sh
 #   ENGINE=sqlite COUNT=10000 bench/list-plans.sh
 # Knobs: ENGINE (postgresql | sqlite), COUNT, WORK ($TMPDIR/glimpse-list-plans),
-#        RESULTS (bench/results/<date>-plans[-sqlite]-COUNT), PG_PORT (35433), PORT (39393).
+#        RESULTS (bench/results/<date>-plans[-sqlite]-COUNT), PG_PORT (35433), PORT (39393),
+#        GLIMPSE (a release binary to time instead of building this checkout's), REPEAT (7).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -30,8 +31,10 @@ SEEDED="$WORK/seeded$SUFFIX-$COUNT"
 mkdir -p "$WORK" "$RESULTS"
 log() { printf '\n== %s\n' "$*" >&2; }
 
-(cd "$ROOT" && swift build -c release --product glimpse >&2)
-GLIMPSE="$(cd "$ROOT" && swift build -c release --show-bin-path)/glimpse"
+if [ -z "${GLIMPSE:-}" ]; then
+  (cd "$ROOT" && swift build -c release --product glimpse >&2)
+  GLIMPSE="$(cd "$ROOT" && swift build -c release --show-bin-path)/glimpse"
+fi
 if [ "$ENGINE" = postgresql ]; then
   GLIMPSE_DATABASE_URL="$(PG_DB="$DB" "$ROOT/scripts/engines/postgres.sh" up)?sslmode=disable"
   export GLIMPSE_DATABASE_URL
@@ -72,7 +75,7 @@ MEMBER="$(curl -s -D - -o /dev/null -H 'Content-Type: application/json' "http://
 OWNER="$(TOKEN="$ADMIN" glimpse_member_token)"
 
 log "timing every list shape over $COUNT images"
-python3 "$HERE/list_plans.py" --base "http://127.0.0.1:$PORT" --admin-token "$ADMIN" --member-token "$MEMBER" --owner-token "$OWNER" --images "$COUNT" \
+python3 "$HERE/list_plans.py" --base "http://127.0.0.1:$PORT" --admin-token "$ADMIN" --member-token "$MEMBER" --owner-token "$OWNER" --images "$COUNT" --repeat "${REPEAT:-7}" \
   --out "$RESULTS/timing.json" | tee "$RESULTS/timing.md"
 stop_glimpse
 

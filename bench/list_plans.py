@@ -161,17 +161,20 @@ def main():
             get(a.base, tokens[who], path)
             time.sleep(0.3)
             plan = plan_of(a.postgres_log, offset)
-        results.append({"who": who, "shape": title, "query": query, "best_ms": round(min(times), 2),
+        # The first request pays the counts a plan depends on; the store reuses them for 30 s.
+        results.append({"who": who, "shape": title, "query": query, "first_ms": round(times[0], 2),
+                        "best_ms": round(min(times), 2),
                         "median_ms": round(sorted(times)[len(times) // 2], 2), "images": len(page["images"]),
                         "plan": plan})
     if a.out:
         with open(a.out, "w") as f:
             json.dump(results, f, indent=1)
     if not a.postgres_log:
-        print("| caller | shape | images | best ms | median ms |")
-        print("|---|---|---|---|---|")
+        print("| caller | shape | images | first ms | best ms | median ms |")
+        print("|---|---|---|---|---|---|")
         for r in results:
-            print("| %s | %s | %d | %.2f | %.2f |" % (r["who"], r["shape"], r["images"], r["best_ms"], r["median_ms"]))
+            print("| %s | %s | %d | %.2f | %.2f | %.2f |" % (r["who"], r["shape"], r["images"], r["first_ms"],
+                                                         r["best_ms"], r["median_ms"]))
     for r in results:
         if r["plan"]:
             print("\n**%s — %s** (`%s`)\n\n```\n%s\n```" % (r["who"], r["shape"], r["query"], r["plan"]))
