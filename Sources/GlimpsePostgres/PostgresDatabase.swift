@@ -89,8 +89,17 @@ public final class PostgresDatabase: SQLDatabase {
         }
     }
 
+    /// The oldest server the schema runs on (`server_version_num`): statistics on
+    /// expressions came with PostgreSQL 14.
+    static let minimumServerVersion = 140000
+
     static func migrate(_ migrations: [String], on c: PostgresSQLConnection, lockKey key: Int64) async throws {
         _ = try await c.query("SELECT pg_advisory_xact_lock(?)", [.int(key)])
+        let version = Int(try await c.query("SELECT current_setting('server_version_num')::int").first?.int(0) ?? 0)
+        guard version >= minimumServerVersion else {
+            throw PostgresError(
+                sqlState: nil, description: "Glimpse needs PostgreSQL 14 or newer; the server is \(version / 10000)")
+        }
         try await c.run(
             "CREATE TABLE IF NOT EXISTS glimpse_schema (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)")
         let applied = Int(try await c.query("SELECT COALESCE(MAX(version), 0) FROM glimpse_schema").first?.int(0) ?? 0)
@@ -248,6 +257,11 @@ public struct PostgresError: Error, CustomStringConvertible {
     /// The SQLSTATE the server answered with; nil if it did not answer.
     public let sqlState: String?
     public let description: String
+
+    init(sqlState: String?, description: String) {
+        self.sqlState = sqlState
+        self.description = description
+    }
 
     init(_ error: PSQLError) {
         sqlState = error.serverInfo?[.sqlState]
