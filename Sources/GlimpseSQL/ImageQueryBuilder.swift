@@ -204,9 +204,10 @@ public enum ImageQueryBuilder {
             : "SELECT COALESCE(MAX(rowid), 0) FROM images"
     }
 
-    /// The counts the plan of a query depends on. Unless the order is the creation time
-    /// (which a side table's index and the owner's are in): of each tag and property filter,
-    /// and of the caller's own images. Where the planner has no statistics (`plannerCounts`
+    /// The counts the plan of a query depends on: of the caller's own images, unless the
+    /// order is the creation time (which the owner's index is in) and nothing is filtered;
+    /// unless the order is the creation time (which a side table's index is in), of each tag
+    /// and property filter. Where the planner has no statistics (`plannerCounts`
     /// false: SQLite), also of each condition whose index does not yield its matches in the
     /// requested order, and of the visibilities a part of the catalog is restricted to;
     /// PostgreSQL's statistics choose between those indexes and walking the order by
@@ -261,8 +262,23 @@ public enum ImageQueryBuilder {
                 $0.commonConditions.formUnion(group)
             }
         }
-        guard query.sort.first?.column != .createdAt else { return probes }
         let branches = scopeBranches(query.scope)
+        func countOwn() {
+            guard let own = branches.first(where: { $0.owner != nil }), let owner = own.owner else { return }
+            count(images) { s in
+                s.append("i.deleted_at IS NULL AND i.owner = ")
+                s.bind(.text(owner))
+                own.predicate(&s)
+            } apply: {
+                $0.walkPastOwner = true
+            }
+        }
+        // In creation order the owner's index is in the order too; a project owning much of the
+        // catalog still walks past its images when a filter's index can be sought instead.
+        guard query.sort.first?.column != .createdAt else {
+            if !query.conditions.isEmpty { countOwn() }
+            return probes
+        }
         let visible = branches.first(where: { !$0.visibilities.isEmpty })?.visibilities
         // Counted over the whole catalog for the parts that read it (an admin's, the caller's
         // own images), and among the visible images for the part restricted to them.
@@ -288,15 +304,7 @@ public enum ImageQueryBuilder {
                 $0.walkPastVisibility = true
             }
         }
-        if let own = branches.first(where: { $0.owner != nil }), let owner = own.owner {
-            count(images) { s in
-                s.append("i.deleted_at IS NULL AND i.owner = ")
-                s.bind(.text(owner))
-                own.predicate(&s)
-            } apply: {
-                $0.walkPastOwner = true
-            }
-        }
+        countOwn()
         return probes
     }
 

@@ -84,6 +84,8 @@ struct ListPlanTests {
         ("admin", Principal(userId: "u-admin", projectId: "p-admin", roles: ["admin", "member", "reader"])),
         ("member", Principal(userId: "u-member", projectId: "p-member", roles: ["member", "reader"])),
         ("reader", Principal(userId: "u-reader", projectId: "p-reader", roles: ["reader"])),
+        // A member of the project that owns the catalog: its own images are all of them.
+        ("owner", Principal(userId: "u-owner", projectId: "p-admin", roles: ["member", "reader"])),
     ]
 
     /// Values to try for a filter: each value of an enumerated one, one typical value otherwise.
