@@ -71,8 +71,10 @@ struct ProcessTests {
         let fd = try await RawHTTP.offload { [port = glimpse.port] in try RawHTTP.connect(port: port) }
         defer { close(fd) }
         try await RawHTTP.offload { try RawHTTP.send(fd, Array(head.utf8) + testBytes(500_000)) }
-        for _ in 0..<200
-        where try await glimpse.client.request(.GET, "/v2/images/\(id)", token: t).json["status"] != "saving" {
+        // Until the upload is under way with its partial file (a loaded machine can take seconds).
+        for _ in 0..<3000 {
+            let saving = try await glimpse.client.request(.GET, "/v2/images/\(id)", token: t).json["status"] == "saving"
+            if saving, try pendingFiles(dir).count == 1 { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(try pendingFiles(dir).count == 1)
