@@ -93,7 +93,15 @@ struct ProcessTests {
             }
             #expect(status == "queued")
             #expect(try pendingFiles(dir).isEmpty)
-            #expect(try await s.upload(id, token: t, [1, 2, 3]).status == 204)
+            // The image takes data again. (On a starved machine an upload can outlive the
+            // 2-second lease and be undone in turn: a few tries.)
+            var answers: [String] = []
+            for _ in 0..<3 {
+                let upload = try await s.upload(id, token: t, [1, 2, 3])
+                answers.append("\(upload.status): \(String(decoding: upload.body, as: UTF8.self))")
+                if upload.status == 204 { break }
+            }
+            #expect(answers.last?.hasPrefix("204") == true, "\(answers)")
         }
     }
 
