@@ -204,10 +204,10 @@ public enum ImageQueryBuilder {
             : "SELECT COALESCE(MAX(rowid), 0) FROM images"
     }
 
-    /// The counts the plan of a query depends on: of the caller's own images, unless the
-    /// order is the creation time (which the owner's index is in) and nothing is filtered;
-    /// unless the order is the creation time (which a side table's index is in), of each tag
-    /// and property filter. Where the planner has no statistics (`plannerCounts`
+    /// The counts the plan of a query depends on: of the caller's own images (in creation
+    /// order, which the owner's index is in, only when something is filtered) and, unless the
+    /// order is the creation time (which a side table's index is in), of each tag and
+    /// property filter. Where the planner has no statistics (`plannerCounts`
     /// false: SQLite), also of each condition whose index does not yield its matches in the
     /// requested order, and of the visibilities a part of the catalog is restricted to;
     /// PostgreSQL's statistics choose between those indexes and walking the order by
