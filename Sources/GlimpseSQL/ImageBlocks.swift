@@ -136,32 +136,79 @@ enum ImageBlocks {
     /// sorted), as the store's counts found (`ListPlan.commonConditions`).
     static func ranges(
         _ query: ImageListQuery, plan: ImageQueryBuilder.ListPlan, _ c: any SQLConnection
-    ) async throws -> [ClosedRange<Int64>]? {
-        guard let first = query.sort.first, first.column == .createdAt, !query.scope.includeDeleted else { return nil }
-        var s = SQLStatement("SELECT seq, after_created, last_created FROM image_blocks WHERE 1 = 1")
-        var helps = false
-        for (k, condition) in query.conditions.enumerated() where bound(condition, to: &s) {
-            helps = helps || plan.commonConditions.contains(k)
-        }
-        guard helps,
+    ) async throws -> Ranges? {
+        guard let first = query.sort.first, first.column == .createdAt, !query.scope.includeDeleted,
+            query.conditions.indices.contains(where: {
+                plan.commonConditions.contains($0) && summarizes(query.conditions[$0])
+            }),
             let lastCreated = try await c.query("SELECT MAX(last_created) FROM image_blocks").first?.int(0)
         else { return nil }
-        s.append(" ORDER BY seq")
-        var runs: [(seq: Int64, range: ClosedRange<Int64>)] = []
-        for row in try await c.query(s) {
-            guard let seq = row.int(0), let after = row.int(1), let end = row.int(2) else { continue }
-            if let run = runs.last, run.seq == seq - 1 {
-                runs[runs.count - 1] = (seq, run.range.lowerBound...end)
-            } else {
-                runs.append((seq, (after + 1)...end))
-            }
-        }
-        var ranges = runs.map(\.range) + [(lastCreated + 1)...Int64.max]
+        var s = SQLStatement("SELECT seq, after_created, last_created FROM image_blocks WHERE 1 = 1")
+        for condition in query.conditions { _ = bound(condition, to: &s) }
+        var tail: ClosedRange<Int64>? = (lastCreated + 1)...Int64.max
         if let marker = query.marker?.createdAt.microseconds {
             // The ranges wholly before the marker in the order list nothing after it.
-            ranges.removeAll { first.ascending ? $0.upperBound < marker : $0.lowerBound > marker }
+            s.append(first.ascending ? " AND last_created >= " : " AND after_created < ")
+            s.bind(.int(marker))
+            if !first.ascending && marker <= lastCreated { tail = nil }
         }
-        return first.ascending ? ranges : ranges.reversed()
+        return Ranges(select: s, ascending: first.ascending, tail: tail)
+    }
+
+    /// The ranges of a list's walk (`ranges`), the blocks read from their summaries in the
+    /// walk's order a batch at a time, so that a page that fills early reads few of them.
+    struct Ranges {
+        /// The blocks that may hold a match.
+        let select: SQLStatement
+        let ascending: Bool
+        /// The images after the last block: walked first newest first, last oldest first.
+        var tail: ClosedRange<Int64>?
+        /// The ranges read and not yet walked, the next last.
+        var pending: [ClosedRange<Int64>] = []
+        /// The last block read, once one is.
+        var cursor: Int64?
+        /// Blocks the next read asks for: few at first, more each time.
+        var batch = 16
+        var blocksLeft = true
+
+        /// The next range, or nil when the walk is over.
+        mutating func next(_ c: any SQLConnection) async throws -> ClosedRange<Int64>? {
+            if !ascending, let tail {
+                self.tail = nil
+                return tail
+            }
+            if pending.isEmpty && blocksLeft { try await read(c) }
+            if let range = pending.popLast() { return range }
+            defer { tail = nil }
+            return tail
+        }
+
+        /// Reads the next batch of blocks into runs of consecutive ones.
+        private mutating func read(_ c: any SQLConnection) async throws {
+            var s = select
+            if let cursor {
+                s.append(ascending ? " AND seq > " : " AND seq < ")
+                s.bind(.int(cursor))
+            }
+            s.append(" ORDER BY seq \(ascending ? "ASC" : "DESC") LIMIT \(batch)")
+            let rows = try await c.query(s)
+            blocksLeft = rows.count == batch
+            batch = min(batch * 4, 1024)
+            var runs: [(seq: Int64, range: ClosedRange<Int64>)] = []
+            for row in rows {
+                guard let seq = row.int(0), let after = row.int(1), let end = row.int(2) else { continue }
+                cursor = seq
+                let range = (after + 1)...end
+                if let run = runs.last, run.seq == seq + (ascending ? -1 : 1) {
+                    let merged =
+                        ascending ? run.range.lowerBound...range.upperBound : range.lowerBound...run.range.upperBound
+                    runs[runs.count - 1] = (seq, merged)
+                } else {
+                    runs.append((seq, range))
+                }
+            }
+            pending = runs.map(\.range).reversed()
+        }
     }
 
     /// The most blocks a page by name reads.

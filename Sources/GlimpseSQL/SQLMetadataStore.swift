@@ -59,55 +59,62 @@ extension SQLMetadataStore: ImageStore {
     /// Inserts the rows of an image's side tables: its locations, and the tag and property
     /// rows that index it (with its creation time and visibility: `write` rewrites them).
     static func insertSideTables(_ image: Image, _ c: any SQLConnection) async throws {
-        try await insertLocations(image, c)
-        try await insertTags(image.tags, of: image, c)
-        try await insertProperties(image.properties.members, of: image, c)
+        try await insertLocations(locationRows(image), c)
+        try await insertTags(tagRows(image.tags, of: image), c)
+        try await insertProperties(propertyRows(image.properties.members, of: image), c)
     }
 
-    static func insertLocations(_ image: Image, _ c: any SQLConnection) async throws {
-        for chunk in stride(from: 0, to: image.locations.count, by: rowsPerInsert) {
-            var s = SQLStatement(
-                "INSERT INTO image_locations (image_id, position, store_id, location, metadata) VALUES ")
-            for (i, l) in image.locations[chunk..<min(chunk + rowsPerInsert, image.locations.count)].enumerated() {
-                s.append(i == 0 ? "" : ", ")
-                s.bindList([
-                    .text(image.id), .int(chunk + i), .text(l.storeId), .text(l.location),
-                    .optional(l.metadata.isEmpty ? nil : JSONValue.object(l.metadata).jsonString),
-                ])
-            }
-            try await c.run(s)
-        }
-    }
-
-    static func insertTags(_ tags: [String], of image: Image, _ c: any SQLConnection) async throws {
-        for chunk in stride(from: 0, to: tags.count, by: rowsPerInsert) {
-            var s = SQLStatement("INSERT INTO image_tags (image_id, tag, created_at, visibility) VALUES ")
-            for (i, tag) in tags[chunk..<min(chunk + rowsPerInsert, tags.count)].enumerated() {
-                s.append(i == 0 ? "" : ", ")
-                s.bindList([
-                    .text(image.id), .text(tag), .int(image.createdAt.microseconds), .text(image.visibility.rawValue),
-                ])
-            }
-            s.append(" ON CONFLICT DO NOTHING")
-            try await c.run(s)
-        }
-    }
-
-    static func insertProperties(
-        _ properties: [JSONObject.Member], of image: Image, _ c: any SQLConnection
+    /// Inserts `rows` into `table` (`columns` is its column list, `suffix` ends each
+    /// statement), `rowsPerInsert` rows a statement.
+    static func insertRows(
+        _ table: String, _ columns: String, _ rows: [[SQLValue]], suffix: String = "", _ c: any SQLConnection
     ) async throws {
-        for chunk in stride(from: 0, to: properties.count, by: rowsPerInsert) {
-            var s = SQLStatement(
-                "INSERT INTO image_properties (image_id, name, value, created_at, visibility) VALUES ")
-            for (i, p) in properties[chunk..<min(chunk + rowsPerInsert, properties.count)].enumerated() {
+        for chunk in stride(from: 0, to: rows.count, by: rowsPerInsert) {
+            var s = SQLStatement("INSERT INTO \(table) (\(columns)) VALUES ")
+            for (i, row) in rows[chunk..<min(chunk + rowsPerInsert, rows.count)].enumerated() {
                 s.append(i == 0 ? "" : ", ")
-                s.bindList([
-                    .text(image.id), .text(p.key), .text(ImageTable.indexText(p.value)),
-                    .int(image.createdAt.microseconds), .text(image.visibility.rawValue),
-                ])
+                s.bindList(row)
             }
+            s.append(suffix)
             try await c.run(s)
         }
+    }
+
+    /// The `image_locations` rows of an image, the `image_tags` rows of `tags` and the
+    /// `image_properties` rows of `properties`, for the `insert…` functions below.
+    static func locationRows(_ image: Image) -> [[SQLValue]] {
+        image.locations.enumerated().map { i, l in
+            [
+                .text(image.id), .int(i), .text(l.storeId), .text(l.location),
+                .optional(l.metadata.isEmpty ? nil : JSONValue.object(l.metadata).jsonString),
+            ]
+        }
+    }
+
+    static func tagRows(_ tags: [String], of image: Image) -> [[SQLValue]] {
+        tags.map { [.text(image.id), .text($0), .int(image.createdAt.microseconds), .text(image.visibility.rawValue)] }
+    }
+
+    static func propertyRows(_ properties: [JSONObject.Member], of image: Image) -> [[SQLValue]] {
+        properties.map {
+            [
+                .text(image.id), .text($0.key), .text(ImageTable.indexText($0.value)),
+                .int(image.createdAt.microseconds), .text(image.visibility.rawValue),
+            ]
+        }
+    }
+
+    static func insertLocations(_ rows: [[SQLValue]], _ c: any SQLConnection) async throws {
+        try await insertRows("image_locations", "image_id, position, store_id, location, metadata", rows, c)
+    }
+
+    static func insertTags(_ rows: [[SQLValue]], _ c: any SQLConnection) async throws {
+        try await insertRows(
+            "image_tags", "image_id, tag, created_at, visibility", rows, suffix: " ON CONFLICT DO NOTHING", c)
+    }
+
+    static func insertProperties(_ rows: [[SQLValue]], _ c: any SQLConnection) async throws {
+        try await insertRows("image_properties", "image_id, name, value, created_at, visibility", rows, c)
     }
 
     /// Deletes the rows of side table `table` whose `column` is one of `keys`.
@@ -172,21 +179,21 @@ extension SQLMetadataStore: ImageStore {
     static func writeSideTables(from old: Image, to new: Image, _ c: any SQLConnection) async throws {
         if old.locations != new.locations {
             try await c.run("DELETE FROM image_locations WHERE image_id = ?", [.text(new.id)])
-            try await insertLocations(new, c)
+            try await insertLocations(locationRows(new), c)
         }
         if old.visibility != new.visibility || old.createdAt != new.createdAt {
             // Every tag and property row carries both.
             for table in ["image_tags", "image_properties"] {
                 try await c.run("DELETE FROM \(table) WHERE image_id = ?", [.text(new.id)])
             }
-            try await insertTags(new.tags, of: new, c)
-            try await insertProperties(new.properties.members, of: new, c)
+            try await insertTags(tagRows(new.tags, of: new), c)
+            try await insertProperties(propertyRows(new.properties.members, of: new), c)
             return
         }
         let oldTags = Set(old.tags)
         let newTags = Set(new.tags)
         try await deleteSideRows("image_tags", "tag", old.tags.filter { !newTags.contains($0) }, of: new, c)
-        try await insertTags(new.tags.filter { !oldTags.contains($0) }, of: new, c)
+        try await insertTags(tagRows(new.tags.filter { !oldTags.contains($0) }, of: new), c)
         let oldValues = Dictionary(
             uniqueKeysWithValues: old.properties.members.map { ($0.key, ImageTable.indexText($0.value)) })
         let newValues = Dictionary(
@@ -194,7 +201,8 @@ extension SQLMetadataStore: ImageStore {
         // A changed value is a row removed and one added (its index entry moves).
         let gone = oldValues.keys.filter { newValues[$0] != oldValues[$0] }
         try await deleteSideRows("image_properties", "name", gone.sorted(), of: new, c)
-        try await insertProperties(new.properties.members.filter { oldValues[$0.key] != newValues[$0.key] }, of: new, c)
+        try await insertProperties(
+            propertyRows(new.properties.members.filter { oldValues[$0.key] != newValues[$0.key] }, of: new), c)
     }
 
     /// The images with their locations, read in the same transaction as the rows.
@@ -227,9 +235,21 @@ extension SQLMetadataStore: ImageStore {
         try await db.withTransaction { c in try await Self.insert(image, c) }
     }
 
+    /// Inserts the images in one transaction, each table's rows a few hundred a statement.
     public func insertImages(_ images: [Image]) async throws {
         try await db.withTransaction { c in
-            for image in images { try await Self.insert(image, c) }
+            try await Self.insertRows(
+                "images", ImageTable.columns.joined(separator: ", "), images.map(ImageTable.values), c)
+            try await Self.insertLocations(images.flatMap(Self.locationRows), c)
+            try await Self.insertTags(images.flatMap { Self.tagRows($0.tags, of: $0) }, c)
+            try await Self.insertProperties(images.flatMap { Self.propertyRows($0.properties.members, of: $0) }, c)
+            // Read after the rows are in: on PostgreSQL no block can be sealed over them until
+            // this transaction ends (`ImageBlocks.seal`), on SQLite no other write runs.
+            let lastBlock = try await c.query("SELECT MAX(last_created) FROM image_blocks").first?.int(0)
+            guard let lastBlock else { return }
+            for image in images where image.createdAt.microseconds <= lastBlock {
+                try await ImageBlocks.widen(image, c)
+            }
         }
     }
 
@@ -273,15 +293,15 @@ extension SQLMetadataStore: ImageStore {
     /// A page as `plan` reads it; with `blocks`, through those creation-time ranges in turn
     /// until it is full (`ImageBlocks.ranges`).
     static func page(
-        _ query: ImageListQuery, plan: ImageQueryBuilder.ListPlan, blocks: [ClosedRange<Int64>]?,
+        _ query: ImageListQuery, plan: ImageQueryBuilder.ListPlan, blocks: ImageBlocks.Ranges?,
         _ c: any SQLConnection
     ) async throws -> [Image] {
-        guard let blocks else {
+        guard var blocks else {
             return try await c.query(ImageQueryBuilder.select(query, plan: plan)).map(ImageTable.decode)
         }
         var rows: [SQLRow] = []
         var rest = query
-        for range in blocks where rows.count < query.limit {
+        while rows.count < query.limit, let range = try await blocks.next(c) {
             rest.limit = query.limit - rows.count
             rows += try await c.query(ImageQueryBuilder.select(rest, plan: plan, createdWithin: range))
         }
