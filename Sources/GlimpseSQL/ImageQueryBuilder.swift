@@ -258,6 +258,20 @@ public enum ImageQueryBuilder {
                         appendCondition(query.conditions[k], k, query, seekable: true, to: &s)
                     }
                 }
+                // In the range's index order: PostgreSQL otherwise scans the table for the first
+                // matches, past every image created before them. (The minimums' indexes hold
+                // the images with one: an upper bound, which admits those without, has none.)
+                if plannerCounts, let column = rangeColumn(query.conditions[group[0]]),
+                    !group.contains(where: {
+                        if case .atMost(let c, _) = query.conditions[$0] {
+                            [.minDisk, .minRam].contains(c)
+                        } else {
+                            false
+                        }
+                    })
+                {
+                    s.append(" ORDER BY \(sortExpression(column))")
+                }
             } apply: {
                 $0.commonConditions.formUnion(group)
             }

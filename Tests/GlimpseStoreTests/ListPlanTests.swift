@@ -480,6 +480,18 @@ struct ListPlanTests {
 
     /// The sequential scans of the image table in a plan (a JSON plan node and its children).
     /// (A side table small enough to be read whole is PostgreSQL's choice to make.)
+    /// The sequential scans of the image table in PostgreSQL's plan of `statement`, each with
+    /// the whole plan.
+    static func seqScans(explaining statement: SQLStatement, _ c: any SQLConnection) async throws -> [String] {
+        let rows = try await c.query(SQLStatement("EXPLAIN (FORMAT JSON) " + statement.sql, statement.binds))
+        let text = rows.first?.text(0) ?? ""
+        guard case .array(let plans) = try JSONValue.parse(text), case .object(let top)? = plans.first,
+            let plan = top["Plan"]
+        else { return ["unreadable plan: \(text)"] }
+        let scans = seqScans(plan)
+        return scans.isEmpty ? [] : scans + ["plan:\n" + plan.jsonString]
+    }
+
     static func seqScans(_ node: JSONValue) -> [String] {
         guard case .object(let o) = node else { return [] }
         var out: [String] = []
@@ -533,25 +545,27 @@ struct ListPlanTests {
                         try await c.run(String(statement))
                     }
                     var failures: [String] = []
+                    // The counts before the pages, each read through an index up to its cap.
+                    var probed = Set<String>()
+                    let cap = ImageQueryBuilder.probeCap(limit: 25, catalogSize: 100_000)
+                    for shape in shapes {
+                        for probe in ImageQueryBuilder.probes(shape.listQuery, plannerCounts: true)
+                        where probed.insert(probe.rows.sql).inserted {
+                            let count = probe.statement(cap: cap)
+                            let problems = try await Self.seqScans(explaining: count, c)
+                            if !problems.isEmpty {
+                                failures.append(
+                                    "count before \(shape): \(count.sql)\n  " + problems.joined(separator: "\n  "))
+                            }
+                        }
+                    }
                     // Each shape in the plan the store's counts choose over this catalog.
                     for shape in shapes
                     where try await SQLMetadataStore<PostgresDatabase>.plan(
                         shape.listQuery, backend: "postgresql", c) == shape.plan
                     {
-                        let rows = try await c.query(
-                            SQLStatement("EXPLAIN (FORMAT JSON) " + shape.statement.sql, shape.statement.binds))
-                        let text = rows.first?.text(0) ?? ""
-                        guard case .array(let plans) = try JSONValue.parse(text), case .object(let top)? = plans.first,
-                            let plan = top["Plan"]
-                        else {
-                            failures.append("\(shape)\n  unreadable plan: \(text)")
-                            continue
-                        }
-                        let problems = Self.seqScans(plan)
-                        if !problems.isEmpty {
-                            failures.append(
-                                "\(shape)\n  " + problems.joined(separator: "\n  ") + "\n  plan:\n" + plan.jsonString)
-                        }
+                        let problems = try await Self.seqScans(explaining: shape.statement, c)
+                        if !problems.isEmpty { failures.append("\(shape)\n  " + problems.joined(separator: "\n  ")) }
                     }
                     return failures
                 }
@@ -565,9 +579,13 @@ struct ListPlanTests {
         // Known: a common tag or property value sorted by a key of few values (status, disk or
         // container format) is hashed against the whole table, which PostgreSQL costs below
         // walking the order and probing each image.
+        // And the count before a list with an upper bound on a minimum (disk, memory): the
+        // minimums' indexes hold the images with one, and the bound admits those without, so
+        // the count reads the table until its cap.
         let known = failures.filter { f in
             (f.contains("tag=") || f.contains("os_distro="))
                 && ["status", "disk_format", "container_format"].contains { f.contains("sort=\($0):") }
+                || ["min_disk_max=", "min_ram_max="].contains { f.hasPrefix("count before") && f.contains($0) }
         }
         withKnownIssue(isIntermittent: true) {
             for failure in known { Issue.record(Comment(rawValue: failure)) }
