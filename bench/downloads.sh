@@ -11,6 +11,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 GLIMPSE="$1" IMAGE="$2" RESULTS="$3"
+mkdir -p "$RESULTS"
 WORK="${WORK:-${TMPDIR:-/tmp}/glimpse-bench}"
 PORT="${PORT:-9393}" GLANCE_PORT="${GLANCE_PORT:-9494}" NGINX_PORT="${NGINX_PORT:-9595}"
 ROUNDS="${ROUNDS:-3}"

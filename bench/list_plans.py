@@ -84,6 +84,15 @@ SHAPES = [
     ("admin", "updated_at=lt:{middle} (the older half)", "limit=25&updated_at=lt:{middle}"),
     ("admin", "size_min=…, sort=created_at:asc (the newer half)", "limit=25&size_min={size}&sort=created_at:asc"),
     ("member", "size_max=… (another project: the older public half)", "limit=25&size_max={size}"),
+    # A range sorted by a key other than the creation time: the older half by size (a seek
+    # into the size index), the newer half by update time (its matches come first in that
+    # order), the older half by update time newest first (every newer image comes before the
+    # first match, in either index), and the older half by name.
+    ("admin", "size_max=…, sort=size:desc", "limit=25&size_max={size}&sort=size:desc"),
+    ("admin", "size_min=…, sort=updated_at:desc (the newer half)", "limit=25&size_min={size}&sort=updated_at:desc"),
+    ("admin", "size_max=…, sort=updated_at:desc (the older half)", "limit=25&size_max={size}&sort=updated_at:desc"),
+    ("member", "size_max=…, sort=name:asc (another project: the older public half)",
+     "limit=25&size_max={size}&sort=name:asc"),
     ("owner", "first page (a member of the project owning the catalog)", "limit=25"),
     ("owner", "sort=name:asc (the owning project)", "limit=25&sort=name:asc"),
     ("owner", "visibility=private, status=queued, sort_key=updated_at desc (the owning project)",
