@@ -1,14 +1,17 @@
 /// Lower-case hexadecimal text of bytes, and back.
 public enum Hex {
-    static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+    /// The lower-case digit (ASCII) of a value below 16.
+    @inlinable public static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+    }
 
     /// `[0xde, 0xad]` → `"dead"`.
     public static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.underestimatedCount * 2)
         for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
+            out.append(digit(b >> 4))
+            out.append(digit(b & 0xF))
         }
         return String(decoding: out, as: UTF8.self)
     }

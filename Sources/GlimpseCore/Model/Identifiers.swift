@@ -23,8 +23,8 @@ public enum Identifiers {
                     out[j] = UInt8(ascii: "-")
                     j += 1
                 }
-                out[j] = hexDigit(b >> 4)
-                out[j + 1] = hexDigit(b & 0xF)
+                out[j] = Hex.digit(b >> 4)
+                out[j + 1] = Hex.digit(b & 0xF)
                 j += 2
             }
             return j
@@ -73,8 +73,4 @@ public enum Identifiers {
     }
 
     static let pool = Mutex(Pool())
-
-    static func hexDigit(_ v: UInt8) -> UInt8 {
-        v < 10 ? UInt8(ascii: "0") + v : UInt8(ascii: "a") + v - 10
-    }
 }
