@@ -351,5 +351,13 @@ enum PostgresSchema {
         ANALYZE image_tags;
         ANALYZE image_properties;
         """,
+        """
+        -- The greatest update time of each block's images (see the SQLite schema).
+        ALTER TABLE image_blocks ADD COLUMN max_updated_at BIGINT;
+        UPDATE image_blocks SET max_updated_at = COALESCE(
+            (SELECT MAX(updated_at) FROM images
+                WHERE deleted_at IS NULL AND created_at > after_created AND created_at <= last_created),
+            min_updated_at);
+        """,
     ]
 }

@@ -11,9 +11,9 @@ import OpenStackEncoding
 /// created after the previous block's last one, up to its own last, about `size` of them,
 /// and keeps the least and greatest of each summarized column. A list in creation order
 /// walks the blocks whose summaries admit a match and the images created since the last
-/// block, in order, and stops when its page is full (`ranges`). A list by name reads the
-/// blocks whose names come first, until no block left can hold a name before the page's
-/// last (`pageByName`).
+/// block, in order, and stops when its page is full (`ranges`). A list by name or by update
+/// time reads the blocks whose values come first in its order, until no block left can
+/// hold one before the page's last (`pageInOrder`).
 ///
 /// `seal` (a background job) adds a block once `size` images follow the last one. A write
 /// that puts a value outside its block's summary widens it in the same transaction
@@ -25,7 +25,8 @@ enum ImageBlocks {
 
     /// The summarized numbers, with the least and greatest of each in `min_<column>` and
     /// `max_<column>`. Also kept: the least and greatest name (as sorted: a missing name as
-    /// `''`), the least `updated_at` (it only grows), and the number of images sealed.
+    /// `''`) and `updated_at` (the greatest a write leaves may be up to a minute ahead:
+    /// `latestUpdate`), and the number of images sealed.
     static let ranged: [ImageColumn] = [.size, .virtualSize, .minDisk, .minRam]
 
     /// Widens the summary of the block that covers the image's creation time (if one does)
@@ -54,6 +55,7 @@ enum ImageBlocks {
         reach("min_name", .text(image.name ?? ""), down: true)
         reach("max_name", .text(image.name ?? ""), down: false)
         reach("min_updated_at", .int(image.updatedAt.microseconds), down: true)
+        reach("max_updated_at", .int(latestUpdate(image.updatedAt)), down: false)
         s.append(" WHERE last_created = (SELECT MIN(last_created) FROM image_blocks WHERE last_created >= ")
         s.bind(.int(image.createdAt.microseconds))
         s.append(") AND after_created < ")
@@ -62,6 +64,14 @@ enum ImageBlocks {
         s.append(outside)
         s.append(")")
         try await c.run(s)
+    }
+
+    /// The greatest update time a write keeps for its block: the next whole minute, so that
+    /// the writes to a block's images in the same minute change its summary once (on
+    /// PostgreSQL, a write that changes it holds the block's row until it commits).
+    static func latestUpdate(_ t: Timestamp) -> Int64 {
+        let minute: Int64 = 60_000_000
+        return (t.microseconds / minute + 1) * minute
     }
 
     /// Adds the next block if `size` live images follow the last one; returns whether it did.
@@ -87,15 +97,16 @@ enum ImageBlocks {
         let summary = ranged.map { "MIN(\($0.rawValue)), MAX(\($0.rawValue))" }.joined(separator: ", ")
         guard
             let row = try await c.query(
-                "SELECT \(summary), MIN(COALESCE(name, '')), MAX(COALESCE(name, '')), MIN(updated_at), COUNT(*) "
-                    + "FROM images WHERE deleted_at IS NULL AND created_at > ? AND created_at <= ?",
+                "SELECT \(summary), MIN(COALESCE(name, '')), MAX(COALESCE(name, '')), MIN(updated_at), "
+                    + "MAX(updated_at), COUNT(*) FROM images "
+                    + "WHERE deleted_at IS NULL AND created_at > ? AND created_at <= ?",
                 [.int(after), .int(end)]
             ).first
         else { return false }
         let columns = ranged.map { "min_\($0.rawValue), max_\($0.rawValue)" }.joined(separator: ", ")
         var s = SQLStatement(
             "INSERT INTO image_blocks (seq, after_created, last_created, \(columns), min_name, max_name, "
-                + "min_updated_at, images) VALUES ")
+                + "min_updated_at, max_updated_at, images) VALUES ")
         s.bindList([.int(seq), .int(after), .int(end)] + row.values)
         try await c.run(s)
         return true
@@ -211,78 +222,87 @@ enum ImageBlocks {
         }
     }
 
-    /// The most blocks a page by name reads.
+    /// The most blocks a page in summarized order (`pageInOrder`) reads.
     static let blocksPerPage = 8
 
-    /// A page of an admin's list sorted by name with ranges many images match, read from the
-    /// blocks (`read` reads a page among the images created in a range): first the images
-    /// after the last block, then the blocks that may match, the one whose names come first
-    /// first, until the page is full and no block left can hold a name before its last.
+    /// The orders each block keeps the least and greatest value of (its `min_` and `max_`
+    /// columns), as images sort by them.
+    static let summarizedOrders: [ImageColumn] = [.name, .updatedAt]
+
+    /// A page of an admin's list sorted by name or by update time with ranges many images
+    /// match, read from the blocks (`read` reads a page among the images created in a range):
+    /// first the images after the last block, then the blocks that may match, the one whose
+    /// values come first in the order first, until the page is full and no block left can
+    /// hold a value before its last.
     ///
-    /// Walking the names checks the ranges along the way, which passes every image before the
-    /// first matches when the ranges follow the creation order (an image's size and its name
-    /// both grow over the years). Nil (the list walks the names) unless every condition is a
-    /// range the summaries keep, one with many matches (`ListPlan.commonConditions`), and the
-    /// summaries show that at most `blocksPerPage` blocks can hold the page: the blocks whose
-    /// every image matches fill it before the name of the last of them, and at most that many
-    /// blocks may hold a name before it. When names do not follow the creation order, every
-    /// block may, and the walk is the cheaper plan.
-    static func pageByName(
+    /// Walking the order checks the ranges along the way, which passes every image before the
+    /// first matches when the ranges follow the creation order (an image's size, its name and
+    /// its last update all grow over the years). Nil (the list walks the order) unless every
+    /// condition is a range the summaries keep, one with many matches
+    /// (`ListPlan.commonConditions`), and the summaries show that at most `blocksPerPage`
+    /// blocks can hold the page: the blocks whose every image matches fill it before the value
+    /// of the last of them, and the block that comes next in the order starts after it. When
+    /// the order does not follow the creation order (names given at random, old images updated
+    /// often), every block may, and the walk is the cheaper plan.
+    static func pageInOrder(
         _ query: ImageListQuery, plan: ImageQueryBuilder.ListPlan, _ c: any SQLConnection,
         read: (ImageListQuery, ClosedRange<Int64>) async throws -> [Image]
     ) async throws -> [Image]? {
-        guard let first = query.sort.first, first.column == .name, query.scope.isAdmin, !query.scope.includeDeleted,
-            case .default = query.scope.visibility, !query.conditions.isEmpty,
+        guard let first = query.sort.first, summarizedOrders.contains(first.column), query.scope.isAdmin,
+            !query.scope.includeDeleted, case .default = query.scope.visibility, !query.conditions.isEmpty,
             query.conditions.indices.contains(where: plan.commonConditions.contains)
         else { return nil }
+        let ascending = first.ascending
+        // The end of each block the page comes from first, and the one it comes from last.
+        let column = first.column.rawValue
+        let (near, far) = ascending ? ("min_\(column)", "max_\(column)") : ("max_\(column)", "min_\(column)")
+        var s = SQLStatement("SELECT after_created, last_created, \(near), \(far), images, CASE WHEN 1 = 1")
         var mayMatch = SQLStatement()
-        var full = SQLStatement("CASE WHEN 1 = 1")
         for condition in query.conditions {
-            guard bound(condition, to: &mayMatch), bound(condition, every: true, to: &full) else { return nil }
+            guard bound(condition, every: true, to: &s), bound(condition, to: &mayMatch) else { return nil }
         }
-        full.append(" THEN 1 ELSE 0 END")
-        var s = SQLStatement("SELECT seq, after_created, last_created, min_name, max_name, images, ")
-        s.append(full)
-        s.append(" FROM image_blocks WHERE 1 = 1")
+        s.append(" THEN 1 ELSE 0 END FROM image_blocks WHERE 1 = 1")
         s.append(mayMatch)
+        if let marker = query.marker {
+            // The blocks wholly before the marker in the order hold nothing after it.
+            s.append(" AND \(far) \(ascending ? ">=" : "<=") ")
+            s.bind(ImageQueryBuilder.sortValue(first.column, of: marker))
+        }
+        // The blocks the page may come from, in its order, and the one after them.
+        s.append(" ORDER BY \(near) \(ascending ? "ASC" : "DESC") LIMIT \(blocksPerPage + 1)")
         struct Block {
             var range: ClosedRange<Int64>
-            var least: SortValue
-            var greatest: SortValue
+            var near: SortValue
+            var far: SortValue
             var images: Int64
             var full: Bool
         }
+        func value(_ r: SQLRow, _ k: Int) -> SortValue {
+            first.column == .name ? .text(r.text(k) ?? "") : .number(r.int(k) ?? 0)
+        }
+        func before(_ a: SortValue, _ b: SortValue) -> Bool { ascending ? a < b : b < a }
         let blocks = try await c.query(s).map { r in
             Block(
-                range: ((r.int(1) ?? Int64.min) + 1)...(r.int(2) ?? Int64.max), least: .text(r.text(3) ?? ""),
-                greatest: .text(r.text(4) ?? ""), images: r.int(5) ?? 0, full: r.int(6) == 1)
-        }
-        guard let lastCreated = try await c.query("SELECT MAX(last_created) FROM image_blocks").first?.int(0) else {
-            return nil
-        }
-        let ascending = first.ascending
-        // The end of each block the page comes from first, and the one it comes from last.
-        let (near, far) = ascending ? (\Block.least, \Block.greatest) : (\Block.greatest, \Block.least)
-        func before(_ a: SortValue, _ b: SortValue) -> Bool { ascending ? a < b : b < a }
-        let marker = query.marker.map { $0.sortValue(.name) }
-        let after = blocks.filter { b in marker.map { !before(b[keyPath: far], $0) } ?? true }
-        // A name the page cannot end after: the far end of the full blocks that fill it.
+                range: ((r.int(0) ?? Int64.min) + 1)...(r.int(1) ?? Int64.max), near: value(r, 2), far: value(r, 3),
+                images: r.int(4) ?? 0, full: r.int(5) == 1)
+        }.sorted { before($0.near, $1.near) }
+        // A value the page cannot end after: the far end of the full blocks that fill it.
         var filled: Int64 = 0
         var bound: SortValue?
-        for b in after.filter(\.full).sorted(by: { before($0[keyPath: far], $1[keyPath: far]) }) {
+        for b in blocks.filter(\.full).sorted(by: { before($0.far, $1.far) }) {
             filled += b.images
             if filled >= query.limit {
-                bound = b[keyPath: far]
+                bound = b.far
                 break
             }
         }
-        guard let bound, after.count(where: { !before(bound, $0[keyPath: near]) }) <= blocksPerPage else { return nil }
+        guard let bound, blocks.count <= blocksPerPage || before(bound, blocks[blocksPerPage].near),
+            let lastCreated = try await c.query("SELECT MAX(last_created) FROM image_blocks").first?.int(0)
+        else { return nil }
         var page = try await read(query, (lastCreated + 1)...Int64.max)
-        var reads = 0
-        for b in after.sorted(by: { before($0[keyPath: near], $1[keyPath: near]) }) {
-            if page.count >= query.limit, before(page[query.limit - 1].sortValue(.name), b[keyPath: near]) { break }
-            reads += 1
-            if reads > blocksPerPage { return nil }
+        for (reads, b) in blocks.enumerated() {
+            if page.count >= query.limit, before(page[query.limit - 1].sortValue(first.column), b.near) { break }
+            if reads == blocksPerPage { return nil }
             page = Array(
                 (page + (try await read(query, b.range))).sorted { SortKey.precedes($0, $1, in: query.sort) }
                     .prefix(query.limit))

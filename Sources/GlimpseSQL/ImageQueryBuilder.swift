@@ -237,9 +237,11 @@ public enum ImageQueryBuilder {
             groups.append([k])
         }
         // PostgreSQL's statistics do not see a range's matches follow the creation order:
-        // those `ImageBlocks` can skip to (in creation order, or by name) are counted there too.
+        // those `ImageBlocks` can skip to (in creation order, by name or by update time) are
+        // counted there too.
         let blocksHelp = { (k: Int) in
-            [.createdAt, .name].contains(query.sort.first?.column) && ImageBlocks.summarizes(query.conditions[k])
+            ([.createdAt] + ImageBlocks.summarizedOrders).contains(query.sort.first?.column)
+                && ImageBlocks.summarizes(query.conditions[k])
         }
         for group in groups
         where (!plannerCounts || group.contains(where: blocksHelp))
@@ -406,6 +408,11 @@ public enum ImageQueryBuilder {
                     query.conditions,
                     common: scope.visibilities.isEmpty ? plan.commonFilters : plan.commonVisibleFilters,
                     visibilities: scope.visibilities))
+        // Within a creation-time range in another order, the range's images are read first and
+        // then sorted: a range holds about a block, while walking the order's index (what a
+        // planner may take it for) passes every image ordered before the range's.
+        let fenced = createdWithin != nil && query.sort.first?.column != .createdAt
+        if fenced { s.append("WITH i AS MATERIALIZED (") }
         s.append("SELECT \(ImageTable.selectList) FROM ")
         if let driver {
             // CROSS JOIN: SQLite keeps the side table first; PostgreSQL plans it as any join.
@@ -445,7 +452,8 @@ public enum ImageQueryBuilder {
             s.bind(.int(range.upperBound))
         }
         if let marker = query.marker { appendKeyset(query.sort, after: marker, driver: driver, to: &s) }
-        appendOrderAndLimit(query, driver: driver, to: &s)
+        if fenced { s.append(") SELECT * FROM i") }
+        appendOrderAndLimit(query, driver: fenced ? nil : driver, to: &s)
     }
 
     /// `AND i.visibility IN (…)`, as literals (a partial index on a visibility serves only

@@ -163,7 +163,7 @@ extension SQLMetadataStore: ImageStore {
         guard try await c.run(s) == 1 else { return nil }
         try await writeSideTables(from: stored, to: image, c)
         // Its block's summary holds the stored values already.
-        if image.updatedAt < stored.updatedAt || image.name != stored.name
+        if image.updatedAt != stored.updatedAt || image.name != stored.name
             || ImageBlocks.ranged.contains(where: {
                 image.number($0) != stored.number($0)
             })
@@ -281,10 +281,10 @@ extension SQLMetadataStore: ImageStore {
     public func listImages(_ query: ImageListQuery) async throws -> [Image] {
         try await db.read { c in
             let plan = try await Self.plan(query, backend: db.backend, c, counts: counts)
-            let byName = try await ImageBlocks.pageByName(query, plan: plan, c) { q, range in
+            let inOrder = try await ImageBlocks.pageInOrder(query, plan: plan, c) { q, range in
                 try await c.query(ImageQueryBuilder.select(q, plan: plan, createdWithin: range)).map(ImageTable.decode)
             }
-            if let byName { return try await Self.withLocations(byName, c) }
+            if let inOrder { return try await Self.withLocations(inOrder, c) }
             let blocks = try await ImageBlocks.ranges(query, plan: plan, c)
             return try await Self.withLocations(Self.page(query, plan: plan, blocks: blocks, c), c)
         }

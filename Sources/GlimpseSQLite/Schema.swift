@@ -342,5 +342,15 @@ enum Schema {
             images INTEGER NOT NULL
         );
         """,
+        """
+        -- The greatest update time of each block's images (GlimpseSQL's ImageBlocks): a list
+        -- sorted by update time with a range filter reads the blocks updated last first. A
+        -- block that has none alive keeps its least.
+        ALTER TABLE image_blocks ADD COLUMN max_updated_at INTEGER;
+        UPDATE image_blocks SET max_updated_at = COALESCE(
+            (SELECT MAX(updated_at) FROM images
+                WHERE deleted_at IS NULL AND created_at > after_created AND created_at <= last_created),
+            min_updated_at);
+        """,
     ]
 }

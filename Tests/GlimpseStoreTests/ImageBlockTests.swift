@@ -1,15 +1,22 @@
 import GlimpseCore
 import GlimpseMemoryStores
 import GlimpsePostgres
-import GlimpseSQLite
 import OpenStackEncoding
 import Testing
 
 @testable import GlimpseSQL
+@testable import GlimpseSQLite
 
-/// Lists in creation order with a range filter walk only the blocks of the catalog whose
-/// summaries admit a match (`ImageBlocks`), and list exactly what the memory store lists,
-/// including after writes that put values outside their block's summary.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Lists with a range filter in creation order walk only the blocks of the catalog whose
+/// summaries admit a match, and by name or by update time read the blocks whose values
+/// come first (`ImageBlocks`); both list exactly what the memory store lists, including
+/// after writes that put values outside their block's summary.
 @Suite("Image blocks")
 struct ImageBlockTests {
     /// Three blocks and 300 images after them. Sizes and minimum disks grow with the
@@ -43,6 +50,12 @@ struct ImageBlockTests {
         changed.minRam = 5000
         changed.updatedAt = Timestamp(microseconds: 500_000)
         _ = try #require(try await store.updateImage(changed))
+        // Two old images are changed last of all.
+        for (n, seconds): (Int, Int64) in [(50, 9000), (2000, 8000)] {
+            var touched = try #require(try await store.image(id: uuid(n)))
+            touched.updatedAt = Timestamp(seconds: seconds)
+            _ = try #require(try await store.updateImage(touched))
+        }
         // Two are renamed: one to come first by name, one last.
         for (n, name) in [(3000, "a-first"), (20, "zzz-last")] {
             var renamed = try #require(try await store.image(id: uuid(n)))
@@ -128,34 +141,38 @@ struct ImageBlockTests {
                 }
             }
         }
-        // By name, through the blocks when their summaries show few are needed.
-        var byBlocks = 0
-        for conditions in queries where conditions.allSatisfy(Self.coverable) {
-            for ascending in [false, true] {
-                let query = ImageListQuery(
-                    scope: ListScope(projectId: "admin", isAdmin: true), conditions: conditions,
-                    sort: ImageListQuery.completeSort([SortKey(.name, ascending: ascending)], defaultAscending: false),
-                    limit: 100)
-                let expected = try await pages(query) { try await memory.listImages($0) }
-                let guided = try await pages(query) { q in
-                    let (page, fromBlocks) = try await store.db.read { c in
-                        let plan = ImageQueryBuilder.ListPlan(commonConditions: Set(q.conditions.indices))
-                        let page = try await ImageBlocks.pageByName(q, plan: plan, c) { q, range in
-                            try await c.query(ImageQueryBuilder.select(q, plan: plan, createdWithin: range))
-                                .map(ImageTable.decode)
+        // By name and by update time, through the blocks when their summaries show few are needed.
+        for column in ImageBlocks.summarizedOrders {
+            var byBlocks = 0
+            for conditions in queries where conditions.allSatisfy(Self.coverable) {
+                for ascending in [false, true] {
+                    let query = ImageListQuery(
+                        scope: ListScope(projectId: "admin", isAdmin: true), conditions: conditions,
+                        sort: ImageListQuery.completeSort(
+                            [SortKey(column, ascending: ascending)], defaultAscending: false),
+                        limit: 100)
+                    let expected = try await pages(query) { try await memory.listImages($0) }
+                    let guided = try await pages(query) { q in
+                        let (page, fromBlocks) = try await store.db.read { c in
+                            let plan = ImageQueryBuilder.ListPlan(commonConditions: Set(q.conditions.indices))
+                            let page = try await ImageBlocks.pageInOrder(q, plan: plan, c) { q, range in
+                                try await c.query(ImageQueryBuilder.select(q, plan: plan, createdWithin: range))
+                                    .map(ImageTable.decode)
+                            }
+                            if let page { return (page, true) }
+                            return (try await SQLMetadataStore<D>.page(q, plan: plan, blocks: nil, c), false)
                         }
-                        if let page { return (page, true) }
-                        return (try await SQLMetadataStore<D>.page(q, plan: plan, blocks: nil, c), false)
+                        if fromBlocks { byBlocks += 1 }
+                        return page
                     }
-                    if fromBlocks { byBlocks += 1 }
-                    return page
+                    let listed = try await pages(query) { try await store.listImages($0) }
+                    let described = "\(conditions) by \(column), ascending: \(ascending)"
+                    #expect(guided == expected, "\(described)")
+                    #expect(listed == expected, "\(described)")
                 }
-                let listed = try await pages(query) { try await store.listImages($0) }
-                #expect(guided == expected, "\(conditions) by name, ascending: \(ascending)")
-                #expect(listed == expected, "\(conditions) by name, ascending: \(ascending)")
             }
+            #expect(byBlocks > 20, "by \(column)")
         }
-        #expect(byBlocks > 20)
         // The small sizes are the oldest: a list of them, newest first, walks the images after
         // the last block, then only the first block (widened by the one old image that grew).
         let small = ImageListQuery(
@@ -174,6 +191,37 @@ struct ImageBlockTests {
             try await ImageBlocks.ranges(small, plan: .init(), c)
         }
         #expect(few == nil)
+    }
+
+    @Test("an upgrade keeps the greatest update time of the blocks sealed before it")
+    func upgrade() async throws {
+        let dir = tempDir()
+        defer { _ = system("rm -rf '\(dir)'") }
+        let old = try SQLiteDatabase(path: dir + "/test.db")
+        try await old.migrate(Array(Schema.migrations.dropLast()))
+        try await old.withTransaction { c in
+            for n in 1...4 {
+                var img = image(uuid(n), owner: "p1", at: Int64(n))
+                if n == 2 { img.updatedAt = Timestamp(seconds: 70) }
+                if n == 3 {
+                    img.updatedAt = Timestamp(seconds: 90)
+                    img.deletedAt = Timestamp(seconds: 90)
+                }
+                try await c.run(ImageTable.insertSQL, ImageTable.values(of: img))
+            }
+            // A block of the first three, sealed before the second was updated.
+            try await c.run(
+                "INSERT INTO image_blocks (seq, after_created, last_created, min_updated_at, images) "
+                    + "VALUES (1, ?, ?, ?, 3)", [.int(Int64.min), .int(3_000_000), .int(1_000_000)])
+        }
+        try await old.close()
+        let store = try SQLiteMetadataStore(path: dir + "/test.db")
+        try await store.migrate()
+        let bounds = try await store.db.read { c in
+            try await c.query("SELECT min_updated_at, max_updated_at FROM image_blocks").map { [$0.int(0), $0.int(1)] }
+        }
+        #expect(bounds == [[1_000_000, 70_000_000]])
+        try await store.close()
     }
 
     @Test("lists in creation order with a range read only the blocks that may match, and list all matches")

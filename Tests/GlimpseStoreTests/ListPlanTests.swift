@@ -452,9 +452,9 @@ struct ListPlanTests {
         let failures = try await store.db.read { c in
             var failures: [String] = []
             for shape in shapes {
-                // In creation order and by name, also as `ImageBlocks` reads a run of blocks.
+                // In the orders `ImageBlocks` serves, also as it reads a run of blocks.
                 let bounded =
-                    [.createdAt, .name].contains(shape.listQuery.sort.first?.column)
+                    ([.createdAt] + ImageBlocks.summarizedOrders).contains(shape.listQuery.sort.first?.column)
                     ? [ImageQueryBuilder.select(shape.listQuery, plan: shape.plan, createdWithin: 1_000...2_000)] : []
                 for statement in [shape.statement] + bounded {
                     let plan = try await c.query(SQLStatement("EXPLAIN QUERY PLAN " + statement.sql, statement.binds))
