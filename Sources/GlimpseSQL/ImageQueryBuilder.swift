@@ -368,14 +368,20 @@ public enum ImageQueryBuilder {
     }
 
     /// The statement of a page; `createdWithin` restricts it to images created in that range
-    /// (a run of `ImageBlocks`).
+    /// (a run of `ImageBlocks`). With `readThenSort`, a range listed in another order than the
+    /// creation time is read, then sorted (a materialized CTE): PostgreSQL's planner may
+    /// otherwise walk the order's index, past every image ordered before the range's (a range
+    /// holds about a block). SQLite seeks the range by itself, and a copy of the rows would
+    /// cost it more than the sort.
     public static func select(
-        _ query: ImageListQuery, plan: ListPlan = ListPlan(), createdWithin: ClosedRange<Int64>? = nil
+        _ query: ImageListQuery, plan: ListPlan = ListPlan(), createdWithin: ClosedRange<Int64>? = nil,
+        readThenSort: Bool = false
     ) -> SQLStatement {
         let branches = scopeBranches(query.scope)
         var s = SQLStatement()
         guard branches.count > 1 else {
-            appendBranch(query, branches[0], plan: plan, createdWithin: createdWithin, to: &s)
+            appendBranch(
+                query, branches[0], plan: plan, createdWithin: createdWithin, readThenSort: readThenSort, to: &s)
             return s
         }
         // One ordered, limited SELECT per part of the scope, merged: each walks an index of
@@ -385,7 +391,8 @@ public enum ImageQueryBuilder {
         for (k, branch) in branches.enumerated() {
             if k > 0 { s.append(" UNION ALL ") }
             s.append("SELECT * FROM (")
-            appendBranch(query, branch, plan: plan, createdWithin: createdWithin, to: &s)
+            appendBranch(
+                query, branch, plan: plan, createdWithin: createdWithin, readThenSort: readThenSort, to: &s)
             s.append(") b\(k)")
         }
         s.append(") i")
@@ -395,7 +402,7 @@ public enum ImageQueryBuilder {
 
     static func appendBranch(
         _ query: ImageListQuery, _ scope: ScopeBranch, plan: ListPlan, createdWithin: ClosedRange<Int64>? = nil,
-        to s: inout SQLStatement
+        readThenSort: Bool = false, to s: inout SQLStatement
     ) {
         // A project's own images and those shared with it are read from the project's index
         // (unless its own are many); the rest of the catalog from a filter's, or the order's.
@@ -408,10 +415,7 @@ public enum ImageQueryBuilder {
                     query.conditions,
                     common: scope.visibilities.isEmpty ? plan.commonFilters : plan.commonVisibleFilters,
                     visibilities: scope.visibilities))
-        // Within a creation-time range in another order, the range's images are read first and
-        // then sorted: a range holds about a block, while walking the order's index (what a
-        // planner may take it for) passes every image ordered before the range's.
-        let fenced = createdWithin != nil && query.sort.first?.column != .createdAt
+        let fenced = readThenSort && createdWithin != nil && query.sort.first?.column != .createdAt
         if fenced { s.append("WITH i AS MATERIALIZED (") }
         s.append("SELECT \(ImageTable.selectList) FROM ")
         if let driver {

@@ -282,7 +282,10 @@ extension SQLMetadataStore: ImageStore {
         try await db.read { c in
             let plan = try await Self.plan(query, backend: db.backend, c, counts: counts)
             let inOrder = try await ImageBlocks.pageInOrder(query, plan: plan, c) { q, range in
-                try await c.query(ImageQueryBuilder.select(q, plan: plan, createdWithin: range)).map(ImageTable.decode)
+                try await c.query(
+                    ImageQueryBuilder.select(
+                        q, plan: plan, createdWithin: range, readThenSort: db.backend == "postgresql")
+                ).map(ImageTable.decode)
             }
             if let inOrder { return try await Self.withLocations(inOrder, c) }
             let blocks = try await ImageBlocks.ranges(query, plan: plan, c)

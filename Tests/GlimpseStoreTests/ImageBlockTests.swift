@@ -155,9 +155,12 @@ struct ImageBlockTests {
                     let guided = try await pages(query) { q in
                         let (page, fromBlocks) = try await store.db.read { c in
                             let plan = ImageQueryBuilder.ListPlan(commonConditions: Set(q.conditions.indices))
+                            // Each block read, then sorted, on either engine (`listed` below reads
+                            // as the store does).
                             let page = try await ImageBlocks.pageInOrder(q, plan: plan, c) { q, range in
-                                try await c.query(ImageQueryBuilder.select(q, plan: plan, createdWithin: range))
-                                    .map(ImageTable.decode)
+                                try await c.query(
+                                    ImageQueryBuilder.select(q, plan: plan, createdWithin: range, readThenSort: true)
+                                ).map(ImageTable.decode)
                             }
                             if let page { return (page, true) }
                             return (try await SQLMetadataStore<D>.page(q, plan: plan, blocks: nil, c), false)
